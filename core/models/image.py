@@ -1,0 +1,236 @@
+"""Image classifiers, from a scikit-learn baseline to torchvision architectures with transfer learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torchvision
+from sklearn.linear_model import LogisticRegression
+from torch import nn
+
+from core.models import register, transfer_weights
+
+
+class SklearnLinear(nn.Module):
+    """Logistic regression fitted by scikit-learn, held as a Linear layer so it predicts like the rest."""
+
+    sklearn_fitted = True
+
+    def __init__(self, in_features: int, num_classes: int, C: float = 1.0, max_iter: int = 2000) -> None:
+        super().__init__()
+        self.C, self.max_iter = C, max_iter
+        self.register_buffer("mean", torch.zeros(in_features))
+        self.register_buffer("std", torch.ones(in_features))
+        self.head = nn.Linear(in_features, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head((self.features(x) - self.mean) / self.std)
+
+    def fit_sklearn(self, x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> SklearnLinear:
+        with torch.no_grad():
+            feats = self.features(x)
+            self.mean.copy_(feats.mean(0))
+            self.std.copy_(feats.std(0).clamp_min(1e-6))
+            z = ((feats - self.mean) / self.std).numpy()
+        clf = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=seed).fit(z, y.numpy())
+        coef, bias = clf.coef_, clf.intercept_
+        if coef.shape[0] == 1:  # binary: scikit-learn keeps one row; softmax over (-w/2, w/2) is the same model
+            coef, bias = np.vstack([-coef / 2, coef / 2]), np.array([-bias[0] / 2, bias[0] / 2])
+        full_w = np.zeros((self.head.out_features, coef.shape[1]), dtype=np.float32)
+        full_b = np.full(self.head.out_features, -1e4, dtype=np.float32)  # classes absent from training
+        full_w[clf.classes_], full_b[clf.classes_] = coef, bias
+        with torch.no_grad():
+            self.head.weight.copy_(torch.from_numpy(full_w))
+            self.head.bias.copy_(torch.from_numpy(full_b))
+        return self
+
+
+class MLP(nn.Module):
+    def __init__(self, in_features: int, num_classes: int, hidden: int = 256, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(in_features, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden // 2),
+            nn.ReLU(),
+        )
+        self.head = nn.Linear(hidden // 2, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def conv_block(c_in: int, c_out: int, batch_norm: bool, separable: bool, stride: int = 1) -> nn.Sequential:
+    """3x3 convolution (or depthwise 3x3 + pointwise 1x1), optional batch norm, ReLU."""
+    if separable:
+        layers: list[nn.Module] = [
+            nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in, bias=not batch_norm),
+            *([nn.BatchNorm2d(c_in)] if batch_norm else []),
+            nn.ReLU(),
+            nn.Conv2d(c_in, c_out, 1, bias=not batch_norm),
+        ]
+    else:
+        layers = [nn.Conv2d(c_in, c_out, 3, stride, 1, bias=not batch_norm)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(c_out))
+    layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class ConvNet(nn.Module):
+    """Two stages of two 3x3 convolutions and max-pooling, global average pooling, linear head."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        width: int = 32,
+        batch_norm: bool = False,
+        separable: bool = False,
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        w = width
+        # the first convolution stays standard: a depthwise conv over 1-3 input channels learns little
+        self.features = nn.Sequential(
+            conv_block(in_channels, w, batch_norm, False),
+            conv_block(w, w, batch_norm, separable),
+            nn.MaxPool2d(2),
+            conv_block(w, 2 * w, batch_norm, separable),
+            conv_block(2 * w, 2 * w, batch_norm, separable),
+            nn.MaxPool2d(2),
+            conv_block(2 * w, 4 * w, batch_norm, separable),
+        )
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout))
+        self.head = nn.Linear(4 * w, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, classes)
+        return self.head(self.pool(self.features(x)))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class SmallResNet(nn.Module):
+    """A small residual net: a stem and three stages of basic blocks (widths w, 2w, 4w)."""
+
+    def __init__(self, in_channels: int, num_classes: int, width: int = 32) -> None:
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, w, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(w),
+            nn.ReLU(),
+            BasicBlock(w, w),
+            BasicBlock(w, 2 * w, stride=2),
+            BasicBlock(2 * w, 4 * w, stride=2),
+        )
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(4 * w, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.features(x)))
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class TorchvisionNet(nn.Module):
+    """A torchvision architecture with a new head; optional weights from a local file, never a download."""
+
+    def __init__(
+        self, arch: str, num_classes: int, weights_path: str | None = None, min_size: int = 32
+    ) -> None:
+        super().__init__()
+        self.min_size = min_size
+        self.backbone = getattr(torchvision.models, arch)(weights=None)
+        self.loaded_tensors = 0
+        if weights_path:
+            state = torch.load(weights_path, map_location="cpu", weights_only=True)
+            if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+                state = state["model"]  # one of our own checkpoints, or a training checkpoint
+            state = {k.removeprefix("backbone."): v for k, v in state.items()}
+            self.loaded_tensors, _ = transfer_weights(self.backbone, state)
+        # Replace the ImageNet classifier with our head; the backbone ends in pooled features.
+        if hasattr(self.backbone, "fc"):
+            features = self.backbone.fc.in_features
+            self.backbone.fc = nn.Identity()
+        else:
+            features = self.backbone.classifier[0].in_features
+            self.backbone.classifier = nn.Identity()
+        self.head = nn.Linear(features, num_classes)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)  # grayscale -> 3 channels
+        if min(x.shape[-2:]) < self.min_size:
+            x = nn.functional.interpolate(x, size=(self.min_size, self.min_size), mode="bilinear", align_corners=False)
+        return self.head(self.backbone((x - self.mean) / self.std))
+
+
+def _flat(channels: int, size: int) -> int:
+    return channels * size * size
+
+
+@register("image", "logreg", "scikit-learn logistic regression on pixels (baseline)")
+def logreg(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
+    return SklearnLinear(_flat(channels, size), num_classes, **kw)
+
+
+@register("image", "mlp", "two hidden layers on pixels")
+def mlp(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
+    return MLP(_flat(channels, size), num_classes, **kw)
+
+
+@register("image", "cnn", "five 3x3 convolutions, max-pooling")
+def cnn(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
+    kw.setdefault("batch_norm", False)
+    return ConvNet(channels, num_classes, **kw)
+
+
+@register("image", "cnn_bn", "the cnn with batch normalisation")
+def cnn_bn(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
+    kw.setdefault("batch_norm", True)
+    return ConvNet(channels, num_classes, **kw)
+
+
+@register("image", "dscnn", "depthwise-separable convolutions (MobileNet-style), batch norm")
+def dscnn(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
+    kw.setdefault("batch_norm", True)
+    return ConvNet(channels, num_classes, separable=True, **kw)
+
+
+@register("image", "resnet", "a small residual network (3 stages of basic blocks)")
+def resnet(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
+    return SmallResNet(channels, num_classes, **kw)
+
+
+@register("image", "mobilenet_v3_small", "torchvision MobileNetV3-Small; optional local weights file")
+def mobilenet_v3_small(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
+    return TorchvisionNet("mobilenet_v3_small", num_classes, **kw)
+
+
+@register("image", "resnet18", "torchvision ResNet-18; optional local weights file")
+def resnet18(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
+    return TorchvisionNet("resnet18", num_classes, **kw)

@@ -1,0 +1,195 @@
+"""Run store: SQLite (runs, configs, metric history) plus one folder of files per run."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    task TEXT NOT NULL,
+    dataset TEXT,
+    model TEXT,
+    status TEXT NOT NULL,
+    config TEXT NOT NULL,
+    metrics TEXT,
+    details TEXT,
+    created REAL NOT NULL,
+    finished REAL,
+    seconds REAL,
+    error TEXT,
+    pid INTEGER
+);
+CREATE TABLE IF NOT EXISTS history (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    logs TEXT NOT NULL,
+    PRIMARY KEY (run_id, epoch)
+);
+"""
+ACTIVE = ("queued", "running")
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunStore:
+    """All runs under `root`: `root/runs.db` and `root/<run_id>/{checkpoint.pt,artifacts.npz}`."""
+
+    def __init__(self, root: str | Path = "runs") -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "runs.db"
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+        self.mark_orphans()
+
+    @contextmanager
+    def _connect(self):
+        db = sqlite3.connect(self.db_path, timeout=30)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA journal_mode = WAL")
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    def mark_orphans(self) -> int:
+        """A run left 'running' by a process that no longer exists crashed: say so."""
+        with self._connect() as db:
+            rows = db.execute("SELECT id, pid FROM runs WHERE status IN (?, ?)", ACTIVE).fetchall()
+            dead = [r["id"] for r in rows if not _pid_alive(r["pid"])]
+            for run_id in dead:
+                db.execute(
+                    "UPDATE runs SET status='crashed', error=COALESCE(error, ?) WHERE id=?",
+                    ("the process running it ended before it finished", run_id),
+                )
+        return len(dead)
+
+    def create(self, task: str, config: dict[str, Any], status: str = "running") -> str:
+        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{task}-{config.get('model', 'model')}-{secrets.token_hex(2)}"
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO runs (id, task, dataset, model, status, config, created, pid) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    task,
+                    config.get("dataset") or config.get("data"),
+                    config.get("model"),
+                    status,
+                    json.dumps(config),
+                    time.time(),
+                    os.getpid(),
+                ),
+            )
+        self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        return run_id
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / run_id
+
+    def set_status(self, run_id: str, status: str, error: str | None = None) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE runs SET status=?, error=COALESCE(?, error) WHERE id=?", (status, error, run_id))
+
+    def log_epoch(self, run_id: str, logs: dict[str, float]) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO history (run_id, epoch, logs) VALUES (?,?,?)",
+                (run_id, int(logs["epoch"]), json.dumps(logs)),
+            )
+
+    def finish(
+        self,
+        run_id: str,
+        status: str,
+        metrics: dict[str, float],
+        details: dict[str, Any],
+        seconds: float,
+        error: str | None = None,
+    ) -> None:
+        with self._connect() as db:
+            db.execute(
+                "UPDATE runs SET status=?, metrics=?, details=?, seconds=?, finished=?, error=? WHERE id=?",
+                (status, json.dumps(metrics), json.dumps(details), seconds, time.time(), error, run_id),
+            )
+
+    def save_checkpoint(self, run_id: str, checkpoint: dict[str, Any]) -> Path:
+        path = self.run_dir(run_id) / "checkpoint.pt"
+        tmp = path.with_suffix(".tmp")
+        torch.save(checkpoint, tmp)
+        tmp.replace(path)  # atomic: a crash mid-save never leaves a half-written checkpoint
+        return path
+
+    def load_checkpoint(self, run_id: str) -> dict[str, Any]:
+        path = self.run_dir(run_id) / "checkpoint.pt"
+        if not path.exists():
+            raise FileNotFoundError(f"run {run_id} has no checkpoint ({path})")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    def save_artifacts(self, run_id: str, **arrays: np.ndarray) -> None:
+        np.savez_compressed(self.run_dir(run_id) / "artifacts.npz", **arrays)
+
+    def load_artifacts(self, run_id: str) -> dict[str, np.ndarray]:
+        path = self.run_dir(run_id) / "artifacts.npz"
+        if not path.exists():
+            return {}
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        return _row_to_dict(row) if row else None
+
+    def history(self, run_id: str) -> list[dict[str, float]]:
+        with self._connect() as db:
+            rows = db.execute("SELECT logs FROM history WHERE run_id=? ORDER BY epoch", (run_id,)).fetchall()
+        return [json.loads(r["logs"]) for r in rows]
+
+    def list(self, task: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        query, args = "SELECT * FROM runs", []
+        if task:
+            query += " WHERE task=?"
+            args.append(task)
+        query += " ORDER BY created DESC"
+        if limit:
+            query += f" LIMIT {int(limit)}"
+        with self._connect() as db:
+            rows = db.execute(query, args).fetchall()
+        return [_row_to_dict(r) for r in rows]
+
+    def delete(self, run_id: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM history WHERE run_id=?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id=?", (run_id,))
+        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
+
+def _row_to_dict(row: sqlite3.Row) -> dict[str, Any]:
+    out = dict(row)
+    for key in ("config", "metrics", "details"):
+        out[key] = json.loads(out[key]) if out.get(key) else {}
+    return out
