@@ -26,6 +26,17 @@ DATASETS = {
 }
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".ico"}
 USER_IMAGE_SIZE = 32
+# Per-model starting points for the page and CLI users (tuned on `digits`, see benchmarks/image_models.py).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "logreg": {},
+    "mlp": {"epochs": 40, "lr": 1e-3, "batch_size": 64},
+    "cnn": {"epochs": 30, "lr": 2e-3, "batch_size": 64},
+    "cnn_bn": {"epochs": 20, "lr": 3e-3, "batch_size": 64},
+    "dscnn": {"epochs": 25, "lr": 3e-3, "batch_size": 64},
+    "resnet": {"epochs": 15, "lr": 2e-3, "batch_size": 64},
+    "mobilenet_v3_small": {"epochs": 10, "lr": 1e-3, "batch_size": 64},
+    "resnet18": {"epochs": 8, "lr": 1e-3, "batch_size": 64},
+}
 
 
 @dataclass
@@ -119,6 +130,31 @@ def make_augment(shift: float = 0.0, rotate: float = 0.0, flip: bool = False):
         return nn.functional.grid_sample(x, grid.to(x.dtype), padding_mode="border", align_corners=False)
 
     return augment
+
+
+def prepare_image(img, meta: dict[str, Any], invert: bool = False) -> torch.Tensor:
+    """A decoded Pillow image -> a (1, C, H, W) input exactly as the model saw in training."""
+    x = torch.from_numpy(to_array(img, meta["channels"], meta["size"]))
+    return (1 - x if invert else x)[None]
+
+
+def prepare_drawing(rgba: np.ndarray, meta: dict[str, Any]) -> torch.Tensor | None:
+    """Ink drawn on a canvas (H, W, 4) -> centred, cropped, resized like the digits (bright ink on dark)."""
+    ink = rgba[..., :3].astype(np.float32).mean(-1) / 255.0  # white ink on a black canvas
+    if rgba.shape[-1] == 4:
+        ink = ink * (rgba[..., 3] / 255.0)  # a transparent background is no ink
+    rows, cols = np.flatnonzero(ink.max(1) > 0.1), np.flatnonzero(ink.max(0) > 0.1)
+    if len(rows) == 0:
+        return None
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    side = int(max(crop.shape) * 1.25) + 1  # digits keep a margin around the stroke
+    square = np.zeros((side, side), np.float32)
+    top, left = (side - crop.shape[0]) // 2, (side - crop.shape[1]) // 2
+    square[top : top + crop.shape[0], left : left + crop.shape[1]] = crop
+    x = torch.from_numpy(square)[None, None]
+    x = nn.functional.interpolate(x, size=(meta["size"], meta["size"]), mode="area")
+    x = x / x.max().clamp_min(1e-6)
+    return x.expand(-1, meta["channels"], -1, -1).contiguous()
 
 
 class ImageTask:

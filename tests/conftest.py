@@ -1,0 +1,21 @@
+"""Shared fixtures: every test gets its own run store and user-data folder."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLSTUDIO_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("DLSTUDIO_USER_DATA", str(tmp_path / "user_data"))
+    monkeypatch.chdir(ROOT)
+    yield
+
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")

@@ -1,0 +1,1 @@
+"""Streamlit pieces shared by the pages: services, training panel, results panel."""

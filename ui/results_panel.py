@@ -1,0 +1,85 @@
+"""The results of one finished run, from the run store: metrics, curves, report, confusion matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.charts import confusion_matrix_figure, curves_figure
+from ui.services import get_store
+
+METRIC_LABELS = {
+    "accuracy": ("Test accuracy", "{:.2%}"),
+    "macro_f1": ("Macro-F1", "{:.3f}"),
+    "parameters": ("Parameters", "{:,.0f}"),
+    "size_mb": ("Size", "{:.2f} MB"),
+    "latency_ms": ("Latency", "{:.2f} ms"),
+    "train_seconds": ("Training", "{:.1f} s"),
+}
+
+
+def metric_row(metrics: dict[str, float], labels: dict[str, tuple[str, str]] = METRIC_LABELS) -> None:
+    shown = [(k, v) for k, v in labels.items() if k in metrics]
+    for col, (key, (label, fmt)) in zip(st.columns(len(shown)), shown):
+        col.metric(label, fmt.format(metrics[key]))
+
+
+def report_table(report: dict[str, Any]) -> pd.DataFrame:
+    """scikit-learn's classification_report(output_dict=True) as a table, one row per class then the averages."""
+    rows = {k: v for k, v in report.items() if isinstance(v, dict)}
+    df = pd.DataFrame(rows).T[["precision", "recall", "f1-score", "support"]]
+    df["support"] = df["support"].astype(int)
+    return df
+
+
+def classification_view(run: dict[str, Any], key: str) -> None:
+    details = run["details"]
+    if "confusion_matrix" not in details:
+        return
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        st.markdown("**Confusion matrix** (test split)")
+        normalize = st.toggle("Show row shares", key=f"{key}_normalize")
+        st.plotly_chart(
+            confusion_matrix_figure(details["confusion_matrix"], details["class_names"], normalize),
+            key=f"{key}_confusion",
+        )
+    with c2:
+        st.markdown("**Classification report** (scikit-learn)")
+        st.dataframe(report_table(details["report"]).style.format(precision=3), key=f"{key}_report")
+
+
+def results_panel(
+    run_id: str, key: str, extra_tabs: dict[str, Callable[[dict[str, Any]], None]] | None = None
+) -> dict[str, Any] | None:
+    """Render a stored run; `extra_tabs` adds task-specific tabs (name -> renderer taking the run record)."""
+    store = get_store()
+    run = store.get(run_id)
+    if run is None:
+        st.warning(f"Run {run_id} is no longer in the run store.")
+        return None
+    if run["status"] == "failed":
+        st.error(f"Run {run_id} failed: {run['error']}")
+        return run
+    st.subheader(f"Results · {run['model']} on {run['dataset']}")
+    details = run["details"]
+    note = details.get("split_note", "")
+    st.caption(
+        f"Run `{run_id}` · {run['status']} · numbers on the held-out **test split** "
+        f"({details.get('test_size', '?')} examples; {note})."
+        + (f" Stopped early: {details['stop_reason']}." if details.get("stop_reason") else "")
+    )
+    metric_row(run["metrics"])
+    tabs = st.tabs(["Overview", *(extra_tabs or {})])
+    with tabs[0]:
+        history = store.history(run_id)
+        if history:
+            st.plotly_chart(curves_figure({"run": history}), key=f"{key}_curves")
+        classification_view(run, key)
+    for tab, render in zip(tabs[1:], (extra_tabs or {}).values()):
+        with tab:
+            render(run)
+    return run

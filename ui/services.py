@@ -1,0 +1,41 @@
+"""Process-wide services for every browser session: the run store and the background job manager."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import streamlit as st
+
+from core.jobs import JobManager
+from core.runs import RunStore
+
+
+def runs_dir() -> str:
+    return os.environ.get("DLSTUDIO_RUNS", "runs")
+
+
+@st.cache_resource(show_spinner=False)
+def _store(root: str) -> RunStore:
+    return RunStore(root)
+
+
+@st.cache_resource(show_spinner=False)
+def _jobs(root: str) -> JobManager:
+    workers = int(os.environ.get("DLSTUDIO_WORKERS", "2"))
+    return JobManager(_store(root), max_workers=workers)
+
+
+def get_store() -> RunStore:
+    return _store(runs_dir())
+
+
+def get_jobs() -> JobManager:
+    return _jobs(runs_dir())
+
+
+def session_id() -> str:
+    """A stable id for this browser session, to tell its jobs from other people's."""
+    if "session_id" not in st.session_state:
+        st.session_state.session_id = uuid.uuid4().hex[:8]
+    return st.session_state.session_id
