@@ -7,28 +7,30 @@ from ui.services import get_jobs
 
 st.set_page_config(page_title="DL Studio", page_icon=":material/neurology:", layout="wide")
 
-TASK_PAGES = {
-    "image": st.Page("pages/image.py", title="Image recognition", icon=":material/image:", url_path="image"),
-    "speech": st.Page("pages/speech.py", title="Speech commands", icon=":material/mic:", url_path="speech"),
-    "recsys": st.Page("pages/recsys.py", title="Recommendation", icon=":material/movie:", url_path="recsys"),
-}
-OPTIONAL_PAGES = {
-    "whatif": st.Page("pages/whatif.py", title="What-if lab", icon=":material/science:", url_path="whatif"),
-    "runs": st.Page("pages/runs.py", title="Runs", icon=":material/history:", url_path="runs"),
-}
+from pathlib import Path
+
+HERE = Path(__file__).parent
+# (file, title, icon, url) — a page whose file or task is not built yet is left out of the menu.
+DEMO_PAGES = [
+    ("image", "Image recognition", ":material/image:"),
+    ("speech", "Speech commands", ":material/mic:"),
+    ("recsys", "Recommendation", ":material/movie:"),
+]
+TOOL_PAGES = [("whatif", "What-if lab", ":material/science:"), ("runs", "Runs", ":material/history:")]
+built = set(available_tasks())
 
 
-def _exists(page_path: str) -> bool:
-    from pathlib import Path
-
-    return (Path(__file__).parent / page_path).exists()
+def _pages(specs, need_task: bool) -> list:
+    return [
+        st.Page(f"pages/{name}.py", title=title, icon=icon, url_path=name)
+        for name, title, icon in specs
+        if (HERE / "pages" / f"{name}.py").exists() and (name in built or not need_task)
+    ]
 
 
 home = st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)
-built = set(available_tasks())
-demos = [p for name, p in TASK_PAGES.items() if name in built and _exists(f"pages/{name}.py")]
-tools = [p for name, p in OPTIONAL_PAGES.items() if _exists(f"pages/{name}.py")]
-nav = st.navigation({"DL Studio": [home], "Demos": demos, **({"Tools": tools} if tools else {})})
+tools = _pages(TOOL_PAGES, need_task=False)
+nav = st.navigation({"DL Studio": [home], "Demos": _pages(DEMO_PAGES, need_task=True), **({"Tools": tools} if tools else {})})
 
 with st.sidebar:
     active = get_jobs().jobs(active_only=True)

@@ -72,7 +72,7 @@ def data_preview(data) -> None:
     st.image(
         [_to_pil_array(x[i].numpy()) for i in picks],
         caption=[data.class_names[y[i]] for i in picks],
-        width=56,
+        width=44,
     )
 
 
@@ -104,14 +104,15 @@ def model_section(dataset: str | None) -> tuple[str, dict]:
         if st.checkbox("Freeze the backbone (train only the new head)", key=f"{P}_freeze"):
             options["model_options"]["freeze_backbone"] = True
     sources = [r for r in finished_runs("image") if r["model"] == model]
+    datasets = {r["id"]: r["dataset"] for r in sources}
     init = st.selectbox(
         "Start from",
-        [None, *[r["id"] for r in sources]],
-        format_func=lambda r: "scratch (random weights)" if r is None else f"run {r} ({get_store().get(r)['dataset']})",
+        ["", *datasets],
+        format_func=lambda r: f"run {r} ({datasets[r]})" if r else "scratch (random weights)",
         key=f"{P}_init_from",
         help="Fine-tune from one of your saved runs of this model; a new head is made when the classes differ.",
     )
-    options["init_from"] = init
+    options["init_from"] = init or None
     if model != "logreg":
         with st.expander("Augmentation"):
             shift = st.slider("Random shift (fraction of the size)", 0.0, 0.25, 0.0, 0.05, key=f"{P}_aug_shift")

@@ -49,7 +49,8 @@ def classification_view(run: dict[str, Any], key: str) -> None:
         )
     with c2:
         st.markdown("**Classification report** (scikit-learn)")
-        st.dataframe(report_table(details["report"]).style.format(precision=3), key=f"{key}_report")
+        table = report_table(details["report"])
+        st.dataframe(table.style.format(precision=3), height=38 + 35 * len(table), key=f"{key}_report")
 
 
 def results_panel(
