@@ -13,7 +13,7 @@ from torch import nn
 from core.models import transfer_weights
 from core.runs import RunStore
 from core.tasks import get_task
-from core.training import Callback, StopFlag, TrainConfig, Trainer
+from core.training import Callback, StopFlag, TrainConfig, Trainer, seed_everything
 
 TRAIN_KEYS = set(TrainConfig().to_dict())
 
@@ -82,6 +82,7 @@ def run_experiment(
         store.set_status(run_id, "running")
     try:
         data = task.load_data(config)
+        seed_everything(config.get("seed", 0))  # the model's initial weights come from the seed too
         model = task.build_model(config, data.meta)
         if config.get("init_from"):
             if store is None:

@@ -33,7 +33,23 @@ VOICES = (
 # "" is the voice's own default; the rest are espeak-ng variants appended as "+name".
 VARIANTS = (
     "",
-    *"m1 m2 m3 m4 m5 m6 m7 f1 f2 f3 f4 f5 klatt klatt2 klatt3 croak whisper".split(),
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "klatt",
+    "klatt2",
+    "klatt3",
+    "croak",
+    "whisper",
 )
 SPEED_RANGE = (110, 210)  # words per minute (espeak-ng default 175)
 PITCH_RANGE = (15, 85)  # 0-99 (default 50)

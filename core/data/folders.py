@@ -47,7 +47,9 @@ def _descend_single(path: Path) -> Path:
     """A zip of a folder holds one top folder: use what is inside it."""
     while True:
         kids = _visible(path.iterdir())
-        if len(kids) == 1 and kids[0].is_dir() and kids[0].name.lower() not in SPLITS:
+        inner = _visible(kids[0].iterdir()) if len(kids) == 1 and kids[0].is_dir() else []
+        # a wrapper folder holds only folders; a lone class folder holds files
+        if inner and all(k.is_dir() for k in inner) and kids[0].name.lower() not in SPLITS:
             path = kids[0]
         else:
             return path

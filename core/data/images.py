@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +35,14 @@ def open_image(source: str | Path | bytes, name: str | None = None) -> Image.Ima
     """Decode an image fully, turning Pillow's many failure modes into one DataError naming the file."""
     name = name or (Path(source).name if not isinstance(source, bytes) else "upload")
     try:
-        img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-        img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+            img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DataError(f"{name}: image is too large ({exc})") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{name}: not a readable image ({exc})") from exc
-    except Image.DecompressionBombError as exc:
-        raise DataError(f"{name}: image is too large ({exc})") from exc
     if img.width < 1 or img.height < 1:
         raise DataError(f"{name}: image has no pixels")
     return img

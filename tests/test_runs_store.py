@@ -1,0 +1,71 @@
+"""Run store: persistence across restarts, crashed and failed runs, checkpoints, deletion."""
+
+import sqlite3
+import time
+
+import pytest
+import torch
+
+from core.data import DataError
+from core.experiment import make_config, run_experiment
+from core.runs import RunStore
+
+
+def test_a_run_survives_a_restart(tmp_path):
+    store = RunStore(tmp_path)
+    result = run_experiment(make_config("image", "mlp", epochs=2, max_batches=2), store)
+    again = RunStore(tmp_path)
+    run = again.get(result.run_id)
+    assert run["status"] == "finished"
+    assert run["metrics"]["accuracy"] == result.metrics["accuracy"]
+    assert [h["epoch"] for h in again.history(result.run_id)] == [1, 2]
+    assert run["config"]["model"] == "mlp"
+    assert again.load_artifacts(result.run_id)["probs"].shape[1] == 10
+
+
+def test_run_left_running_by_a_dead_process_is_marked_crashed(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = store.create("image", {"model": "cnn"})
+    with sqlite3.connect(tmp_path / "runs.db") as db:
+        db.execute("UPDATE runs SET pid=999999999 WHERE id=?", (run_id,))
+    RunStore(tmp_path)
+    run = store.get(run_id)
+    assert run["status"] == "crashed"
+    assert "ended before it finished" in run["error"]
+
+
+def test_a_failed_run_says_why_and_others_are_kept(tmp_path):
+    store = RunStore(tmp_path)
+    good = run_experiment(make_config("image", "mlp", epochs=1, max_batches=1), store)
+    with pytest.raises(DataError):
+        run_experiment(make_config("image", "mlp", data=str(tmp_path / "missing")), store)
+    failed = [r for r in store.list() if r["status"] == "failed"]
+    assert len(failed) == 1 and "no such file" in failed[0]["error"]
+    assert store.get(good.run_id)["status"] == "finished"
+
+
+def test_checkpoint_is_a_plain_dict_loaded_with_weights_only(tmp_path):
+    store = RunStore(tmp_path)
+    result = run_experiment(make_config("image", "cnn", epochs=1, max_batches=1), store)
+    path = store.run_dir(result.run_id) / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=True)
+    assert set(ckpt) >= {"model", "optimizer", "config", "epoch", "meta"}
+    assert ckpt["epoch"] == 1
+
+
+def test_delete_removes_row_history_and_files(tmp_path):
+    store = RunStore(tmp_path)
+    result = run_experiment(make_config("image", "mlp", epochs=1, max_batches=1), store)
+    store.delete(result.run_id)
+    assert store.get(result.run_id) is None
+    assert store.history(result.run_id) == []
+    assert not store.run_dir(result.run_id).exists()
+
+
+def test_list_filters_by_task_newest_first(tmp_path):
+    store = RunStore(tmp_path)
+    a = store.create("image", {"model": "a"})
+    time.sleep(0.01)
+    b = store.create("image", {"model": "b"})
+    store.create("speech", {"model": "c"})
+    assert [r["id"] for r in store.list("image")] == [b, a]
