@@ -1,13 +1,13 @@
 """DL Studio: page config, navigation over pages/, and the sidebar's job status."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from core.tasks import available_tasks
 from ui.services import get_jobs
 
 st.set_page_config(page_title="DL Studio", page_icon=":material/neurology:", layout="wide")
-
-from pathlib import Path
 
 HERE = Path(__file__).parent
 # (file, title, icon, url) — a page whose file or task is not built yet is left out of the menu.
@@ -30,7 +30,9 @@ def _pages(specs, need_task: bool) -> list:
 
 home = st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)
 tools = _pages(TOOL_PAGES, need_task=False)
-nav = st.navigation({"DL Studio": [home], "Demos": _pages(DEMO_PAGES, need_task=True), **({"Tools": tools} if tools else {})})
+nav = st.navigation(
+    {"DL Studio": [home], "Demos": _pages(DEMO_PAGES, need_task=True), **({"Tools": tools} if tools else {})}
+)
 
 with st.sidebar:
     active = get_jobs().jobs(active_only=True)
@@ -39,13 +41,7 @@ with st.sidebar:
         st.caption("None running.")
     for job in active:
         snap = job.snapshot()
-        st.caption(f"{'▶' if snap['status'] == 'running' else '⏳'} {snap['label']} · {snap['status']} · epoch {snap['epoch']}/{snap['epochs']}")
-
-# Streamlit forgets a widget's value when its page is not shown; re-assigning the settings on every run
-# keeps them, so leaving a page and coming back finds it as it was. Buttons and uploads cannot be set.
-for key in list(st.session_state):
-    value = st.session_state[key]
-    if isinstance(value, int | float | str | bool | list | type(None)) and not str(key).endswith(("_btn", "_file")):
-        st.session_state[key] = value
+        icon = "▶" if snap["status"] == "running" else "⏳"
+        st.caption(f"{icon} {snap['label']} · {snap['status']} · epoch {snap['epoch']}/{snap['epochs']}")
 
 nav.run()

@@ -53,11 +53,15 @@ def curves_figure(histories: Mapping[str, Sequence[dict]], height: int = 320) ->
                     col=col,
                 )
             fig.update_xaxes(title_text="epoch", row=1, col=col)
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25})
+    fig.update_layout(
+        height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25}
+    )
     return fig
 
 
-def confusion_matrix_figure(cm: Sequence[Sequence[int]], class_names: Sequence[str], normalize: bool = False) -> go.Figure:
+def confusion_matrix_figure(
+    cm: Sequence[Sequence[int]], class_names: Sequence[str], normalize: bool = False
+) -> go.Figure:
     """Heatmap with rows = true class, columns = predicted class, counts (or row shares) written in the cells."""
     cm = np.asarray(cm, dtype=float)
     shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
@@ -100,7 +104,9 @@ def probability_bar_figure(probs: Sequence[float], class_names: Sequence[str], t
         )
     )
     fig.update_layout(
-        height=40 + 28 * len(order), xaxis={"range": [0, 1], "tickformat": ".0%"}, margin={"l": 10, "r": 10, "t": 10, "b": 10}
+        height=40 + 28 * len(order),
+        xaxis={"range": [0, 1], "tickformat": ".0%"},
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
     )
     return fig
 

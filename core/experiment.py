@@ -99,9 +99,7 @@ def run_experiment(
             trainer = Trainer(model, task.make_objective(config, data), cfg, callbacks).fit()
         metrics, details, artifacts = task.evaluate(trainer.model, data)
         metrics["train_seconds"] = trainer.seconds
-        details.update(
-            stop_reason=trainer.stop_reason, best_epoch=trainer.best_epoch, epochs_run=len(trainer.history)
-        )
+        details.update(stop_reason=trainer.stop_reason, best_epoch=trainer.best_epoch, epochs_run=len(trainer.history))
         if store is not None:
             store.save_checkpoint(
                 run_id,
@@ -116,7 +114,14 @@ def run_experiment(
             store.save_artifacts(run_id, **artifacts)
             store.finish(run_id, trainer.status, metrics, details, trainer.seconds)
         return RunResult(
-            run_id, trainer.status, metrics, details, trainer.history, trainer.seconds, trainer.model, trainer.stop_reason
+            run_id,
+            trainer.status,
+            metrics,
+            details,
+            trainer.history,
+            trainer.seconds,
+            trainer.model,
+            trainer.stop_reason,
         )
     except BaseException as exc:
         if store is not None and run_id is not None:

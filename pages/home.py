@@ -17,11 +17,25 @@ st.markdown(
 )
 
 DEMOS = [
-    ("image", "Image recognition", ":material/image:", "Digits, faces and shapes, or your own folder of images. "
-     "CNNs with and without batch norm, depthwise-separable convolutions, ResNets and transfer learning."),
-    ("speech", "Speech commands", ":material/mic:", "Keyword spotting on spoken commands: train, then say "
-     "“yes” into the microphone."),
-    ("recsys", "Recommendation", ":material/movie:", "From ratings to personal top-10 lists, measured the way the field measures."),
+    (
+        "image",
+        "Image recognition",
+        ":material/image:",
+        "Digits, faces and shapes, or your own folder of images. "
+        "CNNs with and without batch norm, depthwise-separable convolutions, ResNets and transfer learning.",
+    ),
+    (
+        "speech",
+        "Speech commands",
+        ":material/mic:",
+        "Keyword spotting on spoken commands: train, then say “yes” into the microphone.",
+    ),
+    (
+        "recsys",
+        "Recommendation",
+        ":material/movie:",
+        "From ratings to personal top-10 lists, measured the way the field measures.",
+    ),
 ]
 built = set(available_tasks())
 for col, (task, title, icon, blurb) in zip(st.columns(len(DEMOS)), DEMOS):

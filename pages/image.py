@@ -18,7 +18,7 @@ from core.models import describe_model, list_models
 from core.tasks import get_task, load_run_model
 from core.tasks.image import DATASETS, DEFAULTS, IMAGE_EXTENSIONS, prepare_drawing, prepare_image
 from ui.results_panel import results_panel
-from ui.services import get_store
+from ui.services import get_store, keep_settings
 from ui.training_panel import apply_defaults, finished_runs, training_controls, training_panel
 
 P = "image"
@@ -115,8 +115,8 @@ def model_section(dataset: str | None) -> tuple[str, dict]:
     options["init_from"] = init or None
     if model != "logreg":
         with st.expander("Augmentation"):
-            shift = st.slider("Random shift (fraction of the size)", 0.0, 0.25, 0.0, 0.05, key=f"{P}_aug_shift")
-            rotate = st.slider("Random rotation (degrees)", 0, 45, 0, 5, key=f"{P}_aug_rotate")
+            shift = st.slider("Random shift (fraction of the size)", 0.0, 0.25, step=0.05, key=f"{P}_aug_shift")
+            rotate = st.slider("Random rotation (degrees)", 0, 45, step=5, key=f"{P}_aug_rotate")
             flip_ok = dataset not in ("digits",)
             flip = st.checkbox(
                 "Random horizontal flip",
@@ -213,8 +213,11 @@ def _draw_input(meta: dict):
     return prepare_drawing(np.asarray(canvas.image_data), meta)
 
 
+keep_settings()
 st.title(":material/image: Image recognition")
-st.caption("Train an image classifier on this machine and see what it learned. Every number is on a held-out test split.")
+st.caption(
+    "Train an image classifier on this machine and see what it learned. Every number is on a held-out test split."
+)
 
 data_col, model_col, train_col = st.columns(3, gap="medium")
 with data_col.container(border=True):

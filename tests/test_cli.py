@@ -11,7 +11,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def cli(*args, runs):
     return subprocess.run(
-        [sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
     )
 
@@ -24,8 +28,26 @@ def test_list(tmp_path):
 
 def test_train_json_last_line(tmp_path):
     out = cli(
-        "train", "image", "--dataset", "digits", "--model", "cnn_bn", "--optimizer", "adagrad", "--lr", "0.01",
-        "--epochs", "2", "--batch-size", "128", "--seed", "1", "--runs", str(tmp_path), "--json", runs=tmp_path,
+        "train",
+        "image",
+        "--dataset",
+        "digits",
+        "--model",
+        "cnn_bn",
+        "--optimizer",
+        "adagrad",
+        "--lr",
+        "0.01",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "128",
+        "--seed",
+        "1",
+        "--runs",
+        str(tmp_path),
+        "--json",
+        runs=tmp_path,
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])

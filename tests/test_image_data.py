@@ -17,7 +17,9 @@ def save(path, mode="RGB", size=(12, 12), color=None):
     if mode == "I;16":
         Image.fromarray((np.random.rand(*size) * 65535).astype(np.uint16)).save(path)
     else:
-        Image.new(mode, size, color if color is not None else (0 if mode in ("L", "P", "1") else (10, 20, 30))).save(path)
+        Image.new(mode, size, color if color is not None else (0 if mode in ("L", "P", "1") else (10, 20, 30))).save(
+            path
+        )
 
 
 def make_folder(root, classes=("cat", "dog"), n=6):
@@ -40,7 +42,9 @@ def test_bundled_sets_split_without_overlap(name, classes):
 
 def test_own_folder_with_mixed_sizes_and_modes(tmp_path):
     root = tmp_path / "pets"
-    for i, (mode, size) in enumerate([("RGB", (10, 20)), ("RGBA", (40, 40)), ("P", (7, 9)), ("L", (64, 32)), ("I;16", (16, 16))] * 2):
+    for i, (mode, size) in enumerate(
+        [("RGB", (10, 20)), ("RGBA", (40, 40)), ("P", (7, 9)), ("L", (64, 32)), ("I;16", (16, 16))] * 2
+    ):
         save(root / "cat" / f"{i}.png", mode, size)
         save(root / "dog" / f"{i}.png", mode, size)
     Image.new("CMYK", (20, 20)).save(root / "dog" / "cmyk.jpg")
@@ -121,7 +125,7 @@ def test_absolute_paths_and_links_are_refused(tmp_path):
     archive = tmp_path / "link.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         info = zipfile.ZipInfo("link")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         zf.writestr(info, "/etc/passwd")
     with pytest.raises(DataError, match="symbolic link"):
         extract_zip(archive, tmp_path / "out2")

@@ -117,7 +117,7 @@ def test_explanations_are_maps_over_the_input(name):
     model = get_model("image", name, channels=1, size=8, num_classes=3)
     heat, method = explain(model, torch.rand(1, 1, 8, 8), 1)
     assert heat.shape == (8, 8)
-    assert 0 <= float(heat.min()) and float(heat.max()) <= 1
+    assert float(heat.min()) >= 0 and float(heat.max()) <= 1
     assert ("Grad-CAM" in method) == (name == "cnn") or float(heat.max()) > 0
     if name == "mlp":
         assert grad_cam(model, torch.rand(1, 1, 8, 8), 0) is None

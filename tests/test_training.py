@@ -38,6 +38,7 @@ def mlp():
 def test_same_seed_same_metrics():
     a = run_experiment(make_config("image", "cnn_bn", epochs=2, seed=3, max_batches=5))
     b = run_experiment(make_config("image", "cnn_bn", epochs=2, seed=3, max_batches=5))
+
     def numbers(history):
         return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
 

@@ -39,3 +39,20 @@ def session_id() -> str:
     if "session_id" not in st.session_state:
         st.session_state.session_id = uuid.uuid4().hex[:8]
     return st.session_state.session_id
+
+
+def keep_settings() -> None:
+    """Call first on every page with settings: Streamlit forgets a widget's value when its page is not shown.
+
+    A copy of every setting lives under "_keep_<key>" and is put back when the widget's own value has
+    gone, so leaving a page and coming back finds it as it was. Buttons ("_btn") and uploads ("_file")
+    cannot be set, so they are not kept.
+    """
+    state = st.session_state
+    for key in [k for k in state if str(k).startswith("_keep_")]:
+        if key[6:] not in state:
+            state[key[6:]] = state[key]
+    for key in [k for k in state if not str(k).startswith("_keep_")]:
+        value = state[key]
+        if isinstance(value, int | float | str | bool | list | type(None)) and not str(key).endswith(("_btn", "_file")):
+            state[f"_keep_{key}"] = value

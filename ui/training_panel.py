@@ -22,7 +22,15 @@ OPTIMIZER_LABELS = {
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 
 
-TRAIN_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "epochs": 10, "batch_size": 64, "weight_decay": 0.0, "patience": 0, "seed": 0}
+TRAIN_DEFAULTS = {
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "epochs": 10,
+    "batch_size": 64,
+    "weight_decay": 0.0,
+    "patience": 0,
+    "seed": 0,
+}
 
 
 def apply_defaults(prefix: str, defaults: dict[str, Any], overwrite: bool = True) -> None:
@@ -52,7 +60,11 @@ def training_controls(prefix: str, defaults: dict[str, Any], gradient: bool = Tr
     batch_size = c2.selectbox("Batch size", sizes, key=f"{prefix}_batch_size")
     weight_decay = c1.number_input("Weight decay", 0.0, 1.0, format="%.5f", step=1e-4, key=f"{prefix}_weight_decay")
     patience = c2.number_input(
-        "Early stopping patience", 0, 100, key=f"{prefix}_patience", help="Epochs without validation improvement; 0 = off"
+        "Early stopping patience",
+        0,
+        100,
+        key=f"{prefix}_patience",
+        help="Epochs without validation improvement; 0 = off",
     )
     return {
         "optimizer": optimizer,

@@ -49,9 +49,7 @@ def extract_zip(archive: str | Path, dest: str | Path, max_bytes: int = MAX_BYTE
                     while chunk := src.read(CHUNK):
                         written += len(chunk)
                         if written > max_bytes:
-                            raise DataError(
-                                f"{name}: unpacks to more than {max_bytes / 1e6:.0f} MB, the size limit"
-                            )
+                            raise DataError(f"{name}: unpacks to more than {max_bytes / 1e6:.0f} MB, the size limit")
                         out.write(chunk)
             except (zipfile.BadZipFile, OSError, EOFError) as exc:
                 raise DataError(f"{name}: entry {info.filename!r} is corrupt ({exc})") from exc

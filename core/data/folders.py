@@ -33,7 +33,9 @@ def open_data_path(path: str | Path, workdir: str | Path | None = None) -> Path:
         raise DataError(f"{path}: no such file or folder")
     if path.is_file():
         if path.suffix.lower() != ".zip":
-            raise DataError(f"{path.name}: expected a folder or a .zip archive of one, got a {path.suffix or 'plain'} file")
+            raise DataError(
+                f"{path.name}: expected a folder or a .zip archive of one, got a {path.suffix or 'plain'} file"
+            )
         workdir = Path(workdir or tempfile.mkdtemp(prefix="dlstudio-"))
         path = extract_zip(path, workdir / path.stem)
     return _descend_single(path)

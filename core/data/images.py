@@ -71,7 +71,20 @@ def _polygon(kind: str, cx: float, cy: float, r: float, angle: float) -> list[tu
         ]
     elif kind == "cross":
         t = 0.33
-        pts = [(-t, -1), (t, -1), (t, -t), (1, -t), (1, t), (t, t), (t, 1), (-t, 1), (-t, t), (-1, t), (-1, -t), (-t, -t)]
+        pts = [
+            (-t, -1),
+            (t, -1),
+            (t, -t),
+            (1, -t),
+            (1, t),
+            (t, t),
+            (t, 1),
+            (-t, 1),
+            (-t, t),
+            (-1, t),
+            (-1, -t),
+            (-t, -t),
+        ]
     else:
         raise ValueError(kind)
     c, s = math.cos(angle), math.sin(angle)

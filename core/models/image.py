@@ -157,9 +157,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class TorchvisionNet(nn.Module):
     """A torchvision architecture with a new head; optional weights from a local file, never a download."""
 
-    def __init__(
-        self, arch: str, num_classes: int, weights_path: str | None = None, min_size: int = 32
-    ) -> None:
+    def __init__(self, arch: str, num_classes: int, weights_path: str | None = None, min_size: int = 32) -> None:
         super().__init__()
         self.min_size = min_size
         self.backbone = getattr(torchvision.models, arch)(weights=None)

@@ -81,7 +81,9 @@ def _split(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[dict, dict]:
 def load_folder(path: str | Path, seed: int = 0, size: int = USER_IMAGE_SIZE) -> ImageData:
     root = open_data_path(path)
     index = index_folder(root, IMAGE_EXTENSIONS)
-    images = {split: [open_image(f, f"{f.parent.name}/{f.name}") for f in files] for split, files in index.files.items()}
+    images = {
+        split: [open_image(f, f"{f.parent.name}/{f.name}") for f in files] for split, files in index.files.items()
+    }
     channels = guess_channels([im for ims in images.values() for im in ims])
     arrays = {s: np.stack([to_array(im, channels, size) for im in ims]) for s, ims in images.items()}
     labels = {s: np.array(v) for s, v in index.labels.items()}
@@ -174,7 +176,12 @@ class ImageTask:
         if config.get("weights_path"):
             opts["weights_path"] = config["weights_path"]
         model = get_model(
-            "image", config["model"], channels=meta["channels"], size=meta["size"], num_classes=len(meta["class_names"]), **opts
+            "image",
+            config["model"],
+            channels=meta["channels"],
+            size=meta["size"],
+            num_classes=len(meta["class_names"]),
+            **opts,
         )
         if freeze:
             freeze_backbone(model)
@@ -215,7 +222,9 @@ class ImageTask:
             "y_true": y_true,
             "probs": probs.astype(np.float32),
             "mistake_index": np.array(worst, dtype=np.int64),
-            "mistake_inputs": data.x["test"][worst].numpy() if worst else np.zeros((0, *data.x["test"].shape[1:]), np.float32),
+            "mistake_inputs": data.x["test"][worst].numpy()
+            if worst
+            else np.zeros((0, *data.x["test"].shape[1:]), np.float32),
         }
         return metrics, details, artifacts
 

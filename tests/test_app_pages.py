@@ -1,0 +1,60 @@
+"""AppTest: app.py, the home page and the image page, end to end through the page script."""
+
+from pathlib import Path
+
+import pytest
+
+from tests.apptest import has_confusion_matrix, open_page, rerun_until
+
+PAGES = sorted(p.name for p in (Path(__file__).resolve().parents[1] / "pages").glob("*.py"))
+
+
+def test_home_presents_the_demos_and_the_device():
+    at = open_page()
+    titles = [m.label for m in at.metric]
+    assert "CPU threads (PyTorch)" in titles and "CUDA" in titles
+    assert any("Image recognition" in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_opens_without_an_exception(page):
+    open_page(f"pages/{page}")
+
+
+def test_training_the_default_image_configuration_shows_results():
+    at = open_page("pages/image.py")
+    assert at.selectbox(key="image_dataset").value == "digits"
+    at.number_input(key="image_epochs").set_value(3).run()
+    at.button(key="image_train_btn").click().run()
+    rerun_until(at, has_confusion_matrix)
+    labels = [m.label for m in at.metric]
+    assert {"Test accuracy", "Macro-F1", "Parameters", "Size", "Latency"} <= set(labels)
+    accuracy = float(next(m.value for m in at.metric if m.label == "Test accuracy").rstrip("%")) / 100
+    assert accuracy > 0.8
+    report = at.dataframe[0].value
+    assert list(report.columns) == ["precision", "recall", "f1-score", "support"]
+    assert "macro avg" in report.index
+    # leaving the page and coming back keeps the finished result
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/image.py").run()
+    assert has_confusion_matrix(at)
+    assert at.number_input(key="image_epochs").value == 3
+
+
+def test_model_change_loads_its_recommended_settings():
+    at = open_page("pages/image.py")
+    at.selectbox(key="image_model").select("resnet").run()
+    from core.tasks.image import DEFAULTS
+
+    assert at.number_input(key="image_epochs").value == DEFAULTS["resnet"]["epochs"]
+
+
+def test_a_bad_folder_shows_a_clear_error(tmp_path):
+    at = open_page("pages/image.py")
+    at.selectbox(key="image_dataset").select("your own (.zip or folder)").run()
+    (tmp_path / "mine" / "only").mkdir(parents=True)
+    (tmp_path / "mine" / "only" / "a.png").write_bytes(b"not a png")
+    at.text_input(key="image_folder").input(str(tmp_path / "mine")).run()
+    assert not at.exception
+    assert any("needs at least two class subfolders" in e.value for e in at.error)
+    assert at.button(key="image_train_btn").disabled

@@ -1,0 +1,30 @@
+"""End to end in headless Chromium: open the image page, train, see the results, try a drawing."""
+
+import re
+
+from tests.e2e import app_server, browser, page, screenshot  # noqa: F401  (pytest fixtures)
+
+
+def test_train_on_digits_and_see_the_results(app_server, page):  # noqa: F811
+    page.goto(f"{app_server}/image")
+    page.get_by_text("1 · Data").wait_for()
+    epochs = page.get_by_label("Epochs")
+    epochs.fill("4")
+    epochs.press("Enter")
+    page.wait_for_timeout(800)
+    page.get_by_role("button", name="Train").click()
+    page.get_by_text("Confusion matrix").wait_for(timeout=90_000)
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text="Test accuracy")
+    value = float(re.search(r"([\d.]+)%", metric.inner_text()).group(1))
+    assert value > 80
+    assert page.locator(".js-plotly-plot").count() >= 2  # curves and the confusion matrix
+    page.get_by_text("Classification report").wait_for()
+    screenshot(page, "image_results")
+    page.get_by_role("tab", name="Worst mistakes").click()
+    page.get_by_text("got wrong with the most confidence").wait_for()
+    # leave and come back: the result is still there
+    page.get_by_role("link", name="Home").first.click()
+    page.get_by_text("Latest runs").wait_for()
+    page.get_by_role("link", name="Image recognition").first.click()
+    page.get_by_text("Confusion matrix").wait_for()
+    assert page.get_by_label("Epochs").input_value() == "4"
