@@ -1,4 +1,4 @@
-"""DL Studio: page config, navigation over pages/, and the sidebar's job status."""
+"""DL Studio: page config, navigation over app_pages/, and the sidebar's job status."""
 
 from pathlib import Path
 
@@ -22,13 +22,13 @@ built = set(available_tasks())
 
 def _pages(specs, need_task: bool) -> list:
     return [
-        st.Page(f"pages/{name}.py", title=title, icon=icon, url_path=name)
+        st.Page(f"app_pages/{name}.py", title=title, icon=icon, url_path=name)
         for name, title, icon in specs
-        if (HERE / "pages" / f"{name}.py").exists() and (name in built or not need_task)
+        if (HERE / "app_pages" / f"{name}.py").exists() and (name in built or not need_task)
     ]
 
 
-home = st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)
+home = st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True)
 tools = _pages(TOOL_PAGES, need_task=False)
 nav = st.navigation(
     {"DL Studio": [home], "Demos": _pages(DEMO_PAGES, need_task=True), **({"Tools": tools} if tools else {})}

@@ -122,3 +122,125 @@ def image_heatmap_figure(image: np.ndarray, heat: np.ndarray | None = None, opac
         height=260, margin={"l": 0, "r": 0, "t": 0, "b": 0}, xaxis={"visible": False}, yaxis={"visible": False}
     )
     return fig
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def band_curves_figure(
+    bands: Mapping[str, object], y_title: str, percent: bool = False, height: int = 360
+) -> go.Figure:
+    """One line per variant (mean over seeds per epoch) with a shaded ± std band where there are 2+ seeds.
+
+    `bands` maps a label to an object with `epochs`, `mean`, `std` and `n` lists (core.compare.EpochBand).
+    """
+    fig = go.Figure()
+    for i, (label, band) in enumerate(bands.items()):
+        color = PALETTE[i % len(PALETTE)]
+        epochs, mean, std, n = band.epochs, np.asarray(band.mean), np.asarray(band.std), np.asarray(band.n)
+        banded = [j for j in range(len(epochs)) if n[j] > 1]
+        xs = [epochs[j] for j in banded]
+        # the band trace is always there (maybe empty), so live redraws keep the same traces in the same order
+        fig.add_trace(
+            go.Scatter(
+                x=xs + xs[::-1],
+                y=list(mean[banded] + std[banded]) + list((mean[banded] - std[banded])[::-1]),
+                mode="lines",
+                fill="toself",
+                fillcolor=_rgba(color, 0.15),
+                line={"width": 0},
+                hoverinfo="skip",
+                legendgroup=label,
+                showlegend=False,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=mean,
+                mode="lines+markers",
+                name=label,
+                line={"color": color, "width": 2.5},
+                marker={"size": 5},
+                legendgroup=label,
+                customdata=np.stack([std, n], 1) if len(epochs) else None,
+                hovertemplate=f"{label}<br>epoch %{{x}}<br>%{{y:{'.1%' if percent else '.4f'}}}"
+                f" ± %{{customdata[0]:{'.1%' if percent else '.4f'}}} (%{{customdata[1]}} seeds)<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"title": "epoch", "dtick": 1 if max((len(b.epochs) for b in bands.values()), default=0) <= 12 else None},
+        yaxis={"title": y_title, "tickformat": ".0%" if percent else None},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig
+
+
+def _padded_range(values: Sequence[float], log: bool = False, pad: float = 0.15) -> list[float] | None:
+    """An axis range with room around the points for their text labels (log axes take log10 bounds)."""
+    vals = np.asarray([v for v in values if v is not None and np.isfinite(v) and (v > 0 or not log)], float)
+    if not len(vals):
+        return None
+    if log:
+        vals = np.log10(vals)
+    lo, hi = float(vals.min()), float(vals.max())
+    margin = (hi - lo) * pad or max(abs(hi) * pad, 0.05)
+    return [lo - margin, hi + margin]
+
+
+def pareto_figure(
+    points: Sequence[dict], cost_title: str, metric_title: str, percent: bool = False, log_x: bool = False
+) -> go.Figure:
+    """Metric (y, with ± std error bars) against a cost (x); the Pareto front joined by a line and ringed.
+
+    Each point: {"label", "metric", "std", "cost", "front"}.
+    """
+    fig = go.Figure()
+    front = sorted((p for p in points if p["front"]), key=lambda p: p["cost"])
+    if len(front) > 1:
+        fig.add_trace(
+            go.Scatter(
+                x=[p["cost"] for p in front],
+                y=[p["metric"] for p in front],
+                mode="lines",
+                line={"color": "#94a3b8", "dash": "dot", "shape": "hv"},
+                name="Pareto front",
+                hoverinfo="skip",
+            )
+        )
+    fmt = ".1%" if percent else ".4f"
+    xs = [p["cost"] for p in points]
+    ys = [p["metric"] + sign * (p["std"] or 0) for p in points for sign in (-1, 1)]
+    for i, p in enumerate(points):
+        color = PALETTE[i % len(PALETTE)]
+        fig.add_trace(
+            go.Scatter(
+                x=[p["cost"]],
+                y=[p["metric"]],
+                error_y={"type": "data", "array": [p["std"]], "visible": bool(p["std"]), "color": color},
+                mode="markers+text",
+                text=[p["label"]],
+                textposition="top center",
+                marker={
+                    "size": 16 if p["front"] else 11,
+                    "color": color,
+                    "line": {"width": 3 if p["front"] else 0, "color": "#0f172a"},
+                    "symbol": "star" if p["front"] else "circle",
+                },
+                name=p["label"] + (" (Pareto)" if p["front"] else ""),
+                hovertemplate=f"{p['label']}<br>%{{y:{fmt}}} at %{{x:,.3g}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        height=400,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"title": cost_title, "type": "log" if log_x else "linear", "range": _padded_range(xs, log_x)},
+        yaxis={"title": metric_title, "tickformat": ".0%" if percent else None, "range": _padded_range(ys)},
+        legend={"orientation": "h", "y": -0.25},
+        showlegend=True,
+    )
+    return fig

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from typing import Any
 
@@ -75,6 +76,53 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--runs", default="runs", help="run store folder (default ./runs)")
     tr.add_argument("--json", action="store_true", help="print the result as one JSON line at the end")
     return parser
+
+
+# config key -> the train option's dest where the names differ; ALWAYS_SHOWN appear even at their defaults
+_CONFIG_DESTS = {"weights_path": "weights", "model_options": "option"}
+_ALWAYS_SHOWN = ("dataset", "data", "model", "optimizer", "lr", "epochs", "batch_size", "seed")
+
+
+def command_for(config: dict[str, Any]) -> str:
+    """The `python -m core train ...` line that reproduces a run's config.
+
+    Settings the command line cannot take (and that differ from their defaults) are listed in a
+    trailing shell comment rather than dropped silently.
+    """
+    from core.experiment import make_config
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    actions = {a.dest: a for a in sub.choices["train"]._actions if a.option_strings}
+    defaults = make_config(config["task"], config["model"], dataset=config.get("dataset"), data=config.get("data"))
+    words, left_out = ["python", "-m", "core", "train", config["task"]], []
+    for key, value in config.items():
+        action = actions.get(_CONFIG_DESTS.get(key, key))
+        if key == "task" or (action is None and value == defaults.get(key)):
+            continue
+        if action is None:
+            left_out.append(f"{key}={json.dumps(value)}")
+        elif action.nargs == "*":  # --augment / --option KEY=VALUE ...
+            items = dict(value or {})
+            if key == "model_options" and items.pop("freeze_backbone", False):
+                words.append("--freeze-backbone")
+            if items:
+                words += [action.option_strings[0], *(f"{k}={_json_word(v)}" for k, v in items.items())]
+        elif isinstance(action, argparse._StoreTrueAction):
+            words += [action.option_strings[0]] if value else []
+        elif value is not None and (key in _ALWAYS_SHOWN or value != action.default):
+            words += [action.option_strings[0], str(value)]
+    line = " ".join(shlex.quote(w) for w in words)
+    return line + (f"  # not settable from the command line: {' '.join(left_out)}" if left_out else "")
+
+
+def _json_word(value: Any) -> str:
+    """A KEY=VALUE value that `_key_values` reads back as the same Python value."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except json.JSONDecodeError:
+            return value  # a plain string stays plain
+    return json.dumps(value)
 
 
 def cmd_list(args) -> int:

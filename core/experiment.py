@@ -29,6 +29,7 @@ def make_config(task: str, model: str, **options: Any) -> dict[str, Any]:
         "augment": {},
         "init_from": None,
         "weights_path": None,
+        "split_seed": 0,  # the train/val/test split stays put while `seed` varies the training
         **TrainConfig().to_dict(),
     }
     unknown = set(options) - set(config)

@@ -93,8 +93,9 @@ class JobManager:
 
     def _work(self, job: Job) -> None:
         if job.stop_event.is_set():
-            job.status, job.ended = "cancelled", time.time()
+            # the store first: whoever sees the job done must find the run's final status there
             self.store.set_status(job.run_id, "cancelled", "cancelled before it started")
+            job.status, job.ended = "cancelled", time.time()
             return
         job.status, job.started = "running", time.time()
         try:

@@ -28,6 +28,7 @@ class TrainConfig:
     patience: int | None = None  # early stopping on validation loss; None = off
     max_batches: int | None = None  # smoke setting: at most this many batches per epoch
     amp: bool = False  # mixed precision (CUDA only)
+    schedule: str = "constant"  # constant | cosine (learning rate decays to 0 over the epochs)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -253,6 +254,11 @@ class Trainer:
         generator = seed_everything(cfg.seed)
         self.model.to(self.device)
         optimizer = self.optimizer = make_optimizer(cfg.optimizer, self.model.parameters(), cfg.lr, cfg.weight_decay)
+        scheduler = None
+        if cfg.schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+        elif cfg.schedule != "constant":
+            raise ValueError(f"unknown schedule {cfg.schedule!r}; choose constant or cosine")
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and self.device.type == "cuda")
         if cfg.patience is not None and not any(isinstance(c, EarlyStopping) for c in self.callbacks):
             self.callbacks.append(EarlyStopping(cfg.patience))
@@ -265,6 +271,9 @@ class Trainer:
                 self.objective.on_epoch_start(epoch)
                 logs = {"epoch": epoch, **self.train_one_epoch(optimizer, generator), **self.evaluate()}
                 logs["seconds"] = time.perf_counter() - start
+                logs["lr"] = optimizer.param_groups[0]["lr"]
+                if scheduler is not None:
+                    scheduler.step()
                 self.history.append(logs)
                 self._emit("on_epoch_end", logs)
             self.status = "finished"

@@ -6,7 +6,7 @@ import pytest
 
 from tests.apptest import has_confusion_matrix, open_page, rerun_until
 
-PAGES = sorted(p.name for p in (Path(__file__).resolve().parents[1] / "pages").glob("*.py"))
+PAGES = sorted(p.name for p in (Path(__file__).resolve().parents[1] / "app_pages").glob("*.py"))
 
 
 def test_home_presents_the_demos_and_the_device():
@@ -18,11 +18,11 @@ def test_home_presents_the_demos_and_the_device():
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_opens_without_an_exception(page):
-    open_page(f"pages/{page}")
+    open_page(f"app_pages/{page}")
 
 
 def test_training_the_default_image_configuration_shows_results():
-    at = open_page("pages/image.py")
+    at = open_page("app_pages/image.py")
     assert at.selectbox(key="image_dataset").value == "digits"
     at.number_input(key="image_epochs").set_value(3).run()
     at.button(key="image_train_btn").click().run()
@@ -35,14 +35,14 @@ def test_training_the_default_image_configuration_shows_results():
     assert list(report.columns) == ["precision", "recall", "f1-score", "support"]
     assert "macro avg" in report.index
     # leaving the page and coming back keeps the finished result
-    at.switch_page("pages/home.py").run()
-    at.switch_page("pages/image.py").run()
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page("app_pages/image.py").run()
     assert has_confusion_matrix(at)
     assert at.number_input(key="image_epochs").value == 3
 
 
 def test_model_change_loads_its_recommended_settings():
-    at = open_page("pages/image.py")
+    at = open_page("app_pages/image.py")
     at.selectbox(key="image_model").select("resnet").run()
     from core.tasks.image import DEFAULTS
 
@@ -50,7 +50,7 @@ def test_model_change_loads_its_recommended_settings():
 
 
 def test_a_bad_folder_shows_a_clear_error(tmp_path):
-    at = open_page("pages/image.py")
+    at = open_page("app_pages/image.py")
     at.selectbox(key="image_dataset").select("your own (.zip or folder)").run()
     (tmp_path / "mine" / "only").mkdir(parents=True)
     (tmp_path / "mine" / "only" / "a.png").write_bytes(b"not a png")

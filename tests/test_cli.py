@@ -69,3 +69,48 @@ def test_bad_data_exits_non_zero_naming_the_file(tmp_path):
 def test_unknown_model_names_the_choices(tmp_path):
     out = cli("train", "image", "--model", "nope", "--runs", str(tmp_path), runs=tmp_path)
     assert out.returncode == 2 and "cnn_bn" in out.stderr
+
+
+def test_command_for_parses_back_to_the_same_config(monkeypatch):
+    import shlex
+
+    import core.experiment
+    from core.cli import command_for, main
+    from core.experiment import RunResult, make_config
+
+    configs = [
+        make_config("image", "cnn_bn", optimizer="adagrad", lr=0.01, epochs=3, batch_size=128, seed=4),
+        make_config(
+            "image",
+            "resnet18",
+            data="/data/my photos.zip",
+            weight_decay=1e-4,
+            patience=3,
+            max_batches=5,
+            augment={"shift": 0.1, "rotate": 10.0, "flip": True},
+            model_options={"freeze_backbone": True, "width": 16},
+            weights_path="/w/resnet18.pth",
+            init_from="20260101-000000-image-resnet18-abcd",
+            device="cpu",
+            amp=True,
+        ),
+        make_config("speech", "cnn", augment={"noise_snr": None, "shift": 0.1, "time_mask": 10, "freq_mask": 5}),
+    ]
+    seen = []
+    monkeypatch.setattr(
+        core.experiment, "run_experiment", lambda config, *a, **k: seen.append(config) or RunResult("x", "finished")
+    )
+    for config in configs:
+        words = shlex.split(command_for(config), comments=True)
+        assert words[:4] == ["python", "-m", "core", "train"]
+        assert main(words[3:]) == 0
+        assert seen[-1] == config
+
+
+def test_command_for_names_settings_the_cli_cannot_take():
+    from core.cli import command_for
+    from core.experiment import make_config
+
+    line = command_for(make_config("image", "mlp", split_seed=3))
+    assert "python -m core train image --model mlp" in line
+    assert line.endswith("# not settable from the command line: split_seed=3") or "--split-seed 3" in line

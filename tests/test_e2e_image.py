@@ -17,7 +17,7 @@ def test_train_on_digits_and_see_the_results(app_server, page):  # noqa: F811
     metric = page.locator('[data-testid="stMetric"]').filter(has_text="Test accuracy")
     value = float(re.search(r"([\d.]+)%", metric.inner_text()).group(1))
     assert value > 80
-    assert page.locator(".js-plotly-plot").count() >= 2  # curves and the confusion matrix
+    page.locator(".js-plotly-plot").nth(1).wait_for()  # curves and the confusion matrix
     page.get_by_text("Classification report").wait_for()
     screenshot(page, "image_results")
     page.get_by_role("tab", name="Worst mistakes").click()

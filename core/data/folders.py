@@ -103,9 +103,16 @@ def stratified_split(
     counts = np.bincount(labels)
     stratify = labels if counts[counts > 0].min() >= 3 else None
     if given_test:
-        train, val = train_test_split(idx, test_size=val_size / (1 - test_size), random_state=seed, stratify=stratify)
+        train, val = _split_once(idx, val_size / (1 - test_size), seed, stratify)
         return {"train": train, "val": val}
-    rest, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=stratify)
+    rest, test = _split_once(idx, test_size, seed, stratify)
     strat_rest = labels[rest] if stratify is not None else None
-    train, val = train_test_split(rest, test_size=val_size / (1 - test_size), random_state=seed, stratify=strat_rest)
+    train, val = _split_once(rest, val_size / (1 - test_size), seed, strat_rest)
     return {"train": train, "val": val, "test": test}
+
+
+def _split_once(idx: np.ndarray, size: float, seed: int, stratify) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        return train_test_split(idx, test_size=size, random_state=seed, stratify=stratify)
+    except ValueError:  # a part too small to hold every class (a few recorded clips): split without strata
+        return train_test_split(idx, test_size=size, random_state=seed)

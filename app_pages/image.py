@@ -19,6 +19,7 @@ from core.tasks import get_task, load_run_model
 from core.tasks.image import DATASETS, DEFAULTS, IMAGE_EXTENSIONS, prepare_drawing, prepare_image
 from ui.results_panel import results_panel
 from ui.services import get_store, keep_settings
+from ui.share import TRAINING_SETTINGS, flag, float_in, int_in, one_of, share_settings, text
 from ui.training_panel import apply_defaults, finished_runs, training_controls, training_panel
 
 P = "image"
@@ -28,8 +29,8 @@ USER_DATA = Path(os.environ.get("DLSTUDIO_USER_DATA", "user_data"))
 
 
 @st.cache_resource(show_spinner="Loading images…", max_entries=8)
-def load_data(dataset: str | None, data: str | None, seed: int):
-    return TASK.load_data({"dataset": dataset, "data": data, "seed": seed})
+def load_data(dataset: str | None, data: str | None):
+    return TASK.load_data({"dataset": dataset, "data": data})
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -214,6 +215,20 @@ def _draw_input(meta: dict):
 
 
 keep_settings()
+share_settings(
+    P,
+    {
+        "dataset": one_of([*DATASETS, OWN]),
+        "folder": text,
+        "model": one_of(list_models("image")),
+        "freeze": flag,
+        "init_from": text,
+        "aug_shift": float_in(0.0, 0.25),
+        "aug_rotate": int_in(0, 45),
+        "aug_flip": flag,
+        **TRAINING_SETTINGS,
+    },
+)
 st.title(":material/image: Image recognition")
 st.caption(
     "Train an image classifier on this machine and see what it learned. Every number is on a held-out test split."
@@ -226,7 +241,7 @@ with data_col.container(border=True):
     data = None
     if dataset or data_path:
         try:
-            data = load_data(dataset, data_path, int(st.session_state.get(f"{P}_seed", 0)))
+            data = load_data(dataset, data_path)
             data_preview(data)
         except DataError as exc:
             st.error(str(exc))

@@ -43,7 +43,7 @@ for col, (task, title, icon, blurb) in zip(st.columns(len(DEMOS)), DEMOS):
         st.markdown(f"### {icon} {title}")
         st.write(blurb)
         if task in built and (Path(__file__).parent / f"{task}.py").exists():
-            st.page_link(f"pages/{task}.py", label=f"Open {title}", icon=":material/arrow_forward:")
+            st.page_link(f"app_pages/{task}.py", label=f"Open {title}", icon=":material/arrow_forward:")
         else:
             st.info("Not built yet: this demo is coming in a later release.")
 

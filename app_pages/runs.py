@@ -1,0 +1,355 @@
+"""Runs: every run from the app and the CLI. Filter, sort, compare side by side, export, report, reproduce, delete."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.charts import confusion_matrix_figure, curves_figure
+from core.cli import command_for
+from core.compare import primary_metric
+from core.export import example_batch, export_run
+from core.report import run_report
+from core.runs import ACTIVE
+from core.tasks import get_task
+from ui.results_panel import METRIC_LABELS, results_panel
+from ui.services import get_store, keep_settings, runs_dir
+from ui.share import list_of, one_of, share_settings, text
+
+P = "runs"
+STATUSES = ["finished", "stopped", "running", "queued", "failed", "crashed", "cancelled"]
+SORTS = {
+    "newest": "newest first",
+    "oldest": "oldest first",
+    "best": "best score first",
+    "fastest": "fastest training first",
+}
+MAX_COMPARED = 8
+
+
+@st.cache_resource(show_spinner="Loading the run's test data…", max_entries=4)
+def export_examples(config_json: str):
+    config = json.loads(config_json)
+    return example_batch(config["task"], get_task(config["task"]).load_data(config))
+
+
+def score(run: dict) -> float | None:
+    return (run.get("metrics") or {}).get(primary_metric(run["task"]).name)
+
+
+def short_labels(runs: list[dict]) -> list[str]:
+    """Name compared runs by what tells them apart (up to three differing settings), else by model and id."""
+    keys = list(dict.fromkeys(k for r in runs for k in r["config"]))
+    differ = [k for k in keys if len({json.dumps(r["config"].get(k), sort_keys=True) for r in runs}) > 1][:3]
+    labels = [" · ".join(f"{k} {_setting(r['config'].get(k))}" for k in differ) or r["model"] for r in runs]
+    if len(set(labels)) < len(labels):
+        labels = [f"{lab} · {r['id'][-4:]}" for lab, r in zip(labels, runs)]
+    return labels
+
+
+def _setting(value) -> str:
+    return (
+        f"{value:g}"
+        if isinstance(value, float)
+        else json.dumps(value)
+        if isinstance(value, dict | list)
+        else str(value)
+    )
+
+
+def long_label(run: dict) -> str:
+    value, metric = score(run), primary_metric(run["task"])
+    shown = f"{metric.name} {metric.format(value)}" if value is not None else run["status"]
+    when = time.strftime("%b %d %H:%M", time.localtime(run["created"]))
+    return f"{run['model']} on {run['dataset']} · {shown} · {when} · {run['id'][-4:]}"
+
+
+def _keep_valid(key: str, options: list, most: int | None = None) -> None:
+    value = st.session_state.get(key)
+    if isinstance(value, list):
+        st.session_state[key] = [v for v in value if v in options][:most]
+
+
+def filtered_runs(runs: list[dict]) -> list[dict]:
+    tasks, statuses = st.session_state.get(f"{P}_task") or [], st.session_state.get(f"{P}_status") or []
+    needle = (st.session_state.get(f"{P}_search") or "").strip().lower()
+    out = [
+        r
+        for r in runs
+        if (not tasks or r["task"] in tasks)
+        and (not statuses or r["status"] in statuses)
+        and (not needle or needle in " ".join(str(r.get(k) or "") for k in ("id", "model", "dataset", "error")).lower())
+    ]
+    sort = st.session_state.get(f"{P}_sort") or "newest"
+    if sort == "oldest":
+        out.sort(key=lambda r: r["created"])
+    elif sort == "best":
+        # higher is better for every primary metric we have; runs without a score go last
+        out.sort(key=lambda r: (score(r) is None, -(score(r) or 0)))
+    elif sort == "fastest":
+        out.sort(key=lambda r: (r.get("seconds") is None, r.get("seconds") or 0))
+    return out
+
+
+def runs_table(runs: list[dict]) -> None:
+    rows = [
+        {
+            "run": r["id"],
+            "task": r["task"],
+            "dataset": r["dataset"],
+            "model": r["model"],
+            "optimizer": r["config"].get("optimizer"),
+            "lr": r["config"].get("lr"),
+            "epochs": r["config"].get("epochs"),
+            "seed": r["config"].get("seed"),
+            "status": r["status"],
+            "accuracy": r["metrics"].get("accuracy"),
+            "ndcg@10": r["metrics"].get("ndcg@10"),
+            "training (s)": r.get("seconds"),
+            "parameters": r["metrics"].get("parameters"),
+            "started": pd.Timestamp(r["created"], unit="s"),
+            "why it failed": r.get("error"),
+        }
+        for r in runs
+    ]
+    table = pd.DataFrame(rows).dropna(axis=1, how="all")
+    st.dataframe(
+        table,
+        hide_index=True,
+        height=min(38 + 35 * len(table), 400),
+        column_config={
+            "accuracy": st.column_config.NumberColumn("accuracy", format="percent"),
+            "ndcg@10": st.column_config.NumberColumn("ndcg@10", format="%.4f"),
+            "lr": st.column_config.NumberColumn("lr", format="%g"),
+            "training (s)": st.column_config.NumberColumn("training (s)", format="%.1f"),
+            "parameters": st.column_config.NumberColumn("parameters", format="compact"),
+            "started": st.column_config.DatetimeColumn("started", format="MMM D, HH:mm"),
+        },
+        key=f"{P}_table",
+    )
+
+
+def _fmt_metric(key: str, value) -> str:
+    if key in METRIC_LABELS and isinstance(value, int | float):
+        return METRIC_LABELS[key][1].format(value)
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def compare_view(runs: list[dict]) -> None:
+    store = get_store()
+    labels = short_labels(runs)
+    tabs = st.tabs(["Metrics", "Curves", "Settings", "Confusion matrices"])
+    with tabs[0]:
+        keys = list(dict.fromkeys(k for r in runs for k in r["metrics"]))
+        table = pd.DataFrame(
+            {
+                lab: [_fmt_metric(k, r["metrics"][k]) if k in r["metrics"] else "–" for k in keys]
+                for lab, r in zip(labels, runs)
+            },
+            index=[METRIC_LABELS.get(k, (k,))[0] for k in keys],
+        )
+        st.caption("Test-split metrics, side by side.")
+        st.dataframe(table, key=f"{P}_cmp_metrics")
+        for r in runs:
+            if r.get("error"):
+                st.error(f"Run {r['id']} {r['status']}: {r['error']}")
+    with tabs[1]:
+        histories = {lab: store.history(r["id"]) for lab, r in zip(labels, runs)}
+        if any(histories.values()):
+            st.caption("One colour per run; train solid, validation dashed.")
+            st.plotly_chart(curves_figure({k: v for k, v in histories.items() if v}, height=380), key=f"{P}_cmp_curves")
+        else:
+            st.caption("None of these runs logged an epoch.")
+    with tabs[2]:
+        settings_diff(runs, labels)
+    with tabs[3]:
+        with_cm = [(lab, r) for lab, r in zip(labels, runs) if "confusion_matrix" in r["details"]]
+        if not with_cm:
+            st.caption("None of these runs has a confusion matrix.")
+        normalize = st.toggle("Show row shares", key=f"{P}_cmp_normalize")
+        for start in range(0, len(with_cm), 3):
+            for col, (lab, r) in zip(st.columns(3), with_cm[start : start + 3]):
+                col.markdown(f"**{lab}** · {r['dataset']}")
+                fig = confusion_matrix_figure(r["details"]["confusion_matrix"], r["details"]["class_names"], normalize)
+                col.plotly_chart(fig, key=f"{P}_cm_{r['id']}")
+
+
+def settings_diff(runs: list[dict], labels: list[str]) -> None:
+    keys = list(dict.fromkeys(k for r in runs for k in r["config"]))
+    values = {k: [json.dumps(r["config"].get(k), sort_keys=True) for r in runs] for k in keys}
+    differ = [k for k in keys if len(set(values[k])) > 1]
+    show_all = st.toggle("Show every setting", key=f"{P}_all_settings")
+    shown = keys if show_all else differ
+    if not shown:
+        st.caption("These runs share every setting.")
+        return
+    st.caption(f"{len(differ)} setting(s) differ" + ("" if show_all else "; the rest are the same."))
+    table = pd.DataFrame({lab: [values[k][i] for k in shown] for i, lab in enumerate(labels)}, index=shown)
+    st.dataframe(table, key=f"{P}_cmp_settings")
+
+
+def _delete(run_id: str) -> None:
+    get_store().delete(run_id)
+    selected = st.session_state.get(f"{P}_selected") or []
+    st.session_state[f"{P}_selected"] = [r for r in selected if r != run_id]
+    st.session_state.get(f"{P}_exports", {}).pop(run_id, None)
+    st.toast(f"Deleted run {run_id}.")
+
+
+def export_section(run: dict) -> None:
+    exports = st.session_state.setdefault(f"{P}_exports", {})
+    finished = run["status"] in ("finished", "stopped")
+    if st.button(
+        "Export to ONNX and TorchScript",
+        icon=":material/output:",
+        key=f"{P}_export_btn",
+        disabled=not finished,
+        help="Each file is loaded back and checked against the trained model on real test inputs.",
+    ):
+        config = run["config"]
+        with st.spinner("Exporting and checking…"):
+            try:
+                examples = export_examples(json.dumps(config, sort_keys=True))
+                exports[run["id"]] = [c.to_dict() for c in export_run(get_store(), run["id"], examples)]
+            except Exception as exc:  # the run's data may be gone (a deleted folder): say so
+                st.error(f"Could not export run {run['id']}: {type(exc).__name__}: {exc}")
+    checks = exports.get(run["id"])
+    if not checks:
+        return
+    rows = [
+        {
+            "format": c["format"],
+            "checked on": f"{c['examples']} test inputs",
+            "max |difference|": c["max_abs_diff"],
+            "same predictions": {True: "yes", False: "NO", None: "–"}[c["same_predictions"]],
+            "any batch size": {True: "yes", False: f"only {c['examples']}", None: "–"}[c["dynamic_batch"]],
+            "verdict": "✓ matches" if c["ok"] else f"✗ {c['error'] or 'differs'}",
+        }
+        for c in checks
+    ]
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        column_config={"max |difference|": st.column_config.NumberColumn(format="%.2e")},
+        key=f"{P}_export_table",
+    )
+    cols = st.columns(len(checks))
+    for col, c in zip(cols, checks):
+        path = Path(c["path"])
+        if c["ok"] and path.exists():
+            col.download_button(
+                {"onnx": "Download .onnx", "torchscript": "Download TorchScript .pt"}[c["format"]],
+                data=path.read_bytes,
+                file_name=f"{run['id']}{''.join(path.suffixes) if c['format'] == 'torchscript' else path.suffix}",
+                icon=":material/download:",
+                key=f"{P}_dl_{c['format']}_btn",
+                on_click="ignore",
+            )
+
+
+def actions(run: dict) -> None:
+    store = get_store()
+    ckpt = store.run_dir(run["id"]) / "checkpoint.pt"
+    c1, c2, c3 = st.columns(3)
+    c1.download_button(
+        "Download checkpoint",
+        data=ckpt.read_bytes if ckpt.exists() else b"",
+        file_name=f"{run['id']}.pt",
+        icon=":material/download:",
+        disabled=not ckpt.exists(),
+        help="A plain dict (model, optimizer, config, meta, epoch); load with torch.load(..., weights_only=True).",
+        key=f"{P}_ckpt_btn",
+        on_click="ignore",
+        width="stretch",
+    )
+    c2.download_button(
+        "Download HTML report",
+        data=lambda: run_report(store.get(run["id"]), store.history(run["id"])),
+        file_name=f"{run['id']}.html",
+        mime="text/html",
+        icon=":material/description:",
+        help="One self-contained file (charts included) for people without the app.",
+        key=f"{P}_report_btn",
+        on_click="ignore",
+        width="stretch",
+    )
+    active = run["status"] in ACTIVE
+    with c3.popover(
+        "Delete…", icon=":material/delete:", disabled=active, width="stretch", help="Stop it first." if active else None
+    ):
+        st.markdown(f"Delete run `{run['id']}`, its checkpoint and its files? This cannot be undone.")
+        st.button("Delete for good", type="primary", key=f"{P}_delete_btn", on_click=_delete, args=(run["id"],))
+    st.markdown("**Reproduce from the command line**")
+    st.code(command_for(run["config"]), language="bash", wrap_lines=True)
+    export_section(run)
+
+
+keep_settings()
+store = get_store()
+all_runs = store.list()
+share_settings(
+    P,
+    {
+        "task": list_of(text),
+        "status": list_of(one_of(STATUSES)),
+        "search": text,
+        "sort": one_of(list(SORTS)),
+        "selected": list_of(text),
+    },
+)
+st.title(":material/history: Runs")
+st.caption(
+    f"Every run from the app and the command line (run store `{runs_dir()}`). "
+    "Pick runs to compare them side by side, export them, download a report or get the command that reproduces them."
+)
+if not all_runs:
+    st.info(
+        "No runs yet: train a model on a demo page, race variants in the What-if lab, or use `python -m core train`."
+    )
+    st.stop()
+
+tasks = sorted({r["task"] for r in all_runs})
+_keep_valid(f"{P}_task", tasks)
+_keep_valid(f"{P}_status", STATUSES)
+f1, f2, f3, f4 = st.columns([2, 2, 3, 2])
+f1.multiselect("Task", tasks, key=f"{P}_task", placeholder="all tasks")
+f2.multiselect("Status", STATUSES, key=f"{P}_status", placeholder="any status")
+f3.text_input("Search", key=f"{P}_search", placeholder="model, dataset, run id or error")
+st.session_state.setdefault(f"{P}_sort", "newest")
+f4.selectbox("Sort", list(SORTS), format_func=SORTS.get, key=f"{P}_sort")
+shown = filtered_runs(all_runs)
+st.caption(f"{len(shown)} of {len(all_runs)} runs")
+runs_table(shown)
+
+by_id = {r["id"]: r for r in all_runs}
+_keep_valid(f"{P}_selected", list(by_id), MAX_COMPARED)
+selected_ids = st.session_state.get(f"{P}_selected") or []
+options = list(dict.fromkeys([*selected_ids, *(r["id"] for r in shown)]))
+picked = st.multiselect(
+    "Runs to compare or act on",
+    options,
+    format_func=lambda i: long_label(by_id[i]),
+    max_selections=MAX_COMPARED,
+    key=f"{P}_selected",
+    placeholder="pick one run for its details and actions, or several to compare them",
+)
+runs = [by_id[i] for i in picked]
+if not runs:
+    st.info("Pick runs above: one to see it in full, two or more to compare them side by side.")
+    st.stop()
+if len(runs) == 1:
+    focus = runs[0]
+    results_panel(focus["id"], f"{P}_one")
+else:
+    st.subheader(f"Comparing {len(runs)} runs")
+    compare_view(runs)
+    focus_id = st.selectbox(
+        "Act on", [r["id"] for r in runs], format_func=lambda i: long_label(by_id[i]), key=f"{P}_focus"
+    )
+    focus = by_id[focus_id]
+st.subheader(f"Run {focus['id']}")
+actions(focus)

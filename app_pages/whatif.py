@@ -1,0 +1,388 @@
+"""What-if lab: a base setup, one or two things varied, the variants raced in the background, a verdict."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from core.charts import band_curves_figure, pareto_figure
+from core.compare import COSTS, epoch_band, pareto_front, primary_metric, summary_text, variant_stats, verdict
+from core.data import DataError
+from core.experiment import make_config
+from core.models import describe_model, list_models
+from core.tasks import available_tasks, get_task
+from core.training import OPTIMIZERS
+from core.whatif import (
+    AXES,
+    LR_CHOICES,
+    MAX_RUNS,
+    MAX_SEEDS,
+    OPTIMIZER_NAMES,
+    available_axes,
+    default_model,
+    expand,
+    model_defaults,
+    trains_by_gradient,
+)
+from ui.services import get_jobs, get_store, keep_settings, session_id
+from ui.share import TRAINING_SETTINGS, int_in, list_of, one_of, share_settings, text
+from ui.training_panel import BATCH_SIZES, apply_defaults, finished_runs, training_controls
+
+P = "whatif"
+TASK_TITLES = {"image": "Image recognition", "speech": "Speech commands", "recsys": "Recommendation"}
+TASKS = available_tasks()
+ALL_MODELS = sorted({m for t in TASKS for m in list_models(t)})
+DONE = ("finished", "stopped", "failed", "cancelled", "crashed", "deleted")
+
+
+@st.cache_resource(show_spinner="Loading data…", max_entries=4)
+def load_data(task: str, dataset: str):
+    return get_task(task).load_data({"dataset": dataset, "data": None, "split_seed": 0})
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def gradient_model(task: str, dataset: str, model: str) -> bool:
+    return trains_by_gradient(task, model, load_data(task, dataset).meta)
+
+
+def _state(name: str):
+    return st.session_state.get(f"{P}_{name}")
+
+
+def _on_task_change() -> None:
+    task = st.session_state[f"{P}_task"]
+    st.session_state[f"{P}_dataset"] = get_task(task).list_datasets()[0]
+    st.session_state[f"{P}_model"] = default_model(task)
+    _on_model_change()
+
+
+def _on_model_change() -> None:
+    apply_defaults(P, model_defaults(_state("task"), _state("model")))
+
+
+def _keep_valid(key: str, options: list, default) -> None:
+    """A remembered or linked value that is not an option any more falls back to the default."""
+    value = st.session_state.get(key)
+    if isinstance(default, list):
+        kept = [v for v in value if v in options] if isinstance(value, list) else []
+        # an emptied multiselect stays empty; one whose values all went away starts again from the default
+        st.session_state[key] = kept if kept or value == [] else [d for d in default if d in options]
+    elif value not in options:
+        st.session_state[key] = default
+
+
+def base_section() -> tuple[str, str, str, dict, bool]:
+    _keep_valid(f"{P}_task", TASKS, TASKS[0])
+    task = st.selectbox("Task", TASKS, format_func=TASK_TITLES.get, key=f"{P}_task", on_change=_on_task_change)
+    datasets = get_task(task).list_datasets()
+    _keep_valid(f"{P}_dataset", datasets, datasets[0])
+    dataset = st.selectbox("Dataset", datasets, key=f"{P}_dataset")
+    models = list_models(task)
+    _keep_valid(f"{P}_model", models, default_model(task))
+    model = st.selectbox("Base model", models, key=f"{P}_model", on_change=_on_model_change)
+    st.caption(describe_model(task, model))
+    try:
+        gradient = gradient_model(task, dataset, model)
+    except DataError as exc:
+        st.error(str(exc))
+        st.stop()
+    with st.expander("Base training settings", expanded=False):
+        options = training_controls(P, model_defaults(task, model), gradient=gradient)
+    return task, dataset, model, options, gradient
+
+
+def _source_runs(task: str, model: str) -> dict[str, str]:
+    runs = [r for r in finished_runs(task) if r["model"] == model]
+    return {r["id"]: f"{r['model']} on {r['dataset']} · {r['id']}" for r in runs[:20]}
+
+
+def axis_values(axis: str, task: str, model: str) -> list:
+    """The value picker for one axis; on/off switches race both sides."""
+    key = f"{P}_values_{axis}"
+    title = f"{AXES[axis].title}: values to race"
+    if axis in ("batch_norm", "separable", "attention"):
+        st.caption(f"Races **{AXES[axis].describe(False)}** against **{AXES[axis].describe(True)}**.")
+        return [False, True]
+    if axis == "init_from":
+        sources = _source_runs(task, model)
+        if not sources:
+            st.caption(f"No finished {model} run to fine-tune from yet: train one on its page first.")
+        options = ["", *sources]
+        _keep_valid(key, options, options[:2])
+        picked = st.multiselect(title, options, format_func=lambda r: sources.get(r, "from scratch"), key=key)
+        return [r or None for r in picked]
+    choices = {
+        "optimizer": (list(OPTIMIZERS), ["sgd", "adam"], OPTIMIZER_NAMES.get),
+        "lr": (LR_CHOICES, [1e-3, 1e-2], lambda v: f"{v:g}"),
+        "batch_size": (BATCH_SIZES, [32, 256], str),
+        "model": (list_models(task), [model, *[m for m in list_models(task) if m != model][:1]], str),
+    }
+    options, default, fmt = choices[axis]
+    _keep_valid(key, options, default)
+    return st.multiselect(title, options, format_func=fmt, key=key)
+
+
+def vary_section(task: str, model: str, gradient: bool) -> dict[str, list]:
+    axes = available_axes(task, model, gradient)
+    _keep_valid(f"{P}_axis1", axes, axes[0])
+    first = st.selectbox("Vary", axes, format_func=lambda a: AXES[a].title, key=f"{P}_axis1")
+    chosen = {first: axis_values(first, task, model)}
+    others = ["", *[a for a in axes if a != first]]
+    _keep_valid(f"{P}_axis2", others, "")
+    second = st.selectbox(
+        "…and also (optional)", others, format_func=lambda a: AXES[a].title if a else "nothing else", key=f"{P}_axis2"
+    )
+    if second:
+        chosen[second] = axis_values(second, task, model)
+    return chosen
+
+
+def start_race(plan, task: str) -> None:
+    jobs, race = get_jobs(), {"task": task, "variants": {v.label: [] for v in plan.variants}}
+    for variant, config in plan.interleaved():
+        job = jobs.submit(config, label=f"{variant.label} · seed {config['seed']}", owner=session_id())
+        race["variants"][variant.label].append({"job": job.id, "run": job.run_id, "seed": config["seed"]})
+    st.session_state[f"{P}_race"] = race
+
+
+def race_snapshots(race: dict) -> dict[str, list[dict]]:
+    """Per variant, per seed: status, history and progress, from the live job or else from the run store."""
+    jobs, store, out = get_jobs(), get_store(), {}
+    for label, entries in race["variants"].items():
+        snaps = []
+        for entry in entries:
+            job = jobs.get(entry["job"])
+            if job is not None and job.run_id == entry["run"]:
+                snap = job.snapshot()
+            else:  # the job is from before a restart: the run store has the rest
+                record = store.get(entry["run"])
+                snap = {
+                    "status": record["status"] if record else "deleted",
+                    "history": store.history(entry["run"]) if record else [],
+                    "epoch": 0,
+                    "epochs": (record or {}).get("config", {}).get("epochs"),
+                    "error": (record or {}).get("error"),
+                }
+            snaps.append({**snap, "run_id": entry["run"], "seed": entry["seed"]})
+        out[label] = snaps
+    return out
+
+
+def curves_key(task: str, snaps: dict[str, list[dict]]) -> tuple[str, str, bool]:
+    metric = primary_metric(task)
+    keys = {k for seeds in snaps.values() for s in seeds for h in s["history"] for k in h}
+    if f"val_{metric.name}" in keys:
+        return f"val_{metric.name}", f"validation {metric.name}", metric.percent
+    return "val_loss", "validation loss", False
+
+
+def race_curves(task: str, snaps: dict[str, list[dict]], key: str) -> None:
+    metric_key, title, percent = curves_key(task, snaps)
+    bands = {label: epoch_band([s["history"] for s in seeds], metric_key) for label, seeds in snaps.items()}
+    if any(b.epochs for b in bands.values()):
+        st.plotly_chart(band_curves_figure(bands, title, percent), key=key)
+
+
+def progress_table(snaps: dict[str, list[dict]]) -> None:
+    rows = []
+    for label, seeds in snaps.items():
+        total = sum(s.get("epochs") or 1 for s in seeds)
+        done = sum((s.get("epochs") or 1) if s["status"] in DONE else s.get("epoch", 0) for s in seeds)
+        counts = pd.Series([s["status"] for s in seeds]).value_counts()
+        rows.append(
+            {
+                "variant": label,
+                "progress": done / max(total, 1),
+                "status": " · ".join(f"{n} {status}" for status, n in counts.items()),
+            }
+        )
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1)},
+        key=f"{P}_progress",
+    )
+
+
+@st.fragment(run_every=1.0)
+def live_race() -> None:
+    """Redrawn every second on its own while the race runs; the rest of the page stays usable."""
+    race = st.session_state.get(f"{P}_race")
+    if race is None:
+        return
+    snaps = race_snapshots(race)
+    if all(s["status"] in DONE for seeds in snaps.values() for s in seeds):
+        st.rerun(scope="app")
+    running = sum(s["status"] == "running" for seeds in snaps.values() for s in seeds)
+    queued = sum(s["status"] == "queued" for seeds in snaps.values() for s in seeds)
+    st.caption(f"{running} training now, {queued} queued · curves are the mean over seeds, bands ± one std.")
+    progress_table(snaps)
+    race_curves(race["task"], snaps, f"{P}_live_curves")
+
+
+def results_table(stats, snaps, metric, front: list[bool]) -> None:
+    rows = []
+    for s, on_front in zip(stats, front):
+        seeds = snaps[s.label]
+        rows.append(
+            {
+                "variant": s.label,
+                "seeds": f"{s.n}/{len(seeds)}",
+                metric.name: s.mean,
+                "± std": s.std if s.n > 1 else None,
+                "parameters": s.costs.get("parameters"),
+                "latency (ms)": s.costs.get("latency_ms"),
+                "training (s)": s.costs.get("train_seconds"),
+                "Pareto front": "★" if on_front else "",
+            }
+        )
+    fmt = "percent" if metric.percent else "%.4f"
+    st.dataframe(
+        pd.DataFrame(rows).sort_values(metric.name, ascending=not metric.higher_is_better, na_position="last"),
+        hide_index=True,
+        column_config={
+            metric.name: st.column_config.NumberColumn(metric.name, format=fmt),
+            "± std": st.column_config.NumberColumn("± std", format=fmt),
+            "parameters": st.column_config.NumberColumn("parameters", format="compact"),
+            "latency (ms)": st.column_config.NumberColumn("latency (ms)", format="%.2f"),
+            "training (s)": st.column_config.NumberColumn("training (s)", format="%.1f"),
+        },
+        key=f"{P}_results",
+    )
+
+
+def race_results(race: dict, snaps: dict[str, list[dict]]) -> None:
+    store, metric = get_store(), primary_metric(race["task"])
+    records = {label: [store.get(s["run_id"]) for s in seeds] for label, seeds in snaps.items()}
+    stats = [
+        variant_stats(label, [r["metrics"] for r in recs if r and r["status"] == "finished"], metric.name)
+        for label, recs in records.items()
+    ]
+    result = verdict(stats, metric)
+    summary = summary_text(result)
+    if result is not None and result.clear:
+        st.success(summary, icon=":material/emoji_events:")
+    else:
+        st.info(summary, icon=":material/balance:")
+    for label, recs in records.items():
+        for r in recs:
+            if r and r["status"] in ("failed", "crashed"):
+                st.error(f"{label} · seed {r['config'].get('seed')}: {r['error']}")
+    st.session_state.setdefault(f"{P}_cost", "train_seconds")
+    cost = st.segmented_control("Cost", list(COSTS), format_func=lambda c: COSTS[c], key=f"{P}_cost")
+    cost = cost or "train_seconds"
+    front = pareto_front([(s.mean, s.costs.get(cost, math.nan)) for s in stats], metric.higher_is_better)
+    results_table(stats, snaps, metric, front)
+    left, right = st.columns(2, gap="medium")
+    with left:
+        st.markdown(f"**{metric.name.capitalize()} vs {COSTS[cost]}** · ★ = Pareto front (nothing beats it on both)")
+        points = [
+            {"label": s.label, "metric": s.mean, "std": s.std, "cost": s.costs.get(cost, math.nan), "front": f}
+            for s, f in zip(stats, front)
+            if s.n
+        ]
+        fig = pareto_figure(points, COSTS[cost], f"test {metric.name}", metric.percent, log_x=cost == "parameters")
+        st.plotly_chart(fig, key=f"{P}_pareto")
+    with right:
+        st.markdown("**Validation curves** · mean over seeds, bands ± one std")
+        race_curves(race["task"], snaps, f"{P}_final_curves")
+    run_ids = [s["run_id"] for seeds in snaps.values() for s in seeds if s["status"] == "finished"]
+    if run_ids:
+        st.page_link(
+            "app_pages/runs.py",
+            label="Compare these runs side by side on the Runs page",
+            icon=":material/compare_arrows:",
+            query_params={"selected": run_ids[:8]},
+        )
+
+
+def race_section(plan, task: str, race_active: bool) -> None:
+    st.markdown(f"**{len(plan.variants)} variants × {_state('seeds')} seed(s) = {plan.runs} runs**")
+    for v in plan.variants:
+        st.markdown(f"- {v.label}")
+    for note in plan.skipped:
+        st.caption(f"Skipped: {note}")
+    workers = get_jobs().max_workers
+    st.caption(f"{workers} train at once, the rest wait in the queue. Training goes on if you leave this page.")
+    too_many = plan.runs > MAX_RUNS
+    if too_many:
+        st.warning(f"At most {MAX_RUNS} runs per race: fewer values or seeds, please.")
+    c1, c2 = st.columns(2)
+    if c1.button(
+        "Race",
+        type="primary",
+        icon=":material/sports_score:",
+        key=f"{P}_race_btn",
+        disabled=race_active or too_many or not plan.runs,
+        width="stretch",
+    ):
+        start_race(plan, task)
+        st.rerun()
+    if race_active and c2.button("Stop race", key=f"{P}_stop_btn", width="stretch"):
+        race = st.session_state[f"{P}_race"]
+        for entries in race["variants"].values():
+            for entry in entries:
+                get_jobs().stop(entry["job"])
+
+
+keep_settings()
+share_settings(
+    P,
+    {
+        "task": one_of(TASKS),
+        "dataset": text,
+        "model": one_of(ALL_MODELS),
+        **TRAINING_SETTINGS,
+        "axis1": one_of(list(AXES)),
+        "axis2": one_of(["", *AXES]),
+        "values_optimizer": list_of(one_of(OPTIMIZERS)),
+        "values_lr": list_of(one_of(LR_CHOICES)),
+        "values_batch_size": list_of(one_of(BATCH_SIZES)),
+        "values_model": list_of(one_of(ALL_MODELS)),
+        "values_init_from": list_of(text),
+        "seeds": int_in(1, MAX_SEEDS),
+    },
+)
+st.title(":material/science: What-if lab")
+st.caption(
+    "What happens if…? Pick a base setup, vary one or two things, and race the variants on this machine. "
+    "Curves overlay live; the verdict says who won, by how much, and whether the gap beats seed-to-seed luck."
+)
+if not TASKS:
+    st.info("No task is built yet.")
+    st.stop()
+
+race = st.session_state.get(f"{P}_race")
+snaps = race_snapshots(race) if race else {}
+active = any(s["status"] not in DONE for seeds in snaps.values() for s in seeds)
+base_col, vary_col, race_col = st.columns(3, gap="medium")
+with base_col.container(border=True):
+    st.markdown("**1 · Base setup**")
+    task, dataset, model, options, gradient = base_section()
+with vary_col.container(border=True):
+    st.markdown("**2 · What varies**")
+    axes = vary_section(task, model, gradient)
+    st.session_state.setdefault(f"{P}_seeds", 2)
+    st.number_input(
+        "Seeds per variant",
+        1,
+        MAX_SEEDS,
+        key=f"{P}_seeds",
+        help="Each variant trains once per seed (base seed, +1, …): the spread shows what is luck.",
+    )
+with race_col.container(border=True):
+    st.markdown("**3 · Race**")
+    try:
+        plan = expand(make_config(task, model, dataset=dataset, **options), axes, int(_state("seeds")))
+        race_section(plan, task, active)
+    except ValueError as exc:
+        st.warning(str(exc))
+
+if race:
+    st.subheader("Race" if active else "Verdict")
+    if active:
+        live_race()
+    else:
+        race_results(race, snaps)

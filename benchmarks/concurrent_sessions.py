@@ -1,0 +1,251 @@
+"""Eight browser sessions start a training run at once: does every page keep answering, do all runs finish?
+
+Starts `streamlit run app.py` on a free port with its own run store, opens N headless Chromium contexts on
+the image page (through a shared link that sets the epochs), measures page interactions while idle, then
+clicks Train in every session at the same moment and keeps interacting until every page shows its results.
+An interaction is a real one: switch the Dataset selectbox (digits <-> faces) and wait until the page shows
+the new data's caption; its time runs from the click on the option to the new text on screen.
+
+    .venv/bin/python benchmarks/concurrent_sessions.py [--sessions 8] [--epochs 5] [--model cnn_bn]
+
+Prints a Markdown table (and writes it to --out); the server's memory is read from /proc (VmRSS sampled
+every 0.2 s, and the kernel's high-water mark VmHWM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CHROMIUM = os.environ.get("DLSTUDIO_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+INTERACTION_TIMEOUT = 60  # seconds without an answer count as a frozen page
+SHOTS = Path(tempfile.gettempdir()) / "dlstudio-bench-shots"
+SWITCH = {"digits": ("faces", "2 classes ·"), "faces": ("digits", "10 classes ·")}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(runs: Path, port: int, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "DLSTUDIO_RUNS": str(runs), "DLSTUDIO_USER_DATA": str(runs.parent / "user_data")}
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+    cmd += ["--server.address", "127.0.0.1", "--server.headless", "true"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+            return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit(f"the app did not start:\n{log.read_text()}")
+
+
+class MemorySampler(threading.Thread):
+    """Samples the server's resident memory (MB) until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.samples, self.running = pid, [], True
+
+    def status(self, field: str) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # kB -> MB
+        return float("nan")
+
+    def run(self) -> None:
+        while self.running:
+            self.samples.append((time.time(), self.status("VmRSS")))
+            time.sleep(0.2)
+
+
+async def switch_dataset(page, state: dict) -> float:
+    """One interaction: pick the other dataset, wait for its caption. Returns seconds (inf if it never came)."""
+    target, caption = SWITCH[state["dataset"]]
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Dataset")
+    await box.click()
+    start = time.perf_counter()
+    await page.get_by_role("option", name=target, exact=True).click()
+    try:
+        await page.get_by_text(caption).first.wait_for(timeout=INTERACTION_TIMEOUT * 1000)
+    except PlaywrightTimeout:
+        shot = SHOTS / f"stuck-{id(page)}-{int(time.time())}.png"
+        await page.screenshot(path=str(shot))
+        print(f"an interaction got no answer in {INTERACTION_TIMEOUT} s; screenshot {shot}", file=sys.stderr)
+        await page.keyboard.press("Escape")
+        state["dataset"] = "digits" if await page.get_by_text("10 classes ·").count() else "faces"
+        return float("inf")
+    state["dataset"] = target
+    return time.perf_counter() - start
+
+
+async def session(i: int, browser, url: str, go: asyncio.Event, ready: list, out: dict, idle_rounds: int) -> None:
+    context = await browser.new_context(viewport={"width": 1400, "height": 1600})
+    page = await context.new_page()
+    page.set_default_timeout(120_000)
+    await page.goto(url)
+    await page.get_by_text("1 · Data").wait_for()
+    state = {"dataset": "digits"}
+    for _ in range(idle_rounds):  # page interactions with nothing training
+        out["idle"].append(await switch_dataset(page, state))
+        await asyncio.sleep(random.uniform(0.2, 0.6))
+    ready.append(i)
+    await go.wait()
+    clicked = time.perf_counter()
+    await page.get_by_role("button", name="Train", exact=True).click()
+    results = page.get_by_text("Confusion matrix (test split)")
+    while not await results.count():
+        out["busy"].append(await switch_dataset(page, state))
+        await asyncio.sleep(random.uniform(0.3, 1.0))
+    out["done_after"].append(time.perf_counter() - clicked)
+    await context.close()
+
+
+async def drive(base: str, sessions: int, epochs: int, model: str, idle_rounds: int) -> dict:
+    from playwright.async_api import async_playwright
+
+    SHOTS.mkdir(exist_ok=True)
+
+    out: dict = {"idle": [], "busy": [], "done_after": []}
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # Warm the server once (first imports of torch and the page modules) before the timed sessions.
+        warm = await browser.new_page()
+        await warm.goto(base)
+        await warm.get_by_text("Latest runs").wait_for(timeout=120_000)
+        await warm.close()
+        go, ready = asyncio.Event(), []
+        url = f"{base}/image?model={model}&epochs={epochs}&dataset=digits"  # a shared link sets the run up
+        tasks = [asyncio.create_task(session(i, browser, url, go, ready, out, idle_rounds)) for i in range(sessions)]
+        while len(ready) < sessions:
+            await asyncio.sleep(0.1)
+            for t in tasks:
+                if t.done() and t.exception():
+                    raise t.exception()
+        out["train_start"] = time.time()
+        go.set()
+        await asyncio.gather(*tasks)
+        out["train_end"] = time.time()
+        await browser.close()
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--model", default="cnn_bn")
+    parser.add_argument("--idle-rounds", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "concurrent_sessions.md"))
+    args = parser.parse_args()
+
+    from core.runs import RunStore
+
+    tmp = Path(tempfile.mkdtemp(prefix="dlstudio-bench-"))
+    port = free_port()
+    server = start_server(tmp / "runs", port, tmp / "server.log")
+    sampler = MemorySampler(server.pid)
+    sampler.start()
+    try:
+        started = time.time()
+        base = f"http://127.0.0.1:{port}"
+        result = asyncio.run(drive(base, args.sessions, args.epochs, args.model, args.idle_rounds))
+        wall = time.time() - started
+    finally:
+        sampler.running = False
+        peak_hwm = sampler.status("VmHWM")
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    runs = RunStore(tmp / "runs").list()
+    finished = [r for r in runs if r["status"] == "finished"]
+    before = [mb for t, mb in sampler.samples if t < result["train_start"]]
+    during = [mb for t, mb in sampler.samples if result["train_start"] <= t <= result["train_end"]]
+    workers = os.environ.get("DLSTUDIO_WORKERS", "2")
+    summary = {
+        "sessions": args.sessions,
+        "model": args.model,
+        "epochs": args.epochs,
+        "workers": int(workers),
+        "cpus": os.cpu_count(),
+        "interactions_idle": len(result["idle"]),
+        "idle_p50_s": percentile(result["idle"], 50),
+        "idle_p95_s": percentile(result["idle"], 95),
+        "interactions_training": len(result["busy"]),
+        "training_p50_s": percentile(result["busy"], 50),
+        "training_p95_s": percentile(result["busy"], 95),
+        "training_max_s": max(result["busy"], default=float("nan")),
+        "unanswered": sum(1 for x in result["idle"] + result["busy"] if x == float("inf")),
+        "runs_in_store": len(runs),
+        "runs_finished": len(finished),
+        "all_results_shown_after_s": max(result["done_after"]),
+        "rss_before_training_mb": max(before, default=float("nan")),
+        "rss_peak_sampled_mb": max(during, default=float("nan")),
+        "rss_peak_vmhwm_mb": peak_hwm,
+        "wall_s": wall,
+    }
+    table = "\n".join(
+        [
+            f"{args.sessions} Chromium sessions each train `{args.model}` on digits for {args.epochs} epochs at once "
+            f"({workers} training workers, {os.cpu_count()} CPUs; server, browsers and training share them).",
+            "",
+            "| measure | value |",
+            "|---|---|",
+            f"| page interaction, idle: p50 / p95 ({summary['interactions_idle']} interactions) | "
+            f"{summary['idle_p50_s']:.2f} s / {summary['idle_p95_s']:.2f} s |",
+            f"| page interaction while the {args.sessions} runs train: p50 / p95 / max "
+            f"({summary['interactions_training']} interactions) | {summary['training_p50_s']:.2f} s / "
+            f"**{summary['training_p95_s']:.2f} s** / {summary['training_max_s']:.2f} s |",
+            f"| interactions with no answer within {INTERACTION_TIMEOUT} s | {summary['unanswered']} |",
+            f"| runs finished and in the store | **{len(finished)} / {args.sessions}** ({len(runs)} in the store) |",
+            f"| last page showing its results, after the clicks | {summary['all_results_shown_after_s']:.0f} s |",
+            f"| server memory before training (RSS) | {summary['rss_before_training_mb']:.0f} MB |",
+            f"| server peak memory (RSS high-water mark) | **{peak_hwm:.0f} MB** |",
+        ]
+    )
+    print(table)
+    print(json.dumps(summary))
+    Path(args.out).write_text(
+        "# Concurrent sessions\n\n`.venv/bin/python benchmarks/concurrent_sessions.py`\n\n" + table + "\n"
+    )
+    if len(finished) != args.sessions:
+        raise SystemExit(f"only {len(finished)} of {args.sessions} runs finished; server log: {tmp / 'server.log'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""Comparing variants: the primary metric per task, seed statistics, the winner, the Pareto front, a summary."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Metric:
+    """The number a task's runs are ranked by."""
+
+    name: str
+    higher_is_better: bool = True
+    percent: bool = False  # shown as 97.1% and gaps in percentage points
+
+    def format(self, value: float) -> str:
+        return f"{value:.1%}" if self.percent else f"{value:.3f}"
+
+    def format_gap(self, gap: float) -> str:
+        return f"{gap * 100:.1f} points" if self.percent else f"{gap:.3f}"
+
+
+# The one place that says which number decides a race, per task.
+PRIMARY_METRICS: dict[str, Metric] = {
+    "image": Metric("accuracy", percent=True),
+    "speech": Metric("accuracy", percent=True),
+    "recsys": Metric("ndcg@10"),
+}
+# What a variant costs, as stored in run metrics: key -> label.
+COSTS: dict[str, str] = {
+    "train_seconds": "training time (s)",
+    "parameters": "parameters",
+    "latency_ms": "latency per example (ms)",
+}
+
+
+def primary_metric(task: str) -> Metric:
+    return PRIMARY_METRICS.get(task, Metric("accuracy", percent=True))
+
+
+@dataclass
+class VariantStats:
+    """One variant's primary metric over its seeds, and its mean costs."""
+
+    label: str
+    values: list[float]
+    costs: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values)) if self.values else math.nan
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation over seeds (ddof=1); 0.0 with a single seed."""
+        return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
+
+
+def variant_stats(label: str, run_metrics: Sequence[Mapping[str, float]], metric: str) -> VariantStats:
+    """Stats of one variant from the test metrics of its finished runs (runs without the metric are skipped)."""
+    done = [m for m in run_metrics if m.get(metric) is not None]
+    costs = {}
+    for key in COSTS:
+        values = [m[key] for m in done if m.get(key) is not None]
+        if values:
+            costs[key] = float(np.mean(values))
+    return VariantStats(label, [float(m[metric]) for m in done], costs)
+
+
+def pooled_std(a: VariantStats, b: VariantStats) -> float | None:
+    """Seed-to-seed spread of two variants, pooled: sqrt(sum((n_i - 1) s_i^2) / sum(n_i - 1)). None if unknown."""
+    dof = (a.n - 1) + (b.n - 1)
+    if dof <= 0 or a.n == 0 or b.n == 0:
+        return None
+    return math.sqrt(((a.n - 1) * a.std**2 + (b.n - 1) * b.std**2) / dof)
+
+
+@dataclass
+class Verdict:
+    """Who won a race, by how much, and whether the gap is larger than the seed-to-seed spread."""
+
+    metric: Metric
+    ranking: list[VariantStats]  # best first
+    margin: float | None  # winner minus runner-up (in the metric's units, always >= 0)
+    spread: float | None  # pooled seed std of winner and runner-up; None with one seed each
+    clear: bool | None  # margin > spread; None when the spread is unknown
+
+    @property
+    def winner(self) -> VariantStats:
+        return self.ranking[0]
+
+    @property
+    def runner_up(self) -> VariantStats | None:
+        return self.ranking[1] if len(self.ranking) > 1 else None
+
+
+def verdict(stats: Sequence[VariantStats], metric: Metric) -> Verdict | None:
+    """Rank variants by mean metric; None when no variant has a finished run."""
+    ranked = sorted((s for s in stats if s.n), key=lambda s: s.mean, reverse=metric.higher_is_better)
+    if not ranked:
+        return None
+    if len(ranked) == 1:
+        return Verdict(metric, ranked, None, None, None)
+    best, second = ranked[0], ranked[1]
+    margin = abs(best.mean - second.mean)
+    spread = pooled_std(best, second)
+    return Verdict(metric, ranked, margin, spread, None if spread is None else margin > spread)
+
+
+def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool = True) -> list[bool]:
+    """For (metric, cost) points: True where no other point is at least as good on both and better on one.
+
+    Points with a missing (NaN) metric or cost are never on the front.
+    """
+    sign = 1.0 if higher_is_better else -1.0
+    pts = [(sign * m, c) for m, c in points]
+    front = []
+    for i, (m_i, c_i) in enumerate(pts):
+        if math.isnan(m_i) or math.isnan(c_i):
+            front.append(False)
+            continue
+        dominated = any(
+            m_j >= m_i and c_j <= c_i and (m_j > m_i or c_j < c_i)
+            for j, (m_j, c_j) in enumerate(pts)
+            if j != i and not (math.isnan(m_j) or math.isnan(c_j))
+        )
+        front.append(not dominated)
+    return front
+
+
+@dataclass
+class EpochBand:
+    """A metric per epoch over several seeds: mean, sample std and how many seeds reached each epoch."""
+
+    epochs: list[int]
+    mean: list[float]
+    std: list[float]
+    n: list[int]
+
+
+def epoch_band(histories: Sequence[Sequence[Mapping[str, float]]], key: str) -> EpochBand:
+    """Mean ± std of `key` per epoch over the seeds' histories (seeds still training count where they got to)."""
+    by_epoch: dict[int, list[float]] = {}
+    for history in histories:
+        for logs in history:
+            if logs.get(key) is not None:
+                by_epoch.setdefault(int(logs["epoch"]), []).append(float(logs[key]))
+    epochs = sorted(by_epoch)
+    values = [by_epoch[e] for e in epochs]
+    return EpochBand(
+        epochs,
+        [float(np.mean(v)) for v in values],
+        [float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for v in values],
+        [len(v) for v in values],
+    )
+
+
+def _relative(a: float, b: float) -> str:
+    """'about the same as the runner-up's' or '2.3× the runner-up's'."""
+    r = a / b if b > 0 else math.inf
+    return "about the same as the runner-up's" if 0.9 <= r <= 1.1 else f"{r:.2g}× the runner-up's"
+
+
+def summary_text(v: Verdict | None) -> str:
+    """A few plain sentences computed from the numbers: the winner, the gap, whether it beats the seed spread."""
+    if v is None:
+        return "No variant finished, so there is nothing to compare yet."
+    m, best = v.metric, v.winner
+    over = f"mean of {best.n} seeds, ± {m.format_gap(best.std)}" if best.n > 1 else "one seed"
+    if v.runner_up is None:
+        return f"Only **{best.label}** finished: {m.name} {m.format(best.mean)} ({over})."
+    second = v.runner_up
+    ahead = "ahead of" if m.higher_is_better else "below"
+    text = (
+        f"**{best.label}** won with {m.name} {m.format(best.mean)} ({over}), "
+        f"{m.format_gap(v.margin)} {ahead} **{second.label}** ({m.format(second.mean)})."
+    )
+    if v.spread is None:
+        text += (
+            " With one seed per variant the seed-to-seed spread is unknown, so this gap may be luck: "
+            "race over 3 or more seeds to tell."
+        )
+    elif v.spread == 0 and v.margin == 0:
+        text += " The two are tied on every seed."
+    elif v.clear:
+        times = f"{v.margin / v.spread:.1f}×" if v.spread > 0 else "far more than"
+        text += (
+            f" The gap is {times} the seed-to-seed spread ({m.format_gap(v.spread)}), "
+            "so it is unlikely to be the luck of the seed."
+        )
+    else:
+        text += (
+            f" The gap is smaller than the seed-to-seed spread ({m.format_gap(v.spread)}): "
+            f"with {min(best.n, second.n)} seeds each the two are not reliably different."
+        )
+    seconds = best.costs.get("train_seconds"), second.costs.get("train_seconds")
+    if all(seconds):
+        text += f" Its training time ({seconds[0]:.1f} s) is {_relative(*seconds)}"
+        params = best.costs.get("parameters"), second.costs.get("parameters")
+        if all(params):
+            text += f"; its parameter count ({params[0]:,.0f}) is {_relative(*params)}"
+        text += "."
+    return text

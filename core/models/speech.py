@@ -1,0 +1,281 @@
+"""Keyword-spotting models: features (log-mel, MFCC) inside forward, from a logistic-regression baseline to KWT."""
+
+from __future__ import annotations
+
+import torch
+import torchaudio.functional as AF
+import torchaudio.transforms as T
+from torch import nn
+
+from core.models import register
+from core.models.image import SklearnLinear
+
+N_MELS = 40
+N_MFCC = 20
+LOG_OFFSET = 1e-6  # the same offset torchaudio's MFCC(log_mels=True) uses
+
+
+class LogMel(nn.Module):
+    """Waveform (B, L) -> log-mel spectrogram (B, 40, frames): 30 ms windows every 10 ms, the usual for KWS."""
+
+    def __init__(self, sample_rate: int = 16_000, n_mels: int = N_MELS) -> None:
+        super().__init__()
+        win, hop = int(0.030 * sample_rate), int(0.010 * sample_rate)
+        self.hop_seconds = hop / sample_rate
+        self.mel = T.MelSpectrogram(sample_rate, n_fft=512, win_length=win, hop_length=hop, n_mels=n_mels)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return torch.log(self.mel(wave) + LOG_OFFSET)
+
+
+class MFCC(nn.Module):
+    """Log-mel (B, 40, frames) -> MFCC (B, n_mfcc, frames): the orthonormal DCT-II torchaudio's MFCC applies."""
+
+    def __init__(self, n_mfcc: int = N_MFCC, n_mels: int = N_MELS) -> None:
+        super().__init__()
+        self.register_buffer("dct", AF.create_dct(n_mfcc, n_mels, "ortho"))  # (n_mels, n_mfcc)
+
+    def forward(self, logmel: torch.Tensor) -> torch.Tensor:
+        return (logmel.transpose(-1, -2) @ self.dct).transpose(-1, -2)
+
+
+class SpecAugment(nn.Module):
+    """Time and frequency masking (torchaudio's), only while training; masks take each clip's mean value."""
+
+    def __init__(self, time_mask: int = 0, freq_mask: int = 0, masks: int = 2) -> None:
+        super().__init__()
+        self.masks = masks
+        self.time = T.TimeMasking(time_mask, iid_masks=True) if time_mask else None
+        self.freq = T.FrequencyMasking(freq_mask, iid_masks=True) if freq_mask else None
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:  # (B, F, T)
+        if not self.training or (self.time is None and self.freq is None):
+            return spec
+        mean = spec.mean(dim=(1, 2), keepdim=True)
+        z = (spec - mean).unsqueeze(1)  # torchaudio's iid masks want (B, C, F, T); 0 is now the clip's mean
+        for _ in range(self.masks):
+            z = self.time(z) if self.time is not None else z
+            z = self.freq(z) if self.freq is not None else z
+        return z.squeeze(1) + mean
+
+
+class SpeechModel(nn.Module):
+    """Waveform in, logits out. `spectrogram` and `classify` are split so saliency can look at the log-mel."""
+
+    def __init__(self, sample_rate: int = 16_000, spec_augment: dict | None = None) -> None:
+        super().__init__()
+        self.logmel = LogMel(sample_rate)
+        self.spec_augment = SpecAugment(**(spec_augment or {}))
+
+    def spectrogram(self, wave: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, 40, frames)
+        return self.logmel(wave)
+
+    def classify(self, logmel: torch.Tensor) -> torch.Tensor:  # (B, 40, frames) -> (B, classes)
+        raise NotImplementedError
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.spec_augment(self.spectrogram(wave)))
+
+
+class PooledMFCCLogReg(SklearnLinear):
+    """Logistic regression (scikit-learn) on each MFCC's mean and standard deviation over time."""
+
+    def __init__(self, num_classes: int, sample_rate: int = 16_000, spec_augment: dict | None = None, **kw) -> None:
+        super().__init__(2 * N_MFCC, num_classes, **kw)
+        self.logmel = LogMel(sample_rate)
+        self.mfcc = MFCC()
+
+    def spectrogram(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.logmel(wave)
+
+    def pool(self, logmel: torch.Tensor) -> torch.Tensor:  # (B, 40, frames) -> (B, 2 * n_mfcc)
+        c = self.mfcc(logmel)
+        return torch.cat([c.mean(-1), c.std(-1)], 1)
+
+    def features(self, wave: torch.Tensor) -> torch.Tensor:
+        # in chunks: scikit-learn fitting passes the whole training set at once
+        return torch.cat([self.pool(self.logmel(wave[i : i + 512])) for i in range(0, len(wave), 512)])
+
+    def classify(self, logmel: torch.Tensor) -> torch.Tensor:
+        return self.head((self.pool(logmel) - self.mean) / self.std)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.spectrogram(wave))
+
+
+class MFCCMLP(SpeechModel):
+    """MFCCs averaged over 40 ms steps, flattened, two hidden layers."""
+
+    def __init__(
+        self, num_classes: int, frames: int, hidden: int = 128, dropout: float = 0.2, pool: int = 4, **kw
+    ) -> None:
+        super().__init__(**kw)
+        self.mfcc = MFCC()
+        self.norm = nn.BatchNorm1d(N_MFCC)
+        self.pool = nn.AvgPool1d(pool, ceil_mode=True)
+        steps = -(-frames // pool)
+        self.body = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(N_MFCC * steps, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+        )
+        self.head = nn.Linear(hidden, num_classes)
+
+    def classify(self, logmel):
+        return self.head(self.body(self.pool(self.norm(self.mfcc(logmel)))))  # (B, 20, frames / 4) -> flat
+
+
+def conv_bn(c_in: int, c_out: int, kernel=3, stride=1, groups: int = 1) -> nn.Sequential:
+    padding = tuple(k // 2 for k in kernel) if isinstance(kernel, tuple) else kernel // 2
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, stride, padding, groups=groups, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()
+    )
+
+
+class LogMelCNN(SpeechModel):
+    """Four 3x3 convolutions with batch norm and max-pooling over the log-mel image, global average pooling."""
+
+    def __init__(self, num_classes: int, width: int = 16, dropout: float = 0.2, **kw) -> None:
+        super().__init__(**kw)
+        w = width
+        self.norm = nn.BatchNorm1d(N_MELS)
+        self.features = nn.Sequential(
+            conv_bn(1, w),
+            nn.MaxPool2d(2),
+            conv_bn(w, 2 * w),
+            nn.MaxPool2d(2),
+            conv_bn(2 * w, 4 * w),
+            nn.MaxPool2d(2),
+            conv_bn(4 * w, 4 * w),
+        )
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout))
+        self.head = nn.Linear(4 * w, num_classes)
+
+    def classify(self, logmel):
+        x = self.norm(logmel).unsqueeze(1)  # (B, 1, 40, frames)
+        return self.head(self.pool(self.features(x)))
+
+
+class DSCNN(SpeechModel):
+    """Hello Edge's DS-CNN: a strided 4x10 convolution, then depthwise-separable blocks, average pooling."""
+
+    def __init__(self, num_classes: int, width: int = 64, blocks: int = 4, dropout: float = 0.2, **kw) -> None:
+        super().__init__(**kw)
+        self.norm = nn.BatchNorm1d(N_MELS)
+        layers: list[nn.Module] = [conv_bn(1, width, kernel=(4, 10), stride=2)]  # 4 mel bins x 10 frames
+        for i in range(blocks):
+            # depthwise 3x3 then pointwise 1x1; the first block halves the grid again (20x51 -> 10x26), which
+            # widens what each unit hears and quarters the cost of the rest
+            layers += [conv_bn(width, width, 3, stride=2 if i == 0 else 1, groups=width), conv_bn(width, width, 1)]
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout))
+        self.head = nn.Linear(width, num_classes)
+
+    def classify(self, logmel):
+        return self.head(self.pool(self.features(self.norm(logmel).unsqueeze(1))))
+
+
+class AttentionPool(nn.Module):
+    """Softmax-weighted average over time: the model scores each frame and keeps what matters."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.score = nn.Linear(dim, 1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, D)
+        weights = torch.softmax(self.score(h), dim=1)
+        return (weights * h).sum(1)
+
+
+class CRNNAttention(SpeechModel):
+    """Two convolution blocks, a bidirectional GRU over time, attention pooling."""
+
+    def __init__(self, num_classes: int, width: int = 16, hidden: int = 48, dropout: float = 0.2, **kw) -> None:
+        super().__init__(**kw)
+        self.norm = nn.BatchNorm1d(N_MELS)
+        self.conv = nn.Sequential(conv_bn(1, width), nn.MaxPool2d(2), conv_bn(width, 2 * width), nn.MaxPool2d(2))
+        self.proj = nn.Linear(2 * width * (N_MELS // 4), hidden)
+        self.gru = nn.GRU(hidden, hidden, batch_first=True, bidirectional=True)
+        self.attend = AttentionPool(2 * hidden)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(2 * hidden, num_classes)
+
+    def classify(self, logmel):
+        x = self.conv(self.norm(logmel).unsqueeze(1))  # (B, C, 10, T/4)
+        x = x.flatten(1, 2).transpose(1, 2)  # (B, T/4, C * 10)
+        h, _ = self.gru(torch.relu(self.proj(x)))
+        return self.head(self.drop(self.attend(h)))
+
+
+class KeywordTransformer(SpeechModel):
+    """KWT: each patch of spectrogram frames is a token; a class token after self-attention layers classifies."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        frames: int,
+        dim: int = 64,
+        depth: int = 2,
+        heads: int = 4,
+        patch: int = 2,
+        dropout: float = 0.1,
+        **kw,
+    ) -> None:
+        super().__init__(**kw)
+        self.patch = patch
+        tokens = -(-frames // patch)
+        self.norm = nn.BatchNorm1d(N_MELS)
+        self.embed = nn.Linear(N_MELS * patch, dim)
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos = nn.Parameter(torch.randn(1, tokens + 1, dim) * 0.02)
+        layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.out_norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, num_classes)
+
+    def classify(self, logmel):
+        x = self.norm(logmel)
+        pad = -x.shape[-1] % self.patch
+        x = nn.functional.pad(x, (0, pad)).transpose(1, 2)  # (B, frames, 40)
+        x = self.embed(x.reshape(x.shape[0], -1, N_MELS * self.patch))  # (B, tokens, dim)
+        x = torch.cat([self.cls.expand(len(x), -1, -1), x], 1) + self.pos[:, : x.shape[1] + 1]
+        return self.head(self.out_norm(self.encoder(x)[:, 0]))
+
+
+def frame_count(clip_samples: int, sample_rate: int) -> int:
+    """Spectrogram frames of one clip (centred windows: one more than whole hops)."""
+    return clip_samples // int(0.010 * sample_rate) + 1
+
+
+@register("speech", "logreg", "scikit-learn logistic regression on pooled MFCC statistics (baseline)")
+def logreg(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Module:
+    return PooledMFCCLogReg(num_classes, sample_rate, **kw)
+
+
+@register("speech", "mlp", "two hidden layers on MFCCs")
+def mlp(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Module:
+    return MFCCMLP(num_classes, frame_count(clip_samples, sample_rate), sample_rate=sample_rate, **kw)
+
+
+@register("speech", "cnn", "four 3x3 convolutions on the log-mel spectrogram")
+def cnn(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Module:
+    return LogMelCNN(num_classes, sample_rate=sample_rate, **kw)
+
+
+@register("speech", "dscnn", "depthwise-separable CNN (Hello Edge DS-CNN)")
+def dscnn(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Module:
+    return DSCNN(num_classes, sample_rate=sample_rate, **kw)
+
+
+@register("speech", "crnn_attention", "convolutions, a bidirectional GRU and attention pooling")
+def crnn_attention(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Module:
+    return CRNNAttention(num_classes, sample_rate=sample_rate, **kw)
+
+
+@register("speech", "kwt", "keyword transformer: self-attention over spectrogram frames")
+def kwt(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Module:
+    return KeywordTransformer(num_classes, frame_count(clip_samples, sample_rate), sample_rate=sample_rate, **kw)

@@ -1,0 +1,633 @@
+"""Recommendation: the bundled `movies` set, your own interaction files, objectives, full-ranking evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import sparse
+from torch import nn
+
+from core.data import DataError
+from core.data.interactions import DUPLICATE_RULE, find_files, read_interactions, read_items, split_per_user
+from core.metrics import classification_metrics, latency_ms, model_megabytes
+from core.metrics_ranking import (
+    K,
+    catalogue_coverage,
+    hits_at_k,
+    popular_share,
+    ranking_metrics_from_hits,
+    rating_metrics,
+    top_k,
+)
+from core.models import get_model
+from core.models.recsys import Recommender, learned_size
+from core.training import Objective
+
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
+DATASETS = {"movies": "synthetic MovieLens-100k-like ratings: 943 users, 1,682 films with titles and genres"}
+# Per-model starting points for the page and CLI users (tuned on `movies`, see benchmarks/recsys_models.py).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "pop": {},
+    "itemknn": {},
+    "ease": {},
+    "mf": {"epochs": 20, "lr": 3e-3, "batch_size": 1024, "weight_decay": 0.0},
+    "bpr": {"epochs": 30, "lr": 3e-3, "batch_size": 2048, "weight_decay": 0.0},
+    "neumf": {"epochs": 15, "lr": 2e-3, "batch_size": 2048, "weight_decay": 0.0},
+    "sasrec": {"epochs": 20, "lr": 2e-3, "batch_size": 128, "weight_decay": 0.0},
+}
+# Model options (and objective options such as the L2 weight `reg` or the `negatives` per positive).
+MODEL_OPTIONS: dict[str, dict[str, Any]] = {
+    "pop": {},
+    "itemknn": {"k": 100, "shrink": 10.0},
+    "ease": {"reg": 250.0},
+    "mf": {"dim": 64, "reg": 0.05, "rank_weight": 0.3},
+    "bpr": {"dim": 64, "reg": 1e-4},
+    "neumf": {"dim": 32, "negatives": 4, "dropout": 0.0},
+    "sasrec": {"dim": 64, "max_len": 50, "blocks": 2, "heads": 2, "dropout": 0.2},
+}
+LIKE = 4.0  # "will this user like it?" means a rating of 4 or more (on a 1-5 scale)
+
+
+@dataclass
+class Split:
+    """One split's interactions as index tensors (users, items) and ratings."""
+
+    users: torch.Tensor
+    items: torch.Tensor
+    ratings: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def matrix(self, n_users: int, n_items: int) -> sparse.csr_matrix:
+        ones = np.ones(len(self), dtype=np.float32)
+        return sparse.csr_matrix((ones, (self.users.numpy(), self.items.numpy())), shape=(n_users, n_items))
+
+
+@dataclass
+class RecsysData:
+    """Interactions split per user 80/10/10 (train in time order), the catalogue, and `meta` for rebuilding models."""
+
+    name: str
+    user_ids: list[str]
+    item_ids: list[str]
+    titles: list[str]
+    genres: list[str]
+    splits: dict[str, Split]
+    split_note: str
+    notes: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n_users, n_items = len(self.user_ids), len(self.item_ids)
+        self.matrices = {s: part.matrix(n_users, n_items) for s, part in self.splits.items()}
+        self.item_counts = np.asarray(self.matrices["train"].sum(0)).ravel()
+        train_ratings = self.splits["train"].ratings
+        all_ratings = torch.cat([p.ratings for p in self.splits.values()])
+        self.meta = {
+            "dataset": self.name,
+            "n_users": n_users,
+            "n_items": n_items,
+            "n_train": len(self.splits["train"]),
+            "global_mean": float(train_ratings.mean()),
+            "rating_min": float(all_ratings.min()),
+            "rating_max": float(all_ratings.max()),
+            "integer_ratings": bool(torch.all(all_ratings == all_ratings.round())),
+            "user_ids": self.user_ids,
+            "item_ids": self.item_ids,
+        }
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def seen(self, split: str) -> sparse.csr_matrix:
+        """What ranking for `split` leaves out: training items, and for the test, validation items too (RecBole)."""
+        return self.matrices["train"] + self.matrices["val"] if split == "test" else self.matrices["train"]
+
+
+def _natural_order(ids: np.ndarray) -> np.ndarray:
+    """Unique ids, numerically sorted when they are all numbers (1, 2, 10, not 1, 10, 2)."""
+    unique = pd.unique(ids)
+    as_numbers = pd.to_numeric(pd.Series(unique), errors="coerce")
+    if as_numbers.notna().all():
+        return unique[np.argsort(as_numbers.to_numpy(), kind="stable")]
+    return np.sort(unique)
+
+
+def load_interactions(
+    path: str | Path, seed: int = 0, items_path: str | Path | None = None, name: str | None = None
+) -> RecsysData:
+    """An interactions file (or a folder of MovieLens-style files) -> indexed, split data with the catalogue."""
+    ratings_path, found_items = find_files(path)
+    items_path = items_path or found_items
+    table = read_interactions(ratings_path)
+    frame = table.frame
+    user_ids, item_ids = _natural_order(frame["user"].to_numpy()), _natural_order(frame["item"].to_numpy())
+    users = pd.Index(user_ids).get_indexer(frame["user"])
+    items = pd.Index(item_ids).get_indexer(frame["item"])
+    if table.has_timestamp:  # time order within the training split feeds the sequential model
+        order = np.lexsort((frame["row"].to_numpy(), frame["timestamp"].to_numpy()))
+    else:
+        order = np.arange(len(frame))
+    users, items = users[order], items[order]
+    ratings = frame["rating"].to_numpy()[order]
+    split = split_per_user(users, seed)
+    parts = {
+        s: Split(
+            torch.from_numpy(users[split == code]).long(),
+            torch.from_numpy(items[split == code]).long(),
+            torch.from_numpy(ratings[split == code]).float(),
+        )
+        for code, s in enumerate(("train", "val", "test"))
+    }
+    titles, genres = [str(i) for i in item_ids], [""] * len(item_ids)
+    if items_path is not None:
+        catalogue = read_items(items_path).set_index("item").reindex(item_ids)
+        known = catalogue["title"].notna().to_numpy()
+        titles = [t if k else i for t, k, i in zip(catalogue["title"].astype(str), known, titles)]
+        genres = [g if k else "" for g, k in zip(catalogue["genres"].fillna("").astype(str), known)]
+    notes = []
+    if table.duplicates_dropped:
+        notes.append(f"{table.duplicates_dropped:,} duplicate rows dropped: {DUPLICATE_RULE}")
+    singles = int((np.bincount(users) == 1).sum())
+    if singles:
+        notes.append(f"{singles:,} users with a single interaction are in training only (nothing to test them on)")
+    note = (
+        f"each user's interactions split 80/10/10 at random (seed {seed}); top-{K} ranks every item the user "
+        "has not rated in training (nor, for the test, in validation)"
+    )
+    return RecsysData(name or Path(path).stem, list(map(str, user_ids)), list(map(str, item_ids)), titles, genres,
+                      parts, note, notes)  # fmt: skip
+
+
+def load_bundled(name: str, seed: int = 0) -> RecsysData:
+    if name not in DATASETS:
+        raise DataError(f"unknown recommendation dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    folder = SAMPLE_DATA / name
+    if not (folder / "ratings.csv").exists():
+        raise DataError(f"{name}: the bundled set is missing; run scripts/make_movies.py to generate it")
+    return load_interactions(folder / "ratings.csv", seed, folder / "items.csv", name=name)
+
+
+# ---------------------------------------------------------------- ranking
+
+
+@torch.no_grad()
+def rank_users(model: Recommender, users: np.ndarray, exclude: sparse.csr_matrix, k: int = K) -> np.ndarray:
+    """(U, k) top items for each user, never an item in that user's `exclude` row; scored in chunks."""
+    model.eval()
+    device = next(iter(model.buffers()), next(iter(model.parameters()), torch.empty(0))).device
+    out = []
+    for start in range(0, len(users), 512):
+        chunk = users[start : start + 512]
+        scores = model.score_users(torch.from_numpy(chunk).long().to(device)).float().cpu()
+        mask = torch.from_numpy(exclude[chunk].toarray() > 0)
+        out.append(top_k(scores, mask, k).numpy())
+    return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
+
+
+def ranking_report(model: Recommender, data: RecsysData, split: str = "test", max_users: int | None = None):
+    """Mean top-k metrics over users with `split` items, plus each user's list: (metrics, users, top)."""
+    relevant = data.matrices[split]
+    users = np.flatnonzero(np.diff(relevant.indptr) > 0)
+    if max_users is not None and len(users) > max_users:
+        users = np.sort(np.random.default_rng(0).choice(users, max_users, replace=False))
+    top = rank_users(model, users, data.seen(split))
+    truth = torch.from_numpy(relevant[users].toarray() > 0)
+    hits = hits_at_k(torch.from_numpy(top).long(), truth).numpy()
+    per_user = ranking_metrics_from_hits(hits, np.diff(relevant.indptr)[users])
+    metrics = {name: float(values.mean()) for name, values in per_user.items()}
+    metrics[f"coverage@{K}"] = catalogue_coverage(top, data.n_items)
+    return metrics, users, top
+
+
+def prepare(model: Recommender, data: RecsysData) -> Recommender:
+    """Give the model the training histories it scores from (a no-op for models that keep none)."""
+    model.set_history(data.splits["train"].users, data.splits["train"].items)
+    return model
+
+
+# ---------------------------------------------------------------- objectives
+
+
+def sample_negatives(
+    users: torch.Tensor, n_items: int, seen_keys: torch.Tensor, generator: torch.Generator, rounds: int = 10
+) -> torch.Tensor:
+    """One random item per entry of `users` that the user has not interacted with (rejection sampling, vectorised)."""
+    neg = torch.randint(n_items, users.shape, generator=generator)
+    for _ in range(rounds):
+        keys = users * n_items + neg
+        pos = torch.searchsorted(seen_keys, keys).clamp(max=len(seen_keys) - 1)
+        bad = seen_keys[pos] == keys
+        if not bad.any():
+            break
+        neg[bad] = torch.randint(n_items, (int(bad.sum()),), generator=generator)
+    return neg
+
+
+class RecsysObjective(Objective):
+    """Shared: validation ranking metrics every epoch; subclasses add a loss. Baselines use this one as it is."""
+
+    def __init__(self, data: RecsysData, config: dict[str, Any]) -> None:
+        self.data = data
+        self.options = {**MODEL_OPTIONS.get(config["model"], {}), **(config.get("model_options") or {})}
+        self.generator = torch.Generator().manual_seed(int(config.get("seed", 0)))
+        train = data.splits["train"]
+        self.seen_keys = torch.sort(train.users * data.n_items + train.items).values
+
+    def train_batches(self, batch_size, generator):
+        return []
+
+    def val_metrics(self, model):
+        if len(self.data.splits["val"]) == 0:
+            return {}
+        prepare(model, self.data)
+        metrics, _, _ = ranking_report(model, self.data, "val", max_users=2000)
+        return {f"val_ndcg@{K}": metrics[f"ndcg@{K}"], f"val_recall@{K}": metrics[f"recall@{K}"]}
+
+    def negatives(self, users: torch.Tensor) -> torch.Tensor:
+        return sample_negatives(users, self.data.n_items, self.seen_keys, self.generator)
+
+
+class RatingObjective(RecsysObjective):
+    """Squared error on observed ratings with L2 on each batch's factors (`reg`), plus (`rank_weight`) a BPR
+    term that teaches the model's ranking head, sharing the factors, which items get rated at all.
+
+    Why the second term: ranked by predicted rating alone, a rating model puts obscure items it knows
+    little about beside favourites, and its top-10 over the full catalogue falls below popularity's
+    (Cremonesi et al. 2010; Steck 2010). RMSE and MAE are still from the rating head alone.
+    """
+
+    def train_batches(self, batch_size, generator):
+        train = self.data.splits["train"]
+        order = torch.randperm(len(train), generator=generator)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            users = train.users[idx]
+            yield users, train.items[idx], train.ratings[idx], self.negatives(users)
+
+    def val_batches(self, batch_size):
+        val = self.data.splits["val"]
+        for start in range(0, len(val), 8192):
+            yield val.users[start : start + 8192], val.items[start : start + 8192], val.ratings[start : start + 8192]
+
+    def loss(self, model, batch):
+        users, items, ratings = batch[:3]
+        pred = model.predict(users, items)
+        loss = nn.functional.mse_loss(pred, ratings)
+        if model.training:
+            loss = loss + self.options.get("reg", 0.0) * model.l2(users, items)
+            if model.rank_weight:
+                diff = model.rank_pairs(users, items) - model.rank_pairs(users, batch[3])
+                loss = loss - model.rank_weight * nn.functional.logsigmoid(diff).mean()
+        return loss, len(users), {}
+
+    def val_metrics(self, model):
+        val = self.data.splits["val"]
+        out = super().val_metrics(model)
+        if len(val):
+            pred = model.predict_rating(*(t.to(model.global_mean.device) for t in (val.users, val.items))).cpu()
+            out["val_rmse"] = rating_metrics(val.ratings.numpy(), pred.numpy())["rmse"]
+        return out
+
+
+class PairwiseObjective(RecsysObjective):
+    """BPR: each training interaction against one unseen item, resampled every epoch."""
+
+    def on_epoch_start(self, epoch):
+        self.neg = self.negatives(self.data.splits["train"].users)
+
+    def train_batches(self, batch_size, generator):
+        train = self.data.splits["train"]
+        order = torch.randperm(len(train), generator=generator)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            yield train.users[idx], train.items[idx], self.neg[idx]
+
+    def val_batches(self, batch_size):
+        val = self.data.splits["val"]
+        if not hasattr(self, "val_neg"):
+            self.val_neg = sample_negatives(
+                val.users, self.data.n_items, self.seen_keys, torch.Generator().manual_seed(0)
+            )
+        for start in range(0, len(val), 8192):
+            yield val.users[start : start + 8192], val.items[start : start + 8192], self.val_neg[start : start + 8192]
+
+    def loss(self, model, batch):
+        users, pos, neg = batch
+        diff = model.score_pairs(users, pos) - model.score_pairs(users, neg)
+        loss = -nn.functional.logsigmoid(diff).mean()
+        if model.training:
+            loss = loss + self.options.get("reg", 0.0) * model.l2(users, pos, neg)
+        return loss, len(users), {}
+
+
+class PointwiseObjective(RecsysObjective):
+    """NeuMF: binary cross-entropy, each interaction a 1 and `negatives` unseen items 0, resampled every epoch."""
+
+    def on_epoch_start(self, epoch):
+        train = self.data.splits["train"]
+        n_neg = int(self.options.get("negatives", 4))
+        neg_users = train.users.repeat(n_neg)
+        self.users = torch.cat([train.users, neg_users])
+        self.items = torch.cat([train.items, self.negatives(neg_users)])
+        self.labels = torch.cat([torch.ones(len(train)), torch.zeros(len(neg_users))])
+
+    def train_batches(self, batch_size, generator):
+        order = torch.randperm(len(self.users), generator=generator)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            yield self.users[idx], self.items[idx], self.labels[idx]
+
+    def val_batches(self, batch_size):
+        val = self.data.splits["val"]
+        neg = sample_negatives(val.users, self.data.n_items, self.seen_keys, torch.Generator().manual_seed(0))
+        users, items = torch.cat([val.users, val.users]), torch.cat([val.items, neg])
+        labels = torch.cat([torch.ones(len(val)), torch.zeros(len(val))])
+        for start in range(0, len(users), 8192):
+            yield users[start : start + 8192], items[start : start + 8192], labels[start : start + 8192]
+
+    def loss(self, model, batch):
+        users, items, labels = batch
+        loss = nn.functional.binary_cross_entropy_with_logits(model.score_pairs(users, items), labels)
+        return loss, len(users), {}
+
+
+class SequenceObjective(RecsysObjective):
+    """SASRec: predict each next item of a user's time-ordered training history (cross-entropy over all items)."""
+
+    def __init__(self, data: RecsysData, config: dict[str, Any]) -> None:
+        super().__init__(data, config)
+        self.inputs, self.targets = self.windows(int(self.options.get("max_len", 50)))
+
+    def windows(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every user's history cut from its end into windows of `length` (input, next item), left-padded with 0."""
+        train = self.data.splits["train"]
+        order = torch.argsort(train.users, stable=True)  # grouped by user, in time order
+        users, items = train.users[order].numpy(), train.items[order].numpy() + 1
+        inputs, targets = [], []
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(users, minlength=self.data.n_users))])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            seq = items[a:b]
+            for end in range(len(seq), 1, -length):
+                start = max(0, end - length - 1)
+                x, y = seq[start : end - 1], seq[start + 1 : end]
+                inputs.append(np.pad(x, (length - len(x), 0)))
+                targets.append(np.pad(y, (length - len(y), 0)))
+        if not inputs:
+            return torch.zeros(0, length, dtype=torch.long), torch.zeros(0, length, dtype=torch.long)
+        return torch.from_numpy(np.stack(inputs)).long(), torch.from_numpy(np.stack(targets)).long()
+
+    def train_batches(self, batch_size, generator):
+        order = torch.randperm(len(self.inputs), generator=generator)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            yield self.inputs[idx], self.targets[idx]
+
+    def loss(self, model, batch):
+        inputs, targets = batch
+        logits = model.sequence_logits(inputs)  # (B, L, n_items + 1)
+        loss = nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0)
+        return loss, int((targets > 0).sum()), {}
+
+    def val_metrics(self, model):
+        out = super().val_metrics(model)  # sets the history the model scores from
+        val = self.data.splits["val"]
+        if len(val):
+            device = model.seq.device
+            logits = torch.cat([model.score_users(u.to(device)).cpu() for u in val.users.split(4096)])
+            out["val_loss"] = float(nn.functional.cross_entropy(logits, val.items))
+        return out
+
+
+OBJECTIVES = {"mf": RatingObjective, "bpr": PairwiseObjective, "neumf": PointwiseObjective, "sasrec": SequenceObjective}
+
+
+# ---------------------------------------------------------------- the task
+
+
+class RecsysTask:
+    name = "recsys"
+
+    def list_datasets(self) -> list[str]:
+        return list(DATASETS)
+
+    def load_data(self, config: dict[str, Any]) -> RecsysData:
+        if config.get("data"):
+            return load_interactions(config["data"], config.get("split_seed", 0))
+        return load_bundled(config.get("dataset") or "movies", config.get("split_seed", 0))
+
+    def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
+        name = config["model"]
+        options = {**MODEL_OPTIONS.get(name, {}), **(config.get("model_options") or {})}
+        unknown = set(options) - set(MODEL_OPTIONS.get(name, {}))
+        if unknown:
+            known = ", ".join(MODEL_OPTIONS.get(name, {})) or "none"
+            raise ValueError(f"unknown option(s) for {name}: {', '.join(sorted(unknown))} (it takes: {known})")
+        common = {k: meta[k] for k in ("n_users", "n_items", "n_train", "global_mean", "rating_min", "rating_max")}
+        return get_model("recsys", name, **common, **options)
+
+    def make_objective(self, config: dict[str, Any], data: RecsysData) -> RecsysObjective:
+        return OBJECTIVES.get(config["model"], RecsysObjective)(data, config)
+
+    def fit_baseline(self, model: nn.Module, data: RecsysData, config: dict[str, Any]) -> None:
+        train = data.splits["train"]
+        prepare(model, data)
+        model.fit(train.users.numpy(), train.items.numpy(), train.ratings.numpy())
+
+    def evaluate(self, model: nn.Module, data: RecsysData):
+        model = prepare(model.cpu().eval(), data)
+        metrics, users, top = ranking_report(model, data, "test")
+        details: dict[str, Any] = {
+            "split_note": data.split_note,
+            "test_size": len(data.splits["test"]),
+            "test_users": len(users),
+            "notes": data.notes,
+            f"popular_share@{K}": popular_share(top, data.item_counts),
+        }
+        if getattr(model, "rating_model", False):
+            test = data.splits["test"]
+            with torch.no_grad():
+                pred = model.predict_rating(test.users, test.items).numpy()
+            metrics = {**rating_metrics(test.ratings.numpy(), pred), **metrics}
+            details.update(like_view(test.ratings.numpy(), pred, data.meta))
+        metrics.update(
+            parameters=learned_size(model),
+            size_mb=model_megabytes(model),
+            latency_ms=latency_ms(model, self.example_input(data), repeats=10),
+        )
+        artifacts = {"test_users": users.astype(np.int32), "top": top.astype(np.int32)}
+        return metrics, details, artifacts
+
+    def example_input(self, data: RecsysData) -> torch.Tensor:
+        return torch.zeros(1, dtype=torch.long)  # one user: latency is scoring the whole catalogue for them
+
+
+def like_view(y_true: np.ndarray, pred: np.ndarray, meta: dict[str, Any]) -> dict[str, Any]:
+    """'Will this user like it (rating >= 4)?' from predicted ratings: a prediction that rounds to 4 or more says yes."""
+    threshold = LIKE if meta["rating_min"] < LIKE <= meta["rating_max"] else (meta["rating_min"] + meta["rating_max"]) / 2
+    cut = threshold - 0.5 if meta.get("integer_ratings") else threshold
+    names = [f"not liked (< {threshold:g})", f"liked (≥ {threshold:g})"]
+    cls = classification_metrics((y_true >= threshold).astype(int), (pred >= cut).astype(int), names)
+    return {
+        "report": cls["report"],
+        "confusion_matrix": cls["confusion_matrix"],
+        "class_names": names,
+        "like_accuracy": cls["accuracy"],
+    }
+
+
+
+# ---------------------------------------------------------------- for the page: one user, a visitor, maps
+
+
+def _liked(items: np.ndarray, ratings: np.ndarray) -> np.ndarray:
+    """The items someone liked: rated 4 or more when there are such, else everything they rated."""
+    good = items[ratings >= LIKE]
+    return good if len(good) else items
+
+
+def because_you_liked(
+    model: Recommender, data: RecsysData, candidates: np.ndarray, history: np.ndarray, n: int = 2
+) -> list[list[int]]:
+    """For each candidate, the `n` history items most similar to it (the model's own similarity when it has
+    one, else co-occurrence cosine on the training data)."""
+    if len(history) == 0 or len(candidates) == 0:
+        return [[] for _ in candidates]
+    sims = model.item_similarity(torch.from_numpy(candidates).long(), torch.from_numpy(history).long())
+    if sims is None:
+        cols = data.matrices["train"].tocsc()
+        a, b = cols[:, candidates], cols[:, history]
+        co = (a.T @ b).toarray()
+        norm = np.sqrt(np.outer(np.asarray(a.sum(0)).ravel(), np.asarray(b.sum(0)).ravel())) + 1e-8
+        sims = torch.from_numpy(co / norm)
+    order = torch.argsort(sims.float(), dim=1, descending=True)[:, :n].numpy()
+    return [[int(history[j]) for j in row] for row in order]
+
+
+def _listing(model, data, items: np.ndarray, scores: np.ndarray, liked: np.ndarray, hits: set[int]) -> list[dict]:
+    reasons = because_you_liked(model, data, items, liked)
+    return [
+        {
+            "item": int(i),
+            "title": data.titles[i],
+            "genres": data.genres[i],
+            "score": float(s),
+            "because": [data.titles[j] for j in why],
+            "in_test": int(i) in hits,
+        }
+        for i, s, why in zip(items, scores, reasons)
+    ]
+
+
+@torch.no_grad()
+def recommend_for_user(model: Recommender, data: RecsysData, user: int, k: int = K) -> list[dict]:
+    """A known user's top-k as the test saw it (training and validation items left out), each with the
+    liked training items that explain it and whether it is one of the user's held-out test items."""
+    prepare(model.cpu().eval(), data)
+    scores = model.score_users(torch.tensor([user])).float()
+    exclude = torch.from_numpy(data.seen("test")[[user]].toarray() > 0)
+    top = top_k(scores, exclude, k)[0].numpy()
+    hist = user_history(data, user)
+    train = hist[hist["split"] == "train"]
+    liked = _liked(train["item"].to_numpy(), train["rating"].to_numpy())
+    tested = set(hist.loc[hist["split"] == "test", "item"].tolist())
+    return _listing(model, data, top, scores[0, top].numpy(), liked, tested)
+
+
+@torch.no_grad()
+def recommend_for_visitor(model: Recommender, data: RecsysData, rated: dict[int, float], k: int = K) -> list[dict]:
+    """Cold start: someone who is not in the training data rates a few items; the model folds them in at once
+    (rating models use the ratings; the others the items rated 4 or more)."""
+    if not rated:
+        return []
+    model = model.cpu().eval()
+    items = np.array(list(rated), dtype=np.int64)
+    ratings = np.array(list(rated.values()), dtype=np.float32)
+    shown = items if getattr(model, "rating_model", False) else _liked(items, ratings)
+    scores = model.score_visitor(torch.from_numpy(shown), torch.from_numpy(ratings[np.isin(items, shown)])).float()
+    exclude = torch.zeros(1, data.n_items, dtype=torch.bool)
+    exclude[0, items] = True
+    top = top_k(scores[None], exclude, k)[0].numpy()
+    return _listing(model, data, top, scores[top].numpy(), _liked(items, ratings), set())
+
+
+def user_history(data: RecsysData, user: int) -> pd.DataFrame:
+    """All of a user's interactions with the split each went to."""
+    parts = []
+    for split, part in data.splits.items():
+        mask = (part.users == user).numpy()
+        items = part.items.numpy()[mask]
+        parts.append(pd.DataFrame({"item": items, "rating": part.ratings.numpy()[mask], "split": split}))
+    out = pd.concat(parts, ignore_index=True)
+    out["title"] = [data.titles[i] for i in out["item"]]
+    out["genres"] = [data.genres[i] for i in out["item"]]
+    return out
+
+
+def items_to_rate(data: RecsysData, n: int = 24) -> list[int]:
+    """Well-known items for a visitor to rate: the most rated, taking turns between first genres."""
+    order = np.argsort(-data.item_counts, kind="stable")[: max(n * 6, n)]
+    by_genre: dict[str, list[int]] = {}
+    for i in order:
+        by_genre.setdefault(data.genres[i].split("|")[0], []).append(int(i))
+    picked: list[int] = []
+    while len(picked) < min(n, len(order)):
+        for queue in by_genre.values():
+            if queue and len(picked) < n:
+                picked.append(queue.pop(0))
+    return picked
+
+
+def item_map(model: Recommender, data: RecsysData, method: str = "pca", seed: int = 0) -> pd.DataFrame | None:
+    """2-D positions of the items from the model's item vectors (PCA or t-SNE), with title, genre, popularity."""
+    vectors = model.item_vectors()
+    if vectors is None:
+        return None
+    x = vectors.detach().float().cpu().numpy()
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        xy = TSNE(2, init="pca", random_state=seed, perplexity=min(30, len(x) - 1)).fit_transform(x)
+    else:
+        from sklearn.decomposition import PCA
+
+        xy = PCA(2, random_state=seed).fit_transform(x)
+    return pd.DataFrame(
+        {
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+            "title": data.titles,
+            "genre": [g.split("|")[0] or "(none)" for g in data.genres],
+            "interactions": data.item_counts.astype(int),
+        }
+    )
+
+
+def popularity_curve(top: np.ndarray, item_counts: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Items in popularity deciles (most popular first): their share of training interactions vs of top-k slots."""
+    order = np.argsort(-item_counts, kind="stable")
+    decile = np.empty(len(order), dtype=np.int64)
+    decile[order] = np.arange(len(order)) * bins // len(order)
+    recs = np.bincount(decile[np.asarray(top).ravel()], minlength=bins)
+    inter = np.bincount(decile, weights=item_counts, minlength=bins)
+    return pd.DataFrame(
+        {
+            "decile": [f"{10 * d}–{10 * (d + 1)}%" for d in range(bins)],
+            "share of interactions": inter / max(inter.sum(), 1),
+            "share of recommendations": recs / max(recs.sum(), 1),
+        }
+    )
+
+
+TASK = RecsysTask()

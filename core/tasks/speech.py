@@ -1,0 +1,245 @@
+"""Keyword spotting: the bundled `commands` set, your own audio folders, augmentation, evaluation, saliency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.data import DataError
+from core.data.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, load_clip
+from core.data.folders import index_folder, open_data_path, stratified_split
+from core.metrics import classification_metrics, footprint, worst_mistakes
+from core.models import freeze_backbone, get_model
+from core.models.speech import MFCC, LogMel
+from core.training import TensorClassification
+
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
+DATASETS = {
+    "commands": "spoken commands yes no up down left right on off stop go + _silence_ "
+    "(synthesised with espeak-ng, 352 one-second clips at 16 kHz)",
+}
+# Per-model starting points for the page and CLI users (tuned on `commands`, see benchmarks/speech_models.py).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "logreg": {},
+    "mlp": {"epochs": 40, "lr": 2e-3, "batch_size": 32},
+    "cnn": {"epochs": 30, "lr": 3e-3, "batch_size": 32},
+    "dscnn": {"epochs": 30, "lr": 3e-3, "batch_size": 32},
+    "crnn_attention": {"epochs": 30, "lr": 3e-3, "batch_size": 32},
+    "kwt": {"epochs": 40, "lr": 2e-3, "batch_size": 32},
+}
+# Augmentation the page starts from: SpecAugment masks (frames, mel bins) and time shift (seconds).
+AUGMENT_DEFAULTS: dict[str, Any] = {"noise_snr": None, "shift": 0.1, "time_mask": 10, "freq_mask": 5}
+SPLIT_NOTE = "seeded stratified split 70/10/20 (train/validation/test)"
+
+
+@dataclass
+class SpeechData:
+    """Waveforms of each split, (N, clip_samples) floats at `sample_rate`, and what the model must know (`meta`)."""
+
+    name: str
+    x: dict[str, torch.Tensor]
+    y: dict[str, torch.Tensor]
+    class_names: list[str]
+    split_note: str
+    files: dict[str, list[str]] = field(default_factory=dict)  # split -> "class/file.wav", for showing clips
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.meta = {
+            "sample_rate": SAMPLE_RATE,
+            "clip_samples": int(self.x["train"].shape[1]),
+            "class_names": self.class_names,
+            "dataset": self.name,
+        }
+
+
+def load_folder(path: str | Path, seed: int = 0, name: str | None = None) -> SpeechData:
+    """A folder or .zip of class folders of audio (optional train/val/test) -> 16 kHz mono 1-s clips, split."""
+    root = open_data_path(path)
+    index = index_folder(root, AUDIO_EXTENSIONS)
+    names = {s: [f"{f.parent.name}/{f.name}" for f in files] for s, files in index.files.items()}
+    waves = {
+        s: np.stack([load_clip(f, n) for f, n in zip(files, names[s])]) for s, files in index.files.items() if files
+    }
+    labels = {s: np.array(v) for s, v in index.labels.items()}
+    if index.given_split:
+        x = {s: torch.from_numpy(a) for s, a in waves.items()}
+        y = {s: torch.from_numpy(labels[s]).long() for s in waves}
+        if "val" not in x:
+            parts = stratified_split(labels["train"], seed, given_test=True)
+            train_names = names["train"]
+            x["val"], y["val"] = x["train"][parts["val"]], y["train"][parts["val"]]
+            x["train"], y["train"] = x["train"][parts["train"]], y["train"][parts["train"]]
+            names["val"] = [train_names[i] for i in parts["val"]]
+            names["train"] = [train_names[i] for i in parts["train"]]
+            note = "test: your test/ folder; validation: 1/8 of your train/ folder (seeded, stratified)"
+        else:
+            note = "train/val/test: your own split folders"
+    else:
+        count = len(labels["all"])
+        if count < 10:
+            raise DataError(f"{root.name}: only {count} clips; at least 10 are needed to split")
+        parts = stratified_split(labels["all"], seed)
+        x = {s: torch.from_numpy(waves["all"][i]) for s, i in parts.items()}
+        y = {s: torch.from_numpy(labels["all"][i]).long() for s, i in parts.items()}
+        names = {s: [names["all"][j] for j in i] for s, i in parts.items()}
+        note = SPLIT_NOTE
+    return SpeechData(name or root.name, x, y, index.class_names, note, names)
+
+
+def load_bundled(name: str, seed: int = 0) -> SpeechData:
+    if name not in DATASETS:
+        raise DataError(f"unknown speech dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    folder = SAMPLE_DATA / name
+    if not folder.is_dir():
+        raise DataError(f"{name}: bundled data missing at {folder}; regenerate it with scripts/make_commands.py")
+    return load_folder(folder, seed, name)
+
+
+def add_noise(x: torch.Tensor, snr_db: float, generator: torch.Generator) -> torch.Tensor:
+    """Pink (1/f) background noise scaled so each clip's signal-to-noise ratio is `snr_db`."""
+    white = torch.randn(x.shape, generator=generator)
+    spectrum = torch.fft.rfft(white)
+    spectrum[:, 1:] /= torch.arange(1, spectrum.shape[1]).sqrt()  # 1/f power: pink
+    spectrum[:, 0] = 0
+    noise = torch.fft.irfft(spectrum, n=x.shape[1])
+    signal_power = x.pow(2).mean(1, keepdim=True)
+    noise_power = noise.pow(2).mean(1, keepdim=True).clamp_min(1e-12)
+    return x + noise * torch.sqrt(signal_power / noise_power / 10 ** (snr_db / 10))
+
+
+def time_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Move each clip by up to `max_shift` samples either way, filling the gap with silence (no wrap-around)."""
+    n, length = x.shape
+    shifts = torch.randint(-max_shift, max_shift + 1, (n, 1), generator=generator)
+    padded = nn.functional.pad(x, (max_shift, max_shift))
+    index = torch.arange(length)[None] + max_shift - shifts
+    return padded.gather(1, index)
+
+
+def make_augment(noise_snr: float | None = None, shift: float = 0.0, sample_rate: int = SAMPLE_RATE, **_):
+    """Waveform augmentation for a batch: background noise at `noise_snr` dB and time shift of up to `shift` s.
+
+    SpecAugment (`time_mask`, `freq_mask`) is not here: it runs inside the model, on its spectrogram.
+    """
+    max_shift = int(shift * sample_rate)
+    if noise_snr is None and not max_shift:
+        return None
+
+    def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if max_shift:
+            x = time_shift(x, max_shift, generator)
+        if noise_snr is not None:
+            x = add_noise(x, noise_snr, generator)
+        return x
+
+    return augment
+
+
+def spec_augment_options(augment: dict[str, Any]) -> dict[str, int] | None:
+    time_mask, freq_mask = int(augment.get("time_mask") or 0), int(augment.get("freq_mask") or 0)
+    return {"time_mask": time_mask, "freq_mask": freq_mask} if time_mask or freq_mask else None
+
+
+class SpeechTask:
+    name = "speech"
+
+    def list_datasets(self) -> list[str]:
+        return list(DATASETS)
+
+    def load_data(self, config: dict[str, Any]) -> SpeechData:
+        if config.get("data"):
+            return load_folder(config["data"], config.get("split_seed", 0))
+        return load_bundled(config.get("dataset") or "commands", config.get("split_seed", 0))
+
+    def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
+        opts = dict(config.get("model_options") or {})
+        freeze = opts.pop("freeze_backbone", False)
+        spec = spec_augment_options(config.get("augment") or {})
+        if spec and config["model"] != "logreg":
+            opts["spec_augment"] = spec
+        model = get_model(
+            "speech",
+            config["model"],
+            num_classes=len(meta["class_names"]),
+            sample_rate=meta["sample_rate"],
+            clip_samples=meta["clip_samples"],
+            **opts,
+        )
+        if freeze:
+            freeze_backbone(model)
+        return model
+
+    def make_objective(self, config: dict[str, Any], data: SpeechData) -> TensorClassification:
+        augment = make_augment(**(config.get("augment") or {}), sample_rate=data.meta["sample_rate"])
+        return TensorClassification(data.x["train"], data.y["train"], data.x["val"], data.y["val"], augment=augment)
+
+    def fit_baseline(self, model: nn.Module, data: SpeechData, config: dict[str, Any]) -> None:
+        model.fit_sklearn(data.x["train"], data.y["train"], seed=config.get("seed", 0))
+
+    @torch.no_grad()
+    def predict_proba(self, model: nn.Module, x: torch.Tensor) -> np.ndarray:
+        model.eval()
+        device = next(model.parameters()).device
+        out = [torch.softmax(model(x[i : i + 256].to(device)), 1).cpu() for i in range(0, len(x), 256)]
+        return torch.cat(out).numpy()
+
+    def evaluate(self, model: nn.Module, data: SpeechData):
+        probs = self.predict_proba(model, data.x["test"])
+        y_true = data.y["test"].numpy()
+        cls = classification_metrics(y_true, probs.argmax(1), data.class_names)
+        worst = worst_mistakes(y_true, probs)
+        foot = footprint(model.cpu(), self.example_input(data))
+        metrics = {"accuracy": cls["accuracy"], "macro_f1": cls["macro_f1"], **foot}
+        details = {
+            "report": cls["report"],
+            "confusion_matrix": cls["confusion_matrix"],
+            "class_names": data.class_names,
+            "split_note": data.split_note,
+            "test_size": len(y_true),
+            "mistake_files": [data.files["test"][i] for i in worst] if data.files.get("test") else [],
+        }
+        artifacts = {
+            "y_true": y_true,
+            "probs": probs.astype(np.float32),
+            "mistake_index": np.array(worst, dtype=np.int64),
+            "mistake_inputs": data.x["test"][worst].numpy() if worst else np.zeros((0, data.x["test"].shape[1])),
+        }
+        return metrics, details, artifacts
+
+    def example_input(self, data: SpeechData) -> torch.Tensor:
+        """One clip (1, clip_samples): latency is per one-second clip, features included."""
+        return data.x["test"][:1].cpu()
+
+
+def prepare_clip(source: bytes | str | Path, name: str, meta: dict[str, Any]) -> torch.Tensor:
+    """An uploaded or recorded file -> a (1, clip_samples) input exactly as the model saw in training."""
+    wave = load_clip(source, name, meta["sample_rate"], meta["clip_samples"], allow_silent=False)
+    return torch.from_numpy(wave)[None]
+
+
+@torch.no_grad()
+def clip_features(wave: np.ndarray | torch.Tensor, sample_rate: int = SAMPLE_RATE) -> dict[str, np.ndarray]:
+    """The features the models compute, for one clip: log-mel (40, frames) and MFCC (20, frames)."""
+    wave = torch.as_tensor(wave, dtype=torch.float32).reshape(1, -1)
+    logmel = LogMel(sample_rate)(wave)
+    return {"logmel": logmel[0].numpy(), "mfcc": MFCC()(logmel)[0].numpy()}
+
+
+def spectrogram_saliency(model: nn.Module, wave: torch.Tensor, target: int) -> tuple[np.ndarray, np.ndarray]:
+    """|d logit_target / d log-mel| for one clip (1, L), scaled to [0, 1]; returns (log-mel, saliency), (40, T)."""
+    model.eval()
+    with torch.no_grad():
+        spec = model.spectrogram(wave)
+    spec.requires_grad_(True)
+    model.classify(spec)[0, target].backward()
+    grad = spec.grad.abs()[0]
+    return spec.detach()[0].numpy(), (grad / grad.max().clamp_min(1e-12)).numpy()
+
+
+TASK = SpeechTask()

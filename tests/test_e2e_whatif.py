@@ -1,0 +1,26 @@
+"""End to end in headless Chromium: open a shared What-if link, race two optimizers, read the verdict, compare."""
+
+import re
+
+from tests.e2e import app_server, browser, page, screenshot  # noqa: F401  (pytest fixtures)
+
+LINK = "/whatif?model=mlp&epochs=3&seeds=2&axis1=optimizer&values_optimizer=sgd&values_optimizer=adam"
+
+
+def test_race_two_optimizers_and_read_the_verdict(app_server, page):  # noqa: F811
+    page.goto(app_server + LINK)
+    page.get_by_text("3 · Race").wait_for()
+    page.get_by_text("2 variants × 2 seed(s) = 4 runs").wait_for()  # the link's setup, not the defaults
+    page.get_by_role("button", name="Race", exact=True).click()
+    page.get_by_text("Verdict", exact=True).wait_for(timeout=120_000)
+    summary = page.locator('[data-testid="stAlert"]').filter(has_text="won with accuracy").inner_text()
+    match = re.search(r"(SGD|Adam) won with accuracy ([\d.]+)% \(mean of 2 seeds", summary)
+    assert match, summary
+    assert match.group(1) == "Adam"  # three epochs of plain SGD at lr 0.001 barely move an MLP
+    assert "ahead of SGD" in summary and "seed-to-seed spread" in summary
+    page.locator(".js-plotly-plot").nth(1).wait_for()  # the accuracy-vs-cost chart and the curves
+    screenshot(page, "whatif_verdict")
+    page.get_by_role("link", name="Compare these runs side by side on the Runs page").click()
+    page.get_by_text("Comparing 4 runs").wait_for()
+    page.get_by_text("Reproduce from the command line").wait_for()
+    screenshot(page, "runs_compare")

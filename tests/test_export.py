@@ -1,0 +1,91 @@
+"""Exports of a run: ONNX and TorchScript give the trained model's predictions; the HTML report stands alone."""
+
+import threading
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from torch import nn
+
+from core.experiment import make_config, run_experiment
+from core.export import example_batch, export_onnx, export_run
+from core.report import run_report
+from core.runs import RunStore
+from core.tasks import get_task, load_run_model
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    store = RunStore(tmp_path_factory.mktemp("runs"))
+    result = run_experiment(make_config("image", "cnn_bn", epochs=1, max_batches=3), store)
+    return store, result.run_id
+
+
+def test_a_run_exports_to_onnx_and_torchscript_with_the_same_predictions(trained):
+    store, run_id = trained
+    checks = {c.format: c for c in export_run(store, run_id)}
+    assert set(checks) == {"onnx", "torchscript"}
+    for check in checks.values():
+        assert check.ok, check.error
+        assert check.examples == 16 and check.same_predictions and check.dynamic_batch
+        assert check.max_abs_diff < 1e-4
+    # independently of export_run's own check: load the files and compare with the trained model
+    model, ckpt = load_run_model(store, run_id)
+    config = ckpt["config"]
+    x = get_task("image").load_data(config).x["test"][16:48]  # inputs the export never saw, another batch size
+    with torch.no_grad():
+        expected = model(x).numpy()
+    session = ort.InferenceSession(checks["onnx"].path, providers=["CPUExecutionProvider"])
+    onnx_out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    scripted = torch.jit.load(checks["torchscript"].path)
+    with torch.no_grad():
+        ts_out = scripted(x).numpy()
+    for out in (onnx_out, ts_out):
+        assert np.abs(out - expected).max() < 1e-4
+        assert (out.argmax(1) == expected.argmax(1)).all()
+    assert not (store.run_dir(run_id) / "model.onnx.data").exists()  # one self-contained file
+
+
+class DataDependentBranch(nn.Module):
+    """A Python `if` on a tensor's value: torch.export (and so the ONNX exporter) cannot express it."""
+
+    def forward(self, x):
+        return x * 2 if x.sum() > 0 else x - 1
+
+
+def test_an_export_that_cannot_work_reports_the_reason_instead_of_raising(tmp_path):
+    check = export_onnx(DataDependentBranch(), torch.rand(4, 3), tmp_path / "bad.onnx")
+    assert not check.ok and check.error.startswith("TorchExportError") and "\x1b" not in check.error
+
+
+def test_example_batch_uses_real_test_inputs():
+    data = get_task("image").load_data(make_config("image", "mlp"))
+    batch = example_batch("image", data, n=8)
+    assert torch.equal(batch, data.x["test"][:8])
+
+
+def test_the_html_report_is_self_contained(trained):
+    store, run_id = trained
+    html = run_report(store.get(run_id), store.history(run_id))
+    assert html.startswith("<!DOCTYPE html>") and "</html>" in html
+    assert html.count("plotly.js v") == 1  # the library inlined exactly once
+    assert "<script src=" not in html and 'src="http' not in html  # nothing fetched: it works offline
+    assert html.count('class="plotly-graph-div"') == 2  # curves and confusion matrix
+    for text in ("Test metrics", "Confusion matrix", "Classification report", "macro avg", "cnn_bn", "digits"):
+        assert text in html
+    assert "python -m core train image --model cnn_bn --dataset digits" in html
+    assert len(html) < 6_000_000
+
+
+def test_exports_from_successive_short_lived_threads_do_not_crash(tmp_path):
+    """Streamlit runs each rerun on a new thread; torch.export used to segfault on the second one."""
+    model = nn.Sequential(nn.Linear(3, 4)).eval()
+    checks = []
+    for i in range(2):
+        thread = threading.Thread(
+            target=lambda i=i: checks.append(export_onnx(model, torch.rand(2, 3), tmp_path / f"{i}.onnx"))
+        )
+        thread.start()
+        thread.join()
+    assert [c.ok for c in checks] == [True, True]

@@ -1,0 +1,97 @@
+"""The job manager: the worker limit, the FIFO queue, stop and cancel, and failures that say why."""
+
+import time
+
+import pytest
+
+from core.experiment import make_config
+from core.jobs import JobManager
+from core.runs import RunStore
+
+
+def tiny(**options):
+    return make_config("image", "mlp", **{"epochs": 1, "max_batches": 2, **options})
+
+
+def long_running():
+    """Thousands of one-batch epochs: runs until stopped (each epoch still evaluates, so it is seconds, not ms)."""
+    return tiny(epochs=5000, max_batches=1)
+
+
+def wait_for(condition, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def manager(tmp_path):
+    jobs = JobManager(RunStore(tmp_path), max_workers=1)
+    yield jobs
+    jobs.shutdown()
+
+
+def test_a_job_runs_to_the_store(manager):
+    job = manager.submit(tiny(), label="mlp")
+    assert manager.store.get(job.run_id)["status"] in ("queued", "running", "finished")
+    manager.wait(job.id)
+    assert job.status == "finished" and job.error is None
+    run = manager.store.get(job.run_id)
+    assert run["status"] == "finished" and 0 <= run["metrics"]["accuracy"] <= 1
+    snap = job.snapshot()
+    assert snap["label"] == "mlp" and snap["epoch"] == 1 and len(snap["history"]) == 1
+
+
+def test_the_worker_limit_queues_the_rest_in_order(manager):
+    first = manager.submit(long_running())
+    second, third = manager.submit(tiny()), manager.submit(tiny())
+    wait_for(lambda: first.status == "running")
+    time.sleep(0.3)
+    assert second.status == "queued" and third.status == "queued"
+    assert manager.store.get(second.run_id)["status"] == "queued"
+    assert {j.id for j in manager.jobs(active_only=True)} == {first.id, second.id, third.id}
+    manager.stop(first.id)
+    manager.wait(third.id)
+    assert first.status == "stopped" and second.status == third.status == "finished"
+    assert first.ended <= second.started <= second.ended <= third.started  # one at a time, first in first out
+
+
+def test_two_workers_run_two_jobs_at_once(tmp_path):
+    jobs = JobManager(RunStore(tmp_path), max_workers=2)
+    try:
+        a, b, c = (jobs.submit(long_running()) for _ in range(3))
+        wait_for(lambda: a.status == b.status == "running")
+        assert c.status == "queued"
+        for job in (a, b, c):
+            jobs.stop(job.id)
+        wait_for(lambda: all(j.done for j in (a, b, c)))
+    finally:
+        jobs.shutdown()
+
+
+def test_cancel_a_queued_job_before_it_starts(manager):
+    running = manager.submit(long_running())
+    queued = manager.submit(tiny())
+    wait_for(lambda: running.status == "running")
+    manager.stop(queued.id)
+    manager.stop(running.id)
+    manager.wait(queued.id)
+    assert queued.status == "cancelled" and queued.started is None
+    assert manager.store.get(queued.run_id)["status"] == "cancelled"
+    # a stopped run keeps the model trained so far
+    manager.wait(running.id)
+    assert running.status == "stopped"
+    assert manager.store.get(running.run_id)["metrics"]["accuracy"] >= 0
+
+
+def test_a_failing_job_says_why_on_its_run_and_the_next_job_still_runs(manager):
+    bad = manager.submit(tiny(dataset="no-such-set"))
+    good = manager.submit(tiny())
+    manager.wait(good.id)
+    assert bad.status == "failed" and "no-such-set" in bad.error
+    run = manager.store.get(bad.run_id)
+    assert run["status"] == "failed" and "no-such-set" in run["error"]
+    assert good.status == "finished"

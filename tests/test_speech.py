@@ -1,0 +1,363 @@
+"""Speech: features against torchaudio, odd audio files through the loader, every model's shapes and learning."""
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import torchaudio.transforms as T
+
+from core.data import DataError
+from core.data.audio import CLIP_SAMPLES, decode, fit_window, load_clip, recording_counts, save_recording
+from core.experiment import make_config, run_experiment
+from core.models import freeze_backbone, get_model, list_models
+from core.models.speech import MFCC, LogMel, SpecAugment
+from core.runs import RunStore
+from core.tasks import get_task, load_run_model
+from core.tasks.speech import (
+    AUGMENT_DEFAULTS,
+    DEFAULTS,
+    add_noise,
+    clip_features,
+    load_bundled,
+    load_folder,
+    make_augment,
+    prepare_clip,
+    spectrogram_saliency,
+    time_shift,
+)
+
+SR = 16_000
+MODELS = ["logreg", "mlp", "cnn", "dscnn", "crnn_attention", "kwt"]
+
+
+def tone(seconds: float = 1.0, rate: int = SR, freq: float = 440.0, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def make_folder(root: Path, classes=("low", "high"), per_class: int = 8, rate: int = SR) -> Path:
+    """Two tone 'words' at different pitches and onsets, so every model can tell them apart."""
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            wave = np.zeros(rate, np.float32)
+            start = int(rng.integers(0, rate // 2))
+            burst = tone(0.3, rate, 300.0 * (c + 1) * (1 + 0.05 * i))
+            wave[start : start + len(burst)] = burst
+            wave += rng.normal(0, 0.01, rate).astype(np.float32)
+            sf.write(root / name / f"{name}_{i}.wav", wave, rate)
+    return root
+
+
+# --- features -------------------------------------------------------------------------------------
+
+
+def test_log_mel_matches_torchaudio():
+    wave = torch.from_numpy(tone())
+    ours = LogMel(SR)(wave[None])
+    ref = T.MelSpectrogram(SR, n_fft=512, win_length=480, hop_length=160, n_mels=40)(wave[None])
+    assert ours.shape == (1, 40, 101)
+    torch.testing.assert_close(ours, torch.log(ref + 1e-6))
+
+
+def test_mfcc_matches_torchaudio():
+    wave = torch.from_numpy(tone(freq=1000.0))[None]
+    ours = MFCC()(LogMel(SR)(wave))
+    melkwargs = {"n_fft": 512, "win_length": 480, "hop_length": 160, "n_mels": 40}
+    ref = T.MFCC(SR, n_mfcc=20, log_mels=True, melkwargs=melkwargs)(wave)
+    torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_clip_features_for_display_are_the_models_features():
+    wave = tone()
+    feats = clip_features(wave)
+    assert feats["logmel"].shape == (40, 101) and feats["mfcc"].shape == (20, 101)
+    model = get_model("speech", "cnn", num_classes=2, sample_rate=SR, clip_samples=SR)
+    np.testing.assert_allclose(model.spectrogram(torch.from_numpy(wave)[None])[0].detach().numpy(), feats["logmel"])
+
+
+def test_spec_augment_masks_only_in_training():
+    spec = torch.randn(4, 40, 101)
+    aug = SpecAugment(time_mask=20, freq_mask=10)
+    assert torch.equal(aug.eval()(spec), spec)
+    torch.manual_seed(0)
+    masked = aug.train()(spec)
+    assert masked.shape == spec.shape and not torch.equal(masked, spec)
+    mean = spec.mean(dim=(1, 2), keepdim=True).expand_as(spec)
+    changed = ~torch.isclose(masked, spec, atol=1e-5)  # (spec - mean) + mean rounds the rest
+    torch.testing.assert_close(masked[changed], mean[changed])  # masks hold each clip's mean
+
+
+# --- augmentation ---------------------------------------------------------------------------------
+
+
+def test_noise_is_added_at_the_asked_snr():
+    x = torch.from_numpy(np.stack([tone(amp=0.5), tone(amp=0.05)]))
+    noisy = add_noise(x, 10.0, torch.Generator().manual_seed(0))
+    noise = noisy - x
+    snr = 10 * torch.log10(x.pow(2).mean(1) / noise.pow(2).mean(1))
+    torch.testing.assert_close(snr, torch.tensor([10.0, 10.0]), rtol=0, atol=1e-3)
+
+
+def test_time_shift_moves_without_wrapping():
+    x = torch.zeros(3, 100)
+    x[:, 50] = 1.0
+    shifted = time_shift(x, 10, torch.Generator().manual_seed(1))
+    where = shifted.argmax(1)
+    assert ((where >= 40) & (where <= 60)).all() and torch.allclose(shifted.sum(1), torch.ones(3))
+    edge = torch.ones(1, 100)
+    assert time_shift(edge, 10, torch.Generator().manual_seed(2)).sum() >= 90  # gaps are silence
+
+
+def test_augment_is_off_by_default_and_keeps_shapes():
+    assert make_augment() is None
+    aug = make_augment(noise_snr=20.0, shift=0.1)
+    x = torch.from_numpy(np.stack([tone()] * 4))
+    assert aug(x, torch.Generator().manual_seed(0)).shape == x.shape
+
+
+# --- odd files through the loader ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"])
+def test_every_wav_sample_format_decodes_to_the_same_clip(tmp_path, subtype):
+    path = tmp_path / f"{subtype}.wav"
+    sf.write(path, tone(), SR, subtype=subtype)
+    clip = load_clip(path)
+    assert clip.dtype == np.float32 and clip.shape == (CLIP_SAMPLES,)
+    np.testing.assert_allclose(clip, tone(), atol=0.02)
+
+
+def test_48k_stereo_is_mixed_down_and_resampled(tmp_path):
+    left, right = tone(rate=48_000, amp=0.4), tone(rate=48_000, amp=0.2)
+    sf.write(tmp_path / "stereo.wav", np.stack([left, right], 1), 48_000, subtype="PCM_24")
+    clip = load_clip(tmp_path / "stereo.wav")
+    assert clip.shape == (CLIP_SAMPLES,)
+    np.testing.assert_allclose(np.abs(clip).max(), 0.3, atol=0.01)
+
+
+def test_8k_speech_band_audio_is_upsampled(tmp_path):
+    sf.write(tmp_path / "phone.wav", tone(rate=8000, freq=300.0), 8000)
+    clip = load_clip(tmp_path / "phone.wav")
+    spectrum = np.abs(np.fft.rfft(clip))
+    assert clip.shape == (CLIP_SAMPLES,) and abs(int(spectrum.argmax()) - 300) <= 1
+
+
+def test_flac_and_ogg_load(tmp_path):
+    sf.write(tmp_path / "a.flac", tone(), SR)
+    sf.write(tmp_path / "a.ogg", tone(), SR)
+    assert load_clip(tmp_path / "a.flac").shape == load_clip(tmp_path / "a.ogg").shape == (CLIP_SAMPLES,)
+
+
+def test_short_clips_are_centred_and_long_ones_cropped_to_their_loudest_second():
+    short = np.ones(8000, np.float32)
+    padded = fit_window(short)
+    assert padded.shape == (CLIP_SAMPLES,) and padded[:4000].sum() == 0 and padded[4000:12000].all()
+    long = np.zeros(48_000, np.float32)
+    long[30_000:31_000] = 1.0
+    cropped = fit_window(long)
+    assert cropped.shape == (CLIP_SAMPLES,) and cropped.sum() == 1000
+
+
+def bad(path: Path, match: str) -> None:
+    with pytest.raises(DataError, match=match) as info:
+        load_clip(path)
+    assert str(info.value).startswith(path.name)  # the message names the file
+
+
+def test_a_text_file_named_wav_is_refused(tmp_path):
+    (tmp_path / "notes.wav").write_text("this is not audio at all")
+    bad(tmp_path / "notes.wav", "not a readable audio file")
+
+
+def test_an_empty_file_is_refused(tmp_path):
+    (tmp_path / "empty.wav").write_bytes(b"")
+    bad(tmp_path / "empty.wav", "empty")
+
+
+def test_a_wav_without_samples_is_refused(tmp_path):
+    sf.write(tmp_path / "zero.wav", np.zeros(0, np.float32), SR)
+    bad(tmp_path / "zero.wav", "no audio samples")
+
+
+def test_truncated_wavs_are_refused(tmp_path):
+    sf.write(tmp_path / "full.wav", tone(), SR)
+    raw = (tmp_path / "full.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(raw[: len(raw) // 3])
+    bad(tmp_path / "cut.wav", "truncated WAV")
+    (tmp_path / "header.wav").write_bytes(raw[:30])
+    bad(tmp_path / "header.wav", "not a readable audio file")
+
+
+def test_nan_samples_are_refused(tmp_path):
+    wave = tone()
+    wave[100] = np.nan
+    sf.write(tmp_path / "nan.wav", wave, SR, subtype="FLOAT")
+    bad(tmp_path / "nan.wav", "NaN")
+
+
+def test_a_silent_clip_loads_for_training_but_not_for_prediction(tmp_path):
+    sf.write(tmp_path / "silent.wav", np.zeros(SR, np.float32), SR)
+    assert not load_clip(tmp_path / "silent.wav").any()
+    with pytest.raises(DataError, match="silent.wav: the clip is silent"):
+        load_clip(tmp_path / "silent.wav", allow_silent=False)
+
+
+def test_a_ten_minute_file_is_refused_quickly(tmp_path):
+    path = tmp_path / "lecture.wav"
+    sf.write(path, np.zeros(8000 * 600, np.int16), 8000, subtype="PCM_16")
+    start = time.perf_counter()
+    bad(path, "10.0 minutes long")
+    assert time.perf_counter() - start < 1.0
+
+
+def test_a_huge_file_is_refused_before_decoding(tmp_path, monkeypatch):
+    monkeypatch.setattr("core.data.audio.MAX_BYTES", 1000)
+    sf.write(tmp_path / "big.wav", tone(), SR)
+    bad(tmp_path / "big.wav", "over the 0 MB limit")
+
+
+def test_uploaded_bytes_decode_like_files(tmp_path):
+    sf.write(tmp_path / "a.wav", tone(), SR)
+    wave, rate = decode((tmp_path / "a.wav").read_bytes(), "upload.wav")
+    assert rate == SR and wave.shape == (SR,)
+    with pytest.raises(DataError, match="^upload.wav: not a readable audio file"):
+        decode(b"RIFF1234WAVEjunk", "upload.wav")
+
+
+def test_a_bad_file_in_a_folder_names_the_file(tmp_path):
+    root = make_folder(tmp_path / "words")
+    (root / "low" / "broken.wav").write_bytes(b"RIFF\x00\x00")
+    with pytest.raises(DataError, match="low/broken.wav: not a readable audio file"):
+        load_folder(root)
+
+
+# --- data sets ------------------------------------------------------------------------------------
+
+
+def test_bundled_commands_split_is_stratified():
+    data = load_bundled("commands")
+    assert data.class_names[0] == "_silence_" and len(data.class_names) == 11
+    assert data.meta == {"sample_rate": SR, "clip_samples": SR, "class_names": data.class_names, "dataset": "commands"}
+    sizes = {k: len(v) for k, v in data.y.items()}
+    assert sum(sizes.values()) == 352 and sizes["test"] > sizes["val"]
+    assert torch.bincount(data.y["test"], minlength=11).min() >= 6
+    assert len(data.files["test"]) == sizes["test"] and data.files["test"][0].endswith(".wav")
+
+
+def test_own_folder_with_given_split_and_odd_rates(tmp_path):
+    for split in ("train", "test"):
+        make_folder(tmp_path / "mine" / split, per_class=8 if split == "train" else 3, rate=8000)
+    data = load_folder(tmp_path / "mine")
+    assert data.x["train"].shape[1] == SR and len(data.y["test"]) == 6
+    assert "your test/ folder" in data.split_note and len(data.y["val"]) >= 1
+
+
+def test_a_zip_of_a_folder_loads(tmp_path):
+    import shutil
+
+    root = make_folder(tmp_path / "words")
+    archive = shutil.make_archive(str(tmp_path / "words"), "zip", tmp_path, "words")
+    data = load_folder(archive)
+    assert data.class_names == ["high", "low"]
+
+
+def test_recordings_are_saved_as_a_reusable_dataset(tmp_path):
+    raw = (make_folder(tmp_path / "src") / "low" / "low_0.wav").read_bytes()
+    root = tmp_path / "user_data" / "speech"
+    for name in ("cat", "dog"):
+        for _ in range(5):
+            path = save_recording(raw, root, "pets", name)
+    assert path.name == "clip_5.wav" and sf.info(path).samplerate == SR
+    assert recording_counts(root, "pets") == {"cat": 5, "dog": 5}
+    assert load_folder(root / "pets").class_names == ["cat", "dog"]
+    with pytest.raises(DataError, match="not a usable class name"):
+        save_recording(raw, root, "pets", "../escape")
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(SR, np.float32), SR)
+    with pytest.raises(DataError, match="silent"):
+        save_recording(silent.read_bytes(), root, "pets", "cat")
+
+
+# --- models ---------------------------------------------------------------------------------------
+
+
+def test_every_model_is_registered():
+    assert list_models("speech") == MODELS
+    assert set(DEFAULTS) == set(MODELS)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_shapes_and_head(name):
+    model = get_model("speech", name, num_classes=5, sample_rate=SR, clip_samples=SR)
+    assert model(torch.randn(3, SR) * 0.1).shape == (3, 5)
+    assert isinstance(model.head, torch.nn.Linear)
+    freeze_backbone(model)
+    assert all(n.startswith("head.") for n, p in model.named_parameters() if p.requires_grad)
+    if name != "logreg":
+        assert sum(p.numel() for p in model.parameters()) < 150_000  # small enough for a CPU in seconds
+
+
+@pytest.mark.parametrize("name", [m for m in MODELS if m != "logreg"])
+def test_gradient_models_lower_their_loss(name, tmp_path):
+    data = load_folder(make_folder(tmp_path / "w", per_class=12))
+    torch.manual_seed(0)
+    model = get_model(
+        "speech", name, num_classes=2, sample_rate=SR, clip_samples=SR, spec_augment={"time_mask": 5, "freq_mask": 3}
+    )
+    x, y = data.x["train"], data.y["train"]
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(8):
+        model.train()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+
+
+def test_logreg_baseline_fits_with_scikit_learn(tmp_path):
+    data = load_folder(make_folder(tmp_path / "w", per_class=12))
+    task = get_task("speech")
+    config = make_config("speech", "logreg", data=str(tmp_path / "w"))
+    model = task.build_model(config, data.meta)
+    task.fit_baseline(model, data, config)
+    metrics, details, _ = task.evaluate(model, data)
+    assert metrics["accuracy"] == 1.0 and details["class_names"] == ["high", "low"]
+
+
+# --- end to end -----------------------------------------------------------------------------------
+
+
+def test_run_on_commands_stores_a_model_that_predicts_like_the_run(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    config = make_config(
+        "speech", "cnn", dataset="commands", epochs=1, max_batches=2, augment=AUGMENT_DEFAULTS, device="cpu"
+    )
+    result = run_experiment(config, store)
+    assert result.status == "finished"
+    assert {"accuracy", "macro_f1", "parameters", "size_mb", "latency_ms"} <= set(result.metrics)
+    art = store.load_artifacts(result.run_id)
+    assert art["probs"].shape == (71, 11) and art["mistake_inputs"].shape[1:] == (SR,)
+    model, ckpt = load_run_model(store, result.run_id)
+    data = load_bundled("commands")
+    probs = get_task("speech").predict_proba(model, data.x["test"])
+    np.testing.assert_allclose(probs, art["probs"], atol=1e-5)
+    assert ckpt["config"]["augment"]["time_mask"] == AUGMENT_DEFAULTS["time_mask"]
+
+
+def test_prediction_input_and_saliency(tmp_path):
+    sf.write(tmp_path / "say.wav", tone(seconds=1.7, rate=44_100), 44_100)
+    meta = {"sample_rate": SR, "clip_samples": SR, "class_names": ["a", "b"], "dataset": "x"}
+    x = prepare_clip((tmp_path / "say.wav").read_bytes(), "say.wav", meta)
+    assert x.shape == (1, SR)
+    for name in ("logreg", "kwt"):
+        model = get_model("speech", name, num_classes=2, sample_rate=SR, clip_samples=SR)
+        spec, heat = spectrogram_saliency(model, x, 1)
+        assert spec.shape == heat.shape == (40, 101) and heat.min() >= 0 and heat.max() == pytest.approx(1.0)

@@ -1,0 +1,81 @@
+"""AppTest: the What-if lab races variants in the background and ends with a verdict; its setup lives in the URL."""
+
+from streamlit.testing.v1 import AppTest
+
+from core.runs import RunStore
+from tests.apptest import APP, open_page, rerun_until
+from ui.services import runs_dir
+
+
+def open_with(params: dict) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(params)
+    at.run()
+    at.switch_page("app_pages/whatif.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def markdown(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown]
+
+
+def test_the_page_opens_with_a_race_ready_to_start():
+    at = open_page("app_pages/whatif.py")
+    assert at.selectbox(key="whatif_task").value == "image"
+    assert at.selectbox(key="whatif_model").value == "cnn_bn"
+    assert at.selectbox(key="whatif_axis1").value == "optimizer"
+    assert at.multiselect(key="whatif_values_optimizer").value == ["sgd", "adam"]
+    assert "**2 variants × 2 seed(s) = 4 runs**" in markdown(at)
+    assert not at.button(key="whatif_race_btn").disabled
+
+
+def test_two_axes_cross_and_architecture_switches_name_the_variants():
+    at = open_page("app_pages/whatif.py")
+    at.selectbox(key="whatif_axis1").select("batch_norm").run()
+    at.selectbox(key="whatif_axis2").select("separable").run()
+    at.number_input(key="whatif_seeds").set_value(1).run()
+    assert not at.exception
+    shown = markdown(at)
+    assert "**4 variants × 1 seed(s) = 4 runs**" in shown
+    assert "- no batch norm · separable convs" in shown and "- batch norm · standard convs" in shown
+
+
+def test_racing_two_optimizers_ends_with_a_verdict_and_a_table():
+    at = open_page("app_pages/whatif.py")
+    at.selectbox(key="whatif_model").select("mlp").run()
+    at.number_input(key="whatif_epochs").set_value(2).run()
+    at.button(key="whatif_race_btn").click().run()
+    assert not at.exception
+    rerun_until(at, lambda a: any(s.value == "Verdict" for s in a.subheader), timeout=120)
+    summary = " ".join(m.value for m in [*at.success, *at.info])
+    assert "won with accuracy" in summary and ("SGD" in summary and "Adam" in summary)
+    table = at.dataframe[-1].value
+    assert set(table["variant"]) == {"SGD", "Adam"} and list(table["seeds"]) == ["2/2", "2/2"]
+    assert table["accuracy"].between(0, 1).all()
+    runs = RunStore(runs_dir()).list()
+    assert len(runs) == 4 and {r["status"] for r in runs} == {"finished"}
+    assert {r["config"]["seed"] for r in runs} == {0, 1}
+    assert at.query_params["values_optimizer"] == ["sgd", "adam"]
+
+
+def test_a_shared_link_opens_the_same_setup_and_ignores_bad_values():
+    at = open_with(
+        {
+            "model": "mlp",
+            "epochs": "7",
+            "lr": "not-a-number",
+            "axis1": "lr",
+            "values_lr": ["0.01", "0.001", "7"],
+            "seeds": "3",
+        }
+    )
+    assert at.selectbox(key="whatif_model").value == "mlp"
+    assert at.number_input(key="whatif_epochs").value == 7
+    assert at.selectbox(key="whatif_axis1").value == "lr"
+    assert at.multiselect(key="whatif_values_lr").value == [0.01, 0.001]  # 7 is not a choice
+    assert at.number_input(key="whatif_seeds").value == 3
+    assert "**2 variants × 3 seed(s) = 6 runs**" in markdown(at)
+    at.run()
+    assert at.query_params["lr"] == "0.001"  # the bad value was replaced by the page's own setting
+    assert at.query_params["values_lr"] == ["0.01", "0.001"]
