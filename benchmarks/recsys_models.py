@@ -1,6 +1,7 @@
 """Recommendation benchmark: every model's test metrics and training seconds on `movies` and on MovieLens files.
 
-Run by hand: `.venv/bin/python benchmarks/recsys_models.py [--data path/to/u.data ...] [--models mf,ease] [--threads 2]`.
+Run by hand:
+`.venv/bin/python benchmarks/recsys_models.py [--data path/to/u.data ...] [--models mf,ease] [--threads 2]`.
 `--data` takes any interactions file the app loads (MovieLens u.data, ratings.dat, ratings.csv) or a folder of
 them. Prints one markdown table per dataset. Protocol: each user's interactions split 80/10/10 at random
 (split seed 0), top-10 over full ranking of the items the user has not rated in training or validation,
@@ -79,7 +80,8 @@ def main() -> None:
             file=sys.stderr,
         )
         rows = benchmark(source, models, args.seed)
-        print_table(f"{title} ({meta['n_users']:,} users, {meta['n_items']:,} items, {sum(sizes.values()):,} interactions)", rows)
+        size = f"{meta['n_users']:,} users, {meta['n_items']:,} items, {sum(sizes.values()):,} interactions"
+        print_table(f"{title} ({size})", rows)
         print(f"\n(whole table: {time.perf_counter() - start:.0f} s)")
 
 

@@ -98,6 +98,7 @@ def run_experiment(
             trainer = _fit_baseline(task, model, data, config, cfg, callbacks)
         else:
             trainer = Trainer(model, task.make_objective(config, data), cfg, callbacks).fit()
+        trainer.model.cpu()  # evaluated, timed and saved on the CPU, whatever it trained on
         metrics, details, artifacts = task.evaluate(trainer.model, data)
         metrics["train_seconds"] = trainer.seconds
         details.update(stop_reason=trainer.stop_reason, best_epoch=trainer.best_epoch, epochs_run=len(trainer.history))

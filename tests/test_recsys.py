@@ -56,7 +56,7 @@ def make_ratings(path: Path, users: int = 60, items: int = 40, seed: int = 0) ->
 
 @pytest.fixture
 def small(tmp_path):
-    path = make_ratings(tmp_path / "ratings.csv")
+    make_ratings(tmp_path / "ratings.csv")
     genres = ["Comedy" if i < 20 else "Drama" for i in range(40)]
     items = "\n".join(f"{i + 1},Film {i + 1} ({1990 + i % 9}),{g}" for i, g in enumerate(genres))
     (tmp_path / "items.csv").write_text("item,title,genres\n" + items + "\n")
@@ -127,7 +127,10 @@ MOVIELENS_ROWS = [
     [
         ("u.data", "".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in MOVIELENS_ROWS)),
         ("ratings.dat", "".join(f"{u}::{i}::{r}::{t}\n" for u, i, r, t in MOVIELENS_ROWS)),
-        ("ratings.csv", "userId,movieId,rating,timestamp\n" + "".join(f"{u},{i},{r}.0,{t}\n" for u, i, r, t in MOVIELENS_ROWS)),
+        (
+            "ratings.csv",
+            "userId,movieId,rating,timestamp\n" + "".join(f"{u},{i},{r}.0,{t}\n" for u, i, r, t in MOVIELENS_ROWS),
+        ),
         ("plain.csv", "".join(f"{u},{i},{r}\n" for u, i, r, _ in MOVIELENS_ROWS)),
     ],
 )  # fmt: skip
@@ -191,7 +194,8 @@ def test_item_files_in_movielens_formats(tmp_path):
     (tmp_path / "movies.dat").write_bytes("1::Toy Story (1995)::Animation|Children's\n".encode("latin-1"))
     assert read_items(tmp_path / "movies.dat").iloc[0].tolist() == ["1", "Toy Story (1995)", "Animation|Children's"]
     (tmp_path / "movies.csv").write_text('movieId,title,genres\n11,"American President, The (1995)",Comedy|Drama\n')
-    assert read_items(tmp_path / "movies.csv").iloc[0].tolist() == ["11", "American President, The (1995)", "Comedy|Drama"]
+    first = read_items(tmp_path / "movies.csv").iloc[0].tolist()
+    assert first == ["11", "American President, The (1995)", "Comedy|Drama"]
     make_ratings(tmp_path / "ratings.csv")
     assert find_files(tmp_path) == (tmp_path / "ratings.csv", tmp_path / "u.item")
 
@@ -250,13 +254,15 @@ def test_an_oracle_gets_perfect_ranking_metrics(small):
 def quick_config(model: str, path: Path, **extra):
     fast = {"epochs": 3, "batch_size": 256} if model not in ("pop", "itemknn", "ease") else {}
     opts = {"max_len": 10, "dim": 16} if model == "sasrec" else {}
-    return make_config("recsys", model, data=str(path), device="cpu", **{**DEFAULTS[model], **fast, **extra}, model_options=opts)  # fmt: skip
+    settings = {**DEFAULTS[model], **fast, **extra}
+    return make_config("recsys", model, data=str(path), device="cpu", **settings, model_options=opts)
 
 
 def test_registry_and_options():
     assert sorted(list_models("recsys")) == sorted(MODELS) == sorted(MODEL_OPTIONS)
     with pytest.raises(ValueError, match="unknown option"):
-        TASK.build_model({"model": "bpr", "model_options": {"dimm": 3}}, {"n_users": 2, "n_items": 2, "n_train": 2, "global_mean": 3, "rating_min": 1, "rating_max": 5})  # fmt: skip
+        meta = {"n_users": 2, "n_items": 2, "n_train": 2, "global_mean": 3, "rating_min": 1, "rating_max": 5}
+        TASK.build_model({"model": "bpr", "model_options": {"dimm": 3}}, meta)
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -331,7 +337,8 @@ def pop_on_movies():
 
 @pytest.mark.parametrize("model", [m for m in MODELS if m != "pop"])
 def test_every_model_beats_pop_on_the_bundled_set(pop_on_movies, model):
-    config = make_config("recsys", model, dataset="movies", device="cpu", **{**DEFAULTS[model], **BUNDLED_SHORT.get(model, {})})
+    settings = {**DEFAULTS[model], **BUNDLED_SHORT.get(model, {})}
+    config = make_config("recsys", model, dataset="movies", device="cpu", **settings)
     metrics = run_experiment(config).metrics
     assert metrics["ndcg@10"] > pop_on_movies["ndcg@10"] and metrics["recall@10"] > pop_on_movies["recall@10"]
     if model == "mf":

@@ -260,7 +260,7 @@ def test_own_folder_with_given_split_and_odd_rates(tmp_path):
 def test_a_zip_of_a_folder_loads(tmp_path):
     import shutil
 
-    root = make_folder(tmp_path / "words")
+    make_folder(tmp_path / "words")
     archive = shutil.make_archive(str(tmp_path / "words"), "zip", tmp_path, "words")
     data = load_folder(archive)
     assert data.class_names == ["high", "low"]

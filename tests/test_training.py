@@ -36,15 +36,15 @@ def mlp():
 
 
 def test_same_seed_same_metrics():
-    a = run_experiment(make_config("image", "cnn_bn", epochs=2, seed=3, max_batches=5))
-    b = run_experiment(make_config("image", "cnn_bn", epochs=2, seed=3, max_batches=5))
+    a = run_experiment(make_config("image", "cnn_bn", epochs=2, seed=3, max_batches=5, device="cpu"))
+    b = run_experiment(make_config("image", "cnn_bn", epochs=2, seed=3, max_batches=5, device="cpu"))
 
     def numbers(history):
         return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
 
     assert numbers(a.history) == numbers(b.history)
     assert a.metrics["accuracy"] == b.metrics["accuracy"]
-    c = run_experiment(make_config("image", "cnn_bn", epochs=2, seed=4, max_batches=5))
+    c = run_experiment(make_config("image", "cnn_bn", epochs=2, seed=4, max_batches=5, device="cpu"))
     assert [h["train_loss"] for h in c.history] != [h["train_loss"] for h in a.history]
 
 
@@ -69,7 +69,7 @@ def test_stop_request_ends_within_a_second_and_keeps_the_model():
 
     model = get_model("image", "cnn", channels=1, size=8, num_classes=10)
     event = threading.Event()
-    config = make_config("image", "cnn", epochs=1000, batch_size=32)
+    config = make_config("image", "cnn", epochs=1000, batch_size=32, device="cpu")
     from core.experiment import train_config
     from core.training import StopFlag
 
@@ -140,7 +140,7 @@ def test_trainer_matches_a_bare_pytorch_loop():
     objective = tiny_objective()
     torch.manual_seed(0)
     ours = mlp()
-    Trainer(ours, objective, TrainConfig(epochs=3, batch_size=32, lr=0.01, seed=0)).fit()
+    Trainer(ours, objective, TrainConfig(epochs=3, batch_size=32, lr=0.01, seed=0, device="cpu")).fit()
 
     from core.training import seed_everything
 

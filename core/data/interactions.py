@@ -17,7 +17,9 @@ BYTES_PER_ROW_IN_MEMORY = 200  # two id strings as Python objects, a rating, a t
 CHUNK_ROWS = 1_000_000
 RATINGS_FILES = ("u.data", "ratings.dat", "ratings.csv", "ratings.tsv", "interactions.csv", "interactions.tsv")
 ITEMS_FILES = ("u.item", "movies.dat", "movies.csv", "items.csv", "items.tsv", "items.dat")
-DUPLICATE_RULE = "a repeated (user, item) pair keeps its latest row by timestamp (without timestamps, the last in the file)"
+DUPLICATE_RULE = (
+    "a repeated (user, item) pair keeps its latest row by timestamp (without timestamps, the last in the file)"
+)
 ALIASES = {
     "user": {"user", "userid", "user_id", "uid", "users", "customer", "customerid", "customer_id", "visitor"},
     "item": {"item", "itemid", "item_id", "iid", "items", "movie", "movieid", "movie_id", "product", "productid"},
@@ -26,7 +28,10 @@ ALIASES = {
 }
 ITEM_HEADER_NAMES = {"id", "title", "name", "genres", "genre", "category", "categories"}
 # MovieLens 100k's u.item ends in these 19 genre flags (u.genre).
-ML100K_GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western"]
+ML100K_GENRES = [
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
+    "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+]  # fmt: skip
 
 
 @dataclass
@@ -158,7 +163,10 @@ def _mean_line_bytes(path: Path) -> float:
 
 
 def _read_table(path: Path, sniffed: Sniffed, usecols: list[int], chunksize: int | None = None):
-    """pandas.read_csv with the sniffed separator; `::` is read by the fast C parser as ':' with empty fields between."""
+    """pandas.read_csv with the sniffed separator.
+
+    `::` is read by the fast C parser as ':' with empty fields between.
+    """
     sep, cols = sniffed.sep, usecols
     engine = "c"
     if sep == "::":
@@ -271,7 +279,6 @@ def read_items(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     sniffed = sniff(path)
-    encoding = sniffed.encoding
     if sniffed.sep == "|" and sniffed.columns >= 6:  # MovieLens 100k u.item: id|title|dates|url|19 genre flags
         table = pd.read_csv(path, sep="|", header=None, dtype=str, encoding="latin-1", keep_default_na=False)
         flags = table.iloc[:, 5:].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy() > 0
@@ -350,6 +357,9 @@ def split_per_user(users: np.ndarray, seed: int, ratios: tuple[float, float, flo
 
 
 def clean_title(title: str) -> str:
-    """'Toy Story (1995)' stays; MovieLens 'Shawshank Redemption, The (1994)' becomes 'The Shawshank Redemption (1994)'."""
+    """A MovieLens title with its article moved to the front.
+
+    'Toy Story (1995)' stays; 'Shawshank Redemption, The (1994)' becomes 'The Shawshank Redemption (1994)'.
+    """
     m = re.match(r"^(.*), (The|A|An|Les|La|Le|Il|Das|Der|Die|El)( \(\d{4}\))?$", title.strip())
     return f"{m.group(2)} {m.group(1)}{m.group(3) or ''}" if m else title.strip()

@@ -301,7 +301,13 @@ class BPR(_EmbeddingRecommender):
 @register("recsys", "neumf", "Neural collaborative filtering: GMF and an MLP over user and item embeddings")
 class NeuMF(_EmbeddingRecommender):
     def __init__(
-        self, n_users: int, n_items: int, dim: int = 32, layers: tuple[int, ...] = (64, 32, 16), dropout: float = 0.0, **_
+        self,
+        n_users: int,
+        n_items: int,
+        dim: int = 32,
+        layers: tuple[int, ...] = (64, 32, 16),
+        dropout: float = 0.0,
+        **_,
     ) -> None:
         super().__init__(n_users, n_items)
         self.user_gmf, self.item_gmf = nn.Embedding(n_users, dim), nn.Embedding(n_items, dim)

@@ -25,7 +25,9 @@ class LogMel(nn.Module):
         self.mel = T.MelSpectrogram(sample_rate, n_fft=512, win_length=win, hop_length=hop, n_mels=n_mels)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        return torch.log(self.mel(wave) + LOG_OFFSET)
+        # In float32 even under mixed precision: a power spectrogram overflows float16.
+        with torch.autocast(wave.device.type, enabled=False):
+            return torch.log(self.mel(wave.float()) + LOG_OFFSET)
 
 
 class MFCC(nn.Module):

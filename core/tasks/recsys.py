@@ -474,8 +474,12 @@ class RecsysTask:
 
 
 def like_view(y_true: np.ndarray, pred: np.ndarray, meta: dict[str, Any]) -> dict[str, Any]:
-    """'Will this user like it (rating >= 4)?' from predicted ratings: a prediction that rounds to 4 or more says yes."""
-    threshold = LIKE if meta["rating_min"] < LIKE <= meta["rating_max"] else (meta["rating_min"] + meta["rating_max"]) / 2
+    """'Will this user like it (rating >= 4)?' from predicted ratings: a prediction that rounds to 4 or more says yes.
+
+    On a scale without 4 inside it (0-1, say), the midpoint of the scale is the cut.
+    """
+    low, high = meta["rating_min"], meta["rating_max"]
+    threshold = LIKE if low < LIKE <= high else (low + high) / 2
     cut = threshold - 0.5 if meta.get("integer_ratings") else threshold
     names = [f"not liked (< {threshold:g})", f"liked (≥ {threshold:g})"]
     cls = classification_metrics((y_true >= threshold).astype(int), (pred >= cut).astype(int), names)
