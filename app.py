@@ -34,14 +34,25 @@ nav = st.navigation(
     {"DL Studio": [home], "Demos": _pages(DEMO_PAGES, need_task=True), **({"Tools": tools} if tools else {})}
 )
 
-with st.sidebar:
-    active = get_jobs().jobs(active_only=True)
-    st.caption("Training jobs")
+
+@st.fragment(run_every=2.0)
+def job_status() -> None:
+    """Running and queued jobs of every session, refreshed on its own every two seconds."""
+    jobs = get_jobs()
+    active = [job.snapshot() for job in jobs.jobs(active_only=True)]
+    running = [s for s in active if s["status"] == "running"]
+    queued = [s for s in active if s["status"] == "queued"]
+    st.caption(f"**Training jobs** · {jobs.max_workers} at once")
     if not active:
         st.caption("None running.")
-    for job in active:
-        snap = job.snapshot()
-        icon = "▶" if snap["status"] == "running" else "⏳"
-        st.caption(f"{icon} {snap['label']} · {snap['status']} · epoch {snap['epoch']}/{snap['epochs']}")
+    for snap in running:
+        st.caption(f":material/play_arrow: {snap['label']} · epoch {snap['epoch']}/{snap['epochs']}")
+    if queued:
+        shown = ", ".join(s["label"] for s in queued[:3]) + (f" and {len(queued) - 3} more" if len(queued) > 3 else "")
+        st.caption(f":material/hourglass_empty: {len(queued)} queued: {shown}")
+
+
+with st.sidebar:
+    job_status()
 
 nav.run()

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-from pathlib import Path
-
 import numpy as np
 import streamlit as st
 import torch
@@ -21,11 +17,11 @@ from ui.results_panel import results_panel
 from ui.services import get_store, keep_settings
 from ui.share import TRAINING_SETTINGS, flag, float_in, int_in, one_of, share_settings, text
 from ui.training_panel import apply_defaults, finished_runs, training_controls, training_panel
+from ui.uploads import save_upload
 
 P = "image"
 OWN = "your own (.zip or folder)"
 TASK = get_task("image")
-USER_DATA = Path(os.environ.get("DLSTUDIO_USER_DATA", "user_data"))
 
 
 @st.cache_resource(show_spinner="Loading images…", max_entries=8)
@@ -36,16 +32,6 @@ def load_data(dataset: str | None, data: str | None):
 @st.cache_resource(show_spinner=False, max_entries=8)
 def load_model(run_id: str):
     return load_run_model(get_store(), run_id)
-
-
-def save_upload(upload, folder: str) -> Path:
-    """Keep an uploaded file under user_data/, named by its content so re-uploads are free."""
-    data = upload.getvalue()
-    path = USER_DATA / folder / f"{hashlib.sha1(data).hexdigest()[:12]}{Path(upload.name).suffix.lower()}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        path.write_bytes(data)
-    return path
 
 
 def data_section() -> tuple[str | None, str | None]:

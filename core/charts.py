@@ -244,3 +244,138 @@ def pareto_figure(
         showlegend=True,
     )
     return fig
+
+
+def waveform_figure(wave: np.ndarray, sample_rate: int, height: int = 220, points: int = 4000) -> go.Figure:
+    """A clip's samples over time (seconds); long clips are drawn as a min/max envelope of `points` columns."""
+    wave = np.asarray(wave, dtype=np.float32).ravel()
+    step = max(1, len(wave) // (points // 2))
+    if step > 1:
+        cols = wave[: len(wave) // step * step].reshape(-1, step)
+        y = np.stack([cols.min(1), cols.max(1)], 1).ravel()  # keeps the peaks a plain stride would skip
+        t = np.repeat(np.arange(len(cols)) * step / sample_rate, 2)
+    else:
+        y, t = wave, np.arange(len(wave)) / sample_rate
+    fig = go.Figure(go.Scatter(x=t, y=y, mode="lines", line={"color": PALETTE[0], "width": 1}, hoverinfo="skip"))
+    peak = max(float(np.abs(wave).max()), 1e-3)
+    fig.update_layout(
+        height=height,
+        xaxis={"title": "seconds"},
+        yaxis={"title": "amplitude", "range": [-1.05 * peak, 1.05 * peak]},
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+    )
+    return fig
+
+
+def spectrogram_figure(
+    spec: np.ndarray,
+    hop_seconds: float,
+    ylabel: str = "mel bin",
+    saliency: np.ndarray | None = None,
+    height: int = 240,
+    colorscale: str = "Viridis",
+) -> go.Figure:
+    """A (bins, frames) spectrogram or MFCC image, low bins at the bottom; `saliency` (same shape, [0, 1]) on top.
+
+    With saliency the spectrogram turns grey and the saliency is drawn in red whose opacity grows with it,
+    so what the model listened to stands out where it is.
+    """
+    spec = np.asarray(spec, dtype=np.float32)
+    t = np.arange(spec.shape[1]) * hop_seconds
+    base = "Greys" if saliency is not None else colorscale
+    fig = go.Figure(
+        go.Heatmap(
+            z=spec,
+            x=t,
+            colorscale=base,
+            reversescale=saliency is not None,
+            showscale=False,
+            hovertemplate=f"%{{x:.2f}} s<br>{ylabel} %{{y}}<br>%{{z:.2f}}<extra></extra>",
+        )
+    )
+    if saliency is not None:
+        fig.add_trace(
+            go.Heatmap(
+                z=np.asarray(saliency, dtype=np.float32),
+                x=t,
+                zmin=0,
+                zmax=1,
+                colorscale=[[0.0, "rgba(225,29,72,0)"], [0.15, "rgba(225,29,72,0)"], [1.0, "rgba(225,29,72,0.9)"]],
+                showscale=False,
+                hovertemplate="%{x:.2f} s<br>saliency %{z:.2f}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        height=height,
+        xaxis={"title": "seconds"},
+        yaxis={"title": ylabel},
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+    )
+    return fig
+
+
+def item_map_figure(frame, top_genres: int = 12, height: int = 520) -> go.Figure:
+    """Items as points in 2-D (columns x, y, title, genre, interactions), one colour per genre.
+
+    Genres past the `top_genres` most common are drawn grey as "other", so the legend stays readable.
+    """
+    import plotly.colors
+
+    counts = frame["genre"].value_counts()
+    keep = list(counts.index[:top_genres])
+    colours = plotly.colors.qualitative.Dark24
+    genre = frame["genre"].where(frame["genre"].isin(keep), "other")
+    fig = go.Figure()
+    for n, name in enumerate([*keep, "other"]):
+        part = frame[genre == name]
+        if part.empty:
+            continue
+        fig.add_trace(
+            go.Scattergl(
+                x=part["x"],
+                y=part["y"],
+                mode="markers",
+                name=f"{name} ({len(part)})",
+                text=part["title"],
+                customdata=part["interactions"],
+                marker={
+                    "size": 5 + 10 * np.sqrt(part["interactions"] / max(frame["interactions"].max(), 1)),
+                    "color": "#9ca3af" if name == "other" else colours[n % len(colours)],
+                    "opacity": 0.75,
+                    "line": {"width": 0},
+                },
+                hovertemplate="%{text}<br>" + name + "<br>%{customdata} interactions<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"showticklabels": False, "zeroline": False, "title": ""},
+        yaxis={"showticklabels": False, "zeroline": False, "title": ""},
+        legend={"title": {"text": "first genre (items)"}, "itemsizing": "constant"},
+    )
+    return fig
+
+
+def popularity_bias_figure(curve, height: int = 340) -> go.Figure:
+    """Items in popularity deciles (columns decile, share of interactions, share of recommendations): two bars each."""
+    fig = go.Figure()
+    for n, column in enumerate(("share of interactions", "share of recommendations")):
+        fig.add_trace(
+            go.Bar(
+                x=curve["decile"],
+                y=curve[column],
+                name=column,
+                marker_color=PALETTE[n],
+                hovertemplate="%{x}: %{y:.1%}<extra>" + column + "</extra>",
+            )
+        )
+    fig.update_layout(
+        height=height,
+        barmode="group",
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"title": "items by popularity in training (most popular first)"},
+        yaxis={"title": "share", "tickformat": ".0%"},
+        legend={"orientation": "h", "y": 1.1},
+    )
+    return fig

@@ -154,11 +154,17 @@ def _runs_other_batch(run, inputs: tuple[torch.Tensor, ...]) -> bool:
 
 
 def example_batch(task_name: str, data: Any, n: int = 16) -> Inputs:
-    """Up to `n` real test inputs of a task's data: `data.x['test']` when the task keeps tensors, else its example."""
+    """Up to `n` real test inputs: `data.x['test']` when the task keeps tensors, `n` user ids for a recommender,
+    else the task's example input."""
     x = getattr(data, "x", None)
     if isinstance(x, dict) and torch.is_tensor(x.get("test")) and len(x["test"]):
         return x["test"][:n].cpu()
-    return get_task(task_name).example_input(data)
+    example = get_task(task_name).example_input(data)
+    users = (getattr(data, "meta", None) or {}).get("n_users")
+    if torch.is_tensor(example) and example.dtype == torch.long and example.ndim == 1 and users:
+        # a recommender scores the whole catalogue for a batch of user ids: check it on several users
+        return torch.arange(min(n, int(users)), dtype=torch.long)
+    return example
 
 
 def export_run(

@@ -206,7 +206,9 @@ class Trainer:
         for cb in self.callbacks:
             getattr(cb, event)(self, *args)
 
-    def _to_device(self, batch: Sequence) -> list:
+    def _to_device(self, batch: Sequence) -> Sequence:
+        if self.device.type == "cpu":
+            return batch  # the objectives' tensors already live on the CPU
         return [b.to(self.device, non_blocking=True) if torch.is_tensor(b) else b for b in batch]
 
     def train_one_epoch(self, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict[str, float]:
@@ -217,7 +219,10 @@ class Trainer:
             if self.config.max_batches is not None and i >= self.config.max_batches:
                 break
             batch = self._to_device(batch)
-            with torch.autocast(self.device.type, enabled=use_amp):
+            if use_amp:
+                with torch.autocast(self.device.type):
+                    loss, size, sums = self.objective.loss(self.model, batch)
+            else:
                 loss, size, sums = self.objective.loss(self.model, batch)
             optimizer.zero_grad(set_to_none=True)
             if use_amp:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.models import list_models
+from core.training import TrainConfig
 
 OPTIMIZER_NAMES = {
     "sgd": "SGD",
@@ -21,6 +22,7 @@ OPTIMIZER_NAMES = {
 LR_CHOICES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3]
 MAX_RUNS = 24  # one race may queue at most this many runs
 MAX_SEEDS = 5
+TRAIN_DEFAULTS = TrainConfig().to_dict()  # what make_config fills in when a setting is not given
 
 # Architecture switches: the models of a family and the traits that tell them apart. A switch picks the
 # family member with the asked-for traits; traits in OPTION_TRAITS can also be set through model_options.
@@ -97,8 +99,15 @@ def _setter(key: str) -> Callable[[dict, Any], dict]:
 
 
 def _set_model(config: dict[str, Any], value: str) -> dict[str, Any]:
+    """Another model; training settings left at the base model's recommendation follow the new model's.
+
+    A setting the user changed stays as set. A closed-form base (no training settings of its own) thus
+    races a gradient-trained model with that model's recommended epochs, learning rate and batch size.
+    """
     keep = {k: v for k, v in (config.get("model_options") or {}).items() if k == "freeze_backbone"}
-    return {**config, "model": value, "model_options": keep}
+    base = {**TRAIN_DEFAULTS, **model_defaults(config["task"], config["model"])}
+    follow = {k: v for k, v in model_defaults(config["task"], value).items() if config.get(k) == base.get(k)}
+    return {**config, **follow, "model": value, "model_options": keep}
 
 
 def _switch(trait: str) -> Callable[[dict, Any], dict]:
@@ -212,7 +221,8 @@ def expand(base: dict[str, Any], axes: Mapping[str, Sequence[Any]], seeds: int =
         label = " · ".join(AXES[n].describe(v) for n, v in settings.items()) or "base"
         config = dict(base)
         try:
-            for name, value in settings.items():
+            # the model first: switching it must not undo another axis's value
+            for name, value in sorted(settings.items(), key=lambda nv: nv[0] != "model"):
                 config = AXES[name].apply(config, value)
         except ValueError as exc:
             skipped.append(f"{label}: {exc}")

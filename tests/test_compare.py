@@ -151,3 +151,17 @@ def test_expand_rejects_empty_axes_and_unknown_names():
         expand(base, {"optimizer": []})
     with pytest.raises(ValueError, match="unknown axis"):
         expand(base, {"colour": ["red"]})
+
+
+def test_the_model_axis_brings_each_models_recommended_settings_unless_the_user_changed_them():
+    from core.whatif import model_defaults
+
+    base = make_config("recsys", "pop", seed=3)  # closed form: the page gives it no training settings
+    plan = expand(base, {"model": ["pop", "mf"], "lr": [0.01]})
+    mf = plan.variants[1].configs[0]
+    recommended = model_defaults("recsys", "mf")
+    assert mf["model"] == "mf" and mf["epochs"] == recommended["epochs"]
+    assert mf["batch_size"] == recommended["batch_size"]
+    assert mf["lr"] == 0.01 and mf["seed"] == 3  # another axis and the seed are not undone by the model
+    changed = make_config("recsys", "pop", epochs=2)
+    assert expand(changed, {"model": ["mf"]}).variants[0].configs[0]["epochs"] == 2

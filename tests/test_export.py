@@ -89,3 +89,13 @@ def test_exports_from_successive_short_lived_threads_do_not_crash(tmp_path):
         thread.start()
         thread.join()
     assert [c.ok for c in checks] == [True, True]
+
+
+def test_a_recommender_exports_and_is_checked_on_several_users(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    run_id = run_experiment(make_config("recsys", "bpr", epochs=1, max_batches=1), store).run_id
+    examples = example_batch("recsys", get_task("recsys").load_data(store.get(run_id)["config"]))
+    assert examples.dtype == torch.long and list(examples) == list(range(16))
+    for check in export_run(store, run_id, examples):
+        assert check.ok, check.error
+        assert check.examples == 16 and check.same_predictions  # the same top item for each of the 16 users

@@ -22,6 +22,7 @@ from core.metrics_ranking import (
     top_k,
 )
 from core.models import get_model, list_models
+from core.recsys_explore import recommend_for_user, recommend_for_visitor
 from core.runs import RunStore
 from core.tasks import load_run_model
 from core.tasks.recsys import (
@@ -31,8 +32,6 @@ from core.tasks.recsys import (
     load_interactions,
     rank_users,
     ranking_report,
-    recommend_for_user,
-    recommend_for_visitor,
 )
 
 MODELS = ["pop", "itemknn", "ease", "mf", "bpr", "neumf", "sasrec"]

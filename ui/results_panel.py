@@ -19,6 +19,17 @@ METRIC_LABELS = {
     "latency_ms": ("Latency", "{:.2f} ms"),
     "train_seconds": ("Training", "{:.1f} s"),
 }
+# Recommendation: top-K ranking, rating prediction, and what the model costs.
+RANKING_LABELS = {
+    "precision@10": ("Precision@10", "{:.3f}"),
+    "recall@10": ("Recall@10", "{:.3f}"),
+    "ndcg@10": ("NDCG@10", "{:.3f}"),
+    "hit@10": ("Hit rate@10", "{:.1%}"),
+    "map@10": ("MAP@10", "{:.3f}"),
+    "coverage@10": ("Coverage", "{:.1%}"),
+}
+RATING_LABELS = {"rmse": ("RMSE", "{:.3f}"), "mae": ("MAE", "{:.3f}")}
+COST_LABELS = {k: METRIC_LABELS[k] for k in ("parameters", "size_mb", "latency_ms", "train_seconds")}
 
 
 def metric_row(metrics: dict[str, float], labels: dict[str, tuple[str, str]] = METRIC_LABELS) -> None:
@@ -39,6 +50,8 @@ def classification_view(run: dict[str, Any], key: str) -> None:
     details = run["details"]
     if "confusion_matrix" not in details:
         return
+    if details.get("classification_note"):
+        st.markdown(f"**{details['classification_note']}**")
     c1, c2 = st.columns([3, 2])
     with c1:
         st.markdown("**Confusion matrix** (test split)")
@@ -54,9 +67,13 @@ def classification_view(run: dict[str, Any], key: str) -> None:
 
 
 def results_panel(
-    run_id: str, key: str, extra_tabs: dict[str, Callable[[dict[str, Any]], None]] | None = None
+    run_id: str,
+    key: str,
+    extra_tabs: dict[str, Callable[[dict[str, Any]], None]] | None = None,
+    metrics_view: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any] | None:
-    """Render a stored run; `extra_tabs` adds task-specific tabs (name -> renderer taking the run record)."""
+    """Render a stored run; `extra_tabs` adds task-specific tabs (name -> renderer taking the run record);
+    `metrics_view` (taking the run record) replaces the one row of headline metrics."""
     store = get_store()
     run = store.get(run_id)
     if run is None:
@@ -73,7 +90,10 @@ def results_panel(
         f"({details.get('test_size', '?')} examples; {note})."
         + (f" Stopped early: {details['stop_reason']}." if details.get("stop_reason") else "")
     )
-    metric_row(run["metrics"])
+    if metrics_view is not None:
+        metrics_view(run)
+    else:
+        metric_row(run["metrics"])
     tabs = st.tabs(["Overview", *(extra_tabs or {})])
     with tabs[0]:
         history = store.history(run_id)

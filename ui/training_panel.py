@@ -20,6 +20,7 @@ OPTIMIZER_LABELS = {
     "adamw": "AdamW",
 }
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+SCHEDULE_LABELS = {"constant": "constant", "cosine": "cosine decay to 0"}
 
 
 TRAIN_DEFAULTS = {
@@ -41,8 +42,12 @@ def apply_defaults(prefix: str, defaults: dict[str, Any], overwrite: bool = True
             st.session_state[key] = value if name != "patience" else int(value or 0)
 
 
-def training_controls(prefix: str, defaults: dict[str, Any], gradient: bool = True) -> dict[str, Any]:
+def training_controls(
+    prefix: str, defaults: dict[str, Any], gradient: bool = True, schedule: bool = False
+) -> dict[str, Any]:
     """Optimizer, learning rate, epochs, batch size, weight decay, seed, early stopping. Returns config keys.
+
+    With `schedule`, also the learning-rate schedule (constant or cosine), under `{prefix}_schedule`.
 
     Widget values live in session state under `{prefix}_{name}`, so defaults, shared URLs and
     page changes all go through one place.
@@ -66,7 +71,14 @@ def training_controls(prefix: str, defaults: dict[str, Any], gradient: bool = Tr
         key=f"{prefix}_patience",
         help="Epochs without validation improvement; 0 = off",
     )
+    options: dict[str, Any] = {}
+    if schedule:
+        st.session_state.setdefault(f"{prefix}_schedule", defaults.get("schedule", "constant"))
+        options["schedule"] = c1.selectbox(
+            "Learning-rate schedule", list(SCHEDULE_LABELS), format_func=SCHEDULE_LABELS.get, key=f"{prefix}_schedule"
+        )
     return {
+        **options,
         "optimizer": optimizer,
         "lr": float(lr),
         "epochs": int(epochs),

@@ -236,9 +236,7 @@ def read_interactions(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> Inte
                 i = int(np.flatnonzero(((part["user"] == "") | (part["item"] == "")).to_numpy())[0])
                 raise DataError(f"{path.name}: line {line + i}: the user or item is empty")
             part["rating"] = _numeric(chunk["rating"], "rating", path.name, line).astype(np.float32)
-            part["timestamp"] = (
-                _timestamps(chunk["timestamp"], path.name, line) if "timestamp" in chunk else np.nan
-            )
+            part["timestamp"] = _timestamps(chunk["timestamp"], path.name, line) if "timestamp" in chunk else np.nan
             parts.append(part)
             line += len(chunk)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
@@ -318,9 +316,7 @@ def find_files(path: str | Path) -> tuple[Path, Path | None]:
     else:
         folder = path
         named = [folder / n for n in RATINGS_FILES if (folder / n).is_file()]
-        tables = sorted(
-            p for p in folder.iterdir() if p.suffix.lower() in {".csv", ".tsv", ".dat", ".data", ".txt"}
-        )
+        tables = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".csv", ".tsv", ".dat", ".data", ".txt"})
         candidates = named or [p for p in tables if p.name.lower() not in ITEMS_FILES]
         if not candidates:
             raise DataError(f"{path.name}: no interactions file (.csv, .tsv, .dat) in this folder")

@@ -51,6 +51,12 @@ MODEL_OPTIONS: dict[str, dict[str, Any]] = {
     "sasrec": {"dim": 64, "max_len": 50, "blocks": 2, "heads": 2, "dropout": 0.2},
 }
 LIKE = 4.0  # "will this user like it?" means a rating of 4 or more (on a 1-5 scale)
+# The protocol, in the words the page and the CLI show next to the numbers.
+RANKING_PROTOCOL = (
+    f"full ranking: every item the user has not rated in training (nor in validation) is ranked, K = {K}; "
+    "each user's interactions split 80/10/10 at random, every interaction a positive (RecBole's defaults)"
+)
+RATING_PROTOCOL = "predicted vs true rating on the held-out test ratings of the same per-user 80/10/10 split"
 
 
 @dataclass
@@ -483,7 +489,12 @@ def like_view(y_true: np.ndarray, pred: np.ndarray, meta: dict[str, Any]) -> dic
     cut = threshold - 0.5 if meta.get("integer_ratings") else threshold
     names = [f"not liked (< {threshold:g})", f"liked (≥ {threshold:g})"]
     cls = classification_metrics((y_true >= threshold).astype(int), (pred >= cut).astype(int), names)
+    rounded = "rounded to a whole star " if meta.get("integer_ratings") else ""
     return {
+        "classification_note": (
+            f"Will this user like it (rating ≥ {threshold:g})? The predicted rating {rounded}against the true one, "
+            f"on the {len(y_true):,} held-out test ratings."
+        ),
         "report": cls["report"],
         "confusion_matrix": cls["confusion_matrix"],
         "class_names": names,
@@ -491,147 +502,9 @@ def like_view(y_true: np.ndarray, pred: np.ndarray, meta: dict[str, Any]) -> dic
     }
 
 
-
-# ---------------------------------------------------------------- for the page: one user, a visitor, maps
-
-
-def _liked(items: np.ndarray, ratings: np.ndarray) -> np.ndarray:
-    """The items someone liked: rated 4 or more when there are such, else everything they rated."""
-    good = items[ratings >= LIKE]
-    return good if len(good) else items
-
-
-def because_you_liked(
-    model: Recommender, data: RecsysData, candidates: np.ndarray, history: np.ndarray, n: int = 2
-) -> list[list[int]]:
-    """For each candidate, the `n` history items most similar to it (the model's own similarity when it has
-    one, else co-occurrence cosine on the training data)."""
-    if len(history) == 0 or len(candidates) == 0:
-        return [[] for _ in candidates]
-    sims = model.item_similarity(torch.from_numpy(candidates).long(), torch.from_numpy(history).long())
-    if sims is None:
-        cols = data.matrices["train"].tocsc()
-        a, b = cols[:, candidates], cols[:, history]
-        co = (a.T @ b).toarray()
-        norm = np.sqrt(np.outer(np.asarray(a.sum(0)).ravel(), np.asarray(b.sum(0)).ravel())) + 1e-8
-        sims = torch.from_numpy(co / norm)
-    order = torch.argsort(sims.float(), dim=1, descending=True)[:, :n].numpy()
-    return [[int(history[j]) for j in row] for row in order]
-
-
-def _listing(model, data, items: np.ndarray, scores: np.ndarray, liked: np.ndarray, hits: set[int]) -> list[dict]:
-    reasons = because_you_liked(model, data, items, liked)
-    return [
-        {
-            "item": int(i),
-            "title": data.titles[i],
-            "genres": data.genres[i],
-            "score": float(s),
-            "because": [data.titles[j] for j in why],
-            "in_test": int(i) in hits,
-        }
-        for i, s, why in zip(items, scores, reasons)
-    ]
-
-
-@torch.no_grad()
-def recommend_for_user(model: Recommender, data: RecsysData, user: int, k: int = K) -> list[dict]:
-    """A known user's top-k as the test saw it (training and validation items left out), each with the
-    liked training items that explain it and whether it is one of the user's held-out test items."""
-    prepare(model.cpu().eval(), data)
-    scores = model.score_users(torch.tensor([user])).float()
-    exclude = torch.from_numpy(data.seen("test")[[user]].toarray() > 0)
-    top = top_k(scores, exclude, k)[0].numpy()
-    hist = user_history(data, user)
-    train = hist[hist["split"] == "train"]
-    liked = _liked(train["item"].to_numpy(), train["rating"].to_numpy())
-    tested = set(hist.loc[hist["split"] == "test", "item"].tolist())
-    return _listing(model, data, top, scores[0, top].numpy(), liked, tested)
-
-
-@torch.no_grad()
-def recommend_for_visitor(model: Recommender, data: RecsysData, rated: dict[int, float], k: int = K) -> list[dict]:
-    """Cold start: someone who is not in the training data rates a few items; the model folds them in at once
-    (rating models use the ratings; the others the items rated 4 or more)."""
-    if not rated:
-        return []
-    model = model.cpu().eval()
-    items = np.array(list(rated), dtype=np.int64)
-    ratings = np.array(list(rated.values()), dtype=np.float32)
-    shown = items if getattr(model, "rating_model", False) else _liked(items, ratings)
-    scores = model.score_visitor(torch.from_numpy(shown), torch.from_numpy(ratings[np.isin(items, shown)])).float()
-    exclude = torch.zeros(1, data.n_items, dtype=torch.bool)
-    exclude[0, items] = True
-    top = top_k(scores[None], exclude, k)[0].numpy()
-    return _listing(model, data, top, scores[top].numpy(), _liked(items, ratings), set())
-
-
-def user_history(data: RecsysData, user: int) -> pd.DataFrame:
-    """All of a user's interactions with the split each went to."""
-    parts = []
-    for split, part in data.splits.items():
-        mask = (part.users == user).numpy()
-        items = part.items.numpy()[mask]
-        parts.append(pd.DataFrame({"item": items, "rating": part.ratings.numpy()[mask], "split": split}))
-    out = pd.concat(parts, ignore_index=True)
-    out["title"] = [data.titles[i] for i in out["item"]]
-    out["genres"] = [data.genres[i] for i in out["item"]]
-    return out
-
-
-def items_to_rate(data: RecsysData, n: int = 24) -> list[int]:
-    """Well-known items for a visitor to rate: the most rated, taking turns between first genres."""
-    order = np.argsort(-data.item_counts, kind="stable")[: max(n * 6, n)]
-    by_genre: dict[str, list[int]] = {}
-    for i in order:
-        by_genre.setdefault(data.genres[i].split("|")[0], []).append(int(i))
-    picked: list[int] = []
-    while len(picked) < min(n, len(order)):
-        for queue in by_genre.values():
-            if queue and len(picked) < n:
-                picked.append(queue.pop(0))
-    return picked
-
-
-def item_map(model: Recommender, data: RecsysData, method: str = "pca", seed: int = 0) -> pd.DataFrame | None:
-    """2-D positions of the items from the model's item vectors (PCA or t-SNE), with title, genre, popularity."""
-    vectors = model.item_vectors()
-    if vectors is None:
-        return None
-    x = vectors.detach().float().cpu().numpy()
-    if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        xy = TSNE(2, init="pca", random_state=seed, perplexity=min(30, len(x) - 1)).fit_transform(x)
-    else:
-        from sklearn.decomposition import PCA
-
-        xy = PCA(2, random_state=seed).fit_transform(x)
-    return pd.DataFrame(
-        {
-            "x": xy[:, 0],
-            "y": xy[:, 1],
-            "title": data.titles,
-            "genre": [g.split("|")[0] or "(none)" for g in data.genres],
-            "interactions": data.item_counts.astype(int),
-        }
-    )
-
-
-def popularity_curve(top: np.ndarray, item_counts: np.ndarray, bins: int = 10) -> pd.DataFrame:
-    """Items in popularity deciles (most popular first): their share of training interactions vs of top-k slots."""
-    order = np.argsort(-item_counts, kind="stable")
-    decile = np.empty(len(order), dtype=np.int64)
-    decile[order] = np.arange(len(order)) * bins // len(order)
-    recs = np.bincount(decile[np.asarray(top).ravel()], minlength=bins)
-    inter = np.bincount(decile, weights=item_counts, minlength=bins)
-    return pd.DataFrame(
-        {
-            "decile": [f"{10 * d}–{10 * (d + 1)}%" for d in range(bins)],
-            "share of interactions": inter / max(inter.sum(), 1),
-            "share of recommendations": recs / max(recs.sum(), 1),
-        }
-    )
+def trains_by_gradient(model: str) -> bool:
+    """Whether a model goes through the trainer (optimizer, epochs) or is fitted in closed form / by counting."""
+    return model in OBJECTIVES
 
 
 TASK = RecsysTask()
