@@ -12,7 +12,7 @@ from core.data.images import open_image
 from core.explain import explain
 from core.models import describe_model, list_models
 from core.tasks import get_task, load_run_model
-from core.tasks.image import DATASETS, DEFAULTS, IMAGE_EXTENSIONS, prepare_drawing, prepare_image
+from core.tasks.image import AUGMENT_DEFAULTS, DATASETS, DEFAULTS, IMAGE_EXTENSIONS, prepare_drawing, prepare_image
 from ui.results_panel import results_panel
 from ui.services import get_store, keep_settings
 from ui.share import TRAINING_SETTINGS, flag, float_in, int_in, one_of, share_settings, text
@@ -71,6 +71,18 @@ def _to_pil_array(img: np.ndarray) -> np.ndarray:
     return arr.repeat(scale, 0).repeat(scale, 1)
 
 
+def page_defaults(model: str) -> dict:
+    """A model's recommended settings as the page's widget names: training settings and augmentation."""
+    augment = AUGMENT_DEFAULTS.get(model, {})
+    return {
+        "schedule": "constant",
+        **DEFAULTS.get(model, {}),
+        "aug_shift": float(augment.get("shift", 0.0)),
+        "aug_rotate": int(augment.get("rotate", 0)),
+        "aug_flip": bool(augment.get("flip", False)),
+    }
+
+
 def model_section(dataset: str | None) -> tuple[str, dict]:
     models = list_models("image")
     model = st.selectbox(
@@ -78,9 +90,10 @@ def model_section(dataset: str | None) -> tuple[str, dict]:
         models,
         index=models.index("cnn_bn"),
         key=f"{P}_model",
-        on_change=lambda: apply_defaults(P, DEFAULTS.get(st.session_state[f"{P}_model"], {})),
+        on_change=lambda: apply_defaults(P, page_defaults(st.session_state[f"{P}_model"])),
     )
     st.caption(describe_model("image", model))
+    apply_defaults(P, page_defaults(model), overwrite=False)  # first visit: the model's settings
     options: dict = {"model_options": {}, "augment": {}}
     if model in ("resnet18", "mobilenet_v3_small"):
         weights = st.file_uploader(
@@ -212,6 +225,7 @@ share_settings(
         "aug_shift": float_in(0.0, 0.25),
         "aug_rotate": int_in(0, 45),
         "aug_flip": flag,
+        "schedule": one_of(["constant", "cosine"]),
         **TRAINING_SETTINGS,
     },
 )
@@ -238,8 +252,8 @@ with model_col.container(border=True):
     model, options = model_section(dataset)
 with train_col.container(border=True):
     st.markdown("**3 · Training**")
-    apply_defaults(P, DEFAULTS.get(model, {}), overwrite=False)
-    options.update(training_controls(P, DEFAULTS.get(model, {}), gradient=model != "logreg"))
+    apply_defaults(P, page_defaults(model), overwrite=False)
+    options.update(training_controls(P, page_defaults(model), gradient=model != "logreg", schedule=True))
 
 run_id = training_panel(P, "image", model, {**options, "dataset": dataset, "data": data_path}, disabled=data is None)
 if run_id:

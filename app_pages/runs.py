@@ -16,7 +16,7 @@ from core.export import example_batch, export_run
 from core.report import run_report
 from core.runs import ACTIVE
 from core.tasks import get_task
-from ui.results_panel import METRIC_LABELS, results_panel
+from ui.results_panel import COST_LABELS, METRIC_LABELS, RANKING_LABELS, RATING_LABELS, metric_row, results_panel
 from ui.services import get_store, keep_settings, runs_dir
 from ui.share import list_of, one_of, share_settings, text
 
@@ -29,6 +29,7 @@ SORTS = {
     "fastest": "fastest training first",
 }
 MAX_COMPARED = 8
+LABELS = {**METRIC_LABELS, **RANKING_LABELS, **RATING_LABELS}  # every task's metrics: key -> (label, format)
 
 
 @st.cache_resource(show_spinner="Loading the run's test data…", max_entries=4)
@@ -122,6 +123,7 @@ def runs_table(runs: list[dict]) -> None:
         hide_index=True,
         height=min(38 + 35 * len(table), 400),
         column_config={
+            "run": st.column_config.TextColumn("run", pinned=True),
             "accuracy": st.column_config.NumberColumn("accuracy", format="percent"),
             "ndcg@10": st.column_config.NumberColumn("ndcg@10", format="%.4f"),
             "lr": st.column_config.NumberColumn("lr", format="%g"),
@@ -134,48 +136,57 @@ def runs_table(runs: list[dict]) -> None:
 
 
 def _fmt_metric(key: str, value) -> str:
-    if key in METRIC_LABELS and isinstance(value, int | float):
-        return METRIC_LABELS[key][1].format(value)
+    if key in LABELS and isinstance(value, int | float):
+        return LABELS[key][1].format(value)
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def metrics_table(runs: list[dict], labels: list[str]) -> None:
+    keys = list(dict.fromkeys(k for r in runs for k in r["metrics"]))
+    table = pd.DataFrame(
+        {
+            lab: [_fmt_metric(k, r["metrics"][k]) if k in r["metrics"] else "–" for k in keys]
+            for lab, r in zip(labels, runs)
+        },
+        index=[LABELS.get(k, (k,))[0] for k in keys],
+    )
+    st.dataframe(table, height=38 + 35 * len(table), key=f"{P}_cmp_metrics")
+
+
 def compare_view(runs: list[dict]) -> None:
+    """Side by side: metrics and the settings that differ, curves overlaid, confusion matrices in a row."""
     store = get_store()
     labels = short_labels(runs)
-    tabs = st.tabs(["Metrics", "Curves", "Settings", "Confusion matrices"])
-    with tabs[0]:
-        keys = list(dict.fromkeys(k for r in runs for k in r["metrics"]))
-        table = pd.DataFrame(
-            {
-                lab: [_fmt_metric(k, r["metrics"][k]) if k in r["metrics"] else "–" for k in keys]
-                for lab, r in zip(labels, runs)
-            },
-            index=[METRIC_LABELS.get(k, (k,))[0] for k in keys],
-        )
-        st.caption("Test-split metrics, side by side.")
-        st.dataframe(table, key=f"{P}_cmp_metrics")
-        for r in runs:
-            if r.get("error"):
-                st.error(f"Run {r['id']} {r['status']}: {r['error']}")
-    with tabs[1]:
-        histories = {lab: store.history(r["id"]) for lab, r in zip(labels, runs)}
-        if any(histories.values()):
-            st.caption("One colour per run; train solid, validation dashed.")
-            st.plotly_chart(curves_figure({k: v for k, v in histories.items() if v}, height=380), key=f"{P}_cmp_curves")
-        else:
-            st.caption("None of these runs logged an epoch.")
-    with tabs[2]:
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        st.markdown("**Test metrics** · each run's held-out test split")
+        metrics_table(runs, labels)
+    with right:
+        st.markdown("**Settings**")
         settings_diff(runs, labels)
-    with tabs[3]:
-        with_cm = [(lab, r) for lab, r in zip(labels, runs) if "confusion_matrix" in r["details"]]
-        if not with_cm:
-            st.caption("None of these runs has a confusion matrix.")
-        normalize = st.toggle("Show row shares", key=f"{P}_cmp_normalize")
-        for start in range(0, len(with_cm), 3):
-            for col, (lab, r) in zip(st.columns(3), with_cm[start : start + 3]):
-                col.markdown(f"**{lab}** · {r['dataset']}")
-                fig = confusion_matrix_figure(r["details"]["confusion_matrix"], r["details"]["class_names"], normalize)
-                col.plotly_chart(fig, key=f"{P}_cm_{r['id']}")
+    for r in runs:
+        if r.get("error"):
+            st.error(f"Run {r['id']} {r['status']}: {r['error']}")
+    histories = {lab: store.history(r["id"]) for lab, r in zip(labels, runs)}
+    st.markdown("**Training curves** · one colour per run; train solid, validation dashed")
+    if any(histories.values()):
+        st.plotly_chart(curves_figure({k: v for k, v in histories.items() if v}, height=380), key=f"{P}_cmp_curves")
+    else:
+        st.caption("None of these runs logged an epoch.")
+    with_cm = [(lab, r) for lab, r in zip(labels, runs) if "confusion_matrix" in r["details"]]
+    if not with_cm:
+        return
+    st.markdown("**Confusion matrices** · test split; rows true, columns predicted")
+    notes = {r["details"].get("classification_note") for _, r in with_cm} - {None}
+    for note in notes:
+        st.caption(note)
+    normalize = st.toggle("Show row shares", key=f"{P}_cmp_normalize")
+    per_row = min(len(with_cm), 3)
+    for start in range(0, len(with_cm), per_row):
+        for col, (lab, r) in zip(st.columns(per_row), with_cm[start : start + per_row]):
+            col.markdown(f"**{lab}** · {r['dataset']}")
+            fig = confusion_matrix_figure(r["details"]["confusion_matrix"], r["details"]["class_names"], normalize)
+            col.plotly_chart(fig, key=f"{P}_cm_{r['id']}")
 
 
 def settings_diff(runs: list[dict], labels: list[str]) -> None:
@@ -189,7 +200,19 @@ def settings_diff(runs: list[dict], labels: list[str]) -> None:
         return
     st.caption(f"{len(differ)} setting(s) differ" + ("" if show_all else "; the rest are the same."))
     table = pd.DataFrame({lab: [values[k][i] for k in shown] for i, lab in enumerate(labels)}, index=shown)
-    st.dataframe(table, key=f"{P}_cmp_settings")
+    st.dataframe(table, height=38 + 35 * min(len(table), 12), key=f"{P}_cmp_settings")
+
+
+def ranking_metrics(run: dict) -> None:
+    """A recommender's headline numbers: top-10 ranking, rating error (rating models), what it costs."""
+    from core.tasks.recsys import RANKING_PROTOCOL  # the recommendation task, only when a run of it is shown
+
+    metrics = run["metrics"]
+    st.markdown(f"**Top-10 ranking** · {RANKING_PROTOCOL}")
+    metric_row(metrics, RANKING_LABELS)
+    if "rmse" in metrics:
+        metric_row(metrics, RATING_LABELS)
+    metric_row(metrics, COST_LABELS)
 
 
 def _delete(run_id: str) -> None:
@@ -343,7 +366,7 @@ if not runs:
     st.stop()
 if len(runs) == 1:
     focus = runs[0]
-    results_panel(focus["id"], f"{P}_one")
+    results_panel(focus["id"], f"{P}_one", metrics_view=ranking_metrics if focus["task"] == "recsys" else None)
 else:
     st.subheader(f"Comparing {len(runs)} runs")
     compare_view(runs)

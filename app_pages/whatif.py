@@ -142,7 +142,8 @@ def vary_section(task: str, model: str, gradient: bool) -> dict[str, list]:
 def start_race(plan, task: str) -> None:
     jobs, race = get_jobs(), {"task": task, "variants": {v.label: [] for v in plan.variants}}
     for variant, config in plan.interleaved():
-        job = jobs.submit(config, label=f"{variant.label} · seed {config['seed']}", owner=session_id())
+        label = f"what-if {variant.label} · seed {config['seed']}"
+        job = jobs.submit(config, label=label, owner=session_id())
         race["variants"][variant.label].append({"job": job.id, "run": job.run_id, "seed": config["seed"]})
     st.session_state[f"{P}_race"] = race
 

@@ -21,12 +21,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.experiment import make_config, run_experiment  # noqa: E402
 from core.models import list_models  # noqa: E402
-from core.tasks.image import DEFAULTS, load_bundled  # noqa: E402
+from core.tasks.image import AUGMENT_DEFAULTS, DEFAULTS, load_bundled  # noqa: E402
 from core.training import TensorClassification, TrainConfig, Trainer, seed_everything  # noqa: E402
 
 
 def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {statistics.pstdev(values):.4f}"
+
+
+def augment_text(augment: dict | None) -> str:
+    if not augment:
+        return "-"
+    return f"shift {augment['shift']:.0%}, rotate ±{augment['rotate']:.0f}°"
 
 
 def sklearn_baselines(seeds: int) -> list[tuple[str, list[float], list[float]]]:
@@ -102,24 +108,33 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(list_models("image")))
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; digits, one stratified 70/10/20 split\n")
-    print("| model | test accuracy (mean ± std) | train seconds (mean) | epochs | parameters |")
-    print("|---|---|---|---|---|")
+    print("| model | test accuracy (mean ± std) | train seconds (mean) | epochs | augmentation | parameters |")
+    print("|---|---|---|---|---|---|")
     for name in args.models.split(","):
         accs, secs, params = [], [], 0
         opts = DEFAULTS.get(name, {})
         for seed in range(args.seeds):
             # the split stays fixed (split seed 0); `seed` changes the initial weights and batch order
-            config = make_config("image", name, dataset="digits", device="cpu", split_seed=0, **{**opts, "seed": seed})
+            config = make_config(
+                "image",
+                name,
+                dataset="digits",
+                device="cpu",
+                split_seed=0,
+                augment=AUGMENT_DEFAULTS.get(name, {}),
+                **{**opts, "seed": seed},
+            )
             result = run_experiment(config)
             accs.append(result.metrics["accuracy"])
             secs.append(result.metrics["train_seconds"])
             params = result.metrics["parameters"]
         print(
-            f"| {name} | {mean_std(accs)} | {statistics.mean(secs):.2f} | {opts.get('epochs', '-')} | {params:,} |",
+            f"| {name} | {mean_std(accs)} | {statistics.mean(secs):.2f} | {opts.get('epochs', '-')} "
+            f"| {augment_text(AUGMENT_DEFAULTS.get(name))} | {params:,} |",
             flush=True,
         )
     for name, accs, secs in sklearn_baselines(args.seeds):
-        print(f"| {name} | {mean_std(accs)} | {statistics.mean(secs):.2f} | - | - |", flush=True)
+        print(f"| {name} | {mean_std(accs)} | {statistics.mean(secs):.2f} | - | - | - |", flush=True)
     ours, bare = trainer_vs_bare_loop()
     print(
         f"\nTrainer throughput: {ours:,.0f} samples/s; bare PyTorch loop: {bare:,.0f} samples/s; "

@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch-size", type=int, default=64)
     tr.add_argument("--weight-decay", type=float, default=0.0)
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--schedule", choices=("constant", "cosine"), default="constant", help="learning-rate schedule")
     tr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     tr.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
     tr.add_argument("--patience", type=int, help="early stopping: epochs without validation improvement")
@@ -156,6 +157,7 @@ def cmd_train(args) -> int:
         batch_size=args.batch_size,
         weight_decay=args.weight_decay,
         seed=args.seed,
+        schedule=args.schedule,
         device=args.device,
         amp=args.amp,
         patience=args.patience,

@@ -91,8 +91,9 @@ def page(browser):
     context.close()
 
 
-def screenshot(page, name: str) -> Path:
+def screenshot(page, name: str, full_page: bool = False) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path))
+    page.wait_for_timeout(500)  # let charts finish their first draw
+    page.screenshot(path=str(path), full_page=full_page)
     return path

@@ -19,8 +19,12 @@ def test_race_two_optimizers_and_read_the_verdict(app_server, page):  # noqa: F8
     assert match.group(1) == "Adam"  # three epochs of plain SGD at lr 0.001 barely move an MLP
     assert "ahead of SGD" in summary and "seed-to-seed spread" in summary
     page.locator(".js-plotly-plot").nth(1).wait_for()  # the accuracy-vs-cost chart and the curves
-    screenshot(page, "whatif_verdict")
+    assert page.get_by_text("None running.").is_visible()  # the sidebar's job list has caught up
+    screenshot(page, "whatif_results")
     page.get_by_role("link", name="Compare these runs side by side on the Runs page").click()
     page.get_by_text("Comparing 4 runs").wait_for()
-    page.get_by_text("Reproduce from the command line").wait_for()
-    screenshot(page, "runs_compare")
+    page.get_by_text("Training curves").wait_for()
+    page.get_by_text("python -m core train image --model mlp").wait_for()  # the command to copy
+    page.get_by_role("button", name="Download HTML report").wait_for()
+    assert page.locator(".js-plotly-plot").count() >= 5  # the curves and four confusion matrices
+    screenshot(page, "runs_compare", full_page=True)

@@ -97,3 +97,23 @@ def test_one_run_exports_checked_files_and_can_be_deleted(runs):
     assert not at.exception
     assert store.get(adam) is None and not store.run_dir(adam).exists()
     assert at.multiselect(key="runs_selected").value == []
+
+
+def test_recommendation_runs_show_ranking_metrics_and_compare():
+    store = RunStore(runs_dir())
+    pop, mf = (
+        run_experiment(make_config("recsys", model, epochs=1, max_batches=2), store).run_id for model in ("pop", "mf")
+    )
+    at = open_runs({"selected": mf})
+    assert not at.exception
+    shown = {m.label: m.value for m in at.metric}
+    assert {"NDCG@10", "Recall@10", "RMSE", "Parameters"} <= set(shown)
+    assert float(shown["NDCG@10"]) == round(store.get(mf)["metrics"]["ndcg@10"], 3)
+    assert "ndcg@10" in at.dataframe[0].value.columns and "accuracy" not in at.dataframe[0].value.columns
+    assert any(c.value.startswith("python -m core train recsys --model mf") for c in at.code)
+    at.multiselect(key="runs_selected").set_value([pop, mf]).run()
+    assert not at.exception
+    metrics = table(at, row="NDCG@10")
+    assert list(metrics.columns) == ["model pop", "model mf"] and "Test accuracy" not in metrics.index
+    assert list(table(at, row="model").loc["model"]) == ['"pop"', '"mf"']
+    assert any("Will this user like it" in c.value for c in at.caption)  # mf's rating view has a confusion matrix

@@ -79,3 +79,34 @@ def test_a_shared_link_opens_the_same_setup_and_ignores_bad_values():
     at.run()
     assert at.query_params["lr"] == "0.001"  # the bad value was replaced by the page's own setting
     assert at.query_params["values_lr"] == ["0.01", "0.001"]
+
+
+def race_to_verdict(at: AppTest, timeout: float = 240) -> str:
+    at.button(key="whatif_race_btn").click().run()
+    assert not at.exception, at.exception
+    rerun_until(at, lambda a: any(s.value == "Verdict" for s in a.subheader), timeout=timeout)
+    return " ".join(m.value for m in [*at.success, *at.info])
+
+
+def test_a_speech_race_is_judged_on_accuracy():
+    at = open_with({"task": "speech", "model": "mlp", "epochs": "1", "seeds": "1", "axis1": "optimizer"})
+    assert at.selectbox(key="whatif_task").value == "speech"
+    assert "**2 variants × 1 seed(s) = 2 runs**" in markdown(at)
+    summary = race_to_verdict(at)
+    assert "won with accuracy" in summary and "one seed" in summary
+    table = at.dataframe[-1].value
+    assert set(table["variant"]) == {"SGD", "Adam"} and table["accuracy"].between(0, 1).all()
+    runs = RunStore(runs_dir()).list()
+    assert {(r["task"], r["status"]) for r in runs} == {("speech", "finished")}
+
+
+def test_a_recsys_race_is_judged_on_ndcg():
+    at = open_with({"task": "recsys", "model": "pop", "seeds": "1", "axis1": "model"})
+    assert at.selectbox(key="whatif_axis1").options == ["Model"]  # closed form: no optimizer, lr or batch size
+    at.multiselect(key="whatif_values_model").set_value(["pop", "itemknn"]).run()
+    summary = race_to_verdict(at)
+    assert "won with ndcg@10" in summary and "%" not in summary.split("won with")[1].split("(")[0]
+    table = at.dataframe[-1].value
+    assert set(table["variant"]) == {"pop", "itemknn"} and "accuracy" not in table
+    assert table["ndcg@10"].between(0, 1).all()
+    assert {r["model"] for r in RunStore(runs_dir()).list()} == {"pop", "itemknn"}
