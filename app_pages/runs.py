@@ -16,7 +16,15 @@ from core.export import example_batch, export_run
 from core.report import run_report
 from core.runs import ACTIVE
 from core.tasks import get_task
-from ui.results_panel import COST_LABELS, METRIC_LABELS, RANKING_LABELS, RATING_LABELS, metric_row, results_panel
+from ui.results_panel import (
+    COST_LABELS,
+    METRIC_LABELS,
+    RANKING_LABELS,
+    RATING_LABELS,
+    format_value,
+    metric_row,
+    results_panel,
+)
 from ui.services import get_store, keep_settings, runs_dir
 from ui.share import list_of, one_of, share_settings, text
 
@@ -53,13 +61,11 @@ def short_labels(runs: list[dict]) -> list[str]:
 
 
 def _setting(value) -> str:
-    return (
-        f"{value:g}"
-        if isinstance(value, float)
-        else json.dumps(value)
-        if isinstance(value, dict | list)
-        else str(value)
-    )
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
 
 
 def long_label(run: dict) -> str:
@@ -137,7 +143,7 @@ def runs_table(runs: list[dict]) -> None:
 
 def _fmt_metric(key: str, value) -> str:
     if key in LABELS and isinstance(value, int | float):
-        return LABELS[key][1].format(value)
+        return format_value(LABELS[key][1], value)
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
@@ -157,13 +163,10 @@ def compare_view(runs: list[dict]) -> None:
     """Side by side: metrics and the settings that differ, curves overlaid, confusion matrices in a row."""
     store = get_store()
     labels = short_labels(runs)
-    left, right = st.columns([3, 2], gap="medium")
-    with left:
-        st.markdown("**Test metrics** · each run's held-out test split")
-        metrics_table(runs, labels)
-    with right:
-        st.markdown("**Settings**")
-        settings_diff(runs, labels)
+    st.markdown("**Test metrics** · each run's held-out test split")
+    metrics_table(runs, labels)
+    st.markdown("**Settings**")
+    settings_diff(runs, labels)
     for r in runs:
         if r.get("error"):
             st.error(f"Run {r['id']} {r['status']}: {r['error']}")
@@ -191,7 +194,7 @@ def compare_view(runs: list[dict]) -> None:
 
 def settings_diff(runs: list[dict], labels: list[str]) -> None:
     keys = list(dict.fromkeys(k for r in runs for k in r["config"]))
-    values = {k: [json.dumps(r["config"].get(k), sort_keys=True) for r in runs] for k in keys}
+    values = {k: [_setting(r["config"].get(k)) for r in runs] for k in keys}
     differ = [k for k in keys if len(set(values[k])) > 1]
     show_all = st.toggle("Show every setting", key=f"{P}_all_settings")
     shown = keys if show_all else differ

@@ -225,21 +225,22 @@ def live_race() -> None:
 
 def results_table(stats, snaps, metric, front: list[bool]) -> None:
     rows = []
+    scale = 100 if metric.percent else 1  # percent metrics in points, all with the same decimals
     for s, on_front in zip(stats, front):
         seeds = snaps[s.label]
         rows.append(
             {
                 "variant": s.label,
                 "seeds": f"{s.n}/{len(seeds)}",
-                metric.name: s.mean,
-                "± std": s.std if s.n > 1 else None,
+                metric.name: s.mean * scale,
+                "± std": s.std * scale if s.n > 1 else None,
                 "parameters": s.costs.get("parameters"),
                 "latency (ms)": s.costs.get("latency_ms"),
                 "training (s)": s.costs.get("train_seconds"),
                 "Pareto front": "★" if on_front else "",
             }
         )
-    fmt = "percent" if metric.percent else "%.4f"
+    fmt = "%.1f%%" if metric.percent else "%.4f"
     st.dataframe(
         pd.DataFrame(rows).sort_values(metric.name, ascending=not metric.higher_is_better, na_position="last"),
         hide_index=True,

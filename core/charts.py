@@ -53,6 +53,8 @@ def curves_figure(histories: Mapping[str, Sequence[dict]], height: int = 320) ->
                     col=col,
                 )
             fig.update_xaxes(title_text="epoch", row=1, col=col)
+    longest = max((len(h) for h in histories.values()), default=0)
+    fig.update_xaxes(dtick=1 if longest <= 12 else None)  # whole epochs, never 1.5
     fig.update_layout(
         height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25}
     )

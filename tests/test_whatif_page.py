@@ -52,7 +52,7 @@ def test_racing_two_optimizers_ends_with_a_verdict_and_a_table():
     assert "won with accuracy" in summary and ("SGD" in summary and "Adam" in summary)
     table = at.dataframe[-1].value
     assert set(table["variant"]) == {"SGD", "Adam"} and list(table["seeds"]) == ["2/2", "2/2"]
-    assert table["accuracy"].between(0, 1).all()
+    assert table["accuracy"].between(0, 100).all()  # in percent
     runs = RunStore(runs_dir()).list()
     assert len(runs) == 4 and {r["status"] for r in runs} == {"finished"}
     assert {r["config"]["seed"] for r in runs} == {0, 1}
@@ -95,7 +95,7 @@ def test_a_speech_race_is_judged_on_accuracy():
     summary = race_to_verdict(at)
     assert "won with accuracy" in summary and "one seed" in summary
     table = at.dataframe[-1].value
-    assert set(table["variant"]) == {"SGD", "Adam"} and table["accuracy"].between(0, 1).all()
+    assert set(table["variant"]) == {"SGD", "Adam"} and table["accuracy"].between(0, 100).all()
     runs = RunStore(runs_dir()).list()
     assert {(r["task"], r["status"]) for r in runs} == {("speech", "finished")}
 

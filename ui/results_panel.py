@@ -11,10 +11,18 @@ import streamlit as st
 from core.charts import confusion_matrix_figure, curves_figure
 from ui.services import get_store
 
+
+def compact_count(n: float) -> str:
+    """140458 -> '140.5k', 11181642 -> '11.18M': short enough for a metric tile."""
+    if n >= 1e6:
+        return f"{n / 1e6:.2f}M"
+    return f"{n / 1e3:.1f}k" if n >= 1e4 else f"{n:,.0f}"
+
+
 METRIC_LABELS = {
     "accuracy": ("Test accuracy", "{:.2%}"),
     "macro_f1": ("Macro-F1", "{:.3f}"),
-    "parameters": ("Parameters", "{:,.0f}"),
+    "parameters": ("Parameters", lambda n: compact_count(n)),
     "size_mb": ("Size", "{:.2f} MB"),
     "latency_ms": ("Latency", "{:.2f} ms"),
     "train_seconds": ("Training", "{:.1f} s"),
@@ -35,7 +43,12 @@ COST_LABELS = {k: METRIC_LABELS[k] for k in ("parameters", "size_mb", "latency_m
 def metric_row(metrics: dict[str, float], labels: dict[str, tuple[str, str]] = METRIC_LABELS) -> None:
     shown = [(k, v) for k, v in labels.items() if k in metrics]
     for col, (key, (label, fmt)) in zip(st.columns(len(shown)), shown):
-        col.metric(label, fmt.format(metrics[key]))
+        col.metric(label, format_value(fmt, metrics[key]))
+
+
+def format_value(fmt, value) -> str:
+    """A metric's value by its label's format: a format string or a function."""
+    return fmt(value) if callable(fmt) else fmt.format(value)
 
 
 def report_table(report: dict[str, Any]) -> pd.DataFrame:
