@@ -48,8 +48,7 @@ def job_status() -> None:
     for snap in running:
         st.caption(f":material/play_arrow: {snap['label']} · epoch {snap['epoch']}/{snap['epochs']}")
     if queued:
-        shown = ", ".join(s["label"] for s in queued[:3]) + (f" and {len(queued) - 3} more" if len(queued) > 3 else "")
-        st.caption(f":material/hourglass_empty: {len(queued)} queued: {shown}")
+        st.caption(f":material/hourglass_empty: {len(queued)} queued · next: {queued[0]['label']}")
 
 
 with st.sidebar:

@@ -54,6 +54,15 @@ OPTION_LABELS = {
     "heads": "Attention heads",
 }
 
+SPLIT_ORDER = {"train": 0, "val": 1, "test": 2}
+REC_COLUMNS = {
+    "#": st.column_config.NumberColumn(width=40),
+    "test": st.column_config.TextColumn("test", width=50, help="✓: one of the user's held-out test items"),
+    "title": st.column_config.TextColumn(width="medium"),
+    "genres": st.column_config.TextColumn(width="medium"),
+    "because you liked": st.column_config.TextColumn(width="large"),
+}
+
 
 @st.cache_resource(show_spinner="Loading ratings…", max_entries=4)
 def load_data(dataset: str | None, data: str | None, split_seed: int = 0):
@@ -175,35 +184,40 @@ def user_tab(run: dict) -> None:
     if user is None:
         return
     recs = recommend_for_user(model, data, int(user))
-    history = user_history(data, int(user)).sort_values(["split", "rating"], ascending=[False, False])
-    left, right = st.columns([2, 3], gap="medium")
-    with left:
-        st.markdown(f"**History** · {len(history)} ratings (training ones are what the model saw)")
-        st.dataframe(
-            history[["title", "genres", "rating", "split"]],
-            hide_index=True,
-            height=420,
-            key=f"{P}_history",
-            column_config={"rating": st.column_config.NumberColumn(format="%.1f ★")},
-        )
-    with right:
-        hits = sum(r["in_test"] for r in recs)
-        st.markdown(f"**Top-10** · {hits} of them in this user's held-out test items (✓)")
-        st.dataframe(recs_table(recs, show_hits=True), hide_index=True, key=f"{P}_user_top", height=390)
+    hits = sum(r["in_test"] for r in recs)
+    st.markdown(
+        f"**Top-10** · ranked over every item this user has not rated in training or validation; "
+        f"{hits} of them are among the user's held-out test items (✓)"
+    )
+    st.dataframe(recs_table(recs, show_hits=True), hide_index=True, key=f"{P}_user_top", column_config=REC_COLUMNS)
+    history = user_history(data, int(user))
+    history = history.iloc[np.lexsort((-history["rating"].to_numpy(), history["split"].map(SPLIT_ORDER).to_numpy()))]
+    st.markdown(f"**History** · {len(history)} ratings; the model saw the training ones")
+    st.dataframe(
+        history[["title", "genres", "rating", "split"]],
+        hide_index=True,
+        height=300,
+        key=f"{P}_history",
+        column_config={
+            "title": st.column_config.TextColumn(width="large"),
+            "genres": st.column_config.TextColumn(width="medium"),
+            "rating": st.column_config.NumberColumn(format="%.1f ★", width="small"),
+            "split": st.column_config.TextColumn(width="small"),
+        },
+    )
 
 
 def recs_table(recs: list[dict], show_hits: bool = False) -> pd.DataFrame:
     table = pd.DataFrame(
         {
             "#": range(1, len(recs) + 1),
+            "test": ["✓" if r["in_test"] else "" for r in recs],
             "title": [r["title"] for r in recs],
             "genres": [r["genres"] for r in recs],
             "because you liked": [" · ".join(r["because"]) for r in recs],
         }
     )
-    if show_hits:
-        table["test"] = ["✓" if r["in_test"] else "" for r in recs]
-    return table
+    return table if show_hits else table.drop(columns="test")
 
 
 def visitor_tab(run: dict) -> None:
@@ -217,7 +231,7 @@ def visitor_tab(run: dict) -> None:
     )
     cols = st.columns(4)
     for n, item in enumerate(picks):
-        with cols[n % 4].container(border=True, height=118):
+        with cols[n % 4].container(border=True, height=150):
             st.markdown(f"**{data.titles[item]}**")
             st.caption(data.genres[item].replace("|", " · ") or " ")
             st.feedback("stars", key=keys[item])
@@ -229,7 +243,7 @@ def visitor_tab(run: dict) -> None:
         return
     recs = recommend_for_visitor(model, data, rated)
     st.markdown(f"**Your top-10** · from {len(rated)} rating{'s' if len(rated) > 1 else ''}")
-    st.dataframe(recs_table(recs), hide_index=True, key=f"{P}_visitor_top")
+    st.dataframe(recs_table(recs), hide_index=True, key=f"{P}_visitor_top", column_config=REC_COLUMNS)
 
 
 def _forget(keys: list[str]) -> None:
@@ -289,13 +303,14 @@ def all_runs_tab(run: dict) -> None:
         f"Every finished recommendation run, on its own test split ({RANKING_PROTOCOL}). "
         "Compare rows of the same dataset only. Top-10% share: see Popularity bias."
     )
-    numbers = [c for c in table.columns if c not in ("run", "model", "dataset")]
-    formats = {c: "{:.1f}" if c == "Train s" else "{:.3f}" for c in numbers}
+    table.insert(0, "", np.where(table["run"] == run["id"], "▶", ""))
+    columns = {c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[4:]}
+    columns[""] = st.column_config.TextColumn(width=30, help="▶: the run shown above")
+    columns["Train s"] = st.column_config.NumberColumn(format="%.1f")
     st.dataframe(
-        table.style.format(formats, na_rep="–").apply(
-            lambda row: ["font-weight: bold" if row["run"] == run["id"] else "" for _ in row], axis=1
-        ),
+        table[[c for c in table.columns if c != "run"] + ["run"]],
         hide_index=True,
+        column_config=columns,
         key=f"{P}_all_runs",
     )
 

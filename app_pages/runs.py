@@ -38,6 +38,7 @@ SORTS = {
 }
 MAX_COMPARED = 8
 LABELS = {**METRIC_LABELS, **RANKING_LABELS, **RATING_LABELS}  # every task's metrics: key -> (label, format)
+SMALL = {"latency_ms": "{:.2g} ms", "train_seconds": "{:.2g} s"}  # costs too small for their usual format
 
 
 @st.cache_resource(show_spinner="Loading the run's test data…", max_entries=4)
@@ -70,7 +71,7 @@ def _setting(value) -> str:
 
 def long_label(run: dict) -> str:
     value, metric = score(run), primary_metric(run["task"])
-    shown = f"{metric.name} {metric.format(value)}" if value is not None else run["status"]
+    shown = f"{metric.title} {metric.format(value)}" if value is not None else run["status"]
     when = time.strftime("%b %d %H:%M", time.localtime(run["created"]))
     return f"{run['model']} on {run['dataset']} · {shown} · {when} · {run['id'][-4:]}"
 
@@ -102,20 +103,25 @@ def filtered_runs(runs: list[dict]) -> list[dict]:
     return out
 
 
+def _training(run: dict, key: str):
+    """A training setting, or None for a model fitted in closed form (where it played no part)."""
+    return None if run["details"].get("closed_form") else run["config"].get(key)
+
+
 def runs_table(runs: list[dict]) -> None:
     rows = [
         {
             "run": r["id"],
             "task": r["task"],
-            "dataset": r["dataset"],
             "model": r["model"],
-            "optimizer": r["config"].get("optimizer"),
-            "lr": r["config"].get("lr"),
-            "epochs": r["config"].get("epochs"),
-            "seed": r["config"].get("seed"),
+            "dataset": r["dataset"],
             "status": r["status"],
             "accuracy": r["metrics"].get("accuracy"),
             "ndcg@10": r["metrics"].get("ndcg@10"),
+            "optimizer": _training(r, "optimizer"),
+            "lr": _training(r, "lr"),
+            "epochs": _training(r, "epochs"),
+            "seed": r["config"].get("seed"),
             "training (s)": r.get("seconds"),
             "parameters": r["metrics"].get("parameters"),
             "started": pd.Timestamp(r["created"], unit="s"),
@@ -128,12 +134,13 @@ def runs_table(runs: list[dict]) -> None:
         table,
         hide_index=True,
         height=min(38 + 35 * len(table), 400),
+        placeholder="–",
         column_config={
             "run": st.column_config.TextColumn("run", pinned=True),
             "accuracy": st.column_config.NumberColumn("accuracy", format="percent"),
-            "ndcg@10": st.column_config.NumberColumn("ndcg@10", format="%.4f"),
+            "ndcg@10": st.column_config.NumberColumn("NDCG@10", format="%.4f"),
             "lr": st.column_config.NumberColumn("lr", format="%g"),
-            "training (s)": st.column_config.NumberColumn("training (s)", format="%.1f"),
+            "training (s)": st.column_config.NumberColumn("training (s)", format="%.2f"),
             "parameters": st.column_config.NumberColumn("parameters", format="compact"),
             "started": st.column_config.DatetimeColumn("started", format="MMM D, HH:mm"),
         },
@@ -142,6 +149,8 @@ def runs_table(runs: list[dict]) -> None:
 
 
 def _fmt_metric(key: str, value) -> str:
+    if key in SMALL and isinstance(value, int | float) and 0 < value < 0.1:
+        return SMALL[key].format(value)  # 0.003 ms, not 0.00 ms
     if key in LABELS and isinstance(value, int | float):
         return format_value(LABELS[key][1], value)
     return f"{value:.4f}" if isinstance(value, float) else str(value)
@@ -156,7 +165,7 @@ def metrics_table(runs: list[dict], labels: list[str]) -> None:
         },
         index=[LABELS.get(k, (k,))[0] for k in keys],
     )
-    st.dataframe(table, height=38 + 35 * len(table), key=f"{P}_cmp_metrics")
+    st.table(table)  # a static table: every run's column fits, nothing is cut off
 
 
 def compare_view(runs: list[dict]) -> None:
@@ -172,10 +181,10 @@ def compare_view(runs: list[dict]) -> None:
             st.error(f"Run {r['id']} {r['status']}: {r['error']}")
     histories = {lab: store.history(r["id"]) for lab, r in zip(labels, runs)}
     st.markdown("**Training curves** · one colour per run; train solid, validation dashed")
-    if any(histories.values()):
+    if any(len(h) > 1 for h in histories.values()):
         st.plotly_chart(curves_figure({k: v for k, v in histories.items() if v}, height=380), key=f"{P}_cmp_curves")
     else:
-        st.caption("None of these runs logged an epoch.")
+        st.caption("None of these runs logged more than one epoch (or was fitted in one pass): no curve to draw.")
     with_cm = [(lab, r) for lab, r in zip(labels, runs) if "confusion_matrix" in r["details"]]
     if not with_cm:
         return
@@ -184,7 +193,7 @@ def compare_view(runs: list[dict]) -> None:
     for note in notes:
         st.caption(note)
     normalize = st.toggle("Show row shares", key=f"{P}_cmp_normalize")
-    per_row = min(len(with_cm), 3)
+    per_row = 4 if len(with_cm) in (4, 7, 8) else min(len(with_cm), 3)  # rows as even as they can be
     for start in range(0, len(with_cm), per_row):
         for col, (lab, r) in zip(st.columns(per_row), with_cm[start : start + per_row]):
             col.markdown(f"**{lab}** · {r['dataset']}")
@@ -203,7 +212,7 @@ def settings_diff(runs: list[dict], labels: list[str]) -> None:
         return
     st.caption(f"{len(differ)} setting(s) differ" + ("" if show_all else "; the rest are the same."))
     table = pd.DataFrame({lab: [values[k][i] for k in shown] for i, lab in enumerate(labels)}, index=shown)
-    st.dataframe(table, height=38 + 35 * min(len(table), 12), key=f"{P}_cmp_settings")
+    st.table(table)
 
 
 def ranking_metrics(run: dict) -> None:
@@ -249,7 +258,7 @@ def export_section(run: dict) -> None:
     rows = [
         {
             "format": c["format"],
-            "checked on": f"{c['examples']} test inputs",
+            "checked on": f"{c['examples']} {'users' if run['task'] == 'recsys' else 'test inputs'}",
             "max |difference|": c["max_abs_diff"],
             "same predictions": {True: "yes", False: "NO", None: "–"}[c["same_predictions"]],
             "any batch size": {True: "yes", False: f"only {c['examples']}", None: "–"}[c["dynamic_batch"]],

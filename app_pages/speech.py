@@ -15,7 +15,7 @@ from core.models import describe_model, list_models
 from core.models.speech import LogMel
 from core.tasks import get_task, load_run_model
 from core.tasks.speech import AUGMENT_DEFAULTS, DATASETS, DEFAULTS, clip_features, prepare_clip, spectrogram_saliency
-from ui.results_panel import results_panel
+from ui.results_panel import METRIC_LABELS, metric_row, results_panel
 from ui.services import get_store, keep_settings
 from ui.share import TRAINING_SETTINGS, flag, float_in, int_in, one_of, share_settings, text
 from ui.training_panel import apply_defaults, finished_runs, training_controls, training_panel
@@ -24,10 +24,11 @@ from ui.uploads import save_upload, user_data_dir
 P = "speech"
 OWN = "your own (.zip or folder)"
 RECORDED = "your recordings"
-DEFAULT_MODEL = "dscnn"
+DEFAULT_MODEL = "crnn_attention"  # the most accurate on commands in under a minute (benchmarks/speech_models.py)
 TASK = get_task("speech")
 HOP_SECONDS = LogMel().hop_seconds
 MIN_CLIPS = 10  # what the loader needs to split a dataset
+LABELS = {**METRIC_LABELS, "latency_ms": ("Latency per 1-s clip", "{:.2f} ms")}  # features included
 
 
 def model_defaults(model: str) -> dict:
@@ -376,4 +377,5 @@ with st.expander("Record your own words"):
 
 run_id = training_panel(P, "speech", model, {**options, "dataset": dataset, "data": data_path}, disabled=data is None)
 if run_id:
-    results_panel(run_id, P, {"Worst mistakes": mistakes_tab, "Try it": try_tab})
+    tabs = {"Worst mistakes": mistakes_tab, "Try it": try_tab}
+    results_panel(run_id, P, tabs, metrics_view=lambda run: metric_row(run["metrics"], LABELS))

@@ -175,15 +175,24 @@ def curves_key(task: str, snaps: dict[str, list[dict]]) -> tuple[str, str, bool]
     metric = primary_metric(task)
     keys = {k for seeds in snaps.values() for s in seeds for h in s["history"] for k in h}
     if f"val_{metric.name}" in keys:
-        return f"val_{metric.name}", f"validation {metric.name}", metric.percent
+        return f"val_{metric.name}", f"validation {metric.title}", metric.percent
     return "val_loss", "validation loss", False
 
 
 def race_curves(task: str, snaps: dict[str, list[dict]], key: str) -> None:
     metric_key, title, percent = curves_key(task, snaps)
     bands = {label: epoch_band([s["history"] for s in seeds], metric_key) for label, seeds in snaps.items()}
-    if any(b.epochs for b in bands.values()):
-        st.plotly_chart(band_curves_figure(bands, title, percent), key=key)
+    # a variant done after one epoch (a model fitted in one pass) has a point, not a curve: the table has its score
+    points = [
+        label
+        for label, band in bands.items()
+        if len(band.epochs) == 1 and all(s["status"] in DONE for s in snaps[label])
+    ]
+    curves = {label: band for label, band in bands.items() if band.epochs and label not in points}
+    if curves:
+        st.plotly_chart(band_curves_figure(curves, title, percent), key=key)
+    if points:
+        st.caption(f"No curve for {', '.join(points)}: one epoch, or fitted in one pass. The table has the scores.")
 
 
 def progress_table(snaps: dict[str, list[dict]]) -> None:
@@ -195,14 +204,14 @@ def progress_table(snaps: dict[str, list[dict]]) -> None:
         rows.append(
             {
                 "variant": label,
-                "progress": done / max(total, 1),
+                "progress": 100 * done / max(total, 1),
                 "status": " · ".join(f"{n} {status}" for status, n in counts.items()),
             }
         )
     st.dataframe(
         pd.DataFrame(rows),
         hide_index=True,
-        column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1)},
+        column_config={"progress": st.column_config.ProgressColumn("progress", format="%.0f%%", max_value=100)},
         key=f"{P}_progress",
     )
 
@@ -245,12 +254,13 @@ def results_table(stats, snaps, metric, front: list[bool]) -> None:
         pd.DataFrame(rows).sort_values(metric.name, ascending=not metric.higher_is_better, na_position="last"),
         hide_index=True,
         column_config={
-            metric.name: st.column_config.NumberColumn(metric.name, format=fmt),
+            metric.name: st.column_config.NumberColumn(metric.title, format=fmt),
             "± std": st.column_config.NumberColumn("± std", format=fmt),
             "parameters": st.column_config.NumberColumn("parameters", format="compact"),
-            "latency (ms)": st.column_config.NumberColumn("latency (ms)", format="%.2f"),
-            "training (s)": st.column_config.NumberColumn("training (s)", format="%.1f"),
+            "latency (ms)": st.column_config.NumberColumn("latency (ms)", format="%.3f"),
+            "training (s)": st.column_config.NumberColumn("training (s)", format="%.2f"),
         },
+        placeholder="–",  # one seed: no spread
         key=f"{P}_results",
     )
 
@@ -279,13 +289,14 @@ def race_results(race: dict, snaps: dict[str, list[dict]]) -> None:
     results_table(stats, snaps, metric, front)
     left, right = st.columns(2, gap="medium")
     with left:
-        st.markdown(f"**{metric.name.capitalize()} vs {COSTS[cost]}** · ★ = Pareto front (nothing beats it on both)")
+        title = metric.title[0].upper() + metric.title[1:]
+        st.markdown(f"**{title} vs {COSTS[cost]}** · ★ = Pareto front (nothing beats it on both)")
         points = [
             {"label": s.label, "metric": s.mean, "std": s.std, "cost": s.costs.get(cost, math.nan), "front": f}
             for s, f in zip(stats, front)
             if s.n
         ]
-        fig = pareto_figure(points, COSTS[cost], f"test {metric.name}", metric.percent, log_x=cost == "parameters")
+        fig = pareto_figure(points, COSTS[cost], f"test {metric.title}", metric.percent, log_x=cost == "parameters")
         st.plotly_chart(fig, key=f"{P}_pareto")
     with right:
         st.markdown("**Validation curves** · mean over seeds, bands ± one std")

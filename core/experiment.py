@@ -102,6 +102,8 @@ def run_experiment(
         metrics, details, artifacts = task.evaluate(trainer.model, data)
         metrics["train_seconds"] = trainer.seconds
         details.update(stop_reason=trainer.stop_reason, best_epoch=trainer.best_epoch, epochs_run=len(trainer.history))
+        if getattr(model, "sklearn_fitted", False):
+            details["closed_form"] = True  # optimizer, learning rate, epochs and batch size played no part
         if store is not None:
             store.save_checkpoint(
                 run_id,

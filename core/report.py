@@ -35,6 +35,14 @@ METRIC_LABELS = {
     "size_mb": ("Size", "{:.2f} MB"),
     "latency_ms": ("Latency", "{:.2f} ms"),
     "train_seconds": ("Training", "{:.1f} s"),
+    "rmse": ("RMSE", "{:.3f}"),
+    "mae": ("MAE", "{:.3f}"),
+    "precision@10": ("Precision@10", "{:.3f}"),
+    "recall@10": ("Recall@10", "{:.3f}"),
+    "ndcg@10": ("NDCG@10", "{:.3f}"),
+    "hit@10": ("Hit rate@10", "{:.1%}"),
+    "map@10": ("MAP@10", "{:.3f}"),
+    "coverage@10": ("Coverage@10", "{:.1%}"),
 }
 
 
@@ -102,13 +110,17 @@ def run_report(run: dict[str, Any], history: list[dict[str, float]]) -> str:
     first = True
     if history:
         parts.append("<h2>Training curves</h2><p class='sub'>Train solid, validation dashed, per epoch.</p>")
-        parts.append(_figure(curves_figure({"run": history}, height=360), first))
+        curves = curves_figure({"run": history}, height=360)
+        curves.update_layout(margin={"l": 50, "r": 10, "t": 40, "b": 10})  # room for tick labels such as 1.4
+        parts.append(_figure(curves, first))
         first = False
     if "confusion_matrix" in details:
-        parts.append("<h2>Confusion matrix</h2><p class='sub'>Rows: true class; columns: predicted (test split).</p>")
+        note = details.get("classification_note") or "Rows: true class; columns: predicted (test split)."
+        parts.append(f"<h2>Confusion matrix</h2><p class='sub'>{html.escape(note)}</p>")
         cm = confusion_matrix_figure(details["confusion_matrix"], details["class_names"])
         side = cm.layout.height
-        cm.update_layout(width=side + 80, height=side + 60, margin={"l": 70, "r": 10, "t": 10, "b": 60})
+        left = 40 + 7 * max((len(str(c)) for c in details["class_names"]), default=0)  # the longest class name
+        cm.update_layout(width=side + left + 10, height=side + 60, margin={"l": left, "r": 10, "t": 10, "b": 60})
         parts.append(_figure(cm, first))
         first = False
     if isinstance(details.get("report"), dict):

@@ -94,6 +94,12 @@ def page(browser):
 def screenshot(page, name: str, full_page: bool = False) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
+    if full_page:  # Streamlit scrolls inside its own container, so grow the window to the content instead
+        height = page.evaluate(
+            "() => Math.max(document.body.scrollHeight,"
+            " ...[...document.querySelectorAll('[data-testid=stMain]')].map(e => e.scrollHeight))"
+        )
+        page.set_viewport_size({"width": page.viewport_size["width"], "height": min(int(height) + 40, 8000)})
     page.wait_for_timeout(500)  # let charts finish their first draw
-    page.screenshot(path=str(path), full_page=full_page)
+    page.screenshot(path=str(path))
     return path

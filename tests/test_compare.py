@@ -165,3 +165,16 @@ def test_the_model_axis_brings_each_models_recommended_settings_unless_the_user_
     assert mf["lr"] == 0.01 and mf["seed"] == 3  # another axis and the seed are not undone by the model
     changed = make_config("recsys", "pop", epochs=2)
     assert expand(changed, {"model": ["mf"]}).variants[0].configs[0]["epochs"] == 2
+
+
+def test_the_summary_compares_costs_in_plain_words_and_names_ndcg_as_people_write_it():
+    fast = VariantStats("itemknn", [0.34], {"train_seconds": 0.48, "parameters": 336_400})
+    slow = VariantStats("mf", [0.27], {"train_seconds": 23.0, "parameters": 172_310})
+    text = summary_text(verdict([slow, fast], primary_metric("recsys")))
+    assert text.startswith("**itemknn** won with NDCG@10 0.340 (one seed), 0.070 ahead of **mf** (0.270).")
+    assert text.endswith(
+        "It trained 48× faster than the runner-up (0.48 s vs 23.0 s) with 2× as many parameters (336,400 vs 172,310)."
+    )
+    same = VariantStats("b", [0.2], {"train_seconds": 23.5, "parameters": 3 * 172_310})
+    text = summary_text(verdict([slow, same], primary_metric("recsys")))
+    assert "in about the same time as the runner-up (23.0 s vs 23.5 s) with 3× fewer parameters" in text

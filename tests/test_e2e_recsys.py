@@ -17,7 +17,7 @@ def test_train_a_recommender_and_see_a_users_top10(app_server, page):  # noqa: F
     page.get_by_text("Top-10 ranking").wait_for()  # the protocol, next to the numbers
     page.locator(".js-plotly-plot").first.wait_for()
     page.get_by_role("tab", name="For a user").click()
-    page.get_by_text(re.compile(r"Top-10 · \d+ of them")).wait_for()
+    page.get_by_text(re.compile(r"\d+ of them are among the user")).wait_for()
     tables = page.locator('[data-testid="stTabPanel"]:visible [data-testid="stDataFrame"] canvas')
     tables.nth(1).wait_for()  # the history and the top-10, drawn
     page.wait_for_timeout(500)

@@ -1,14 +1,14 @@
-"""End to end in headless Chromium: open the speech page, train a keyword spotter, see the results."""
+"""End to end in headless Chromium: open the speech page, train a keyword spotter, see the results, try a file."""
 
 import re
 
-from tests.e2e import app_server, browser, page, screenshot  # noqa: F401  (pytest fixtures)
+from tests.e2e import ROOT, app_server, browser, page, screenshot  # noqa: F401  (pytest fixtures)
 
 
 def test_train_on_commands_and_see_the_results(app_server, page):  # noqa: F811
     page.goto(f"{app_server}/speech")
-    page.get_by_text("1 · Data").wait_for()
-    page.get_by_text("11 classes").wait_for()
+    page.get_by_text("1 · Data").wait_for(timeout=60_000)  # the first run of a page imports torch
+    page.get_by_text("11 classes", exact=False).wait_for(timeout=60_000)
     epochs = page.get_by_label("Epochs")
     epochs.fill("3")
     epochs.press("Enter")
@@ -27,3 +27,11 @@ def test_train_on_commands_and_see_the_results(app_server, page):  # noqa: F811
     page.get_by_text("got wrong with the most confidence").or_(page.get_by_text("No mistakes")).first.wait_for()
     page.get_by_role("tab", name="Try it").click()
     page.get_by_text("Record a word or upload a clip").wait_for()
+    page.get_by_role("tab", name="Upload").click()
+    uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+    uploader.set_input_files(files=[{"name": "notes.wav", "mimeType": "audio/wav", "buffer": b"not audio at all"}])
+    page.get_by_text("notes.wav: not a readable audio file").wait_for()
+    uploader.set_input_files(str(ROOT / "sample_data" / "commands" / "yes" / "yes_000.wav"))
+    page.get_by_text("Prediction:").wait_for()
+    page.get_by_text("Where it listened").wait_for()
+    screenshot(page, "speech_try_it")

@@ -99,3 +99,5 @@ def test_a_recommender_exports_and_is_checked_on_several_users(tmp_path):
     for check in export_run(store, run_id, examples):
         assert check.ok, check.error
         assert check.examples == 16 and check.same_predictions  # the same top item for each of the 16 users
+    report = run_report(store.get(run_id), store.history(run_id))
+    assert "NDCG@10" in report and "ndcg@10</div>" not in report  # ranking metrics under their own names

@@ -22,7 +22,16 @@ from core.metrics_ranking import (
     top_k,
 )
 from core.models import get_model, list_models
-from core.recsys_explore import recommend_for_user, recommend_for_visitor
+from core.recsys_explore import (
+    item_map,
+    popularity_curve,
+    popularity_summary,
+    recommend_for_user,
+    recommend_for_visitor,
+    runs_table,
+    stars_to_rating,
+    test_users,
+)
 from core.runs import RunStore
 from core.tasks import load_run_model
 from core.tasks.recsys import (
@@ -342,3 +351,58 @@ def test_every_model_beats_pop_on_the_bundled_set(pop_on_movies, model):
     assert metrics["ndcg@10"] > pop_on_movies["ndcg@10"] and metrics["recall@10"] > pop_on_movies["recall@10"]
     if model == "mf":
         assert metrics["rmse"] < 0.95
+
+
+# ---------------------------------------------------------------- exploring a trained model (the page's core)
+
+
+@pytest.mark.parametrize("model", ["itemknn", "ease", "mf", "bpr"])
+def test_a_new_visitor_is_folded_in_from_their_ratings(small, model):
+    """Cold start: a visitor who loves group A's items (0-19) gets group A's items, one who loves B's gets B's."""
+    train = {"mf": {"epochs": 15}, "bpr": {"epochs": 15, "lr": 0.02}}.get(model, {})  # enough to learn the groups
+    result = run_experiment(quick_config(model, small / "ratings.csv", **train))
+    data = load_interactions(small / "ratings.csv")
+    index = {item: i for i, item in enumerate(data.item_ids)}
+    for loved, other in ((range(1, 6), range(21, 23)), (range(21, 26), range(1, 3))):
+        rated = {index[str(i)]: 5.0 for i in loved} | {index[str(i)]: 1.0 for i in other}
+        recs = recommend_for_visitor(result.model, data, rated)
+        group = {int(data.item_ids[r["item"]]) <= 20 for r in recs[:5]}
+        assert group == {loved[0] <= 20}, (model, [r["title"] for r in recs])
+        assert all(r["because"] for r in recs)
+
+
+def test_popularity_summary_runs_table_and_star_scale():
+    counts = np.array([50, 30, 5, 5, 4, 3, 1, 1, 1, 0])  # item 0 is the top 10% and holds half the interactions
+    summary = popularity_summary(np.array([[0, 2], [0, 3]]), counts)
+    assert summary == pytest.approx({"recommendations": 0.5, "catalogue": 0.1, "interactions": 0.5})
+    assert [stars_to_rating(s, {"rating_min": 1, "rating_max": 5, "integer_ratings": True}) for s in range(5)] == [
+        1, 2, 3, 4, 5
+    ]  # fmt: skip
+    assert stars_to_rating(4, {"rating_min": 0.5, "rating_max": 5.0, "integer_ratings": False}) == 5.0
+    runs = [
+        {"id": "a", "model": "pop", "dataset": "movies", "status": "finished", "metrics": {"ndcg@10": 0.1},
+         "details": {"popular_share@10": 0.9}},
+        {"id": "b", "model": "mf", "dataset": "movies", "status": "finished", "metrics": {"ndcg@10": 0.3, "rmse": 0.9},
+         "details": {}},
+        {"id": "c", "model": "bpr", "dataset": "movies", "status": "failed", "metrics": {}, "details": {}},
+    ]  # fmt: skip
+    table = runs_table(runs)
+    assert table["run"].tolist() == ["b", "a"]  # best NDCG first, failed runs left out
+    assert table.loc[1, "Top-10% share"] == 0.9 and np.isnan(table.loc[1, "RMSE"])
+
+
+def test_item_map_and_popularity_curve(small):
+    data = load_interactions(small / "ratings.csv")
+    result = run_experiment(quick_config("ease", small / "ratings.csv"))
+    frame = item_map(result.model, data)
+    assert len(frame) == data.n_items and set(frame["genre"]) == {"Comedy", "Drama"}
+    # EASE's weights keep the two taste groups apart: the groups' centres sit far from each other
+    centres = frame.groupby("genre")[["x", "y"]].mean()
+    assert np.linalg.norm(centres.loc["Comedy"] - centres.loc["Drama"]) > frame[["x", "y"]].std().mean()
+    pop = run_experiment(quick_config("pop", small / "ratings.csv"))
+    assert item_map(pop.model, data) is None
+    curve = popularity_curve(np.array([[0, 1, 2]]), data.item_counts)
+    assert curve["share of recommendations"].sum() == pytest.approx(1.0)
+    assert curve["share of interactions"].sum() == pytest.approx(1.0)
+    users = test_users(data)
+    assert len(users) and all(np.diff(data.matrices["test"].indptr)[users] > 0)

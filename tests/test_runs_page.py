@@ -1,5 +1,6 @@
 """AppTest: the Runs page lists every run, filters and sorts, compares, exports, reproduces and deletes."""
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -25,8 +26,8 @@ def runs():
 
 
 def table(at: AppTest, column: str | None = None, row: str | None = None):
-    """The dataframe with this column or row label (AppTest finds dataframes by position, not key)."""
-    return next(d.value for d in at.dataframe if column in d.value.columns or row in d.value.index)
+    """The dataframe or table with this column or row label (AppTest finds them by position, not key)."""
+    return next(d.value for d in [*at.dataframe, *at.table] if column in d.value.columns or row in d.value.index)
 
 
 def open_runs(params: dict | None = None) -> AppTest:
@@ -109,7 +110,9 @@ def test_recommendation_runs_show_ranking_metrics_and_compare():
     shown = {m.label: m.value for m in at.metric}
     assert {"NDCG@10", "Recall@10", "RMSE", "Parameters"} <= set(shown)
     assert float(shown["NDCG@10"]) == round(store.get(mf)["metrics"]["ndcg@10"], 3)
-    assert "ndcg@10" in at.dataframe[0].value.columns and "accuracy" not in at.dataframe[0].value.columns
+    listed = at.dataframe[0].value.set_index("run")
+    assert "ndcg@10" in listed.columns and "accuracy" not in listed.columns
+    assert listed.loc[mf, "optimizer"] == "adam" and pd.isna(listed.loc[pop, "optimizer"])  # pop has none
     assert any(c.value.startswith("python -m core train recsys --model mf") for c in at.code)
     at.multiselect(key="runs_selected").set_value([pop, mf]).run()
     assert not at.exception

@@ -13,7 +13,7 @@ def test_the_page_opens_on_commands_with_the_default_model_and_its_settings():
     at = open_page(PAGE)
     assert at.selectbox(key="speech_dataset").value == "commands"
     model = at.selectbox(key="speech_model").value
-    assert model == "dscnn"
+    assert model == "crnn_attention"
     assert at.number_input(key="speech_epochs").value == DEFAULTS[model]["epochs"]
     assert at.slider(key="speech_aug_shift").value == AUGMENT_DEFAULTS["shift"]
     assert at.slider(key="speech_aug_time_mask").value == AUGMENT_DEFAULTS["time_mask"]
@@ -34,7 +34,7 @@ def test_training_the_default_configuration_shows_results():
     at.button(key="speech_train_btn").click().run()
     rerun_until(at, has_confusion_matrix, timeout=60)
     labels = [m.label for m in at.metric]
-    assert {"Test accuracy", "Macro-F1", "Parameters", "Size", "Latency"} <= set(labels)
+    assert {"Test accuracy", "Macro-F1", "Parameters", "Size", "Latency per 1-s clip"} <= set(labels)
     report = at.dataframe[0].value
     assert list(report.columns) == ["precision", "recall", "f1-score", "support"]
     assert {"yes", "off", "up", "macro avg"} <= set(report.index)

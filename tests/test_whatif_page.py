@@ -105,8 +105,21 @@ def test_a_recsys_race_is_judged_on_ndcg():
     assert at.selectbox(key="whatif_axis1").options == ["Model"]  # closed form: no optimizer, lr or batch size
     at.multiselect(key="whatif_values_model").set_value(["pop", "itemknn"]).run()
     summary = race_to_verdict(at)
-    assert "won with ndcg@10" in summary and "%" not in summary.split("won with")[1].split("(")[0]
+    assert "won with NDCG@10 0." in summary and "one seed" in summary  # a plain number, not a percentage
     table = at.dataframe[-1].value
     assert set(table["variant"]) == {"pop", "itemknn"} and "accuracy" not in table
-    assert table["ndcg@10"].between(0, 1).all()
+    assert table["ndcg@10"].between(0, 1).all() and table["± std"].isna().all()  # one seed: no spread
+    assert any("No curve for pop, itemknn" in c.value for c in at.caption)  # no one-point "curves"
     assert {r["model"] for r in RunStore(runs_dir()).list()} == {"pop", "itemknn"}
+
+
+def test_from_scratch_races_fine_tuned_from_a_saved_run():
+    from core.experiment import make_config, run_experiment
+
+    source = run_experiment(make_config("image", "mlp", epochs=1), RunStore(runs_dir())).run_id
+    at = open_with({"model": "mlp", "epochs": "1", "seeds": "1", "axis1": "init_from"})
+    assert at.multiselect(key="whatif_values_init_from").value == ["", source]
+    summary = race_to_verdict(at)
+    assert "from scratch" in summary and f"fine-tuned from run {source[-4:]}" in summary
+    tuned = [r for r in RunStore(runs_dir()).list() if r["config"]["init_from"] == source]
+    assert len(tuned) == 1 and tuned[0]["status"] == "finished"

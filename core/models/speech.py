@@ -61,6 +61,12 @@ class SpecAugment(nn.Module):
         return z.squeeze(1) + mean
 
 
+def centre(logmel: torch.Tensor) -> torch.Tensor:
+    """Subtract each clip's mean log-mel: a louder or quieter recording shifts the whole log-mel by a constant
+    (log of the gain), so without this the models would have to learn loudness away from a few dozen clips."""
+    return logmel - logmel.mean(dim=(-2, -1), keepdim=True)
+
+
 class SpeechModel(nn.Module):
     """Waveform in, logits out. `spectrogram` and `classify` are split so saliency can look at the log-mel."""
 
@@ -128,7 +134,7 @@ class MFCCMLP(SpeechModel):
         self.head = nn.Linear(hidden, num_classes)
 
     def classify(self, logmel):
-        return self.head(self.body(self.pool(self.norm(self.mfcc(logmel)))))  # (B, 20, frames / 4) -> flat
+        return self.head(self.body(self.pool(self.norm(self.mfcc(centre(logmel))))))  # (B, 20, frames / 4) -> flat
 
 
 def conv_bn(c_in: int, c_out: int, kernel=3, stride=1, groups: int = 1) -> nn.Sequential:
@@ -158,7 +164,7 @@ class LogMelCNN(SpeechModel):
         self.head = nn.Linear(4 * w, num_classes)
 
     def classify(self, logmel):
-        x = self.norm(logmel).unsqueeze(1)  # (B, 1, 40, frames)
+        x = self.norm(centre(logmel)).unsqueeze(1)  # (B, 1, 40, frames)
         return self.head(self.pool(self.features(x)))
 
 
@@ -178,7 +184,7 @@ class DSCNN(SpeechModel):
         self.head = nn.Linear(width, num_classes)
 
     def classify(self, logmel):
-        return self.head(self.pool(self.features(self.norm(logmel).unsqueeze(1))))
+        return self.head(self.pool(self.features(self.norm(centre(logmel)).unsqueeze(1))))
 
 
 class AttentionPool(nn.Module):
@@ -207,7 +213,7 @@ class CRNNAttention(SpeechModel):
         self.head = nn.Linear(2 * hidden, num_classes)
 
     def classify(self, logmel):
-        x = self.conv(self.norm(logmel).unsqueeze(1))  # (B, C, 10, T/4)
+        x = self.conv(self.norm(centre(logmel)).unsqueeze(1))  # (B, C, 10, T/4)
         x = x.flatten(1, 2).transpose(1, 2)  # (B, T/4, C * 10)
         h, _ = self.gru(torch.relu(self.proj(x)))
         return self.head(self.drop(self.attend(h)))
@@ -240,7 +246,7 @@ class KeywordTransformer(SpeechModel):
         self.head = nn.Linear(dim, num_classes)
 
     def classify(self, logmel):
-        x = self.norm(logmel)
+        x = self.norm(centre(logmel))
         pad = -x.shape[-1] % self.patch
         x = nn.functional.pad(x, (0, pad)).transpose(1, 2)  # (B, frames, 40)
         x = self.embed(x.reshape(x.shape[0], -1, N_MELS * self.patch))  # (B, tokens, dim)
