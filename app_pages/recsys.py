@@ -17,6 +17,7 @@ from core.data.interactions import DUPLICATE_RULE
 from core.models import describe_model, list_models
 from core.recsys_explore import (
     FOLD_IN,
+    evaluated_users,
     item_map,
     items_to_rate,
     popularity_curve,
@@ -25,7 +26,6 @@ from core.recsys_explore import (
     recommend_for_visitor,
     runs_table,
     stars_to_rating,
-    test_users,
     user_history,
 )
 from core.tasks import get_task, load_run_model
@@ -75,8 +75,13 @@ def load_model(run_id: str):
 
 
 def run_data(run: dict):
+    """The data a run was trained on, split as it was; None (with the reason shown) when it cannot be read now."""
     config = run["config"]
-    return load_data(config.get("dataset"), config.get("data"), config.get("split_seed", 0))
+    try:
+        return load_data(config.get("dataset"), config.get("data"), config.get("split_seed", 0))
+    except DataError as exc:
+        st.error(f"The data of run {run['id']} cannot be read any more: {exc}")
+        return None
 
 
 def save_uploads(ratings, items) -> Path:
@@ -154,7 +159,7 @@ def show_metrics(run: dict) -> None:
     """The numbers with their protocol next to them: top-10 ranking, rating error, what the model costs."""
     metrics, details = run["metrics"], run["details"]
     st.markdown(
-        f"**Top-10 ranking** · {RANKING_PROTOCOL}; mean over {details.get('test_users', '?'):,} test users. "
+        f"**Top-10 ranking** · {RANKING_PROTOCOL}; mean over {details.get('test_users', 0):,} test users. "
         "Coverage: share of the catalogue in anyone's top-10."
     )
     metric_row(metrics, RANKING_LABELS)
@@ -172,8 +177,10 @@ def show_metrics(run: dict) -> None:
 
 def user_tab(run: dict) -> None:
     data = run_data(run)
+    if data is None:
+        return
     model, _ = load_model(run["id"])
-    users = test_users(data)
+    users = evaluated_users(data)
     per_user = np.diff(data.matrices["train"].indptr)
     user = st.selectbox(
         "User",
@@ -222,6 +229,8 @@ def recs_table(recs: list[dict], show_hits: bool = False) -> pd.DataFrame:
 
 def visitor_tab(run: dict) -> None:
     data = run_data(run)
+    if data is None:
+        return
     model, _ = load_model(run["id"])
     picks = items_to_rate(data, 12)
     keys = {i: f"{P}_visit_{data.item_ids[i]}" for i in picks}
@@ -256,10 +265,13 @@ def _forget(keys: list[str]) -> None:
 def cached_item_map(run_id: str, method: str) -> pd.DataFrame | None:
     run = get_store().get(run_id)
     model, _ = load_model(run_id)
-    return item_map(model, run_data(run), method)
+    data = run_data(run)
+    return None if data is None else item_map(model, data, method)
 
 
 def map_tab(run: dict) -> None:
+    if run_data(run) is None:
+        return
     method = st.radio(
         "Projection",
         ["pca", "tsne"],
@@ -280,6 +292,8 @@ def map_tab(run: dict) -> None:
 
 def popularity_tab(run: dict) -> None:
     data = run_data(run)
+    if data is None:
+        return
     top = get_store().load_artifacts(run["id"]).get("top")
     if top is None:
         st.info("This run kept no top-10 lists.")

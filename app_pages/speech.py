@@ -31,6 +31,11 @@ MIN_CLIPS = 10  # what the loader needs to split a dataset
 LABELS = {**METRIC_LABELS, "latency_ms": ("Latency per 1-s clip", "{:.2f} ms")}  # features included
 
 
+def md_text(text: str) -> str:
+    """Plain text for st.markdown/st.caption: `_silence_` would otherwise turn italic."""
+    return text.replace("_", "\\_")
+
+
 def model_defaults(model: str) -> dict:
     return {"schedule": "constant", **DEFAULTS.get(model, {})}
 
@@ -65,7 +70,7 @@ def load_model(run_id: str):
 def data_section() -> tuple[str | None, str | None]:
     choice = st.selectbox("Dataset", [*DATASETS, OWN, RECORDED], key=f"{P}_dataset")
     if choice in DATASETS:
-        st.caption(DATASETS[choice])
+        st.caption(md_text(DATASETS[choice]))
         return choice, None
     if choice == RECORDED:
         saved = saved_recordings()
@@ -91,7 +96,7 @@ def data_section() -> tuple[str | None, str | None]:
 def data_preview(data) -> None:
     counts = " / ".join(f"{split} {len(y)}" for split, y in data.y.items())
     st.caption(f"{len(data.class_names)} classes · 1-s clips at {data.meta['sample_rate'] // 1000} kHz · {counts}")
-    st.caption("Classes: " + ", ".join(data.class_names))
+    st.caption(md_text("Classes: " + ", ".join(data.class_names)))
 
 
 def features_section(data) -> None:
@@ -108,8 +113,10 @@ def features_section(data) -> None:
     c1.plotly_chart(waveform_figure(wave, data.meta["sample_rate"]), key=f"{P}_feat_wave")
     c2.markdown("**Log-mel spectrogram** (40 bins, 10 ms frames)")
     c2.plotly_chart(spectrogram_figure(feats["logmel"], HOP_SECONDS, height=220), key=f"{P}_feat_mel")
-    c3.markdown("**MFCC** (20 coefficients)")
-    mfcc = spectrogram_figure(feats["mfcc"], HOP_SECONDS, "coefficient", height=220, colorscale="RdBu")
+    c3.markdown("**MFCC** (20 coefficients, each standardised)")
+    m = feats["mfcc"]
+    m = (m - m.mean(1, keepdims=True)) / (m.std(1, keepdims=True) + 1e-6)  # else the loudness term c0 swamps the rest
+    mfcc = spectrogram_figure(m, HOP_SECONDS, "coefficient", height=220, colorscale="RdBu")
     c3.plotly_chart(mfcc, key=f"{P}_feat_mfcc")
 
 

@@ -4,6 +4,9 @@ Run by hand: `.venv/bin/python benchmarks/speech_models.py [--seeds 3] [--models
 Prints a markdown table. One stratified 70/10/20 split (split seed 0) for all; the seeds change the initial
 weights, batch order and augmentation. Settings: the page's defaults (core.tasks.speech.DEFAULTS and
 AUGMENT_DEFAULTS; logreg gets no augmentation). Latency: median forward pass of one 1-s clip, features included.
+On a CPU other processes are busy with, use `--threads 1`: with two intra-op threads, each of the GRU's and the
+transformer's many small steps waits for a descheduled thread, and training crawls (crnn_attention: 31 s with one
+thread against 250 s with two, on the same busy machine).
 """
 
 from __future__ import annotations

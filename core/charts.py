@@ -296,13 +296,16 @@ def spectrogram_figure(
         )
     )
     if saliency is not None:
+        saliency = np.asarray(saliency, dtype=np.float32)
+        # gradients are peaky: scale to the 99th percentile so more than a few cells show
+        saliency = np.clip(saliency / max(float(np.percentile(saliency, 99)), 1e-12), 0, 1)
         fig.add_trace(
             go.Heatmap(
-                z=np.asarray(saliency, dtype=np.float32),
+                z=saliency,
                 x=t,
                 zmin=0,
                 zmax=1,
-                colorscale=[[0.0, "rgba(225,29,72,0)"], [0.15, "rgba(225,29,72,0)"], [1.0, "rgba(225,29,72,0.9)"]],
+                colorscale=[[0.0, "rgba(255,0,0,0)"], [0.2, "rgba(255,0,0,0)"], [1.0, "rgba(255,0,0,0.85)"]],
                 showscale=False,
                 hovertemplate="%{x:.2f} s<br>saliency %{z:.2f}<extra></extra>",
             )

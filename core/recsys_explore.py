@@ -176,7 +176,7 @@ def popularity_curve(top: np.ndarray, item_counts: np.ndarray, bins: int = 10) -
     )
 
 
-def test_users(data: RecsysData) -> np.ndarray:
+def evaluated_users(data: RecsysData) -> np.ndarray:
     """Users with held-out test interactions (the ones the metrics are averaged over)."""
     return np.flatnonzero(np.diff(data.matrices["test"].indptr) > 0)
 

@@ -23,6 +23,7 @@ from core.metrics_ranking import (
 )
 from core.models import get_model, list_models
 from core.recsys_explore import (
+    evaluated_users,
     item_map,
     popularity_curve,
     popularity_summary,
@@ -30,7 +31,6 @@ from core.recsys_explore import (
     recommend_for_visitor,
     runs_table,
     stars_to_rating,
-    test_users,
 )
 from core.runs import RunStore
 from core.tasks import load_run_model
@@ -404,5 +404,5 @@ def test_item_map_and_popularity_curve(small):
     curve = popularity_curve(np.array([[0, 1, 2]]), data.item_counts)
     assert curve["share of recommendations"].sum() == pytest.approx(1.0)
     assert curve["share of interactions"].sum() == pytest.approx(1.0)
-    users = test_users(data)
+    users = evaluated_users(data)
     assert len(users) and all(np.diff(data.matrices["test"].indptr)[users] > 0)

@@ -1,5 +1,7 @@
 """AppTest: the speech page loads, trains the default setup to a confusion matrix, and names bad input."""
 
+import io
+
 import numpy as np
 import soundfile as sf
 
@@ -77,3 +79,29 @@ def test_recording_needs_two_safe_words():
     assert any("not a usable word name" in e.value for e in at.error)
     at.text_input(key="speech_rec_words").input("yes, no").run()
     assert at.button(key="speech_rec_save_btn").disabled
+
+
+def test_kept_recordings_are_saved_as_a_dataset_and_selected(tmp_path):
+    def wav(freq: float) -> bytes:
+        t = np.arange(12_000) / 48_000
+        buffer = io.BytesIO()
+        sf.write(buffer, 0.3 * np.sin(2 * np.pi * freq * t), 48_000, format="WAV")  # a browser records at 48 kHz
+        return buffer.getvalue()
+
+    at = open_page(PAGE)
+    at.text_input(key="speech_rec_words").input("high, low").run()
+    at.session_state["speech_rec_clips"] = {
+        "high": [wav(880 + i) for i in range(6)],
+        "low": [wav(220 + i) for i in range(6)],
+    }
+    at.run()
+    at.button(key="speech_rec_save_btn").click().run()
+    assert not at.exception
+    folder = tmp_path / "user_data" / "recordings" / "my_words"
+    assert sorted(p.name for p in folder.iterdir()) == ["high", "low"]
+    assert len(list((folder / "low").glob("clip_*.wav"))) == 6
+    assert sf.info(folder / "low" / "clip_1.wav").samplerate == 16_000
+    assert at.selectbox(key="speech_dataset").value == "your recordings"
+    assert at.selectbox(key="speech_recording").value == "my_words"
+    assert any("Saved: 12 clips" in s.value for s in at.success)
+    assert not at.button(key="speech_train_btn").disabled

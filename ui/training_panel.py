@@ -20,7 +20,7 @@ OPTIMIZER_LABELS = {
     "adamw": "AdamW",
 }
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
-SCHEDULE_LABELS = {"constant": "constant", "cosine": "cosine decay to 0"}
+SCHEDULE_LABELS = {"constant": "constant", "cosine": "cosine"}
 
 
 TRAIN_DEFAULTS = {
@@ -59,11 +59,11 @@ def training_controls(
         return {"seed": int(seed)}
     c1, c2 = st.columns(2)
     optimizer = c1.selectbox("Optimizer", OPTIMIZERS, format_func=OPTIMIZER_LABELS.get, key=f"{prefix}_optimizer")
-    lr = c2.number_input("Learning rate", 1e-5, 10.0, format="%.4f", step=1e-4, key=f"{prefix}_lr")
+    lr = c2.number_input("Learning rate", 1e-5, 10.0, format="%g", step=1e-4, key=f"{prefix}_lr")
     epochs = c1.number_input("Epochs", 1, 500, key=f"{prefix}_epochs")
     sizes = sorted({*BATCH_SIZES, int(st.session_state[f"{prefix}_batch_size"])})
     batch_size = c2.selectbox("Batch size", sizes, key=f"{prefix}_batch_size")
-    weight_decay = c1.number_input("Weight decay", 0.0, 1.0, format="%.5f", step=1e-4, key=f"{prefix}_weight_decay")
+    weight_decay = c1.number_input("Weight decay", 0.0, 1.0, format="%g", step=1e-4, key=f"{prefix}_weight_decay")
     patience = c2.number_input(
         "Early stopping patience",
         0,
@@ -75,7 +75,11 @@ def training_controls(
     if schedule:
         st.session_state.setdefault(f"{prefix}_schedule", defaults.get("schedule", "constant"))
         options["schedule"] = c1.selectbox(
-            "Learning-rate schedule", list(SCHEDULE_LABELS), format_func=SCHEDULE_LABELS.get, key=f"{prefix}_schedule"
+            "LR schedule",
+            list(SCHEDULE_LABELS),
+            format_func=SCHEDULE_LABELS.get,
+            key=f"{prefix}_schedule",
+            help="Learning-rate schedule: constant, or cosine (decays to 0 over the epochs)",
         )
     return {
         **options,

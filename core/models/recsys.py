@@ -216,7 +216,7 @@ class MatrixFactorization(_EmbeddingRecommender):
         global_mean: float = 3.5,
         rating_min: float = 1.0,
         rating_max: float = 5.0,
-        rank_weight: float = 0.3,
+        rank_weight: float = 2.0,
         **_,
     ) -> None:
         super().__init__(n_users, n_items)

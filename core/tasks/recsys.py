@@ -35,17 +35,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "pop": {},
     "itemknn": {},
     "ease": {},
-    "mf": {"epochs": 20, "lr": 3e-3, "batch_size": 1024, "weight_decay": 0.0},
+    "mf": {"epochs": 20, "lr": 1e-2, "batch_size": 1024, "weight_decay": 0.0, "patience": 3},
     "bpr": {"epochs": 30, "lr": 3e-3, "batch_size": 2048, "weight_decay": 0.0},
-    "neumf": {"epochs": 15, "lr": 2e-3, "batch_size": 2048, "weight_decay": 0.0},
-    "sasrec": {"epochs": 20, "lr": 2e-3, "batch_size": 128, "weight_decay": 0.0},
+    "neumf": {"epochs": 15, "lr": 2e-3, "batch_size": 2048, "weight_decay": 0.0, "patience": 2},
+    "sasrec": {"epochs": 10, "lr": 5e-3, "batch_size": 128, "weight_decay": 0.0, "patience": 2},
 }
 # Model options (and objective options such as the L2 weight `reg` or the `negatives` per positive).
 MODEL_OPTIONS: dict[str, dict[str, Any]] = {
     "pop": {},
     "itemknn": {"k": 100, "shrink": 10.0},
     "ease": {"reg": 250.0},
-    "mf": {"dim": 64, "reg": 0.05, "rank_weight": 0.3},
+    "mf": {"dim": 64, "reg": 0.05, "rank_weight": 2.0},
     "bpr": {"dim": 64, "reg": 1e-4},
     "neumf": {"dim": 32, "negatives": 4, "dropout": 0.0},
     "sasrec": {"dim": 64, "max_len": 50, "blocks": 2, "heads": 2, "dropout": 0.2},
@@ -411,8 +411,9 @@ class SequenceObjective(RecsysObjective):
         val = self.data.splits["val"]
         if len(val):
             device = model.seq.device
-            logits = torch.cat([model.score_users(u.to(device)).cpu() for u in val.users.split(4096)])
-            out["val_loss"] = float(nn.functional.cross_entropy(logits, val.items))
+            users, inverse = torch.unique(val.users, return_inverse=True)  # one pass per user, not per rating
+            logits = torch.cat([model.score_users(u.to(device)).cpu() for u in users.split(1024)])
+            out["val_loss"] = float(nn.functional.cross_entropy(logits[inverse], val.items))
         return out
 
 
