@@ -80,6 +80,30 @@ def test_clip_features_for_display_are_the_models_features():
     np.testing.assert_allclose(model.spectrogram(torch.from_numpy(wave)[None])[0].detach().numpy(), feats["logmel"])
 
 
+@pytest.mark.parametrize("name", ["mlp", "cnn", "dscnn", "crnn_attention", "kwt"])
+def test_the_models_ignore_the_recording_level(name):
+    # a louder clip shifts the whole log-mel by a constant; every network subtracts each clip's mean first
+    noise = torch.from_numpy(np.random.default_rng(0).normal(0, 0.2, SR).astype(np.float32))[None]
+    torch.manual_seed(0)
+    model = get_model("speech", name, num_classes=3, sample_rate=SR, clip_samples=SR).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(noise), model(noise * 0.1), rtol=1e-3, atol=1e-3)
+
+
+def test_chart_builders_for_clips():
+    from core.charts import spectrogram_figure, waveform_figure
+
+    wave = np.zeros(SR, np.float32)
+    wave[1234] = 0.9  # one click: the envelope must keep it
+    fig = waveform_figure(wave, SR)
+    assert max(fig.data[0].y) == pytest.approx(0.9) and len(fig.data[0].y) <= 4000
+    assert fig.data[0].x[-1] < 1.0
+    spec = clip_features(tone())["logmel"]
+    assert len(spectrogram_figure(spec, 0.01).data) == 1
+    overlay = spectrogram_figure(spec, 0.01, saliency=np.random.default_rng(0).random(spec.shape))
+    assert len(overlay.data) == 2 and overlay.data[1].zmax == 1
+
+
 def test_spec_augment_masks_only_in_training():
     spec = torch.randn(4, 40, 101)
     aug = SpecAugment(time_mask=20, freq_mask=10)
