@@ -23,7 +23,22 @@ def _store(root: str) -> RunStore:
 @st.cache_resource(show_spinner=False)
 def _jobs(root: str) -> JobManager:
     workers = int(os.environ.get("DLSTUDIO_WORKERS", "2"))
+    share_cores(workers)
     return JobManager(_store(root), max_workers=workers)
+
+
+def share_cores(workers: int) -> None:
+    """Give each concurrent job its share of the cores, so parallel jobs do not fight over threads.
+
+    PyTorch's thread count is process-wide: with 2 jobs of 2 threads on 2 cores, every small step
+    (a GRU's, an attention layer's) waits for a thread the other job has pushed off the CPU, and a
+    run can take several times longer. DLSTUDIO_THREADS overrides.
+    """
+    import torch
+
+    cores = os.cpu_count() or 1
+    threads = int(os.environ.get("DLSTUDIO_THREADS", max(1, cores // max(workers, 1))))
+    torch.set_num_threads(threads)
 
 
 def get_store() -> RunStore:
