@@ -35,9 +35,8 @@ nav = st.navigation(
 )
 
 
-@st.fragment(run_every=2.0)
 def job_status() -> None:
-    """Running and queued jobs of every session, refreshed on its own every two seconds."""
+    """Running and queued jobs of every session (redrawn on its own by the fragments below)."""
     jobs = get_jobs()
     active = [job.snapshot() for job in jobs.jobs(active_only=True)]
     running = [s for s in active if s["status"] == "running"]
@@ -51,7 +50,11 @@ def job_status() -> None:
         st.caption(f":material/hourglass_empty: {len(queued)} queued · next: {queued[0]['label']}")
 
 
+# Every few seconds while anything trains, every 15 s otherwise (to notice other sessions' jobs): each
+# redraw is a small script run, and eight idle browser tabs polling every 2 s add up.
+live_status = st.fragment(run_every=2.0)(job_status)
+idle_status = st.fragment(run_every=15.0)(job_status)
 with st.sidebar:
-    job_status()
+    (live_status if get_jobs().jobs(active_only=True) else idle_status)()
 
 nav.run()

@@ -85,10 +85,10 @@ def page_defaults(model: str) -> dict:
 
 def model_section(dataset: str | None) -> tuple[str, dict]:
     models = list_models("image")
+    st.session_state.setdefault(f"{P}_model", "cnn_bn")
     model = st.selectbox(
         "Model",
         models,
-        index=models.index("cnn_bn"),
         key=f"{P}_model",
         on_change=lambda: apply_defaults(P, page_defaults(st.session_state[f"{P}_model"])),
     )

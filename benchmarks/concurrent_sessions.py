@@ -92,15 +92,17 @@ async def switch_dataset(page, state: dict) -> float:
     """One interaction: pick the other dataset, wait for its caption. Returns seconds (inf if it never came)."""
     target, caption = SWITCH[state["dataset"]]
     box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Dataset")
-    await box.click()
     start = time.perf_counter()
-    await page.get_by_role("option", name=target, exact=True).click()
     try:
+        await box.click(timeout=INTERACTION_TIMEOUT * 1000)
+        start = time.perf_counter()
+        await page.get_by_role("option", name=target, exact=True).click(timeout=INTERACTION_TIMEOUT * 1000)
         await page.get_by_text(caption).first.wait_for(timeout=INTERACTION_TIMEOUT * 1000)
-    except PlaywrightTimeout:
+    except PlaywrightTimeout as exc:
         shot = SHOTS / f"stuck-{id(page)}-{int(time.time())}.png"
         await page.screenshot(path=str(shot))
-        print(f"an interaction got no answer in {INTERACTION_TIMEOUT} s; screenshot {shot}", file=sys.stderr)
+        step = str(exc).splitlines()[0][:160]
+        print(f"an interaction got no answer in {INTERACTION_TIMEOUT} s ({step}); screenshot {shot}", file=sys.stderr)
         await page.keyboard.press("Escape")
         state["dataset"] = "digits" if await page.get_by_text("10 classes ·").count() else "faces"
         return float("inf")
@@ -111,6 +113,8 @@ async def switch_dataset(page, state: dict) -> float:
 async def session(i: int, browser, url: str, go: asyncio.Event, ready: list, out: dict, idle_rounds: int) -> None:
     context = await browser.new_context(viewport={"width": 1400, "height": 1600})
     page = await context.new_page()
+    page.on("console", lambda m: m.type == "error" and print(f"session {i} console: {m.text[:300]}", file=sys.stderr))
+    page.on("pageerror", lambda e: print(f"session {i} page error: {str(e)[:300]}", file=sys.stderr))
     page.set_default_timeout(120_000)
     await page.goto(url)
     await page.get_by_text("1 · Data").wait_for()
