@@ -125,7 +125,19 @@ async def session(i: int, browser, url: str, go: asyncio.Event, ready: list, out
     ready.append(i)
     await go.wait()
     clicked = time.perf_counter()
-    await page.get_by_role("button", name="Train", exact=True).click()
+    train = page.get_by_role("button", name="Train", exact=True)
+    await train.click()
+    # Training has begun once Stop shows (or the run already finished). A click the page never acted on
+    # is counted and repeated, as a person would.
+    started = page.get_by_role("button", name="Stop", exact=True).or_(page.get_by_text("Confusion matrix"))
+    while True:
+        try:
+            await started.first.wait_for(timeout=INTERACTION_TIMEOUT * 1000)
+            break
+        except PlaywrightTimeout:
+            out["lost_clicks"].append(i)
+            print(f"session {i}: Train not acted on in {INTERACTION_TIMEOUT} s; clicking again", file=sys.stderr)
+            await train.click()
     results = page.get_by_text("Confusion matrix (test split)")
     while not await results.count():
         out["busy"].append(await switch_dataset(page, state))
@@ -139,7 +151,7 @@ async def drive(base: str, sessions: int, epochs: int, model: str, idle_rounds: 
 
     SHOTS.mkdir(exist_ok=True)
 
-    out: dict = {"idle": [], "busy": [], "done_after": []}
+    out: dict = {"idle": [], "busy": [], "done_after": [], "lost_clicks": []}
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         # Warm the server once (first imports of torch and the page modules) before the timed sessions.
@@ -215,6 +227,7 @@ def main() -> None:
         "training_p95_s": percentile(result["busy"], 95),
         "training_max_s": max(result["busy"], default=float("nan")),
         "unanswered": sum(1 for x in result["idle"] + result["busy"] if x == float("inf")),
+        "lost_train_clicks": len(result["lost_clicks"]),
         "runs_in_store": len(runs),
         "runs_finished": len(finished),
         "all_results_shown_after_s": max(result["done_after"]),
@@ -236,6 +249,8 @@ def main() -> None:
             f"({summary['interactions_training']} interactions) | {summary['training_p50_s']:.2f} s / "
             f"**{summary['training_p95_s']:.2f} s** / {summary['training_max_s']:.2f} s |",
             f"| interactions with no answer within {INTERACTION_TIMEOUT} s | {summary['unanswered']} |",
+            f"| Train clicks not acted on within {INTERACTION_TIMEOUT} s (clicked again) | "
+            f"{summary['lost_train_clicks']} |",
             f"| runs finished and in the store | **{len(finished)} / {args.sessions}** ({len(runs)} in the store) |",
             f"| last page showing its results, after the clicks | {summary['all_results_shown_after_s']:.0f} s |",
             f"| server memory before training (RSS) | {summary['rss_before_training_mb']:.0f} MB |",
