@@ -34,6 +34,7 @@ from ui.results_panel import COST_LABELS, RANKING_LABELS, RATING_LABELS, metric_
 from ui.services import get_store, keep_settings
 from ui.share import TRAINING_SETTINGS, one_of, share_settings, text
 from ui.training_panel import apply_defaults, training_controls, training_panel
+from ui.uploads import load_and_preview
 
 P = "recsys"
 OWN = "your own (CSV/TSV of ratings)"
@@ -351,13 +352,7 @@ with data_col.container(border=True):
     dataset, data_path = data_section()
     data = None
     if dataset or data_path:
-        try:
-            data = load_data(dataset, data_path)
-            data_preview(data)
-        except DataError as exc:
-            st.error(str(exc))
-        except Exception as exc:  # a file we could not foresee: say so, never take the page down
-            st.error(f"{Path(data_path or dataset).name}: could not be loaded ({type(exc).__name__}: {exc})")
+        data = load_and_preview(lambda: load_data(dataset, data_path), data_preview, data_path or dataset)
     else:
         st.info("Upload an interactions file or give a path to use your own ratings.")
     st.caption(f"Duplicates: {DUPLICATE_RULE}.")

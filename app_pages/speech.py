@@ -19,7 +19,7 @@ from ui.results_panel import METRIC_LABELS, metric_row, results_panel
 from ui.services import get_store, keep_settings
 from ui.share import TRAINING_SETTINGS, flag, float_in, int_in, one_of, share_settings, text
 from ui.training_panel import apply_defaults, finished_runs, training_controls, training_panel
-from ui.uploads import save_upload, user_data_dir
+from ui.uploads import load_and_preview, save_upload, user_data_dir
 
 P = "speech"
 OWN = "your own (.zip or folder)"
@@ -360,11 +360,8 @@ with data_col.container(border=True):
     dataset, data_path = data_section()
     data = None
     if dataset or data_path:
-        try:
-            data = load_data(dataset, data_path, data_stamp(data_path))
-            data_preview(data)
-        except DataError as exc:
-            st.error(str(exc))
+        stamp = data_stamp(data_path)
+        data = load_and_preview(lambda: load_data(dataset, data_path, stamp), data_preview, data_path or dataset)
     elif st.session_state.get(f"{P}_dataset") == OWN:
         st.info("Upload a .zip or give a folder to use your own clips.")
 with model_col.container(border=True):

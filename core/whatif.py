@@ -9,16 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.models import list_models
+from core.training import OPTIMIZER_LABELS as OPTIMIZER_NAMES
 from core.training import TrainConfig
 
-OPTIMIZER_NAMES = {
-    "sgd": "SGD",
-    "momentum": "SGD + momentum",
-    "adagrad": "Adagrad",
-    "rmsprop": "RMSprop",
-    "adam": "Adam",
-    "adamw": "AdamW",
-}
 LR_CHOICES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3]
 MAX_RUNS = 24  # one race may queue at most this many runs
 MAX_SEEDS = 5

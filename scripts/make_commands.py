@@ -87,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument(
-        "--per-class", type=int, default=32, help="clips per class (default 32)"
-    )
+    parser.add_argument("--per-class", type=int, default=32, help="clips per class (default 32)")
     parser.add_argument(
         "--out",
         type=Path,
@@ -102,9 +100,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # --- spoken words -------------------------------------------------------------------
 
 
-def make_word_clips(
-    word: str, count: int, rng: np.random.Generator
-) -> list[np.ndarray]:
+def make_word_clips(word: str, count: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Speak `word` `count` times; every voice is used about equally often per word."""
     voices = [VOICES[i % len(VOICES)] for i in range(count)]
     rng.shuffle(voices)
@@ -120,9 +116,7 @@ def make_word_clips(
     return clips
 
 
-def speak_to_fit(
-    word: str, voice: str, speed: int, pitch: int, amplitude: int
-) -> np.ndarray:
+def speak_to_fit(word: str, voice: str, speed: int, pitch: int, amplitude: int) -> np.ndarray:
     """Speak the word, speeding up (then cropping) until it fits in MAX_WORD_SAMPLES."""
     for _ in range(5):
         speech = trim_silence(speak(word, voice, speed, pitch, amplitude))
@@ -156,9 +150,7 @@ def speak(word: str, voice: str, speed: int, pitch: int, amplitude: int) -> np.n
     return audio.astype(np.float32)
 
 
-def trim_silence(
-    audio: np.ndarray, threshold: float = 0.02, margin_s: float = 0.01
-) -> np.ndarray:
+def trim_silence(audio: np.ndarray, threshold: float = 0.02, margin_s: float = 0.01) -> np.ndarray:
     """Cut leading and trailing samples quieter than `threshold` times the peak."""
     loud = np.flatnonzero(np.abs(audio) > threshold * np.abs(audio).max())
     margin = int(margin_s * SAMPLE_RATE)
@@ -190,9 +182,7 @@ def place_in_clip(speech: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def make_silence(rng: np.random.Generator) -> np.ndarray:
     """One `_silence_` clip: coloured noise, sometimes hum, sometimes near-silence."""
-    level_db = (
-        rng.uniform(-65.0, -58.0) if rng.random() < 0.2 else rng.uniform(-50.0, -20.0)
-    )
+    level_db = rng.uniform(-65.0, -58.0) if rng.random() < 0.2 else rng.uniform(-50.0, -20.0)
     clip = background_noise(rng)
     if rng.random() < 0.3:
         clip += rng.uniform(0.1, 0.6) * hum(rng)
@@ -203,9 +193,7 @@ def make_silence(rng: np.random.Generator) -> np.ndarray:
 def background_noise(rng: np.random.Generator) -> np.ndarray:
     """A random mix of white, pink and brown noise with unit RMS."""
     weights = rng.dirichlet(np.ones(3))
-    noise = sum(
-        w * coloured_noise(rng, exponent) for w, exponent in zip(weights, (0, 1, 2))
-    )
+    noise = sum(w * coloured_noise(rng, exponent) for w, exponent in zip(weights, (0, 1, 2)))
     return (noise / rms(noise)).astype(np.float32)
 
 
@@ -224,10 +212,7 @@ def hum(rng: np.random.Generator) -> np.ndarray:
     """Mains hum (50 or 60 Hz) with a few decaying harmonics, unit RMS."""
     t = np.arange(CLIP_SAMPLES) / SAMPLE_RATE
     base = 50.0 if rng.random() < 0.5 else 60.0
-    wave = sum(
-        (0.5**k) * np.sin(2 * np.pi * base * (k + 1) * t + rng.uniform(0, 2 * np.pi))
-        for k in range(4)
-    )
+    wave = sum((0.5**k) * np.sin(2 * np.pi * base * (k + 1) * t + rng.uniform(0, 2 * np.pi)) for k in range(4))
     return wave / rms(wave)
 
 

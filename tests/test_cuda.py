@@ -50,8 +50,6 @@ def test_recsys_trains_on_cuda(tmp_path, model):
 
 def test_speech_trains_on_cuda(tmp_path):
     pytest.importorskip("soundfile")
-    _, result = _train(
-        tmp_path, "speech", "dscnn", dataset="commands", epochs=8, lr=3e-3, batch_size=32, amp=True
-    )
+    _, result = _train(tmp_path, "speech", "dscnn", dataset="commands", epochs=8, lr=3e-3, batch_size=32, amp=True)
     assert result.status == "finished"
     assert result.metrics["accuracy"] > 0.3

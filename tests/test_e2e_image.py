@@ -2,6 +2,8 @@
 
 import re
 
+from playwright.sync_api import expect
+
 from tests.e2e import app_server, browser, page, screenshot  # noqa: F401  (pytest fixtures)
 
 
@@ -27,4 +29,4 @@ def test_train_on_digits_and_see_the_results(app_server, page):  # noqa: F811
     page.get_by_text("Latest runs").wait_for()
     page.get_by_role("link", name="Image recognition").first.click()
     page.get_by_text("Confusion matrix").wait_for()
-    assert page.get_by_label("Epochs").input_value() == "4"
+    expect(page.get_by_label("Epochs")).to_have_value("4", timeout=15_000)

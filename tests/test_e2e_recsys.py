@@ -8,7 +8,7 @@ from tests.e2e import app_server, browser, page, screenshot  # noqa: F401  (pyte
 def test_train_a_recommender_and_see_a_users_top10(app_server, page):  # noqa: F811
     page.goto(f"{app_server}/recsys")
     page.get_by_text("1 · Data").wait_for()
-    page.get_by_text("943 users").wait_for()
+    page.get_by_text("943 users · 1,682 items").wait_for()
     page.get_by_role("button", name="Train").click()
     metric = page.locator('[data-testid="stMetric"]').filter(has_text="NDCG@10")
     metric.wait_for(timeout=60_000)

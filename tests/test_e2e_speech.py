@@ -2,6 +2,8 @@
 
 import re
 
+from playwright.sync_api import expect
+
 from tests.e2e import ROOT, app_server, browser, page, screenshot  # noqa: F401  (pytest fixtures)
 
 
@@ -11,7 +13,7 @@ def test_train_on_commands_and_see_the_results(app_server, page):  # noqa: F811
     page.goto(f"{app_server}/speech?model=cnn&epochs=2")
     page.get_by_text("1 · Data").wait_for(timeout=60_000)  # the first run of a page imports torch
     page.get_by_text("11 classes", exact=False).wait_for(timeout=60_000)
-    assert page.get_by_label("Epochs").input_value() == "2"
+    expect(page.get_by_label("Epochs")).to_have_value("2", timeout=15_000)  # from the link
     page.get_by_role("button", name="Train").click()
     page.get_by_text("Confusion matrix").wait_for(timeout=90_000)
     metric = page.locator('[data-testid="stMetric"]').filter(has_text="Test accuracy")

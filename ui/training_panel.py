@@ -8,17 +8,9 @@ import streamlit as st
 
 from core.charts import curves_figure
 from core.experiment import make_config
-from core.training import OPTIMIZERS
+from core.training import OPTIMIZER_LABELS, OPTIMIZERS
 from ui.services import get_jobs, get_store, session_id
 
-OPTIMIZER_LABELS = {
-    "sgd": "SGD",
-    "momentum": "SGD + momentum",
-    "adagrad": "Adagrad",
-    "rmsprop": "RMSprop",
-    "adam": "Adam",
-    "adamw": "AdamW",
-}
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 SCHEDULE_LABELS = {"constant": "constant", "cosine": "cosine"}
 

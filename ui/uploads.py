@@ -1,10 +1,16 @@
-"""Uploaded files kept under the user-data folder (DLSTUDIO_USER_DATA), shared by every task page."""
+"""The pages' data step: uploads kept under the user-data folder (DLSTUDIO_USER_DATA), loading with messages."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from core.data import DataError
 
 
 def user_data_dir() -> Path:
@@ -19,3 +25,21 @@ def save_upload(upload, folder: str) -> Path:
     if not path.exists():
         path.write_bytes(data)
     return path
+
+
+def load_and_preview(load: Callable[[], Any], preview: Callable[[Any], None], source: str) -> Any | None:
+    """Load a page's data and show its preview; a bad file becomes a message naming it, never a crash.
+
+    `source` names what was asked for (a bundled dataset or the user's path), for errors the loaders did
+    not foresee. Returns the data, or None when it could not be loaded.
+    """
+    try:
+        data = load()
+    except DataError as exc:
+        st.error(str(exc))
+        return None
+    except Exception as exc:  # a file we could not foresee: say so, never take the page down
+        st.error(f"{Path(source).name}: could not be loaded ({type(exc).__name__}: {exc})")
+        return None
+    preview(data)
+    return data

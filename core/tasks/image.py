@@ -15,8 +15,8 @@ from torch import nn
 from core.data import DataError
 from core.data.folders import index_folder, open_data_path, stratified_split
 from core.data.images import SHAPES, guess_channels, make_shapes, open_image, to_array
-from core.metrics import classification_metrics, footprint, worst_mistakes
 from core.models import freeze_backbone, get_model
+from core.tasks.classification import ClassificationTask
 from core.training import TensorClassification
 
 DATASETS = {
@@ -163,7 +163,7 @@ def prepare_drawing(rgba: np.ndarray, meta: dict[str, Any]) -> torch.Tensor | No
     return x.expand(-1, meta["channels"], -1, -1).contiguous()
 
 
-class ImageTask:
+class ImageTask(ClassificationTask):
     name = "image"
 
     def list_datasets(self) -> list[str]:
@@ -196,44 +196,6 @@ class ImageTask:
         return TensorClassification(
             data.x["train"], data.y["train"], data.x["val"], data.y["val"], augment=make_augment(**aug)
         )
-
-    def fit_baseline(self, model: nn.Module, data: ImageData, config: dict[str, Any]) -> None:
-        model.fit_sklearn(data.x["train"], data.y["train"], seed=config.get("seed", 0))
-
-    @torch.no_grad()
-    def predict_proba(self, model: nn.Module, x: torch.Tensor) -> np.ndarray:
-        model.eval()
-        device = next(model.parameters()).device
-        out = [torch.softmax(model(x[i : i + 512].to(device)), 1).cpu() for i in range(0, len(x), 512)]
-        return torch.cat(out).numpy()
-
-    def evaluate(self, model: nn.Module, data: ImageData):
-        probs = self.predict_proba(model, data.x["test"])
-        y_true = data.y["test"].numpy()
-        cls = classification_metrics(y_true, probs.argmax(1), data.class_names)
-        worst = worst_mistakes(y_true, probs)
-        model_cpu = model.cpu()
-        foot = footprint(model_cpu, self.example_input(data))
-        metrics = {"accuracy": cls["accuracy"], "macro_f1": cls["macro_f1"], **foot}
-        details = {
-            "report": cls["report"],
-            "confusion_matrix": cls["confusion_matrix"],
-            "class_names": data.class_names,
-            "split_note": data.split_note,
-            "test_size": len(y_true),
-        }
-        artifacts = {
-            "y_true": y_true,
-            "probs": probs.astype(np.float32),
-            "mistake_index": np.array(worst, dtype=np.int64),
-            "mistake_inputs": data.x["test"][worst].numpy()
-            if worst
-            else np.zeros((0, *data.x["test"].shape[1:]), np.float32),
-        }
-        return metrics, details, artifacts
-
-    def example_input(self, data: ImageData) -> torch.Tensor:
-        return data.x["test"][:1].cpu()
 
 
 TASK = ImageTask()

@@ -13,9 +13,9 @@ from torch import nn
 from core.data import DataError
 from core.data.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, load_clip
 from core.data.folders import index_folder, open_data_path, stratified_split
-from core.metrics import classification_metrics, footprint, worst_mistakes
 from core.models import freeze_backbone, get_model
 from core.models.speech import MFCC, LogMel
+from core.tasks.classification import ClassificationTask
 from core.training import TensorClassification
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
@@ -148,8 +148,11 @@ def spec_augment_options(augment: dict[str, Any]) -> dict[str, int] | None:
     return {"time_mask": time_mask, "freq_mask": freq_mask} if time_mask or freq_mask else None
 
 
-class SpeechTask:
+class SpeechTask(ClassificationTask):
+    """Latency (footprint) is for one example, i.e. one one-second clip, features included."""
+
     name = "speech"
+    predict_batch = 256
 
     def list_datasets(self) -> list[str]:
         return list(DATASETS)
@@ -181,42 +184,8 @@ class SpeechTask:
         augment = make_augment(**(config.get("augment") or {}), sample_rate=data.meta["sample_rate"])
         return TensorClassification(data.x["train"], data.y["train"], data.x["val"], data.y["val"], augment=augment)
 
-    def fit_baseline(self, model: nn.Module, data: SpeechData, config: dict[str, Any]) -> None:
-        model.fit_sklearn(data.x["train"], data.y["train"], seed=config.get("seed", 0))
-
-    @torch.no_grad()
-    def predict_proba(self, model: nn.Module, x: torch.Tensor) -> np.ndarray:
-        model.eval()
-        device = next(model.parameters()).device
-        out = [torch.softmax(model(x[i : i + 256].to(device)), 1).cpu() for i in range(0, len(x), 256)]
-        return torch.cat(out).numpy()
-
-    def evaluate(self, model: nn.Module, data: SpeechData):
-        probs = self.predict_proba(model, data.x["test"])
-        y_true = data.y["test"].numpy()
-        cls = classification_metrics(y_true, probs.argmax(1), data.class_names)
-        worst = worst_mistakes(y_true, probs)
-        foot = footprint(model.cpu(), self.example_input(data))
-        metrics = {"accuracy": cls["accuracy"], "macro_f1": cls["macro_f1"], **foot}
-        details = {
-            "report": cls["report"],
-            "confusion_matrix": cls["confusion_matrix"],
-            "class_names": data.class_names,
-            "split_note": data.split_note,
-            "test_size": len(y_true),
-            "mistake_files": [data.files["test"][i] for i in worst] if data.files.get("test") else [],
-        }
-        artifacts = {
-            "y_true": y_true,
-            "probs": probs.astype(np.float32),
-            "mistake_index": np.array(worst, dtype=np.int64),
-            "mistake_inputs": data.x["test"][worst].numpy() if worst else np.zeros((0, data.x["test"].shape[1])),
-        }
-        return metrics, details, artifacts
-
-    def example_input(self, data: SpeechData) -> torch.Tensor:
-        """One clip (1, clip_samples): latency is per one-second clip, features included."""
-        return data.x["test"][:1].cpu()
+    def mistake_details(self, data: SpeechData, worst: list[int]) -> dict[str, Any]:
+        return {"mistake_files": [data.files["test"][i] for i in worst] if data.files.get("test") else []}
 
 
 def prepare_clip(source: bytes | str | Path, name: str, meta: dict[str, Any]) -> torch.Tensor:

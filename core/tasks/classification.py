@@ -1,0 +1,60 @@
+"""What image and speech share: tensor classification over in-memory splits, scored the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.metrics import classification_metrics, footprint, worst_mistakes
+
+
+class ClassificationTask:
+    """Base for tasks whose data has `x`/`y` split dicts, `class_names`, `split_note` and `meta`."""
+
+    predict_batch = 512
+
+    def fit_baseline(self, model: nn.Module, data, config: dict[str, Any]) -> None:
+        model.fit_sklearn(data.x["train"], data.y["train"], seed=config.get("seed", 0))
+
+    @torch.no_grad()
+    def predict_proba(self, model: nn.Module, x: torch.Tensor) -> np.ndarray:
+        model.eval()
+        device = next(model.parameters()).device
+        step = self.predict_batch
+        out = [torch.softmax(model(x[i : i + step].to(device)), 1).cpu() for i in range(0, len(x), step)]
+        return torch.cat(out).numpy()
+
+    def example_input(self, data) -> torch.Tensor:
+        return data.x["test"][:1].cpu()
+
+    def evaluate(self, model: nn.Module, data):
+        """Test-split metrics, report, confusion matrix, model cost, and the most confident mistakes."""
+        probs = self.predict_proba(model, data.x["test"])
+        y_true = data.y["test"].numpy()
+        cls = classification_metrics(y_true, probs.argmax(1), data.class_names)
+        worst = worst_mistakes(y_true, probs)
+        foot = footprint(model.cpu(), self.example_input(data))
+        metrics = {"accuracy": cls["accuracy"], "macro_f1": cls["macro_f1"], **foot}
+        details = {
+            "report": cls["report"],
+            "confusion_matrix": cls["confusion_matrix"],
+            "class_names": data.class_names,
+            "split_note": data.split_note,
+            "test_size": len(y_true),
+            **self.mistake_details(data, worst),
+        }
+        x_test = data.x["test"]
+        artifacts = {
+            "y_true": y_true,
+            "probs": probs.astype(np.float32),
+            "mistake_index": np.array(worst, dtype=np.int64),
+            "mistake_inputs": x_test[worst].numpy() if worst else np.zeros((0, *x_test.shape[1:]), np.float32),
+        }
+        return metrics, details, artifacts
+
+    def mistake_details(self, data, worst: list[int]) -> dict[str, Any]:
+        """Extra details about the mistaken examples (e.g. their file names); none by default."""
+        return {}
