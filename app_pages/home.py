@@ -8,7 +8,7 @@ import streamlit as st
 import torch
 
 from core.tasks import available_tasks
-from ui.services import get_store
+from ui.services import get_jobs, get_store
 
 st.title("DL Studio")
 st.markdown(
@@ -49,7 +49,12 @@ for col, (task, title, icon, blurb) in zip(st.columns(len(DEMOS)), DEMOS):
 
 st.subheader("Compute")
 c1, c2, c3 = st.columns(3)
-c1.metric("CPU threads (PyTorch)", torch.get_num_threads(), help=f"{os.cpu_count()} logical CPUs on this machine")
+jobs = get_jobs()  # also sets each job's share of the cores
+c1.metric(
+    "CPU",
+    f"{os.cpu_count()} cores",
+    help=f"Up to {jobs.max_workers} jobs train at once, each with {torch.get_num_threads()} PyTorch thread(s).",
+)
 if torch.cuda.is_available():
     c2.metric("CUDA", torch.cuda.get_device_name(0))
 else:
