@@ -79,7 +79,7 @@ def run_data(run: dict):
     """The data a run was trained on, split as it was; None (with the reason shown) when it cannot be read now."""
     config = run["config"]
     try:
-        return load_data(config.get("dataset"), config.get("data"), config.get("split_seed", 0))
+        return load_data(config.get("dataset"), config.get("data"), config.get("split_seed", config.get("seed", 0)))
     except DataError as exc:
         st.error(f"The data of run {run['id']} cannot be read any more: {exc}")
         return None
@@ -135,10 +135,11 @@ def data_preview(data) -> None:
 
 
 def model_section() -> tuple[str, dict]:
+    # ease by default: the best top-10 here, fitted in a second; the others train with live curves
+    st.session_state.setdefault(f"{P}_model", "ease")
     model = st.selectbox(
         "Model",
         MODELS,
-        index=MODELS.index("ease"),  # the best top-10 here, fitted in a second; others train with curves
         key=f"{P}_model",
         on_change=lambda: apply_defaults(P, DEFAULTS.get(st.session_state[f"{P}_model"], {})),
     )

@@ -122,10 +122,10 @@ def features_section(data) -> None:
 
 def model_section() -> tuple[str, dict]:
     models = list_models("speech")
+    st.session_state.setdefault(f"{P}_model", DEFAULT_MODEL)
     model = st.selectbox(
         "Model",
         models,
-        index=models.index(DEFAULT_MODEL),
         key=f"{P}_model",
         on_change=lambda: apply_defaults(P, model_defaults(st.session_state[f"{P}_model"])),
     )

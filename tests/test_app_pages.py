@@ -42,6 +42,20 @@ def test_training_the_default_image_configuration_shows_results():
     assert at.number_input(key="image_epochs").value == 3
 
 
+def test_a_new_training_hides_the_last_result_until_it_is_done():
+    at = open_page("app_pages/image.py")
+    at.selectbox(key="image_model").select("logreg").run()
+    at.button(key="image_train_btn").click().run()
+    rerun_until(at, has_confusion_matrix)
+    at.selectbox(key="image_model").select("mlp").run()
+    at.number_input(key="image_epochs").set_value(400).run()
+    at.button(key="image_train_btn").click().run()
+    at.number_input(key="image_seed").set_value(1).run()  # any other widget: a full rerun
+    assert not has_confusion_matrix(at)  # the logreg results do not come back under the live mlp run
+    at.button(key="image_stop_btn").click().run()
+    rerun_until(at, has_confusion_matrix)
+
+
 def test_model_change_loads_its_recommended_settings():
     at = open_page("app_pages/image.py")
     at.selectbox(key="image_model").select("resnet").run()

@@ -5,6 +5,7 @@ import torch
 import torchvision
 from torch import nn
 
+from core.data import DataError
 from core.experiment import make_config, run_experiment
 from core.explain import explain, grad_cam
 from core.models import freeze_backbone, get_model, list_models
@@ -88,6 +89,13 @@ def test_weights_that_do_not_fit_are_refused(tmp_path):
     path = tmp_path / "other.pt"
     torch.save({"something.else": torch.zeros(3)}, path)
     with pytest.raises(ValueError, match="share no layer"):
+        get_model("image", "resnet18", channels=3, size=32, num_classes=4, weights_path=str(path))
+
+
+def test_a_corrupt_weights_file_is_named_not_a_traceback(tmp_path):
+    path = tmp_path / "broken.pth"
+    path.write_bytes(b"these are not tensors")
+    with pytest.raises(DataError, match="broken.pth: not a PyTorch weights file"):
         get_model("image", "resnet18", channels=3, size=32, num_classes=4, weights_path=str(path))
 
 

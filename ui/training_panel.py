@@ -89,7 +89,8 @@ def start_training(prefix: str, task: str, model: str, options: dict[str, Any]) 
     config = make_config(task, model, **options)
     job = get_jobs().submit(config, owner=session_id())
     st.session_state[f"{prefix}_job"] = job.id
-    st.session_state.pop(f"{prefix}_run", None)
+    for key in (f"{prefix}_run", f"_keep_{prefix}_run"):  # the last run's results must not come back
+        st.session_state.pop(key, None)
 
 
 def training_panel(prefix: str, task: str, model: str, options: dict[str, Any], disabled: bool = False) -> str | None:

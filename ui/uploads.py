@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,14 @@ def user_data_dir() -> Path:
 
 
 def save_upload(upload, folder: str) -> Path:
-    """Keep an uploaded file under user_data/, named by its content so re-uploads are free."""
+    """Keep an uploaded file under user_data/<folder>/<content hash>/<its own name>.
+
+    The hash makes re-uploads free and keeps two files of the same name apart; the name stays, so
+    messages about the file name the file the person uploaded.
+    """
     data = upload.getvalue()
-    path = user_data_dir() / folder / f"{hashlib.sha1(data).hexdigest()[:12]}{Path(upload.name).suffix.lower()}"
+    name = re.sub(r"[^\w.-]", "_", Path(upload.name).name)[:100] or "upload"
+    path = user_data_dir() / folder / hashlib.sha1(data).hexdigest()[:12] / name
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         path.write_bytes(data)

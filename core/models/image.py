@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torchvision
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
+from core.data import DataError
 from core.models import register, transfer_weights
 
 
@@ -168,7 +171,18 @@ class TorchvisionNet(nn.Module):
                 m.momentum = 0.1
         self.loaded_tensors = 0
         if weights_path:
-            state = torch.load(weights_path, map_location="cpu", weights_only=True)
+            try:
+                state = torch.load(weights_path, map_location="cpu", weights_only=True)
+            except FileNotFoundError:
+                raise
+            except Exception as exc:
+                name = Path(weights_path).name
+                raise DataError(
+                    f"{name}: not a PyTorch weights file of plain tensors (a state dict saved with torch.save); "
+                    f"loading it failed with {type(exc).__name__}"
+                ) from exc
+            if not isinstance(state, dict):
+                raise DataError(f"{Path(weights_path).name}: holds a {type(state).__name__}, not a state dict")
             if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
                 state = state["model"]  # one of our own checkpoints, or a training checkpoint
             state = {k.removeprefix("backbone."): v for k, v in state.items()}

@@ -171,8 +171,8 @@ class ImageTask(ClassificationTask):
 
     def load_data(self, config: dict[str, Any]) -> ImageData:
         if config.get("data"):
-            return load_folder(config["data"], config.get("split_seed", 0))
-        return load_bundled(config.get("dataset") or "digits", config.get("split_seed", 0))
+            return load_folder(config["data"], config.get("split_seed", config.get("seed", 0)))
+        return load_bundled(config.get("dataset") or "digits", config.get("split_seed", config.get("seed", 0)))
 
     def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
         opts = dict(config.get("model_options") or {})

@@ -431,8 +431,8 @@ class RecsysTask:
 
     def load_data(self, config: dict[str, Any]) -> RecsysData:
         if config.get("data"):
-            return load_interactions(config["data"], config.get("split_seed", 0))
-        return load_bundled(config.get("dataset") or "movies", config.get("split_seed", 0))
+            return load_interactions(config["data"], config.get("split_seed", config.get("seed", 0)))
+        return load_bundled(config.get("dataset") or "movies", config.get("split_seed", config.get("seed", 0)))
 
     def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
         name = config["model"]
