@@ -220,6 +220,24 @@ def expand(base: dict[str, Any], axes: Mapping[str, Sequence[Any]], seeds: int =
         except ValueError as exc:
             skipped.append(f"{label}: {exc}")
             continue
+        if not model_defaults(config["task"], config["model"]):  # fitted in closed form
+            moot = sorted(n for n in settings if AXES[n].gradient_only)
+            same = {k: v for k, v in settings.items() if k not in moot}
+            twin = next((v for v in variants if v.configs[0]["model"] == config["model"] and _same(v, same)), None)
+            if moot and twin is not None:
+                what = ", ".join(AXES[n].title.lower() for n in moot)
+                skipped.append(
+                    f"{label}: {config['model']} is fitted in closed form, so {what} changes nothing "
+                    f"(the same run as {twin.label})"
+                )
+                continue
+            if moot:  # the first of its kind stands for all: name it by what matters
+                label = " · ".join(AXES[n].describe(v) for n, v in same.items()) + " (closed form)"
         first = int(base.get("seed", 0))
         variants.append(Variant(label, settings, [{**config, "seed": first + i} for i in range(seeds)]))
     return Plan(variants, skipped)
+
+
+def _same(variant: Variant, settings: Mapping[str, Any]) -> bool:
+    """Whether a variant has these values on these axes (the others being moot)."""
+    return all(variant.settings.get(k) == v for k, v in settings.items())

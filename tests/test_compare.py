@@ -178,3 +178,14 @@ def test_the_summary_compares_costs_in_plain_words_and_names_ndcg_as_people_writ
     same = VariantStats("b", [0.2], {"train_seconds": 23.5, "parameters": 3 * 172_310})
     text = summary_text(verdict([slow, same], primary_metric("recsys")))
     assert "in about the same time as the runner-up (23.0 s vs 23.5 s) with 3× fewer parameters" in text
+
+
+def test_closed_form_models_are_not_raced_against_themselves():
+    plan = expand(
+        make_config("image", "mlp", dataset="digits"), {"model": ["logreg", "mlp"], "optimizer": ["sgd", "adam"]}
+    )
+    assert [v.label for v in plan.variants] == ["logreg (closed form)", "mlp · SGD", "mlp · Adam"]
+    assert plan.skipped == [
+        "logreg · Adam: logreg is fitted in closed form, so optimizer changes nothing (the same run as "
+        "logreg (closed form))"
+    ]
