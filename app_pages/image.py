@@ -17,7 +17,7 @@ from ui.results_panel import results_panel
 from ui.services import get_store, keep_settings
 from ui.share import TRAINING_SETTINGS, flag, float_in, int_in, one_of, share_settings, text
 from ui.training_panel import apply_defaults, finished_runs, training_controls, training_panel
-from ui.uploads import load_and_preview, save_upload
+from ui.uploads import data_stamp, load_and_preview, save_upload
 
 P = "image"
 OWN = "your own (.zip or folder)"
@@ -25,7 +25,7 @@ TASK = get_task("image")
 
 
 @st.cache_resource(show_spinner="Loading images…", max_entries=8)
-def load_data(dataset: str | None, data: str | None):
+def load_data(dataset: str | None, data: str | None, stamp: float = 0.0):
     return TASK.load_data({"dataset": dataset, "data": data})
 
 
@@ -240,7 +240,8 @@ with data_col.container(border=True):
     dataset, data_path = data_section()
     data = None
     if dataset or data_path:
-        data = load_and_preview(lambda: load_data(dataset, data_path), data_preview, data_path or dataset)
+        stamp = data_stamp(data_path)
+        data = load_and_preview(lambda: load_data(dataset, data_path, stamp), data_preview, data_path or dataset)
     else:
         st.info("Upload a .zip or give a folder to use your own images.")
 with model_col.container(border=True):

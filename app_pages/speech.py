@@ -19,7 +19,7 @@ from ui.results_panel import METRIC_LABELS, metric_row, results_panel
 from ui.services import get_store, keep_settings
 from ui.share import TRAINING_SETTINGS, flag, float_in, int_in, one_of, share_settings, text
 from ui.training_panel import apply_defaults, finished_runs, training_controls, training_panel
-from ui.uploads import load_and_preview, save_upload, user_data_dir
+from ui.uploads import data_stamp, load_and_preview, save_upload, user_data_dir
 
 P = "speech"
 OWN = "your own (.zip or folder)"
@@ -47,14 +47,6 @@ def recordings_root() -> Path:
 def saved_recordings() -> list[str]:
     root = recordings_root()
     return sorted(d.name for d in root.iterdir() if d.is_dir()) if root.is_dir() else []
-
-
-def data_stamp(path: str | None) -> float:
-    """Changes when clips are added to a folder (or a new file replaces a .zip), so the cached data is redone."""
-    if not path or not Path(path).exists():
-        return 0.0
-    root = Path(path)
-    return max(p.stat().st_mtime for p in [root, *root.glob("*/"), *root.glob("*/*/")])
 
 
 @st.cache_resource(show_spinner="Loading audio…", max_entries=8)

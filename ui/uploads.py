@@ -49,3 +49,11 @@ def load_and_preview(load: Callable[[], Any], preview: Callable[[Any], None], so
         return None
     preview(data)
     return data
+
+
+def data_stamp(path: str | None) -> float:
+    """Changes when files are added to a folder (or a new file replaces a .zip), so the cached data is redone."""
+    if not path or not Path(path).exists():
+        return 0.0
+    root = Path(path)
+    return max(p.stat().st_mtime for p in [root, *root.glob("*/"), *root.glob("*/*/")])
