@@ -11,10 +11,10 @@ from core.data import DataError
 from core.data.images import open_image
 from core.explain import explain
 from core.models import describe_model, list_models
-from core.tasks import get_task, load_run_model
+from core.tasks import get_task
 from core.tasks.image import AUGMENT_DEFAULTS, DATASETS, DEFAULTS, IMAGE_EXTENSIONS, prepare_drawing, prepare_image
 from ui.results_panel import results_panel
-from ui.services import get_store, keep_settings
+from ui.services import get_store, keep_settings, run_model
 from ui.share import TRAINING_SETTINGS, flag, float_in, int_in, one_of, share_settings, text
 from ui.training_panel import apply_defaults, finished_runs, training_controls, training_panel
 from ui.uploads import data_stamp, load_and_preview, save_upload
@@ -27,11 +27,6 @@ TASK = get_task("image")
 @st.cache_resource(show_spinner="Loading images…", max_entries=8)
 def load_data(dataset: str | None, data: str | None, stamp: float = 0.0):
     return TASK.load_data({"dataset": dataset, "data": data})
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def load_model(run_id: str):
-    return load_run_model(get_store(), run_id)
 
 
 def data_section() -> tuple[str | None, str | None]:
@@ -147,7 +142,7 @@ def mistakes_tab(run: dict) -> None:
 
 
 def try_tab(run: dict) -> None:
-    model, ckpt = load_model(run["id"])
+    model, ckpt = run_model(run["id"])
     meta = ckpt["meta"]
     upload_tab, camera_tab, draw_tab = st.tabs(["Upload", "Camera", "Draw"])
     x = None

@@ -28,10 +28,10 @@ from core.recsys_explore import (
     stars_to_rating,
     user_history,
 )
-from core.tasks import get_task, load_run_model
+from core.tasks import get_task, split_seed
 from core.tasks.recsys import DATASETS, DEFAULTS, MODEL_OPTIONS, RANKING_PROTOCOL, RATING_PROTOCOL, trains_by_gradient
 from ui.results_panel import COST_LABELS, RANKING_LABELS, RATING_LABELS, metric_row, results_panel
-from ui.services import get_store, keep_settings
+from ui.services import get_store, keep_settings, run_model
 from ui.share import TRAINING_SETTINGS, one_of, share_settings, text
 from ui.training_panel import apply_defaults, training_controls, training_panel
 from ui.uploads import load_and_preview
@@ -70,16 +70,11 @@ def load_data(dataset: str | None, data: str | None, split_seed: int = 0):
     return TASK.load_data({"dataset": dataset, "data": data, "split_seed": split_seed})
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def load_model(run_id: str):
-    return load_run_model(get_store(), run_id)
-
-
 def run_data(run: dict):
     """The data a run was trained on, split as it was; None (with the reason shown) when it cannot be read now."""
     config = run["config"]
     try:
-        return load_data(config.get("dataset"), config.get("data"), config.get("split_seed", config.get("seed", 0)))
+        return load_data(config.get("dataset"), config.get("data"), split_seed(config))
     except DataError as exc:
         st.error(f"The data of run {run['id']} cannot be read any more: {exc}")
         return None
@@ -181,7 +176,7 @@ def user_tab(run: dict) -> None:
     data = run_data(run)
     if data is None:
         return
-    model, _ = load_model(run["id"])
+    model, _ = run_model(run["id"])
     users = evaluated_users(data)
     per_user = np.diff(data.matrices["train"].indptr)
     user = st.selectbox(
@@ -233,7 +228,7 @@ def visitor_tab(run: dict) -> None:
     data = run_data(run)
     if data is None:
         return
-    model, _ = load_model(run["id"])
+    model, _ = run_model(run["id"])
     picks = items_to_rate(data, 12)
     keys = {i: f"{P}_visit_{data.item_ids[i]}" for i in picks}
     st.caption(
@@ -266,7 +261,7 @@ def _forget(keys: list[str]) -> None:
 @st.cache_data(show_spinner="Placing the items…", max_entries=8)
 def cached_item_map(run_id: str, method: str) -> pd.DataFrame | None:
     run = get_store().get(run_id)
-    model, _ = load_model(run_id)
+    model, _ = run_model(run_id)
     data = run_data(run)
     return None if data is None else item_map(model, data, method)
 

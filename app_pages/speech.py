@@ -13,10 +13,10 @@ from core.data import DataError
 from core.data.audio import AUDIO_EXTENSIONS, load_clip, recording_counts, safe_name, save_recording, to_wav_bytes
 from core.models import describe_model, list_models
 from core.models.speech import LogMel
-from core.tasks import get_task, load_run_model
+from core.tasks import get_task
 from core.tasks.speech import AUGMENT_DEFAULTS, DATASETS, DEFAULTS, clip_features, prepare_clip, spectrogram_saliency
 from ui.results_panel import METRIC_LABELS, metric_row, results_panel
-from ui.services import get_store, keep_settings
+from ui.services import get_store, keep_settings, run_model
 from ui.share import TRAINING_SETTINGS, flag, float_in, int_in, one_of, share_settings, text
 from ui.training_panel import apply_defaults, finished_runs, training_controls, training_panel
 from ui.uploads import data_stamp, load_and_preview, save_upload, user_data_dir
@@ -52,11 +52,6 @@ def saved_recordings() -> list[str]:
 @st.cache_resource(show_spinner="Loading audio…", max_entries=8)
 def load_data(dataset: str | None, data: str | None, stamp: float = 0.0):
     return TASK.load_data({"dataset": dataset, "data": data})
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def load_model(run_id: str):
-    return load_run_model(get_store(), run_id)
 
 
 def data_section() -> tuple[str | None, str | None]:
@@ -286,7 +281,7 @@ def mistakes_tab(run: dict) -> None:
 
 
 def try_tab(run: dict) -> None:
-    model, ckpt = load_model(run["id"])
+    model, ckpt = run_model(run["id"])
     meta = ckpt["meta"]
     mic_tab, upload_tab = st.tabs(["Microphone", "Upload"])
     source = None

@@ -33,15 +33,8 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-CHROMIUM = os.environ.get("DLSTUDIO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.e2e import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (the browser the end-to-end tests use)
+
 INTERACTION_TIMEOUT = 60  # seconds without an answer count as a frozen page
 SHOTS = Path(tempfile.gettempdir()) / "dlstudio-bench-shots"
 SWITCH = {"digits": ("faces", "2 classes ·"), "faces": ("digits", "10 classes ·")}

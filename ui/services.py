@@ -49,6 +49,14 @@ def get_jobs() -> JobManager:
     return _jobs(runs_dir())
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def run_model(run_id: str):
+    """A stored run's model and checkpoint, loaded once for every page and session (Try it, exports)."""
+    from core.tasks import load_run_model
+
+    return load_run_model(get_store(), run_id)
+
+
 def session_id() -> str:
     """A stable id for this browser session, to tell its jobs from other people's."""
     if "session_id" not in st.session_state:

@@ -14,6 +14,11 @@ from core.training import Objective
 TASKS = ("image", "speech", "recsys")
 
 
+def split_seed(config: dict[str, Any]) -> int:
+    """The seed of a config's train/val/test split; runs stored before `split_seed` existed split by `seed`."""
+    return int(config.get("split_seed", config.get("seed", 0)))
+
+
 class Task(Protocol):
     """What the experiment runner needs from a task module."""
 

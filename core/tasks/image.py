@@ -16,6 +16,7 @@ from core.data import DataError
 from core.data.folders import index_folder, open_data_path, stratified_split
 from core.data.images import SHAPES, guess_channels, make_shapes, open_image, to_array
 from core.models import freeze_backbone, get_model
+from core.tasks import split_seed
 from core.tasks.classification import ClassificationTask
 from core.training import TensorClassification
 
@@ -171,8 +172,8 @@ class ImageTask(ClassificationTask):
 
     def load_data(self, config: dict[str, Any]) -> ImageData:
         if config.get("data"):
-            return load_folder(config["data"], config.get("split_seed", config.get("seed", 0)))
-        return load_bundled(config.get("dataset") or "digits", config.get("split_seed", config.get("seed", 0)))
+            return load_folder(config["data"], split_seed(config))
+        return load_bundled(config.get("dataset") or "digits", split_seed(config))
 
     def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
         opts = dict(config.get("model_options") or {})

@@ -26,6 +26,7 @@ from core.metrics_ranking import (
 )
 from core.models import get_model
 from core.models.recsys import Recommender, learned_size
+from core.tasks import split_seed
 from core.training import Objective
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
@@ -431,8 +432,8 @@ class RecsysTask:
 
     def load_data(self, config: dict[str, Any]) -> RecsysData:
         if config.get("data"):
-            return load_interactions(config["data"], config.get("split_seed", config.get("seed", 0)))
-        return load_bundled(config.get("dataset") or "movies", config.get("split_seed", config.get("seed", 0)))
+            return load_interactions(config["data"], split_seed(config))
+        return load_bundled(config.get("dataset") or "movies", split_seed(config))
 
     def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
         name = config["model"]

@@ -15,6 +15,7 @@ from core.data.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, load_clip
 from core.data.folders import index_folder, open_data_path, stratified_split
 from core.models import freeze_backbone, get_model
 from core.models.speech import MFCC, LogMel
+from core.tasks import split_seed
 from core.tasks.classification import ClassificationTask
 from core.training import TensorClassification
 
@@ -159,8 +160,8 @@ class SpeechTask(ClassificationTask):
 
     def load_data(self, config: dict[str, Any]) -> SpeechData:
         if config.get("data"):
-            return load_folder(config["data"], config.get("split_seed", config.get("seed", 0)))
-        return load_bundled(config.get("dataset") or "commands", config.get("split_seed", config.get("seed", 0)))
+            return load_folder(config["data"], split_seed(config))
+        return load_bundled(config.get("dataset") or "commands", split_seed(config))
 
     def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
         opts = dict(config.get("model_options") or {})
