@@ -7,7 +7,8 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from core.tasks import available_tasks
+from core.metric_info import format_metric, metric
+from core.tasks import get_task, task_specs
 from ui.services import get_jobs, get_store
 
 st.title("DL Studio")
@@ -16,36 +17,31 @@ st.markdown(
     "live curves, honest test-split numbers, and models you can talk to, draw for and rate movies with."
 )
 
-DEMOS = [
-    (
-        "image",
-        "Image recognition",
-        ":material/image:",
-        "Digits, faces and shapes, or your own folder of images. "
-        "CNNs with and without batch norm, depthwise-separable convolutions, ResNets and transfer learning.",
-    ),
-    (
-        "speech",
-        "Speech commands",
-        ":material/mic:",
-        "Keyword spotting on spoken commands: train, then say “yes” into the microphone.",
-    ),
-    (
-        "recsys",
-        "Recommendation",
-        ":material/movie:",
-        "From ratings to personal top-10 lists, measured the way the field measures.",
-    ),
-]
-built = set(available_tasks())
-for col, (task, title, icon, blurb) in zip(st.columns(len(DEMOS)), DEMOS):
+
+def best_run(task: str) -> dict | None:
+    """The best finished run of a task by its primary metric (what a presenter opens first)."""
+    spec = get_task(task).spec
+    runs = [
+        r
+        for r in get_store().list(task, limit=200)
+        if r["status"] == "finished" and spec.primary_metric in r["metrics"]
+    ]
+    sign = 1 if metric(spec.primary_metric).higher_is_better else -1
+    return max(runs, key=lambda r: sign * r["metrics"][spec.primary_metric], default=None)
+
+
+for col, spec in zip(st.columns(len(task_specs())), task_specs()):
     with col.container(border=True):
-        st.markdown(f"### {icon} {title}")
-        st.write(blurb)
-        if task in built and (Path(__file__).parent / f"{task}.py").exists():
-            st.page_link(f"app_pages/{task}.py", label=f"Open {title}", icon=":material/arrow_forward:")
-        else:
-            st.info("Not built yet: this demo is coming in a later release.")
+        st.markdown(f"### {spec.icon} {spec.title}")
+        st.write(spec.blurb)
+        if (Path(__file__).parent / f"{spec.name}.py").exists():
+            st.page_link(f"app_pages/{spec.name}.py", label=f"Open {spec.title}", icon=":material/arrow_forward:")
+        best = best_run(spec.name)
+        if best is not None:
+            value = format_metric(spec.primary_metric, best["metrics"][spec.primary_metric])
+            st.caption(
+                f"Best so far: **{best['model']}** on {best['dataset']} · {spec.label(spec.primary_metric)} {value}"
+            )
 
 st.subheader("Compute")
 c1, c2, c3 = st.columns(3)

@@ -10,37 +10,11 @@ from core.charts import image_heatmap_figure, probability_bar_figure
 from core.data import DataError
 from core.data.images import open_image
 from core.explain import explain
-from core.models import describe_model, list_models
-from core.tasks import get_task
-from core.tasks.image import AUGMENT_DEFAULTS, DATASETS, DEFAULTS, IMAGE_EXTENSIONS, prepare_drawing, prepare_image
-from ui.results_panel import results_panel
-from ui.services import get_store, keep_settings, run_model
-from ui.share import TRAINING_SETTINGS, flag, float_in, int_in, one_of, share_settings, text
-from ui.training_panel import apply_defaults, finished_runs, training_controls, training_panel
-from ui.uploads import data_stamp, load_and_preview, save_upload
+from core.tasks.image import IMAGE_EXTENSIONS, SPEC, prepare_drawing, prepare_image
+from ui.services import get_store, run_model
+from ui.task_page import TaskPage, render
 
 P = "image"
-OWN = "your own (.zip or folder)"
-TASK = get_task("image")
-
-
-@st.cache_resource(show_spinner="Loading images…", max_entries=8)
-def load_data(dataset: str | None, data: str | None, stamp: float = 0.0):
-    return TASK.load_data({"dataset": dataset, "data": data})
-
-
-def data_section() -> tuple[str | None, str | None]:
-    choice = st.selectbox("Dataset", [*DATASETS, OWN], key=f"{P}_dataset")
-    if choice != OWN:
-        st.caption(DATASETS[choice])
-        return choice, None
-    upload = st.file_uploader(
-        "A .zip of class folders (optionally train/ and test/ folders of them)", type=["zip"], key=f"{P}_upload_file"
-    )
-    folder = st.text_input("…or a folder on this machine", key=f"{P}_folder", placeholder="/path/to/images")
-    if upload is not None:
-        return None, str(save_upload(upload, "uploads"))
-    return None, folder.strip() or None
 
 
 def data_preview(data) -> None:
@@ -64,63 +38,6 @@ def _to_pil_array(img: np.ndarray) -> np.ndarray:
     arr = arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)
     scale = max(1, 64 // arr.shape[0])
     return arr.repeat(scale, 0).repeat(scale, 1)
-
-
-def page_defaults(model: str) -> dict:
-    """A model's recommended settings as the page's widget names: training settings and augmentation."""
-    augment = AUGMENT_DEFAULTS.get(model, {})
-    return {
-        "schedule": "constant",
-        **DEFAULTS.get(model, {}),
-        "aug_shift": float(augment.get("shift", 0.0)),
-        "aug_rotate": int(augment.get("rotate", 0)),
-        "aug_flip": bool(augment.get("flip", False)),
-    }
-
-
-def model_section(dataset: str | None) -> tuple[str, dict]:
-    models = list_models("image")
-    st.session_state.setdefault(f"{P}_model", "cnn_bn")
-    model = st.selectbox(
-        "Model",
-        models,
-        key=f"{P}_model",
-        on_change=lambda: apply_defaults(P, page_defaults(st.session_state[f"{P}_model"])),
-    )
-    st.caption(describe_model("image", model))
-    apply_defaults(P, page_defaults(model), overwrite=False)  # first visit: the model's settings
-    options: dict = {"model_options": {}, "augment": {}}
-    if model in ("resnet18", "mobilenet_v3_small"):
-        weights = st.file_uploader(
-            "Pretrained weights (.pt/.pth state dict, optional)", type=["pt", "pth"], key=f"{P}_weights_file"
-        )
-        if weights is not None:
-            options["weights_path"] = str(save_upload(weights, "weights"))
-        if st.checkbox("Freeze the backbone (train only the new head)", key=f"{P}_freeze"):
-            options["model_options"]["freeze_backbone"] = True
-    sources = [r for r in finished_runs("image") if r["model"] == model]
-    datasets = {r["id"]: r["dataset"] for r in sources}
-    init = st.selectbox(
-        "Start from",
-        ["", *datasets],
-        format_func=lambda r: f"run {r} ({datasets[r]})" if r else "scratch (random weights)",
-        key=f"{P}_init_from",
-        help="Fine-tune from one of your saved runs of this model; a new head is made when the classes differ.",
-    )
-    options["init_from"] = init or None
-    if model != "logreg":
-        with st.expander("Augmentation"):
-            shift = st.slider("Random shift (fraction of the size)", 0.0, 0.25, step=0.05, key=f"{P}_aug_shift")
-            rotate = st.slider("Random rotation (degrees)", 0, 45, step=5, key=f"{P}_aug_rotate")
-            flip_ok = dataset not in ("digits",)
-            flip = st.checkbox(
-                "Random horizontal flip",
-                key=f"{P}_aug_flip",
-                disabled=not flip_ok,
-                help=None if flip_ok else "A mirrored digit is a different symbol: flipping is off for digits.",
-            )
-            options["augment"] = {"shift": shift, "rotate": float(rotate), "flip": bool(flip and flip_ok)}
-    return model, options
 
 
 def mistakes_tab(run: dict) -> None:
@@ -180,7 +97,7 @@ def _image_input(raw: bytes, name: str, meta: dict):
     bright = float(np.asarray(img.convert("L")).mean()) > 127
     invert = st.checkbox(
         "Invert colours (the training images have dark backgrounds)",
-        value=bright and meta.get("dataset") == "digits",
+        value=bright and getattr(SPEC.dataset(meta.get("dataset")), "bright_on_dark", False),
         key=f"{P}_invert_{name}",
     )
     return prepare_image(img, meta, invert)
@@ -208,45 +125,12 @@ def _draw_input(meta: dict):
     return prepare_drawing(np.asarray(canvas.image_data), meta)
 
 
-keep_settings()
-share_settings(
-    P,
-    {
-        "dataset": one_of([*DATASETS, OWN]),
-        "folder": text,
-        "model": one_of(list_models("image")),
-        "freeze": flag,
-        "init_from": text,
-        "aug_shift": float_in(0.0, 0.25),
-        "aug_rotate": int_in(0, 45),
-        "aug_flip": flag,
-        "schedule": one_of(["constant", "cosine"]),
-        **TRAINING_SETTINGS,
-    },
+render(
+    TaskPage(
+        task=P,
+        caption="Train an image classifier on this machine and see what it learned. "
+        "Every number is on a held-out test split.",
+        preview=data_preview,
+        tabs={"Worst mistakes": mistakes_tab, "Try it": try_tab},
+    )
 )
-st.title(":material/image: Image recognition")
-st.caption(
-    "Train an image classifier on this machine and see what it learned. Every number is on a held-out test split."
-)
-
-data_col, model_col, train_col = st.columns(3, gap="medium")
-with data_col.container(border=True):
-    st.markdown("**1 · Data**")
-    dataset, data_path = data_section()
-    data = None
-    if dataset or data_path:
-        stamp = data_stamp(data_path)
-        data = load_and_preview(lambda: load_data(dataset, data_path, stamp), data_preview, data_path or dataset)
-    else:
-        st.info("Upload a .zip or give a folder to use your own images.")
-with model_col.container(border=True):
-    st.markdown("**2 · Model**")
-    model, options = model_section(dataset)
-with train_col.container(border=True):
-    st.markdown("**3 · Training**")
-    apply_defaults(P, page_defaults(model), overwrite=False)
-    options.update(training_controls(P, page_defaults(model), gradient=model != "logreg", schedule=True))
-
-run_id = training_panel(P, "image", model, {**options, "dataset": dataset, "data": data_path}, disabled=data is None)
-if run_id:
-    results_panel(run_id, P, {"Worst mistakes": mistakes_tab, "Try it": try_tab})

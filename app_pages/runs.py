@@ -11,25 +11,17 @@ import streamlit as st
 
 from core.charts import confusion_matrix_figure, curves_figure
 from core.cli import command_for
-from core.compare import primary_metric
 from core.export import example_batch, export_run
+from core.metric_info import format_metric, metric
 from core.report import run_report
 from core.runs import ACTIVE
 from core.tasks import get_task
-from ui.results_panel import (
-    COST_LABELS,
-    METRIC_LABELS,
-    RANKING_LABELS,
-    RATING_LABELS,
-    format_value,
-    metric_row,
-    results_panel,
-)
-from ui.services import get_store, keep_settings, runs_dir
+from ui.results_panel import interval_text, results_panel
+from ui.services import get_jobs, get_store, keep_settings, runs_dir
 from ui.share import list_of, one_of, share_settings, text
 
 P = "runs"
-STATUSES = ["finished", "stopped", "running", "queued", "failed", "crashed", "cancelled"]
+STATUSES = ["finished", "stopped", "running", "queued", "failed", "diverged", "crashed", "cancelled"]
 SORTS = {
     "newest": "newest first",
     "oldest": "oldest first",
@@ -37,7 +29,6 @@ SORTS = {
     "fastest": "fastest training first",
 }
 MAX_COMPARED = 8
-LABELS = {**METRIC_LABELS, **RANKING_LABELS, **RATING_LABELS}  # every task's metrics: key -> (label, format)
 SMALL = {"latency_ms": "{:.2g} ms", "train_seconds": "{:.2g} s"}  # costs too small for their usual format
 
 
@@ -48,14 +39,18 @@ def export_examples(config_json: str):
 
 
 def score(run: dict) -> float | None:
-    return (run.get("metrics") or {}).get(primary_metric(run["task"]).name)
+    return (run.get("metrics") or {}).get(get_task(run["task"]).spec.primary_metric)
 
 
 def short_labels(runs: list[dict]) -> list[str]:
-    """Name compared runs by what tells them apart (up to three differing settings), else by model and id."""
-    keys = list(dict.fromkeys(k for r in runs for k in r["config"]))
-    differ = [k for k in keys if len({json.dumps(r["config"].get(k), sort_keys=True) for r in runs}) > 1][:3]
-    labels = [" · ".join(f"{k} {_setting(r['config'].get(k))}" for k in differ) or r["model"] for r in runs]
+    """Name compared runs by what tells them apart (the fewest differing settings, up to three, model first),
+    else by model and id."""
+    keys = list(dict.fromkeys(["model", "dataset", "data", *(k for r in runs for k in r["config"])]))
+    differ = [k for k in keys if len({json.dumps(r["config"].get(k), sort_keys=True) for r in runs}) > 1]
+    for n in range(1, 4):
+        labels = [" · ".join(f"{k} {_setting(r['config'].get(k))}" for k in differ[:n]) or r["model"] for r in runs]
+        if len(set(labels)) == len(labels):
+            break
     if len(set(labels)) < len(labels):
         labels = [f"{lab} · {r['id'][-4:]}" for lab, r in zip(labels, runs)]
     return labels
@@ -70,8 +65,8 @@ def _setting(value) -> str:
 
 
 def long_label(run: dict) -> str:
-    value, metric = score(run), primary_metric(run["task"])
-    shown = f"{metric.title} {metric.format(value)}" if value is not None else run["status"]
+    value, info = score(run), metric(get_task(run["task"]).spec.primary_metric)
+    shown = f"{info.title} {info.format(value)}" if value is not None else run["status"]
     when = time.strftime("%b %d %H:%M", time.localtime(run["created"]))
     return f"{run['model']} on {run['dataset']} · {shown} · {when} · {run['id'][-4:]}"
 
@@ -118,6 +113,7 @@ def runs_table(runs: list[dict]) -> None:
             "status": r["status"],
             "accuracy": r["metrics"].get("accuracy"),
             "ndcg@10": r["metrics"].get("ndcg@10"),
+            "95% interval": score_interval(r),
             "optimizer": _training(r, "optimizer"),
             "lr": _training(r, "lr"),
             "epochs": _training(r, "epochs"),
@@ -151,9 +147,7 @@ def runs_table(runs: list[dict]) -> None:
 def _fmt_metric(key: str, value) -> str:
     if key in SMALL and isinstance(value, int | float) and 0 < value < 0.1:
         return SMALL[key].format(value)  # 0.003 ms, not 0.00 ms
-    if key in LABELS and isinstance(value, int | float):
-        return format_value(LABELS[key][1], value)
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+    return format_metric(key, value) if isinstance(value, int | float) else str(value)
 
 
 def metrics_table(runs: list[dict], labels: list[str]) -> None:
@@ -163,7 +157,7 @@ def metrics_table(runs: list[dict], labels: list[str]) -> None:
             lab: [_fmt_metric(k, r["metrics"][k]) if k in r["metrics"] else "–" for k in keys]
             for lab, r in zip(labels, runs)
         },
-        index=[LABELS.get(k, (k,))[0] for k in keys],
+        index=[metric(k).label for k in keys],
     )
     st.table(table)  # a static table: every run's column fits, nothing is cut off
 
@@ -215,16 +209,17 @@ def settings_diff(runs: list[dict], labels: list[str]) -> None:
     st.table(table)
 
 
-def ranking_metrics(run: dict) -> None:
-    """A recommender's headline numbers: top-10 ranking, rating error (rating models), what it costs."""
-    from core.tasks.recsys import RANKING_PROTOCOL  # the recommendation task, only when a run of it is shown
+def score_interval(run: dict) -> str | None:
+    """The 95% interval of a run's primary metric, as text (runs from before intervals have none)."""
+    name = get_task(run["task"]).spec.primary_metric
+    return interval_text(name, (run["details"] or {}).get("ci95", {}).get(name))
 
-    metrics = run["metrics"]
-    st.markdown(f"**Top-10 ranking** · {RANKING_PROTOCOL}")
-    metric_row(metrics, RANKING_LABELS)
-    if "rmse" in metrics:
-        metric_row(metrics, RATING_LABELS)
-    metric_row(metrics, COST_LABELS)
+
+def _stop(run_id: str) -> None:
+    if get_jobs().stop_run(run_id):
+        st.toast(f"Stopping run {run_id}…")
+    else:
+        st.toast(f"Run {run_id} is not trained by this server (a CLI run or one from before a restart).")
 
 
 def _delete(run_id: str) -> None:
@@ -313,6 +308,16 @@ def actions(run: dict) -> None:
         width="stretch",
     )
     active = run["status"] in ACTIVE
+    if active:
+        c3.button(
+            "Stop" if run["status"] == "running" else "Cancel",
+            icon=":material/stop:",
+            key=f"{P}_stop_btn",
+            on_click=_stop,
+            args=(run["id"],),
+            help="Ends the training after its current batch (a queued run never starts); then it can be deleted.",
+            width="stretch",
+        )
     with c3.popover(
         "Delete…", icon=":material/delete:", disabled=active, width="stretch", help="Stop it first." if active else None
     ):
@@ -378,7 +383,7 @@ if not runs:
     st.stop()
 if len(runs) == 1:
     focus = runs[0]
-    results_panel(focus["id"], f"{P}_one", metrics_view=ranking_metrics if focus["task"] == "recsys" else None)
+    results_panel(focus["id"], f"{P}_one")
 else:
     st.subheader(f"Comparing {len(runs)} runs")
     compare_view(runs)

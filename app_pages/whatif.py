@@ -9,10 +9,10 @@ import streamlit as st
 
 from core.charts import band_curves_figure, pareto_figure
 from core.compare import COSTS, epoch_band, pareto_front, primary_metric, summary_text, variant_stats, verdict
-from core.data import DataError
-from core.experiment import make_config
-from core.models import describe_model, list_models
-from core.tasks import available_tasks, get_task
+from core.config import RUN_OPTIONS, make_config
+from core.jobs import MAX_ACTIVE
+from core.models import get_spec, list_models
+from core.tasks import get_task, task_specs
 from core.training import OPTIMIZERS
 from core.whatif import (
     AXES,
@@ -23,28 +23,16 @@ from core.whatif import (
     available_axes,
     default_model,
     expand,
-    model_defaults,
-    trains_by_gradient,
 )
 from ui.services import get_jobs, get_store, keep_settings, session_id
-from ui.share import TRAINING_SETTINGS, int_in, list_of, one_of, share_settings, text
-from ui.training_panel import BATCH_SIZES, apply_defaults, finished_runs, training_controls
+from ui.share import int_in, list_of, one_of, parser_for, share_settings, text
+from ui.training_panel import BATCH_SIZES, TRAINING_SETTINGS, apply_defaults, finished_runs, training_controls
 
 P = "whatif"
-TASK_TITLES = {"image": "Image recognition", "speech": "Speech commands", "recsys": "Recommendation"}
-TASKS = available_tasks()
+TITLES = {spec.name: spec.title for spec in task_specs()}
+TASKS = list(TITLES)
 ALL_MODELS = sorted({m for t in TASKS for m in list_models(t)})
 DONE = ("finished", "stopped", "failed", "cancelled", "crashed", "deleted")
-
-
-@st.cache_resource(show_spinner="Loading data…", max_entries=4)
-def load_data(task: str, dataset: str):
-    return get_task(task).load_data({"dataset": dataset, "data": None, "split_seed": 0})
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def gradient_model(task: str, dataset: str, model: str) -> bool:
-    return trains_by_gradient(task, model, load_data(task, dataset).meta)
 
 
 def _state(name: str):
@@ -53,13 +41,13 @@ def _state(name: str):
 
 def _on_task_change() -> None:
     task = st.session_state[f"{P}_task"]
-    st.session_state[f"{P}_dataset"] = get_task(task).list_datasets()[0]
+    st.session_state[f"{P}_dataset"] = get_task(task).spec.dataset_names[0]
     st.session_state[f"{P}_model"] = default_model(task)
     _on_model_change()
 
 
 def _on_model_change() -> None:
-    apply_defaults(P, model_defaults(_state("task"), _state("model")))
+    apply_defaults(P, make_config(_state("task"), _state("model")))
 
 
 def _keep_valid(key: str, options: list, default) -> None:
@@ -75,21 +63,18 @@ def _keep_valid(key: str, options: list, default) -> None:
 
 def base_section() -> tuple[str, str, str, dict, bool]:
     _keep_valid(f"{P}_task", TASKS, TASKS[0])
-    task = st.selectbox("Task", TASKS, format_func=TASK_TITLES.get, key=f"{P}_task", on_change=_on_task_change)
-    datasets = get_task(task).list_datasets()
+    task = st.selectbox("Task", TASKS, format_func=TITLES.get, key=f"{P}_task", on_change=_on_task_change)
+    datasets = get_task(task).spec.dataset_names
     _keep_valid(f"{P}_dataset", datasets, datasets[0])
     dataset = st.selectbox("Dataset", datasets, key=f"{P}_dataset")
     models = list_models(task)
     _keep_valid(f"{P}_model", models, default_model(task))
     model = st.selectbox("Base model", models, key=f"{P}_model", on_change=_on_model_change)
-    st.caption(describe_model(task, model))
-    try:
-        gradient = gradient_model(task, dataset, model)
-    except DataError as exc:
-        st.error(str(exc))
-        st.stop()
+    spec = get_spec(task, model)
+    st.caption(spec.description)
+    gradient = not spec.closed_form
     with st.expander("Base training settings", expanded=False):
-        options = training_controls(P, model_defaults(task, model), gradient=gradient)
+        options = training_controls(P, make_config(task, model), closed_form=spec.closed_form)
     return task, dataset, model, options, gradient
 
 
@@ -143,7 +128,7 @@ def start_race(plan, task: str) -> None:
     jobs, race = get_jobs(), {"task": task, "variants": {v.label: [] for v in plan.variants}}
     for variant, config in plan.interleaved():
         label = f"what-if {variant.label} · seed {config['seed']}"
-        job = jobs.submit(config, label=label, owner=session_id())
+        job = jobs.submit(config, label=label, owner=session_id(), limit=MAX_RUNS + MAX_ACTIVE)
         race["variants"][variant.label].append({"job": job.id, "run": job.run_id, "seed": config["seed"]})
     st.session_state[f"{P}_race"] = race
 
@@ -268,9 +253,10 @@ def results_table(stats, snaps, metric, front: list[bool]) -> None:
 def race_results(race: dict, snaps: dict[str, list[dict]]) -> None:
     store, metric = get_store(), primary_metric(race["task"])
     records = {label: [store.get(s["run_id"]) for s in seeds] for label, seeds in snaps.items()}
-    stats = [
-        variant_stats(label, [r["metrics"] for r in recs if r and r["status"] == "finished"], metric.name)
-        for label, recs in records.items()
+    done = {label: [r for r in recs if r and r["status"] == "finished"] for label, recs in records.items()}
+    stats = [  # with each run's stored test predictions, for the paired test on the same test examples
+        variant_stats(label, [r["metrics"] for r in runs], metric.name, [store.load_artifacts(r["id"]) for r in runs])
+        for label, runs in done.items()
     ]
     result = verdict(stats, metric)
     summary = summary_text(result)
@@ -347,7 +333,7 @@ share_settings(
         "task": one_of(TASKS),
         "dataset": text,
         "model": one_of(ALL_MODELS),
-        **TRAINING_SETTINGS,
+        **{name: parser_for(RUN_OPTIONS[name]) for name in TRAINING_SETTINGS},
         "axis1": one_of(list(AXES)),
         "axis2": one_of(["", *AXES]),
         "values_optimizer": list_of(one_of(OPTIMIZERS)),
@@ -361,7 +347,7 @@ share_settings(
 st.title(":material/science: What-if lab")
 st.caption(
     "What happens if…? Pick a base setup, vary one or two things, and race the variants on this machine. "
-    "Curves overlay live; the verdict says who won, by how much, and whether the gap beats seed-to-seed luck."
+    "Curves overlay live; the verdict says who won, by how much, and whether a stated test can tell the gap from luck."
 )
 if not TASKS:
     st.info("No task is built yet.")

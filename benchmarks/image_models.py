@@ -19,7 +19,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.experiment import make_config, run_experiment  # noqa: E402
+from core.config import make_config
+from core.experiment import run_experiment  # noqa: E402
 from core.models import list_models  # noqa: E402
 from core.tasks.image import AUGMENT_DEFAULTS, DEFAULTS, load_bundled  # noqa: E402
 from core.training import TensorClassification, TrainConfig, Trainer, seed_everything  # noqa: E402

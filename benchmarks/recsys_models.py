@@ -21,7 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.experiment import make_config, run_experiment  # noqa: E402
+from core.config import make_config
+from core.experiment import run_experiment  # noqa: E402
 from core.models import list_models  # noqa: E402
 from core.tasks.recsys import DEFAULTS, load_bundled, load_interactions  # noqa: E402
 

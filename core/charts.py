@@ -384,3 +384,33 @@ def popularity_bias_figure(curve, height: int = 340) -> go.Figure:
         legend={"orientation": "h", "y": 1.1},
     )
     return fig
+
+
+def model_comparison_figure(rows: Sequence[dict], metric_label: str, highlight: str, height: int = 300) -> go.Figure:
+    """One bar per run on the same data (`run`, `model`, `value`, optional `low`/`high`), this run highlighted.
+
+    What a closed-form model's Overview shows instead of a one-point curve: where it stands among the
+    other models trained on the same data.
+    """
+    labels = [f"{r['model']} · {r['run'][-4:]}" for r in rows]
+    values = [r["value"] for r in rows]
+    errors = [r["high"] - r["value"] if r.get("high") is not None else 0 for r in rows]
+    errors_minus = [r["value"] - r["low"] if r.get("low") is not None else 0 for r in rows]
+    colors = [PALETTE[0] if r["run"] == highlight else "#cbd5e1" for r in rows]
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=labels,
+            orientation="h",
+            marker_color=colors,
+            error_x={"type": "data", "array": errors, "arrayminus": errors_minus, "visible": any(errors)},
+            hovertemplate="%{y}: %{x:.4f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=max(height, 60 + 28 * len(rows)),
+        margin={"l": 10, "r": 10, "t": 30, "b": 40},
+        xaxis_title=f"{metric_label} (test split; bars: 95% interval)",
+        yaxis={"autorange": "reversed"},
+    )
+    return fig

@@ -1,4 +1,11 @@
-"""Command line: `python -m core list TASK` and `python -m core train TASK [options] [--json]`."""
+"""Command line: `python -m core list TASK`, `train TASK [options] [--json]`; the run store's commands (`runs`,
+`show`, `export`, `report`) live in core/cli_runs.py and the headless what-if lab (`race`) in core/cli_race.py.
+
+Exit status: 0 done; 2 a bad argument, file or run store (an `error: ...` line on stderr, never a traceback);
+1 an export that failed or does not reproduce the model; 130 Ctrl-C. Ctrl-C during training ends that run as
+'stopped' with its best weights saved, prints it like a finished run (the --json line too), then exits 130 so
+scripts know the run was cut short.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,11 @@ import shlex
 import sys
 from typing import Any
 
-from core.data import DataError
-from core.models import describe_model, list_models
-from core.training import OPTIMIZERS, Callback
+from core.config import BATCH_RULE, RUN_OPTIONS
+from core.models import list_models
+from core.training import Callback, Diverged
+
+INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 class ProgressBar(Callback):
@@ -47,71 +56,125 @@ def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
     return out
 
 
+def _flag_help(name: str) -> str:
+    """A train flag's help from its RunConfig field: label and range; not given = the model's spec."""
+    option = RUN_OPTIONS[name]
+    return f"{option.label} ({option.range_text()}; default: the model's spec)"
+
+
+def add_train_settings(parser: argparse.ArgumentParser) -> None:
+    """The run settings as flags, every default None ("not given": the model's spec decides)."""
+    parser.add_argument("--model", help="a model of the task (default: the task's)")
+    for name in ("optimizer", "schedule", "device", "group_by", "protocol"):
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, choices=RUN_OPTIONS[name].choices, help=_flag_help(name))
+    for name, kind in (("lr", float), ("epochs", int), ("batch_size", int), ("weight_decay", float)):
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, help=_flag_help(name))
+    parser.add_argument("--seed", type=int, help=_flag_help("seed"))
+    parser.add_argument("--split-seed", type=int, help=_flag_help("split_seed"))
+    parser.add_argument("--patience", type=int, help="early stopping: epochs without validation improvement; 0 = off")
+    parser.add_argument("--max-batches", type=int, help="smoke setting: at most N batches per epoch")
+    parser.add_argument("--amp", action="store_true", default=None, help="mixed precision (CUDA only)")
+    parser.add_argument("--no-fit-batch", dest="fit_batch", action="store_false", default=None, help=BATCH_RULE)
+    parser.add_argument("--augment", nargs="*", metavar="KEY=VALUE", help="e.g. shift=0.1 rotate=10 flip=true")
+    parser.add_argument("--option", nargs="*", metavar="KEY=VALUE", help="model options, e.g. width=64")
+    parser.add_argument("--weights", help="local weights file to start from (transfer learning)")
+    parser.add_argument("--freeze-backbone", action="store_true", help="train only the new head")
+    parser.add_argument("--init-from", metavar="RUN_ID", help="fine-tune from one of our own saved runs")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="DL Studio: train and compare models.")
     sub = parser.add_subparsers(dest="command", required=True)
-    lst = sub.add_parser("list", help="bundled datasets and models of a task")
+    lst = sub.add_parser("list", help="bundled datasets and models of a task, with each model's defaults")
     lst.add_argument("task")
+    lst.set_defaults(func=cmd_list)
     tr = sub.add_parser("train", help="train one model and store the run")
     tr.add_argument("task")
-    src = tr.add_mutually_exclusive_group()
+    add_data_flags(tr)
+    add_train_settings(tr)
+    add_runs_flag(tr)
+    tr.add_argument("--json", action="store_true", help="print the result as one JSON line at the end")
+    tr.set_defaults(func=cmd_train)
+    from core import cli_race, cli_runs  # imported here: they use this module's helpers
+
+    cli_runs.add_parsers(sub)
+    cli_race.add_parser(sub)
+    return parser
+
+
+def add_data_flags(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_mutually_exclusive_group()
     src.add_argument("--dataset", help="a bundled dataset")
     src.add_argument("--data", help="your own folder, .zip or CSV")
-    tr.add_argument("--model", required=True)
-    tr.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    tr.add_argument("--lr", type=float, default=1e-3)
-    tr.add_argument("--epochs", type=int, default=10)
-    tr.add_argument("--batch-size", type=int, default=64)
-    tr.add_argument("--weight-decay", type=float, default=0.0)
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--schedule", choices=("constant", "cosine"), default="constant", help="learning-rate schedule")
-    tr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    tr.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
-    tr.add_argument("--patience", type=int, help="early stopping: epochs without validation improvement")
-    tr.add_argument("--max-batches", type=int, help="smoke setting: at most N batches per epoch")
-    tr.add_argument("--augment", nargs="*", metavar="KEY=VALUE", help="e.g. shift=0.1 rotate=10 flip=true")
-    tr.add_argument("--option", nargs="*", metavar="KEY=VALUE", help="model options, e.g. width=64 batch_norm=true")
-    tr.add_argument("--weights", help="local weights file to start from (transfer learning)")
-    tr.add_argument("--freeze-backbone", action="store_true", help="train only the new head")
-    tr.add_argument("--init-from", metavar="RUN_ID", help="fine-tune from one of our own saved runs")
-    tr.add_argument("--runs", default="runs", help="run store folder (default ./runs)")
-    tr.add_argument("--json", action="store_true", help="print the result as one JSON line at the end")
-    return parser
+
+
+def add_runs_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", default="runs", help="run store folder (default ./runs)")
+
+
+def metric_lines(task: str, metrics: dict[str, Any], ci95: dict[str, Any] | None = None) -> list[str]:
+    """Each metric as '  label  value  (95% CI low – high)', the task's headline metrics first."""
+    from core.metric_info import format_metric
+    from core.tasks import get_task
+
+    try:
+        spec = get_task(task).spec
+        headline, label = spec.headline, spec.label
+    except ValueError:  # a run of a task this version no longer has
+        headline, label = (), lambda name: name
+    lines = []
+    for name in [m for m in headline if m in metrics] + [m for m in metrics if m not in headline]:
+        value = metrics[name]
+        text = format_metric(name, value) if isinstance(value, int | float) else str(value)
+        interval = (ci95 or {}).get(name)
+        if isinstance(interval, list | tuple) and len(interval) == 2:
+            text += f"  (95% CI {format_metric(name, interval[0])} – {format_metric(name, interval[1])})"
+        lines.append(f"  {label(name):24s} {text}")
+    return lines
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    """Rows under a header in columns as wide as their widest cell."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
 
 
 # config key -> the train option's dest where the names differ; ALWAYS_SHOWN appear even at their defaults
 _CONFIG_DESTS = {"weights_path": "weights", "model_options": "option"}
-_ALWAYS_SHOWN = ("dataset", "data", "model", "optimizer", "lr", "epochs", "batch_size", "seed")
+_ALWAYS_SHOWN = ("dataset", "data", "model", "seed")
 
 
 def command_for(config: dict[str, Any]) -> str:
-    """The `python -m core train ...` line that reproduces a run's config.
+    """The `python -m core train ...` line that reproduces a run's config: only what differs from the spec.
 
     Settings the command line cannot take (and that differ from their defaults) are listed in a
     trailing shell comment rather than dropped silently.
     """
-    from core.experiment import make_config
+    from core.config import make_config
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     actions = {a.dest: a for a in sub.choices["train"]._actions if a.option_strings}
     defaults = make_config(config["task"], config["model"], dataset=config.get("dataset"), data=config.get("data"))
     words, left_out = ["python", "-m", "core", "train", config["task"]], []
-    for key, value in config.items():
-        action = actions.get(_CONFIG_DESTS.get(key, key))
-        if key == "task" or (action is None and value == defaults.get(key)):
+    first = ("model", "dataset", "data")
+    for key in sorted(config, key=lambda k: first.index(k) if k in first else len(first)):
+        value, action = config[key], actions.get(_CONFIG_DESTS.get(key, key))
+        default = defaults.get(key)
+        if key == "task" or (value == default and key not in _ALWAYS_SHOWN) or value is None and default is None:
             continue
         if action is None:
             left_out.append(f"{key}={json.dumps(value)}")
         elif action.nargs == "*":  # --augment / --option KEY=VALUE ...
-            items = dict(value or {})
+            items = {k: v for k, v in (value or {}).items() if v != (default or {}).get(k)}
             if key == "model_options" and items.pop("freeze_backbone", False):
                 words.append("--freeze-backbone")
             if items:
                 words += [action.option_strings[0], *(f"{k}={_json_word(v)}" for k, v in items.items())]
-        elif isinstance(action, argparse._StoreTrueAction):
-            words += [action.option_strings[0]] if value else []
-        elif value is not None and (key in _ALWAYS_SHOWN or value != action.default):
-            words += [action.option_strings[0], str(value)]
+        elif isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
+            words += [action.option_strings[0]] if value != default else []
+        else:
+            words += [action.option_strings[0], "0" if key == "patience" and value is None else str(value)]
     line = " ".join(shlex.quote(w) for w in words)
     return line + (f"  # not settable from the command line: {' '.join(left_out)}" if left_out else "")
 
@@ -127,75 +190,105 @@ def _json_word(value: Any) -> str:
 
 
 def cmd_list(args) -> int:
+    from core.models import get_spec
     from core.tasks import get_task
 
     task = get_task(args.task)
-    print(f"datasets ({args.task}):")
-    for name in task.list_datasets():
-        print(f"  {name}")
-    print(f"models ({args.task}):")
+    print(f"{task.spec.title} ({args.task})")
+    print("datasets:")
+    for d in task.spec.datasets:
+        print(f"  {d.name:20s} {d.description}")
+    print(f"models (default: {task.spec.default_model}):")
     for name in list_models(args.task):
-        print(f"  {name:20s} {describe_model(args.task, name)}")
+        spec = get_spec(args.task, name)
+        print(f"  {name:20s} {spec.description}")
+        print(f"  {'':20s} {defaults_text(spec)}")
+    print(f"Small data: {BATCH_RULE}.")
     return 0
 
 
-def cmd_train(args) -> int:
-    from core.experiment import make_config, run_experiment
-    from core.runs import RunStore
+def defaults_text(spec) -> str:
+    """A model's defaults in one line, as `core list` and the pages show them."""
+    if spec.closed_form:
+        return "fitted in closed form: no optimizer, learning rate, epochs or batch size"
+    d = spec.defaults
+    text = f"{d.get('epochs')} epochs, {d.get('optimizer', 'adam')} lr {d.get('lr'):g}, batch {d.get('batch_size')}"
+    text += f", {d.get('schedule', 'constant')} schedule" + (f", patience {d['patience']}" if d.get("patience") else "")
+    if spec.augment:
+        text += ", augment " + " ".join(f"{k}={v}" for k, v in spec.augment.items() if v)
+    return text
 
+
+def train_options(args) -> dict[str, Any]:
+    """The train flags as make_config's keyword arguments (None: not given)."""
     options = _key_values(args.option, "--option")
     if args.freeze_backbone:
         options["freeze_backbone"] = True
-    config = make_config(
-        args.task,
-        args.model,
-        dataset=args.dataset,
-        data=args.data,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        weight_decay=args.weight_decay,
-        seed=args.seed,
-        schedule=args.schedule,
-        device=args.device,
+    names = ("optimizer", "lr", "epochs", "batch_size", "weight_decay", "seed", "split_seed", "schedule", "device")
+    given = {name: getattr(args, name) for name in names}
+    given.update(
         amp=args.amp,
         patience=args.patience,
         max_batches=args.max_batches,
-        augment=_key_values(args.augment, "--augment"),
+        fit_batch=args.fit_batch,
+        group_by=args.group_by,
+        protocol=args.protocol,
+        augment=_key_values(args.augment, "--augment") or None,
         model_options=options,
         weights_path=args.weights,
         init_from=args.init_from,
     )
-    if args.model not in list_models(args.task):
-        raise ValueError(f"unknown {args.task} model {args.model!r}; choose one of {', '.join(list_models(args.task))}")
-    result = run_experiment(config, RunStore(args.runs), callbacks=[ProgressBar(config["epochs"])])
-    shown = result.metrics
+    return given
+
+
+def cmd_train(args) -> int:
+    from core.config import make_config
+    from core.experiment import run_experiment
+    from core.runs import RunStore
+
+    config = make_config(args.task, args.model, dataset=args.dataset, data=args.data, **train_options(args))
+    store = RunStore(args.runs)
+    result = run_experiment(config, store, callbacks=[ProgressBar(config["epochs"])])
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "run_id": result.run_id,
-                    "task": args.task,
-                    "dataset": config["dataset"] or config["data"],
-                    "model": args.model,
-                    "status": result.status,
-                    "seconds": result.seconds,
-                    "metrics": shown,
-                }
-            )
-        )
+        print(json.dumps(result_json(result, "local")))
     else:
         print(f"run {result.run_id}: {result.status} in {result.seconds:.1f}s")
-        for k, v in shown.items():
-            print(f"  {k:16s} {v:.4f}" if isinstance(v, float) else f"  {k:16s} {v}")
-    return 0
+        if result.status == "stopped":
+            print(f"  {result.stop_reason}: the best weights so far are saved in {store.run_dir(result.run_id)}")
+        if result.details.get("settings_note"):
+            print(f"  note: {result.details['settings_note']}")
+        print("\n".join(metric_lines(config["task"], result.metrics, result.details.get("ci95"))))
+    return INTERRUPTED if result.status == "stopped" else 0
+
+
+def result_json(result, backend: str, world_size: int = 1) -> dict[str, Any]:
+    """The one JSON object a training prints last with --json (DESIGN.md's contract)."""
+    config = result.config
+    return {
+        "run_id": result.run_id,
+        "task": config["task"],
+        "dataset": config["dataset"] or config["data"],
+        "model": config["model"],
+        "status": result.status,
+        "seconds": result.seconds,
+        "metrics": result.metrics,
+        "ci95": result.details.get("ci95", {}),
+        "world_size": world_size,
+        "backend": backend,
+        "settings_note": result.details.get("settings_note"),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return cmd_list(args) if args.command == "list" else cmd_train(args)
-    except (DataError, ValueError, FileNotFoundError) as exc:
+        return args.func(args)
+    except KeyboardInterrupt:  # outside training (loading data, saving): the run, if any, is marked failed
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except Diverged as exc:
+        print(f"error: the run diverged: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:  # DataError, RunStoreError, a bad setting, a missing or unwritable file
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,5 @@
-"""Comparing variants: the primary metric per task, seed statistics, the winner, the Pareto front, a summary."""
+"""Comparing variants: the primary metric per task, seed statistics, the winner and a stated test of the gap
+(Welch over seeds; McNemar or a paired bootstrap on the same test examples), the Pareto front, a summary."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from core.significance import GapTest, format_p, paired_test, welch_test
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,13 @@ def primary_metric(task: str) -> Metric:
 
 @dataclass
 class VariantStats:
-    """One variant's primary metric over its seeds, and its mean costs."""
+    """One variant's primary metric over its seeds, its mean costs, and its runs' stored test predictions."""
 
     label: str
     values: list[float]
     costs: dict[str, float] = field(default_factory=dict)
+    # per seed, in seed order: the run's artifacts (core.runs.RunStore.load_artifacts), for paired tests
+    predictions: list[Mapping[str, np.ndarray]] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -69,15 +74,23 @@ class VariantStats:
         return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
 
 
-def variant_stats(label: str, run_metrics: Sequence[Mapping[str, float]], metric: str) -> VariantStats:
-    """Stats of one variant from the test metrics of its finished runs (runs without the metric are skipped)."""
-    done = [m for m in run_metrics if m.get(metric) is not None]
+def variant_stats(
+    label: str,
+    run_metrics: Sequence[Mapping[str, float]],
+    metric: str,
+    artifacts: Sequence[Mapping[str, np.ndarray]] | None = None,
+) -> VariantStats:
+    """Stats of one variant from the test metrics of its finished runs (runs without the metric are skipped);
+    `artifacts`, one per run in the same order, are the runs' stored test predictions."""
+    keep = [i for i, m in enumerate(run_metrics) if m.get(metric) is not None]
+    done = [run_metrics[i] for i in keep]
     costs = {}
     for key in COSTS:
         values = [m[key] for m in done if m.get(key) is not None]
         if values:
             costs[key] = float(np.mean(values))
-    return VariantStats(label, [float(m[metric]) for m in done], costs)
+    predictions = [artifacts[i] for i in keep] if artifacts is not None else []
+    return VariantStats(label, [float(m[metric]) for m in done], costs, predictions)
 
 
 def pooled_std(a: VariantStats, b: VariantStats) -> float | None:
@@ -90,13 +103,14 @@ def pooled_std(a: VariantStats, b: VariantStats) -> float | None:
 
 @dataclass
 class Verdict:
-    """Who won a race, by how much, and whether the gap is larger than the seed-to-seed spread."""
+    """Who won a race, by how much, and what stated tests say about the gap to the runner-up."""
 
     metric: Metric
     ranking: list[VariantStats]  # best first
     margin: float | None  # winner minus runner-up (in the metric's units, always >= 0)
     spread: float | None  # pooled seed std of winner and runner-up; None with one seed each
-    clear: bool | None  # margin > spread; None when the spread is unknown
+    clear: bool | None  # the first test says distinguishable (p < 0.05); None when no test could be made
+    tests: list[GapTest] = field(default_factory=list)  # over seeds first, then on the same test examples
 
     @property
     def winner(self) -> VariantStats:
@@ -116,8 +130,18 @@ def verdict(stats: Sequence[VariantStats], metric: Metric) -> Verdict | None:
         return Verdict(metric, ranked, None, None, None)
     best, second = ranked[0], ranked[1]
     margin = abs(best.mean - second.mean)
-    spread = pooled_std(best, second)
-    return Verdict(metric, ranked, margin, spread, None if spread is None else margin > spread)
+    tests = gap_tests(best, second, metric)
+    clear = tests[0].distinguishable if tests else None
+    return Verdict(metric, ranked, margin, pooled_std(best, second), clear, tests)
+
+
+def gap_tests(best: VariantStats, second: VariantStats, metric: Metric) -> list[GapTest]:
+    """Welch's t-test over seeds (when seeds vary), and a paired test of the first seed's runs on the same test
+    examples (always possible from stored predictions; the only test for models whose seeds change nothing)."""
+    tests = [welch_test(best.values, second.values)]
+    if best.predictions and second.predictions:
+        tests.append(paired_test(best.predictions[0], second.predictions[0], metric.name))
+    return [t for t in tests if t is not None]
 
 
 def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool = True) -> list[bool]:
@@ -198,7 +222,7 @@ def _cost_sentence(best: VariantStats, second: VariantStats) -> str:
 
 
 def summary_text(v: Verdict | None) -> str:
-    """A few plain sentences computed from the numbers: the winner, the gap, whether it beats the seed spread."""
+    """A few plain sentences computed from the numbers: the winner, the gap, and what the stated tests say of it."""
     if v is None:
         return "No variant finished, so there is nothing to compare yet."
     m, best = v.metric, v.winner
@@ -211,23 +235,28 @@ def summary_text(v: Verdict | None) -> str:
         f"**{best.label}** won with {m.title} {m.format(best.mean)} ({over}), "
         f"{m.format_gap(v.margin)} {ahead} **{second.label}** ({m.format(second.mean)})."
     )
-    if v.spread is None:
-        text += (
-            " With one seed per variant the seed-to-seed spread is unknown, so this gap may be luck: "
-            "race over 3 or more seeds to tell."
-        )
-    elif v.spread == 0 and v.margin == 0:
-        text += " The two are tied on every seed."
-    elif v.clear:
-        times = f"{v.margin / v.spread:.1f}×" if v.spread > 0 else "far more than"
-        text += (
-            f" The gap is {times} the seed-to-seed spread ({m.format_gap(v.spread)}), "
-            "so it is unlikely to be the luck of the seed."
-        )
-    else:
-        text += (
-            f" The gap is smaller than the seed-to-seed spread ({m.format_gap(v.spread)}): "
-            f"with {min(best.n, second.n)} seeds each the two are not reliably different."
-        )
-    text += _cost_sentence(best, second)
+    return text + _tests_text(v) + _cost_sentence(best, second)
+
+
+def _tests_text(v: Verdict) -> str:
+    """' Welch's t-test over seeds (…): p = 0.003, so …' for each test; what is missing when none could be made."""
+    if not v.tests:
+        if v.spread is None:
+            return (
+                " With one seed per variant and no stored test predictions, no test can tell whether this gap is "
+                "luck: race over 2 or more seeds to tell."
+            )
+        tied = " The two are tied on every seed." if v.margin == 0 else " Neither variant's score moves with the seed"
+        return tied if v.margin == 0 else tied + ", and without stored test predictions no test can be made."
+    text = ""
+    for test in v.tests:
+        detail = test.detail
+        if test.name.startswith("Welch"):
+            detail += f"; seed-to-seed spread {v.metric.format_gap(v.spread)}"
+        text += f" {test.name} ({detail}): {format_p(test.p_value)}"
+        if test.distinguishable:
+            luck = "the luck of the seed" if test.name.startswith("Welch") else "chance on this test set"
+            text += f", so the gap is unlikely to be {luck}."
+        else:
+            text += ": not distinguishable on this data."
     return text

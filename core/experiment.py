@@ -3,42 +3,19 @@
 from __future__ import annotations
 
 import threading
-import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from torch import nn
 
-from core.models import transfer_weights
+from core.config import fit_to_data
+from core.models import get_spec, transfer_weights
 from core.runs import RunStore
 from core.tasks import get_task
-from core.training import Callback, StopFlag, TrainConfig, Trainer, seed_everything
+from core.training import Callback, Diverged, StopFlag, TrainConfig, Trainer, seed_everything
 
-TRAIN_KEYS = set(TrainConfig().to_dict())
-
-
-def make_config(task: str, model: str, **options: Any) -> dict[str, Any]:
-    """A run's full, flat, JSON-able configuration with every default filled in."""
-    config: dict[str, Any] = {
-        "task": task,
-        "model": model,
-        "dataset": None,
-        "data": None,
-        "model_options": {},
-        "augment": {},
-        "init_from": None,
-        "weights_path": None,
-        "split_seed": 0,  # the train/val/test split stays put while `seed` varies the training
-        **TrainConfig().to_dict(),
-    }
-    unknown = set(options) - set(config)
-    if unknown:
-        raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    config.update({k: v for k, v in options.items() if v is not None or k in ("dataset", "data")})
-    if not config["dataset"] and not config["data"]:
-        config["dataset"] = get_task(task).list_datasets()[0]
-    return config
+TRAIN_KEYS = {f.name for f in fields(TrainConfig)}
 
 
 def train_config(config: dict[str, Any]) -> TrainConfig:
@@ -55,6 +32,7 @@ class RunResult:
     seconds: float = 0.0
     model: nn.Module | None = None
     stop_reason: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)  # what trained, after the small-data rule
 
 
 class StoreCallback(Callback):
@@ -83,6 +61,8 @@ def run_experiment(
         store.set_status(run_id, "running")
     try:
         data = task.load_data(config)
+        config, fitted = fit_to_data(config, task.train_size(data))
+        spec = get_spec(config["task"], config["model"])
         seed_everything(config.get("seed", 0))  # the model's initial weights come from the seed too
         model = task.build_model(config, data.meta)
         if config.get("init_from"):
@@ -90,20 +70,20 @@ def run_experiment(
                 raise ValueError("fine-tuning from a run needs the run store")
             source = store.load_checkpoint(config["init_from"])
             transfer_weights(model, source["model"])
-        cfg = train_config(config)
         if store is not None:
             callbacks.append(StoreCallback(store, run_id))
         callbacks.append(StopFlag(stop_event))
-        if getattr(model, "sklearn_fitted", False):
-            trainer = _fit_baseline(task, model, data, config, cfg, callbacks)
+        trainer = Trainer(model, task.make_objective(config, data), train_config(config), callbacks)
+        if spec.closed_form:
+            trainer.fit_closed_form(lambda: task.fit_closed_form(model, data, config))
         else:
-            trainer = Trainer(model, task.make_objective(config, data), cfg, callbacks).fit()
+            trainer.fit()
         trainer.model.cpu()  # evaluated, timed and saved on the CPU, whatever it trained on
         metrics, details, artifacts = task.evaluate(trainer.model, data)
         metrics["train_seconds"] = trainer.seconds
         details.update(stop_reason=trainer.stop_reason, best_epoch=trainer.best_epoch, epochs_run=len(trainer.history))
-        if getattr(model, "sklearn_fitted", False):
-            details["closed_form"] = True  # optimizer, learning rate, epochs and batch size played no part
+        details["closed_form"] = spec.closed_form  # optimizer, learning rate, epochs and batch size played no part
+        details["settings_note"] = fitted
         if store is not None:
             store.save_checkpoint(
                 run_id,
@@ -116,7 +96,7 @@ def run_experiment(
                 },
             )
             store.save_artifacts(run_id, **artifacts)
-            store.finish(run_id, trainer.status, metrics, details, trainer.seconds)
+            store.finish(run_id, trainer.status, metrics, details, trainer.seconds, config=config)
         return RunResult(
             run_id,
             trainer.status,
@@ -126,26 +106,14 @@ def run_experiment(
             trainer.seconds,
             trainer.model,
             trainer.stop_reason,
+            config,
         )
+    except Diverged as exc:
+        if store is not None and run_id is not None:
+            store.finish(run_id, "diverged", {}, {"stop_reason": str(exc)}, 0.0, error=f"diverged: {exc}")
+        raise
     except BaseException as exc:
         if store is not None and run_id is not None:
             reason = f"{type(exc).__name__}: {exc}"
             store.finish(run_id, "failed", {}, {"traceback": traceback.format_exc(limit=5)}, 0.0, error=reason)
         raise
-
-
-def _fit_baseline(task, model, data, config, cfg: TrainConfig, callbacks: list[Callback]) -> Trainer:
-    """Closed-form / scikit-learn models skip gradient descent but emit the same events (one 'epoch')."""
-    one_pass = TrainConfig(**{**cfg.to_dict(), "epochs": 1, "device": "cpu"})
-    trainer = Trainer(model, task.make_objective(config, data), one_pass, callbacks)
-    start = time.perf_counter()
-    trainer.status = "running"
-    trainer._emit("on_fit_start")
-    task.fit_baseline(model, data, config)
-    trainer.seconds = time.perf_counter() - start
-    logs = {"epoch": 1, **trainer.evaluate(), "seconds": trainer.seconds}
-    trainer.history.append(logs)
-    trainer._emit("on_epoch_end", logs)
-    trainer.status = "finished"
-    trainer._emit("on_fit_end", trainer.status)
-    return trainer

@@ -11,7 +11,9 @@ from typing import Any
 
 from core.experiment import RunResult, run_experiment
 from core.runs import RunStore
-from core.training import Callback
+from core.training import Callback, Diverged
+
+MAX_ACTIVE = 3  # jobs one browser session may have queued or running at once (a what-if race asks for more)
 
 
 @dataclass
@@ -38,7 +40,7 @@ class Job:
 
     @property
     def done(self) -> bool:
-        return self.status in ("finished", "stopped", "failed", "cancelled")
+        return self.status in ("finished", "stopped", "failed", "cancelled", "diverged")
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -82,7 +84,14 @@ class JobManager:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def submit(self, config: dict[str, Any], label: str = "", owner: str = "") -> Job:
+    def submit(self, config: dict[str, Any], label: str = "", owner: str = "", limit: int = MAX_ACTIVE) -> Job:
+        """Queue a run; one owner (a browser session) may have at most `limit` jobs queued or running."""
+        mine = [j for j in self.jobs(active_only=True) if owner and j.owner == owner]
+        if len(mine) + 1 > limit:
+            raise ValueError(
+                f"{len(mine)} of your jobs are already queued or running (at most {limit}): "
+                "wait for one to finish, or stop one from the sidebar or the Runs page"
+            )
         job = Job(next(self._ids), config, label or f"{config['task']}/{config['model']}", owner)
         # The run exists in the store from the moment it is queued, so every page can see it.
         job.run_id = self.store.create(config["task"], config, status="queued")
@@ -103,6 +112,8 @@ class JobManager:
                 job.config, self.store, callbacks=[_Progress(job)], stop_event=job.stop_event, run_id=job.run_id
             )
             job.status = job.result.status
+        except Diverged as exc:  # marked 'diverged' in the store by run_experiment
+            job.status, job.error = "diverged", str(exc)
         except Exception as exc:  # the run is marked failed in the store by run_experiment
             job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
@@ -113,6 +124,13 @@ class JobManager:
         job = self._jobs.get(job_id)
         if job is not None:
             job.stop_event.set()
+
+    def stop_run(self, run_id: str) -> bool:
+        """Stop the job training a stored run (the Runs page knows runs, not jobs); False if none is active."""
+        job = next((j for j in self.jobs(active_only=True) if j.run_id == run_id), None)
+        if job is not None:
+            job.stop_event.set()
+        return job is not None
 
     def get(self, job_id: int) -> Job | None:
         return self._jobs.get(job_id)

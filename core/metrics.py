@@ -19,12 +19,88 @@ def classification_metrics(y_true, y_pred, class_names: list[str]) -> dict[str, 
     report = classification_report(
         y_true, y_pred, labels=labels, target_names=class_names, output_dict=True, zero_division=0
     )
+    # macro-F1 over the classes present in truth or prediction (scikit-learn's labels=None): a class the
+    # test split lacks and the model never predicts is no evidence either way, so it must not count as 0
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
         "report": report,
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
+
+
+# ---------------------------------------------------------------- 95% intervals
+
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
+RESAMPLES = 1000
+CHUNK_DRAWS = 4_000_000  # resampled indices held at once (32 MB): bounds memory on large test sets
+
+
+def ci95_accuracy(correct: int, n: int) -> list[float]:
+    """Wilson score interval of a proportion (accuracy = correct / n): sound near 0 and 1, unlike p ± 1.96 se."""
+    if n <= 0:
+        return [float("nan"), float("nan")]
+    p, z2 = correct / n, Z95**2
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * np.sqrt(p * (1 - p) / n + z2 / (4 * n**2)) / (1 + z2 / n)
+    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
+
+
+def bootstrap(statistic, n: int, resamples: int = RESAMPLES, seed: int = 0, width: int = 0) -> np.ndarray:
+    """`resamples` values of a statistic over n units (test examples, users, ratings) drawn with replacement.
+
+    `statistic` maps a (B, n) array of resampled unit indices to B values; it runs on chunks of resamples
+    small enough that B * max(n, width) numbers fit in CHUNK_DRAWS (`width`: what one resample holds).
+    """
+    rng = np.random.default_rng(seed)
+    step = max(1, CHUNK_DRAWS // max(n, width))
+    draws = (rng.integers(0, n, size=(min(step, resamples - s), n)) for s in range(0, resamples, step))
+    return np.concatenate([statistic(idx) for idx in draws])
+
+
+def bootstrap_ci95(statistic, n: int, resamples: int = RESAMPLES, seed: int = 0, width: int = 0) -> list[float]:
+    """Percentile bootstrap 95% interval of a statistic over n units (see `bootstrap`)."""
+    if n <= 0:
+        return [float("nan"), float("nan")]
+    low, high = np.percentile(bootstrap(statistic, n, resamples, seed, width), [2.5, 97.5])
+    return [float(low), float(high)]
+
+
+def ci95_mean(values, resamples: int = RESAMPLES, seed: int = 0, transform=None) -> list[float]:
+    """Bootstrap interval of the mean of per-unit values (a per-user NDCG), or of `transform(mean)` (RMSE)."""
+    values = np.asarray(values, dtype=np.float64)
+    transform = transform or (lambda m: m)
+    return bootstrap_ci95(lambda idx: transform(values[idx].mean(1)), len(values), resamples, seed)
+
+
+def ci95_macro_f1(y_true, y_pred, n_classes: int, resamples: int = RESAMPLES, seed: int = 0) -> list[float]:
+    """Bootstrap interval of macro-F1 (over the classes present in each resample), all resamples at once."""
+    codes = np.asarray(y_true) * n_classes + np.asarray(y_pred)
+
+    def macro_f1(idx: np.ndarray) -> np.ndarray:
+        rows = np.arange(len(idx))[:, None] * n_classes**2
+        counts = np.bincount((codes[idx] + rows).ravel(), minlength=len(idx) * n_classes**2)
+        cm = counts.reshape(len(idx), n_classes, n_classes)  # (B, true, predicted)
+        tp, support = np.diagonal(cm, axis1=1, axis2=2), cm.sum(2) + cm.sum(1)  # 2tp + fp + fn = support
+        f1 = np.divide(2 * tp, support, out=np.zeros(support.shape), where=support > 0)
+        return f1.sum(1) / (support > 0).sum(1)
+
+    return bootstrap_ci95(macro_f1, len(codes), resamples, seed, width=n_classes**2)
+
+
+def classification_ci95(y_true, y_pred, n_classes: int) -> dict[str, list[float]]:
+    """95% intervals of accuracy (Wilson) and macro-F1 (bootstrap over test examples)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return {
+        "accuracy": ci95_accuracy(int((y_true == y_pred).sum()), len(y_true)),
+        "macro_f1": ci95_macro_f1(y_true, y_pred, n_classes),
+    }
+
+
+def rating_ci95(y_true, y_pred) -> dict[str, list[float]]:
+    """95% intervals of RMSE and MAE, bootstrap over test ratings."""
+    err = np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)
+    return {"rmse": ci95_mean(err**2, transform=np.sqrt), "mae": ci95_mean(np.abs(err))}
 
 
 def worst_mistakes(y_true, probs: np.ndarray, k: int = 12) -> list[int]:
@@ -37,6 +113,9 @@ def worst_mistakes(y_true, probs: np.ndarray, k: int = 12) -> list[int]:
 
 
 def parameter_count(model: nn.Module) -> int:
+    """Learned numbers: the parameters, or what a model fitted outside gradient descent says it learned."""
+    if hasattr(model, "learned_size"):  # an SVM learns support vectors and coefficients, held as buffers
+        return int(model.learned_size())
     return sum(p.numel() for p in model.parameters())
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from core.metric_info import metric
 from core.metrics_ranking import K, popular_share, top_k
 from core.models.recsys import Recommender
-from core.tasks.recsys import LIKE, RecsysData, prepare
+from core.tasks.recsys import LIKE, SPEC, RecsysData, prepare
 
 # How each model takes in someone who was not in its training data (Recommender.score_visitor).
 FOLD_IN = {
@@ -23,17 +24,9 @@ FOLD_IN = {
     "neumf": "a few gradient steps find your user vectors from the items you liked (4+)",
     "sasrec": "reads the items you rated, in the order you rated them, as your history",
 }
-RUN_COLUMNS = {
-    "ndcg@10": "NDCG@10",
-    "recall@10": "Recall@10",
-    "precision@10": "Precision@10",
-    "hit@10": "Hit@10",
-    "map@10": "MAP@10",
-    "coverage@10": "Coverage",
-    "popular_share@10": "Top-10% share",
-    "rmse": "RMSE",
-    "mae": "MAE",
-    "train_seconds": "Train s",
+RUN_COLUMNS = {  # metric -> its column, labelled by the one metric table
+    key: (metric(key).label if key != "train_seconds" else "Train s")
+    for key in (*SPEC.headline[:6], "popular_share@10", "rmse", "mae", "train_seconds")
 }
 
 
@@ -199,12 +192,18 @@ def popularity_summary(top: np.ndarray, item_counts: np.ndarray, head: float = 0
     }
 
 
-def runs_table(runs: list[dict[str, Any]]) -> pd.DataFrame:
+def run_protocol(run: dict[str, Any]) -> str:
+    """The split protocol a recommendation run was scored under ("random" for runs from before there was a choice)."""
+    return (run.get("details") or {}).get("protocol") or (run.get("config") or {}).get("protocol") or "random"
+
+
+def runs_table(runs: list[dict[str, Any]], protocol: str | None = None) -> pd.DataFrame:
     """Finished recommendation runs, one row each: the same test metrics side by side, best NDCG@10 first
-    within each dataset (numbers from different datasets do not compare)."""
+    within each dataset and protocol (numbers from different datasets or protocols do not compare); with
+    `protocol`, only the runs scored under it."""
     rows = []
     for run in runs:
-        if run["status"] not in ("finished", "stopped"):
+        if run["status"] not in ("finished", "stopped") or protocol not in (None, run_protocol(run)):
             continue
         values = {**run["metrics"], **{k: v for k, v in run["details"].items() if k == f"popular_share@{K}"}}
         rows.append(
@@ -212,8 +211,10 @@ def runs_table(runs: list[dict[str, Any]]) -> pd.DataFrame:
                 "run": run["id"],
                 "model": run["model"],
                 "dataset": run["dataset"],
+                "protocol": run_protocol(run),
                 **{label: values.get(key, np.nan) for key, label in RUN_COLUMNS.items()},
             }
         )
-    table = pd.DataFrame(rows, columns=["run", "model", "dataset", *RUN_COLUMNS.values()])
-    return table.sort_values(["dataset", "NDCG@10"], ascending=[True, False], kind="stable").reset_index(drop=True)
+    table = pd.DataFrame(rows, columns=["run", "model", "dataset", "protocol", *RUN_COLUMNS.values()])
+    order = ["dataset", "protocol", RUN_COLUMNS["ndcg@10"]]
+    return table.sort_values(order, ascending=[True, True, False], kind="stable").reset_index(drop=True)

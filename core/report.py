@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 
 from core.charts import confusion_matrix_figure, curves_figure
 from core.cli import command_for
+from core.metric_info import format_metric, metric
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2937; margin: 0; background: #f8fafc; }
@@ -27,28 +28,11 @@ pre { background: #111827; color: #e5e7eb; padding: 12px; border-radius: 8px; wh
 .figure { background: white; border: 1px solid #e5e7eb; border-radius: 10px; padding: 8px; overflow-x: auto; }
 .error { color: #b91c1c; }
 """
-# metric -> (label, format); the same shape as ui.results_panel.METRIC_LABELS (core cannot import ui)
-METRIC_LABELS = {
-    "accuracy": ("Test accuracy", "{:.2%}"),
-    "macro_f1": ("Macro-F1", "{:.3f}"),
-    "parameters": ("Parameters", "{:,.0f}"),
-    "size_mb": ("Size", "{:.2f} MB"),
-    "latency_ms": ("Latency", "{:.2f} ms"),
-    "train_seconds": ("Training", "{:.1f} s"),
-    "rmse": ("RMSE", "{:.3f}"),
-    "mae": ("MAE", "{:.3f}"),
-    "precision@10": ("Precision@10", "{:.3f}"),
-    "recall@10": ("Recall@10", "{:.3f}"),
-    "ndcg@10": ("NDCG@10", "{:.3f}"),
-    "hit@10": ("Hit rate@10", "{:.1%}"),
-    "map@10": ("MAP@10", "{:.3f}"),
-    "coverage@10": ("Coverage@10", "{:.1%}"),
-}
 
 
 def _metric(key: str, value: Any) -> tuple[str, str]:
-    label, fmt = METRIC_LABELS.get(key, (key, "{:.4f}" if isinstance(value, float) else "{}"))
-    return html.escape(label), html.escape(fmt.format(value) if isinstance(value, int | float) else str(value))
+    shown = format_metric(key, value) if isinstance(value, int | float) else str(value)
+    return html.escape(metric(key).label), html.escape(shown)
 
 
 def _setting(value: Any) -> str:

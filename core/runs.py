@@ -53,28 +53,54 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
+class RunStoreError(ValueError):
+    """The run store cannot be opened or written; the message names the path and what is wrong."""
+
+
 class RunStore:
     """All runs under `root`: `root/runs.db` and `root/<run_id>/{checkpoint.pt,artifacts.npz}`."""
 
     def __init__(self, root: str | Path = "runs") -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "runs.db"
+        if self.root.exists() and not self.root.is_dir():
+            raise RunStoreError(f"{self.root} is a file, not a run store folder")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunStoreError(f"cannot create the run store folder {self.root}: {exc.strerror or exc}") from exc
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise RunStoreError(f"the run store folder {self.root} is read-only: runs.db and each run's files go there")
         with self._connect() as db:
             db.executescript(SCHEMA)
         self.mark_orphans()
+        self.remove_stale_temporaries()
 
     @contextmanager
     def _connect(self):
-        db = sqlite3.connect(self.db_path, timeout=30)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA journal_mode = WAL")
+        db = None
         try:
+            db = sqlite3.connect(self.db_path, timeout=30)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA journal_mode = WAL")
             with db:
                 yield db
+        except sqlite3.DatabaseError as exc:  # corrupt, unreadable or unwritable: name the file, not a traceback
+            raise self._database_error(exc) from exc
         finally:
-            db.close()
+            if db is not None:
+                db.close()
+
+    def _database_error(self, exc: sqlite3.DatabaseError) -> RunStoreError:
+        reason = str(exc)
+        if "not a database" in reason or "malformed" in reason:
+            return RunStoreError(
+                f"{self.db_path} is not a readable run store database ({reason}): move it aside to start a new store"
+            )
+        if "readonly" in reason or "unable to open" in reason:
+            return RunStoreError(f"cannot write the run store {self.db_path} ({reason}): is {self.root} writable?")
+        return RunStoreError(f"run store {self.db_path}: {reason}")
 
     def mark_orphans(self) -> int:
         """A run left 'running' by a process that no longer exists crashed: say so."""
@@ -87,6 +113,15 @@ class RunStore:
                     ("the process running it ended before it finished", run_id),
                 )
         return len(dead)
+
+    def remove_stale_temporaries(self) -> int:
+        """A `checkpoint.tmp` of a run no live process is running was left by a killed save: remove it."""
+        with self._connect() as db:
+            active = {r["id"] for r in db.execute("SELECT id FROM runs WHERE status IN (?, ?)", ACTIVE)}
+        stale = [tmp for tmp in self.root.glob("*/checkpoint.tmp") if tmp.parent.name not in active]
+        for tmp in stale:
+            tmp.unlink(missing_ok=True)
+        return len(stale)
 
     def create(self, task: str, config: dict[str, Any], status: str = "running") -> str:
         run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{task}-{config.get('model', 'model')}-{secrets.token_hex(2)}"
@@ -129,18 +164,33 @@ class RunStore:
         details: dict[str, Any],
         seconds: float,
         error: str | None = None,
+        config: dict[str, Any] | None = None,
     ) -> None:
+        """Record how a run ended; `config` replaces the stored one when the run trained with other settings
+        than were asked for (the small-data batch rule)."""
         with self._connect() as db:
             db.execute(
                 "UPDATE runs SET status=?, metrics=?, details=?, seconds=?, finished=?, error=? WHERE id=?",
                 (status, json.dumps(metrics), json.dumps(details), seconds, time.time(), error, run_id),
             )
+            if config is not None:
+                db.execute("UPDATE runs SET config=? WHERE id=?", (json.dumps(config), run_id))
 
     def save_checkpoint(self, run_id: str, checkpoint: dict[str, Any]) -> Path:
         path = self.run_dir(run_id) / "checkpoint.pt"
         tmp = path.with_suffix(".tmp")
-        torch.save(checkpoint, tmp)
-        tmp.replace(path)  # atomic: a crash mid-save never leaves a half-written checkpoint
+        try:
+            torch.save(checkpoint, tmp)
+            tmp.replace(path)  # atomic: a crash mid-save never leaves a half-written checkpoint
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)  # a full disk must not stay full of half a checkpoint
+            if isinstance(exc, OSError | RuntimeError):  # torch's zip writer reports a full disk as RuntimeError
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+                free = shutil.disk_usage(self.root).free
+                raise RunStoreError(
+                    f"could not save the checkpoint {path} ({reason}; {free / 2**20:,.0f} MiB free on that disk)"
+                ) from exc
+            raise
         return path
 
     def load_checkpoint(self, run_id: str) -> dict[str, Any]:

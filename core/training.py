@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from core.options import Option
 
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw")
 OPTIMIZER_LABELS = {
@@ -22,28 +25,66 @@ OPTIMIZER_LABELS = {
     "adam": "Adam",
     "adamw": "AdamW",
 }
+SCHEDULES = ("constant", "cosine")  # cosine: the learning rate decays to 0 over the epochs
+
+
+def setting(default: Any, label: str, low=None, high=None, kind: str = "float", **more: Any) -> Any:
+    """A config field with its default and its Option (label, range): the one place both are written."""
+    option = Option("", label, default, low, high, kind=kind, **more)
+    return field(default=default, metadata={"option": option})
 
 
 @dataclass
 class TrainConfig:
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    epochs: int = 10
-    batch_size: int = 64
-    weight_decay: float = 0.0
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
-    patience: int | None = None  # early stopping on validation loss; None = off
-    max_batches: int | None = None  # smoke setting: at most this many batches per epoch
-    amp: bool = False  # mixed precision (CUDA only)
-    schedule: str = "constant"  # constant | cosine (learning rate decays to 0 over the epochs)
+    """What the trainer needs; each field's default and range live here and nowhere else."""
+
+    optimizer: str = setting("adam", "Optimizer", kind="choice", choices=OPTIMIZERS)
+    lr: float = setting(1e-3, "Learning rate", 1e-6, 10.0, step=1e-4)
+    epochs: int = setting(10, "Epochs", 1, 500, kind="int")
+    batch_size: int = setting(64, "Batch size", 1, 8192, kind="int")
+    weight_decay: float = setting(0.0, "Weight decay", 0.0, 1.0, step=1e-4)
+    seed: int = setting(0, "Seed", 0, 1_000_000, kind="int")
+    device: str = setting("auto", "Device", kind="choice", choices=("auto", "cpu", "cuda"))
+    patience: int | None = setting(
+        None,
+        "Early stopping patience",
+        0,
+        100,
+        kind="int",
+        optional=True,
+        help="Epochs without validation improvement; 0 = off",
+    )
+    max_batches: int | None = setting(None, "Batches per epoch (smoke setting)", 1, 10**9, kind="int", optional=True)
+    amp: bool = setting(False, "Mixed precision (CUDA only)", kind="bool")
+    schedule: str = setting("constant", "LR schedule", kind="choice", choices=SCHEDULES)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def config_options(cls: type) -> dict[str, Option]:
+    """A config dataclass's settings: field name -> its Option (named after the field)."""
+    return {f.name: replace(f.metadata["option"], name=f.name) for f in fields(cls) if "option" in f.metadata}
+
+
 class StopTraining(Exception):
-    """Raised by a callback (or a stop request) to end training early, keeping the model."""
+    """Raised by a callback to end training early, keeping the model. The subclass says why."""
+
+    status = "finished"
+
+
+class StopRequested(StopTraining):
+    """Someone asked to stop (the Stop button, Ctrl-C): the run is 'stopped'."""
+
+    status = "stopped"
+
+
+class EarlyStopped(StopTraining):
+    """Validation stopped improving: the run 'finished' early, with its best weights."""
+
+
+class Diverged(Exception):
+    """The loss became NaN or infinite: the model is useless, so the run is 'diverged', not 'finished'."""
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -125,8 +166,9 @@ class TensorClassification(Objective):
     def val_batches(self, batch_size):
         if self.x_val is None or len(self.y_val) == 0:
             return
-        for start in range(0, len(self.y_val), max(batch_size, 256)):
-            yield self.x_val[start : start + 256], self.y_val[start : start + 256]
+        step = max(batch_size, 256)  # evaluation needs no small batches; one step for the range and the slice
+        for start in range(0, len(self.y_val), step):
+            yield self.x_val[start : start + step], self.y_val[start : start + step]
 
     def loss(self, model, batch):
         x, y = batch
@@ -168,8 +210,7 @@ class EarlyStopping(Callback):
         else:
             self.bad_epochs_ += 1
             if self.bad_epochs_ >= self.patience:
-                trainer.stop_reason = f"early stopping: no {self.monitor} improvement in {self.patience} epochs"
-                raise StopTraining(trainer.stop_reason)
+                raise EarlyStopped(f"early stopping: no {self.monitor} improvement in {self.patience} epochs")
 
     def on_fit_end(self, trainer, status):
         if self.best_state_ is not None:
@@ -187,8 +228,7 @@ class StopFlag(Callback):
 
     def on_batch_end(self, trainer, batch, loss):
         if self.event.is_set():
-            trainer.stop_reason = "stopped by the user"
-            raise StopTraining(trainer.stop_reason)
+            raise StopRequested("stopped by the user")
 
 
 @dataclass
@@ -241,6 +281,11 @@ class Trainer:
                 loss.backward()
                 optimizer.step()
             value = loss.item()
+            if not math.isfinite(value):
+                raise Diverged(
+                    f"the training loss became {value} in epoch {self.epoch}, batch {i + 1}: lower the learning rate "
+                    f"(now {self.config.lr:g}) or look for extreme values in the data"
+                )
             total += value * size
             n += size
             for k, v in sums.items():
@@ -263,6 +308,7 @@ class Trainer:
         return logs
 
     def fit(self) -> Trainer:
+        """Gradient descent over the epochs; ends 'finished', 'stopped', 'diverged' (raises) or 'failed' (raises)."""
         cfg = self.config
         generator = seed_everything(cfg.seed)
         self.model.to(self.device)
@@ -271,34 +317,62 @@ class Trainer:
         if cfg.schedule == "cosine":
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
         elif cfg.schedule != "constant":
-            raise ValueError(f"unknown schedule {cfg.schedule!r}; choose constant or cosine")
+            raise ValueError(f"unknown schedule {cfg.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and self.device.type == "cuda")
         if cfg.patience is not None and not any(isinstance(c, EarlyStopping) for c in self.callbacks):
             self.callbacks.append(EarlyStopping(cfg.patience))
-        self.status = "running"
-        start = time.perf_counter()
-        try:
-            self._emit("on_fit_start")
+
+        def epochs() -> None:
             for epoch in range(1, cfg.epochs + 1):
                 self.epoch = epoch
                 self.objective.on_epoch_start(epoch)
                 logs = {"epoch": epoch, **self.train_one_epoch(optimizer, generator), **self.evaluate()}
-                logs["seconds"] = time.perf_counter() - start
+                logs["seconds"] = time.perf_counter() - self._start
                 logs["lr"] = optimizer.param_groups[0]["lr"]
                 if scheduler is not None:
                     scheduler.step()
                 self.history.append(logs)
                 self._emit("on_epoch_end", logs)
+
+        return self._run(epochs)
+
+    def fit_closed_form(self, fit: Callable[[], Any]) -> Trainer:
+        """A model fitted without gradient descent (scikit-learn, counting, a linear solve), on the CPU.
+
+        The same events as `fit`, with the one fitting pass as epoch 1, so progress bars, the run store and
+        the pages treat it like any other run.
+        """
+        self.device = torch.device("cpu")
+        seed_everything(self.config.seed)
+
+        def one_pass() -> None:
+            self.epoch = 1
+            fit()
+            logs = {"epoch": 1, **self.evaluate(), "seconds": time.perf_counter() - self._start}
+            self.history.append(logs)
+            self._emit("on_epoch_end", logs)
+
+        return self._run(one_pass)
+
+    def _run(self, body: Callable[[], Any]) -> Trainer:
+        """Run a fit body between on_fit_start and on_fit_end; the exception type decides the status."""
+        self.status = "running"
+        self._start = time.perf_counter()
+        try:
+            self._emit("on_fit_start")
+            body()
             self.status = "finished"
         except StopTraining as stop:
-            self.stop_reason = self.stop_reason or str(stop)
-            self.status = "stopped" if "user" in (self.stop_reason or "") else "finished"
-        except BaseException:
-            self.status = "failed"
-            self.seconds = time.perf_counter() - start
+            self.stop_reason, self.status = str(stop), stop.status
+        except KeyboardInterrupt:
+            self.stop_reason, self.status = "interrupted (Ctrl-C)", "stopped"
+        except BaseException as exc:
+            self.status = "diverged" if isinstance(exc, Diverged) else "failed"
+            self.stop_reason = str(exc) if isinstance(exc, Diverged) else None
+            self.seconds = time.perf_counter() - self._start
             self._emit("on_fit_end", self.status)
             raise
-        self.seconds = time.perf_counter() - start
+        self.seconds = time.perf_counter() - self._start
         self.model.eval()
         self._emit("on_fit_end", self.status)
         return self

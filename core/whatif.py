@@ -2,88 +2,68 @@
 
 from __future__ import annotations
 
-import importlib
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.models import list_models
+from core.config import check_config, make_config
+from core.models import get_spec, list_models
+from core.tasks import get_task
 from core.training import OPTIMIZER_LABELS as OPTIMIZER_NAMES
-from core.training import TrainConfig
 
 LR_CHOICES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3]
 MAX_RUNS = 24  # one race may queue at most this many runs
 MAX_SEEDS = 5
-TRAIN_DEFAULTS = TrainConfig().to_dict()  # what make_config fills in when a setting is not given
-
-# Architecture switches: the models of a family and the traits that tell them apart. A switch picks the
-# family member with the asked-for traits; traits in OPTION_TRAITS can also be set through model_options.
-ARCHITECTURES: dict[str, dict[str, dict[str, bool]]] = {
-    "image": {
-        "cnn": {"batch_norm": False, "separable": False},
-        "cnn_bn": {"batch_norm": True, "separable": False},
-        "dscnn": {"batch_norm": True, "separable": True},
-    },
-    "speech": {  # the speech models have no attention option: attention on/off is crnn_attention vs cnn
-        "cnn": {"separable": False, "attention": False},
-        "dscnn": {"separable": True, "attention": False},
-        "crnn_attention": {"separable": False, "attention": True},
-    },
-}
-OPTION_TRAITS: dict[str, set[str]] = {"image": {"batch_norm"}}  # ConvNet(batch_norm=...) of core/models/image.py
-# Preferred starting model per task (one that has the architecture switches), else the first gradient model.
-DEFAULT_MODELS = {"image": "cnn_bn", "speech": "cnn"}
 
 
 def model_defaults(task: str, model: str) -> dict[str, Any]:
-    """A task's recommended training settings for a model (its module's DEFAULTS), {} if it has none."""
-    module = importlib.import_module(f"core.tasks.{task}")
-    return dict(getattr(module, "DEFAULTS", {}).get(model, {}))
+    """A model's recommended training settings (its spec's), {} for a model fitted in closed form."""
+    return dict(get_spec(task, model).defaults)
 
 
 def default_model(task: str) -> str:
-    models = list_models(task)
-    if DEFAULT_MODELS.get(task) in models:
-        return DEFAULT_MODELS[task]
-    trained = [m for m in models if model_defaults(task, m)]
-    return (trained or models)[0]
+    """The lab's base model: the task's lab model (one with architecture switches), else its default."""
+    spec = get_task(task).spec
+    return spec.lab_model or spec.default_model
 
 
-def trains_by_gradient(task: str, model: str, meta: dict[str, Any]) -> bool:
-    """False for models fitted in closed form (scikit-learn, counting): optimizer, lr and batch size do nothing."""
-    from core.experiment import make_config
-    from core.tasks import get_task
+def _family(task: str) -> dict[str, dict[str, bool]]:
+    """The models of a task with architecture traits (batch_norm, separable, attention): model -> traits."""
+    return {m: dict(get_spec(task, m).traits) for m in list_models(task) if get_spec(task, m).traits}
 
-    built = get_task(task).build_model(make_config(task, model, dataset=meta.get("dataset")), meta)
-    return not getattr(built, "sklearn_fitted", False)
+
+def _settable(task: str, model: str) -> set[str]:
+    """Traits a model can switch through its own options (ConvNet's batch_norm) instead of another model."""
+    spec = get_spec(task, model)
+    return {o.name for o in spec.options if o.name in spec.traits}
 
 
 def _traits(config: Mapping[str, Any]) -> dict[str, bool]:
-    family = ARCHITECTURES.get(config["task"], {})
-    if config["model"] not in family:
+    traits = _family(config["task"]).get(config["model"])
+    if traits is None:
         raise ValueError(f"{config['model']} has no architecture switches")
     options = config.get("model_options") or {}
-    settable = OPTION_TRAITS.get(config["task"], set())
-    return {**family[config["model"]], **{k: bool(options[k]) for k in settable if k in options}}
+    return {**traits, **{k: bool(options[k]) for k in _settable(config["task"], config["model"]) if k in options}}
 
 
 def switch_trait(config: dict[str, Any], trait: str, value: bool) -> dict[str, Any]:
     """The same config with one architecture trait switched, as the family member that needs fewest options."""
     task = config["task"]
     want = {**_traits(config), trait: bool(value)}
-    settable = OPTION_TRAITS.get(task, set())
     candidates = []
-    for model, traits in ARCHITECTURES[task].items():
-        if model not in list_models(task) or any(traits[k] != want[k] for k in traits if k not in settable):
+    for model, traits in _family(task).items():
+        settable = _settable(task, model)
+        if set(traits) != set(want) or any(traits[k] != want[k] for k in traits if k not in settable):
             continue
-        overrides = {k: want[k] for k in settable if k in traits and traits[k] != want[k]}
+        overrides = {k: want[k] for k in settable if traits[k] != want[k]}
         candidates.append((len(overrides), model, overrides))
     if not candidates:
         shown = ", ".join(f"{k}={'on' if v else 'off'}" for k, v in want.items())
         raise ValueError(f"no {task} model has {shown}")
     _, model, overrides = min(candidates, key=lambda c: c[0])
-    options = {k: v for k, v in (config.get("model_options") or {}).items() if k not in settable}
+    every_trait = {o for m in _family(task) for o in _settable(task, m)}
+    options = {k: v for k, v in (config.get("model_options") or {}).items() if k not in every_trait}
     return {**config, "model": model, "model_options": {**options, **overrides}}
 
 
@@ -97,9 +77,11 @@ def _set_model(config: dict[str, Any], value: str) -> dict[str, Any]:
     A setting the user changed stays as set. A closed-form base (no training settings of its own) thus
     races a gradient-trained model with that model's recommended epochs, learning rate and batch size.
     """
+    task = config["task"]
     keep = {k: v for k, v in (config.get("model_options") or {}).items() if k == "freeze_backbone"}
-    base = {**TRAIN_DEFAULTS, **model_defaults(config["task"], config["model"])}
-    follow = {k: v for k, v in model_defaults(config["task"], value).items() if config.get(k) == base.get(k)}
+    keep = keep if get_spec(task, value).accepts_weights else {}
+    old, new = make_config(task, config["model"]), make_config(task, value)
+    follow = {k: new[k] for k in (*model_defaults(task, value), "augment") if config.get(k) == old.get(k)}
     return {**config, **follow, "model": value, "model_options": keep}
 
 
@@ -147,8 +129,7 @@ SWITCHES = ("batch_norm", "separable", "attention")
 
 def available_axes(task: str, model: str, gradient: bool = True) -> list[str]:
     """The axes that make sense for a base model of a task (architecture switches only within their family)."""
-    family = ARCHITECTURES.get(task, {})
-    traits = family.get(model, {})
+    traits = _family(task).get(model, {})
     models = list_models(task)
     out = []
     for name, axis in AXES.items():
@@ -217,10 +198,11 @@ def expand(base: dict[str, Any], axes: Mapping[str, Sequence[Any]], seeds: int =
             # the model first: switching it must not undo another axis's value
             for name, value in sorted(settings.items(), key=lambda nv: nv[0] != "model"):
                 config = AXES[name].apply(config, value)
+            config = check_config(config)
         except ValueError as exc:
             skipped.append(f"{label}: {exc}")
             continue
-        if not model_defaults(config["task"], config["model"]):  # fitted in closed form
+        if get_spec(config["task"], config["model"]).closed_form:
             moot = sorted(n for n in settings if AXES[n].gradient_only)
             same = {k: v for k, v in settings.items() if k not in moot}
             twin = next((v for v in variants if v.configs[0]["model"] == config["model"] and _same(v, same)), None)

@@ -1,4 +1,9 @@
-"""Generate the bundled keyword-spotting set `commands` with espeak-ng and numpy noise."""
+"""Generate the bundled keyword-spotting set `commands` with espeak-ng and numpy noise.
+
+Files are named like Speech Commands, `<speaker>_nohash_<n>.wav`: the speaker is the espeak-ng voice with its
+variant (`en-us+f2`), n counts that speaker's takes of the word. Loaders split by speaker (core/data/speakers.py),
+so the test split's voices are never heard in training. Each `_silence_` clip is its own "speaker" (`noiseNNN`).
+"""
 
 from __future__ import annotations
 
@@ -73,12 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         for old in folder.glob("*.wav"):
             old.unlink()
         if name == SILENCE:
-            clips = [make_silence(rng) for _ in range(args.per_class)]
+            clips = [(f"noise{i:03d}", make_silence(rng)) for i in range(args.per_class)]
         else:
             clips = make_word_clips(name, args.per_class, rng)
-        stem = "silence" if name == SILENCE else name
-        for number, clip in enumerate(clips):
-            write_wav(folder / f"{stem}_{number:03d}.wav", clip)
+        for file_name, clip in zip(file_names([speaker for speaker, _ in clips]), (c for _, c in clips)):
+            write_wav(folder / file_name, clip)
         counts[name] = len(clips)
     print_summary(out, counts)
     return 0
@@ -100,8 +104,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # --- spoken words -------------------------------------------------------------------
 
 
-def make_word_clips(word: str, count: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Speak `word` `count` times; every voice is used about equally often per word."""
+def file_names(speakers: list[str]) -> list[str]:
+    """`<speaker>_nohash_<n>.wav`, n counting each speaker's takes from 0 (Speech Commands' naming)."""
+    takes: dict[str, int] = {}
+    names = []
+    for speaker in speakers:
+        names.append(f"{speaker}_nohash_{takes.get(speaker, 0)}.wav")
+        takes[speaker] = takes.get(speaker, 0) + 1
+    return names
+
+
+def make_word_clips(word: str, count: int, rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
+    """Speak `word` `count` times: (speaker, clip) pairs; every voice is used about equally often per word."""
     voices = [VOICES[i % len(VOICES)] for i in range(count)]
     rng.shuffle(voices)
     clips = []
@@ -112,7 +126,7 @@ def make_word_clips(word: str, count: int, rng: np.random.Generator) -> list[np.
         amplitude = int(rng.integers(AMPLITUDE_RANGE[0], AMPLITUDE_RANGE[1] + 1))
         name = f"{voice}+{variant}" if variant else voice
         speech = speak_to_fit(word, name, speed, pitch, amplitude)
-        clips.append(place_in_clip(speech, rng))
+        clips.append((name, place_in_clip(speech, rng)))
     return clips
 
 

@@ -14,6 +14,7 @@ sys.path.insert(0, str(ROOT))
 def isolated_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("DLSTUDIO_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("DLSTUDIO_USER_DATA", str(tmp_path / "user_data"))
+    monkeypatch.setenv("DLSTUDIO_DATA_ROOTS", str(tmp_path))  # the test's own folders count as data folders
     monkeypatch.chdir(ROOT)
     yield
 

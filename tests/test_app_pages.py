@@ -59,9 +59,9 @@ def test_a_new_training_hides_the_last_result_until_it_is_done():
 def test_model_change_loads_its_recommended_settings():
     at = open_page("app_pages/image.py")
     at.selectbox(key="image_model").select("resnet").run()
-    from core.tasks.image import DEFAULTS
+    from core.models import get_spec
 
-    assert at.number_input(key="image_epochs").value == DEFAULTS["resnet"]["epochs"]
+    assert at.number_input(key="image_epochs").value == get_spec("image", "resnet").defaults["epochs"]
 
 
 def test_a_bad_folder_shows_a_clear_error(tmp_path):

@@ -1,9 +1,10 @@
-"""The race statistics (mean, std over seeds, winner, margin vs pooled spread, Pareto front) and the variant plan."""
+"""The race statistics (mean, std over seeds, winner, stated tests of the gap, Pareto front) and the variant plan."""
 
 import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from core.compare import (
     Metric,
@@ -16,7 +17,7 @@ from core.compare import (
     variant_stats,
     verdict,
 )
-from core.experiment import make_config
+from core.config import make_config
 from core.whatif import available_axes, expand, switch_trait
 
 ACC = primary_metric("image")
@@ -44,28 +45,95 @@ def test_pooled_std_is_the_textbook_formula():
     assert pooled_std(VariantStats("a", [0.9]), VariantStats("b", [0.8])) is None
 
 
-def test_a_gap_larger_than_the_seed_spread_is_called_clear():
-    v = verdict([VariantStats("SGD", [0.80, 0.82, 0.81]), VariantStats("Adam", [0.95, 0.96, 0.94])], ACC)
+def test_a_gap_far_beyond_the_seed_spread_passes_welchs_test():
+    sgd, adam = [0.80, 0.82, 0.81], [0.95, 0.96, 0.94]
+    v = verdict([VariantStats("SGD", sgd), VariantStats("Adam", adam)], ACC)
     assert v.winner.label == "Adam" and v.runner_up.label == "SGD"
     assert v.margin == pytest.approx(0.14)
     assert v.spread == pytest.approx(0.01)
-    assert v.clear is True
+    assert [t.name for t in v.tests] == ["Welch's t-test over seeds"]
+    assert v.tests[0].p_value == pytest.approx(stats.ttest_ind(adam, sgd, equal_var=False).pvalue)
+    assert v.clear is True and v.tests[0].p_value < 0.001
     text = summary_text(v)
     assert text.startswith("**Adam** won with accuracy 95.0%")
-    assert "14.0 points ahead of **SGD**" in text and "14.0× the seed-to-seed spread" in text
+    assert "14.0 points ahead of **SGD**" in text
+    assert "Welch's t-test over seeds (3 vs 3 seeds; seed-to-seed spread 1.0 points): p < 0.001" in text
 
 
-def test_a_gap_within_the_seed_spread_is_not_called_clear():
+def test_a_gap_within_the_seed_spread_is_not_distinguishable():
     v = verdict([VariantStats("A", [0.90, 0.96]), VariantStats("B", [0.92, 0.93])], ACC)
     assert v.winner.label == "A" and v.margin == pytest.approx(0.005)
-    assert v.clear is False
-    assert "not reliably different" in summary_text(v)
+    assert v.clear is False and v.tests[0].p_value > 0.5
+    assert "not distinguishable on this data" in summary_text(v)
 
 
-def test_one_seed_says_the_spread_is_unknown():
+def test_one_seed_without_predictions_says_no_test_can_be_made():
     v = verdict([VariantStats("A", [0.9]), VariantStats("B", [0.8])], ACC)
-    assert v.spread is None and v.clear is None
-    assert "spread is unknown" in summary_text(v)
+    assert v.spread is None and v.clear is None and v.tests == []
+    assert "no test can tell whether this gap is luck" in summary_text(v)
+
+
+def predictions(y_true: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
+    """A classification run's stored test predictions: right where `right`, else the next class."""
+    pred = np.where(right, y_true, (y_true + 1) % 10)
+    return {"y_true": y_true, "probs": np.eye(10, dtype=np.float32)[pred]}
+
+
+def test_deterministic_variants_one_test_image_apart_are_not_distinguishable():
+    """Closed-form models: every seed scores the same, so there is no spread; one image apart is no evidence."""
+    y = np.arange(360) % 10
+    right_a = np.ones(360, bool)
+    right_a[:10] = False
+    right_b = right_a.copy()
+    right_b[10] = False  # b misses one more image
+    a = VariantStats("a", [350 / 360] * 3, predictions=[predictions(y, right_a)] * 3)
+    b = VariantStats("b", [349 / 360] * 3, predictions=[predictions(y, right_b)] * 3)
+    v = verdict([b, a], ACC)
+    assert v.winner.label == "a" and v.spread == 0.0
+    assert [t.name for t in v.tests] == ["exact McNemar test"]  # no Welch: the seeds do not vary
+    assert v.tests[0].p_value == 1.0 and v.clear is False
+    text = summary_text(v)
+    assert "exact McNemar test (the same 360 test examples; right only by the winner: 1, only by the other: 0)" in text
+    assert "p = 1.00: not distinguishable on this data." in text and "×" not in text
+
+
+def test_a_clear_gap_on_the_same_test_examples_gets_a_small_mcnemar_p():
+    y = np.arange(360) % 10
+    rng = np.random.default_rng(0)
+    right_a, right_b = rng.random(360) < 0.95, rng.random(360) < 0.80
+    a = VariantStats("a", [right_a.mean()], predictions=[predictions(y, right_a)])
+    b = VariantStats("b", [right_b.mean()], predictions=[predictions(y, right_b)])
+    test = verdict([a, b], ACC).tests[0]
+    only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
+    assert test.p_value == pytest.approx(stats.binomtest(only_a, only_a + only_b).pvalue) and test.p_value < 1e-4
+    assert "so the gap is unlikely to be chance on this test set" in summary_text(verdict([a, b], ACC))
+    # other test examples (another split): no paired test
+    other = VariantStats("c", [0.5], predictions=[predictions(np.roll(y, 1), right_b)])
+    assert verdict([a, other], ACC).tests == []
+
+
+def test_ndcg_gaps_are_tested_by_a_paired_bootstrap_over_users():
+    ndcg = primary_metric("recsys")
+    rng = np.random.default_rng(0)
+    users = np.arange(500, dtype=np.int32)
+    base = rng.random(500).astype(np.float32)
+    better = np.clip(base + 0.05 + 0.05 * rng.standard_normal(500), 0, 1).astype(np.float32)
+
+    def run(values):
+        return VariantStats("x", [float(values.mean())], predictions=[{"test_users": users, "user_ndcg": values}])
+
+    same = verdict([run(base), run(base.copy())], ndcg).tests[0]
+    assert same.name == "paired bootstrap" and same.p_value == 1.0 and same.interval == (0.0, 0.0)
+    clear = verdict([run(better), run(base)], ndcg).tests[0]
+    gap = float(better.mean() - base.mean())
+    assert clear.p_value < 0.01 and clear.interval[0] < gap < clear.interval[1] and clear.interval[0] > 0
+    assert "the same 500 test users" in summary_text(verdict([run(better), run(base)], ndcg))
+
+
+def test_variant_stats_keep_each_runs_predictions_beside_its_score():
+    runs = [{"accuracy": 0.9}, {}, {"accuracy": 0.8}]
+    s = variant_stats("v", runs, "accuracy", [{"y_true": np.zeros(1)}, {}, {"y_true": np.ones(1)}])
+    assert s.values == [0.9, 0.8] and [p["y_true"][0] for p in s.predictions] == [0.0, 1.0]
 
 
 def test_lower_is_better_metrics_rank_the_other_way():

@@ -7,7 +7,8 @@ Skipped where no CUDA device is present (CI has none); run on a GPU machine with
 import pytest
 import torch
 
-from core.experiment import make_config, run_experiment
+from core.config import make_config
+from core.experiment import run_experiment
 from core.runs import RunStore
 from core.tasks import load_run_model
 from core.training import resolve_device

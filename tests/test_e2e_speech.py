@@ -32,7 +32,7 @@ def test_train_on_commands_and_see_the_results(app_server, page):  # noqa: F811
     uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
     uploader.set_input_files(files=[{"name": "notes.wav", "mimeType": "audio/wav", "buffer": b"not audio at all"}])
     page.get_by_text("notes.wav: not a readable audio file").wait_for()
-    uploader.set_input_files(str(ROOT / "sample_data" / "commands" / "yes" / "yes_000.wav"))
+    uploader.set_input_files(str(ROOT / "sample_data" / "commands" / "yes" / "en-gb-scotland+f2_nohash_0.wav"))
     page.get_by_text("Prediction:").wait_for()
     page.get_by_text("Where it listened").wait_for()
     screenshot(page, "speech_try_it")

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from core.experiment import make_config, run_experiment
+from core.config import make_config
+from core.experiment import run_experiment
 from core.export import example_batch, export_onnx, export_run
 from core.report import run_report
 from core.runs import RunStore

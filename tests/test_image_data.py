@@ -5,6 +5,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from core.data import DataError
@@ -61,6 +62,20 @@ def test_given_train_test_split_is_used_and_val_comes_from_train(tmp_path):
     assert len(data.y["test"]) == 6
     assert len(data.y["train"]) + len(data.y["val"]) == 32
     assert "your test/ folder" in data.split_note
+
+
+@pytest.mark.parametrize("val_name", ["val", "valid", "validation", "dev"])
+def test_train_and_val_folders_without_test_carve_the_test_from_train(tmp_path, val_name):
+    make_folder(tmp_path / "ds" / "train", n=10)
+    make_folder(tmp_path / "ds" / val_name, n=2)
+    data = load_folder(tmp_path / "ds")
+    assert data.class_names == ["cat", "dog"]  # not "train" and "val" as two classes
+    assert len(data.y["val"]) == 4  # the given validation folder, as it is
+    assert len(data.y["test"]) == 4 and len(data.y["train"]) == 16  # a fifth of train/, stratified
+    assert np.bincount(data.y["test"].numpy()).tolist() == [2, 2]
+    assert f"your {val_name}/ folder" in data.split_note and "test: 1/5 of your train/ folder" in data.split_note
+    again = load_folder(tmp_path / "ds")
+    assert all(torch.equal(data.x[s], again.x[s]) for s in data.x)  # seeded
 
 
 def test_a_zip_of_a_folder_loads(tmp_path):

@@ -5,8 +5,9 @@ import torch
 import torchvision
 from torch import nn
 
+from core.config import make_config
 from core.data import DataError
-from core.experiment import make_config, run_experiment
+from core.experiment import run_experiment
 from core.explain import explain, grad_cam
 from core.models import freeze_backbone, get_model, list_models
 from core.runs import RunStore

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from core.experiment import make_config
+from core.config import make_config
 from core.jobs import JobManager
 from core.runs import RunStore
 
@@ -14,8 +14,8 @@ def tiny(**options):
 
 
 def long_running():
-    """Thousands of one-batch epochs: runs until stopped (each epoch still evaluates, so it is seconds, not ms)."""
-    return tiny(epochs=5000, max_batches=1)
+    """500 epochs of small batches: runs until stopped (about a minute on 2 cores)."""
+    return tiny(epochs=500, max_batches=None, batch_size=8)
 
 
 def wait_for(condition, timeout=30.0):

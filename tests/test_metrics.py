@@ -1,10 +1,20 @@
 """Our classification numbers against scikit-learn, and the footprint measurements."""
 
 import numpy as np
+import pytest
 import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-from core.metrics import classification_metrics, footprint, worst_mistakes
+from core.metrics import (
+    ci95_accuracy,
+    ci95_macro_f1,
+    ci95_mean,
+    classification_ci95,
+    classification_metrics,
+    footprint,
+    rating_ci95,
+    worst_mistakes,
+)
 
 
 def test_classification_metrics_match_scikit_learn():
@@ -36,3 +46,52 @@ def test_footprint_counts_parameters_and_bytes():
     assert f["parameters"] == 55
     assert 55 * 4 / 1e6 < f["size_mb"] < 0.01
     assert f["latency_ms"] > 0
+
+
+def test_macro_f1_averages_only_the_classes_present_in_truth_or_prediction():
+    # a perfect model on a test split that lacks class "z": 1.0, as scikit-learn's f1_score(average="macro")
+    m = classification_metrics([0, 0, 1, 1], [0, 0, 1, 1], ["x", "y", "z"])
+    assert m["macro_f1"] == 1.0 == f1_score([0, 0, 1, 1], [0, 0, 1, 1], average="macro")
+    assert np.array(m["confusion_matrix"]).shape == (3, 3) and "z" in m["report"]
+    # a class only predicted (a false alarm) still counts
+    y_true, y_pred = [0, 0, 1, 1], [0, 2, 1, 1]
+    assert classification_metrics(y_true, y_pred, ["x", "y", "z"])["macro_f1"] == f1_score(
+        y_true, y_pred, average="macro"
+    )
+
+
+def test_wilson_interval_matches_the_reference():
+    from scipy.stats import binomtest
+
+    assert ci95_accuracy(8, 10) == pytest.approx([0.4902, 0.9433], abs=1e-4)  # the textbook 8 of 10
+    for k, n in [(0, 20), (19, 20), (500, 1000), (357, 360)]:
+        ref = binomtest(k, n).proportion_ci(0.95, method="wilson")
+        assert ci95_accuracy(k, n) == pytest.approx([ref.low, ref.high], abs=1e-9)
+
+
+def test_macro_f1_bootstrap_matches_scikit_learn_on_the_same_resamples():
+    rng = np.random.default_rng(1)
+    y_true = rng.integers(0, 4, 150)
+    y_pred = np.where(rng.random(150) < 0.6, y_true, rng.integers(0, 4, 150))
+    draws = np.random.default_rng(0).integers(0, 150, size=(1000, 150))  # what the helper draws with seed 0
+    ref = [f1_score(y_true[i], y_pred[i], average="macro", zero_division=0) for i in draws]
+    assert ci95_macro_f1(y_true, y_pred, 4) == pytest.approx(np.percentile(ref, [2.5, 97.5]).tolist())
+
+
+def test_intervals_hold_the_estimate_and_shrink_with_more_data():
+    rng = np.random.default_rng(2)
+    widths = []
+    for n in (100, 400, 1600):
+        y_true = rng.integers(0, 3, n)
+        y_pred = np.where(rng.random(n) < 0.8, y_true, rng.integers(0, 3, n))
+        m, ci = classification_metrics(y_true, y_pred, ["a", "b", "c"]), classification_ci95(y_true, y_pred, 3)
+        for name in ("accuracy", "macro_f1"):
+            assert ci[name][0] <= m[name] <= ci[name][1]
+        err = rng.normal(0, 1, n)
+        rmse, mae = np.sqrt(np.mean(err**2)), np.mean(np.abs(err))
+        rating = rating_ci95(np.zeros(n), err)
+        assert rating["rmse"][0] <= rmse <= rating["rmse"][1] and rating["mae"][0] <= mae <= rating["mae"][1]
+        widths.append([ci["accuracy"][1] - ci["accuracy"][0], ci["macro_f1"][1] - ci["macro_f1"][0]])
+    widths = np.array(widths)
+    assert np.all(widths[1:] < widths[:-1])  # four times the data: about half the width
+    assert ci95_mean(np.ones(50)) == [1.0, 1.0]  # no spread, no width

@@ -9,10 +9,11 @@ import torch
 from sklearn.metrics import mean_absolute_error, mean_squared_error, ndcg_score
 from sklearn.metrics.pairwise import cosine_similarity
 
+from core.config import make_config
 from core.data import DataError
 from core.data import interactions as inter
 from core.data.interactions import find_files, read_interactions, read_items, split_per_user
-from core.experiment import make_config, run_experiment
+from core.experiment import run_experiment
 from core.metrics_ranking import (
     catalogue_coverage,
     hits_at_k,
@@ -21,7 +22,7 @@ from core.metrics_ranking import (
     rating_metrics,
     top_k,
 )
-from core.models import get_model, list_models
+from core.models import get_model, get_spec, list_models
 from core.recsys_explore import (
     evaluated_users,
     item_map,
@@ -35,8 +36,6 @@ from core.recsys_explore import (
 from core.runs import RunStore
 from core.tasks import load_run_model
 from core.tasks.recsys import (
-    DEFAULTS,
-    MODEL_OPTIONS,
     TASK,
     load_interactions,
     rank_users,
@@ -256,18 +255,86 @@ def test_an_oracle_gets_perfect_ranking_metrics(small):
     assert metrics["hit@10"] == 1.0 and metrics["map@10"] == pytest.approx(1.0)
 
 
+def test_time_protocol_tests_each_users_latest_interaction(small):
+    import pandas as pd
+
+    data = load_interactions(small / "ratings.csv", protocol="time")
+    frame = pd.read_csv(small / "ratings.csv").sort_values("timestamp")
+    by_user = frame.groupby("user")["item"].apply(list)
+    for split, pick in (("test", lambda items: items[-1:]), ("val", lambda items: items[-2:-1])):
+        part = data.splits[split]
+        got = {(data.user_ids[u], data.item_ids[i]) for u, i in zip(part.users.tolist(), part.items.tolist())}
+        want = {(str(u), str(i)) for u, items in by_user.items() for i in pick(items)}
+        assert got == want and len(part) == data.n_users  # exactly one per user: the latest, then the one before
+    assert len(data.splits["train"]) == len(frame) - 2 * data.n_users
+    assert data.meta["protocol"] == "time" and "leave-one-out" in data.split_note
+    assert "80/10/10" in load_interactions(small / "ratings.csv").split_note  # the default is still random
+
+
+def test_leave_last_out_keeps_short_histories_in_training():
+    users = np.array([0, 1, 1, 2, 2, 2])  # in time order within each user
+    assert inter.split_leave_last_out(users).tolist() == [0, 0, 2, 0, 1, 2]
+
+
+def test_time_protocol_needs_timestamps(tmp_path):
+    path = tmp_path / "no_time.csv"
+    path.write_text("user,item,rating\n" + "\n".join(f"{u},{i},4" for u in range(5) for i in range(4)) + "\n")
+    with pytest.raises(DataError, match="no_time.csv: protocol=time needs a timestamp column"):
+        load_interactions(path, protocol="time")
+    with pytest.raises(ValueError, match="protocol must be one of random, time"):
+        load_interactions(path, protocol="latest")
+
+
+def test_the_rating_scale_comes_from_training_only(tmp_path):
+    """Each user rates 1, 2, 3, 4, 5 in time order: under leave-one-out the 5 is the test and the 4 validation."""
+    rows = [f"{u},{i},{5 if i == 4 else 1 + i % 4},{100 * u + i}" for u in range(6) for i in range(5)]
+    path = tmp_path / "ratings.csv"
+    path.write_text("user,item,rating,timestamp\n" + "\n".join(rows) + "\n")
+    data = load_interactions(path, protocol="time")
+    assert float(data.splits["test"].ratings.min()) == 5.0
+    assert data.meta["rating_max"] == 3.0 and data.meta["rating_min"] == 1.0  # the models' clamp, the like cut
+
+
+def test_evaluation_gives_every_headline_a_95_interval(small):
+    data = load_interactions(small / "ratings.csv")
+    for name in ("pop", "mf"):  # a ranking-only model, and a rating model (untrained: the intervals still hold)
+        model = TASK.build_model({"model": name, "model_options": {}}, data.meta)
+        if name == "pop":
+            TASK.fit_closed_form(model, data, {"model": name})
+        metrics, details, artifacts = TASK.evaluate(model, data)
+        expected = {"precision@10", "recall@10", "ndcg@10", "hit@10", "map@10"}
+        expected |= {"rmse", "mae"} if name == "mf" else set()
+        assert set(details["ci95"]) == expected  # coverage is catalogue-level: no interval
+        for metric, (low, high) in details["ci95"].items():
+            assert low <= metrics[metric] <= high and low < high, metric
+        assert details["protocol"] == "random" and "80/10/10" in details["ranking_protocol"]
+        assert artifacts["user_ndcg"].mean() == pytest.approx(metrics["ndcg@10"], abs=1e-6)
+
+
+def test_runs_table_compares_only_runs_of_one_protocol():
+    def run(run_id, protocol, ndcg):
+        details = {"protocol": protocol} if protocol else {}  # older runs have none: they were random
+        return {"id": run_id, "model": "pop", "dataset": "movies", "status": "finished",
+                "metrics": {"ndcg@10": ndcg}, "details": details, "config": {}}  # fmt: skip
+
+    runs = [run("a", "random", 0.1), run("b", "time", 0.3), run("c", None, 0.2)]
+    assert runs_table(runs)["protocol"].tolist() == ["random", "random", "time"]
+    assert runs_table(runs, protocol="random")["run"].tolist() == ["c", "a"]
+    assert runs_table(runs, protocol="time")["run"].tolist() == ["b"]
+
+
 # ---------------------------------------------------------------- models
 
 
 def quick_config(model: str, path: Path, **extra):
     fast = {"epochs": 3, "batch_size": 256} if model not in ("pop", "itemknn", "ease") else {}
     opts = {"max_len": 10, "dim": 16} if model == "sasrec" else {}
-    settings = {**DEFAULTS[model], **fast, **extra}
+    settings = {**get_spec("recsys", model).defaults, **fast, **extra}
     return make_config("recsys", model, data=str(path), device="cpu", **settings, model_options=opts)
 
 
 def test_registry_and_options():
-    assert sorted(list_models("recsys")) == sorted(MODELS) == sorted(MODEL_OPTIONS)
+    assert sorted(list_models("recsys")) == sorted(MODELS)
     with pytest.raises(ValueError, match="unknown option"):
         meta = {"n_users": 2, "n_items": 2, "n_train": 2, "global_mean": 3, "rating_min": 1, "rating_max": 5}
         TASK.build_model({"model": "bpr", "model_options": {"dimm": 3}}, meta)
@@ -345,7 +412,7 @@ def pop_on_movies():
 
 @pytest.mark.parametrize("model", [m for m in MODELS if m != "pop"])
 def test_every_model_beats_pop_on_the_bundled_set(pop_on_movies, model):
-    settings = {**DEFAULTS[model], **BUNDLED_SHORT.get(model, {})}
+    settings = {**get_spec("recsys", model).defaults, **BUNDLED_SHORT.get(model, {})}
     config = make_config("recsys", model, dataset="movies", device="cpu", **settings)
     metrics = run_experiment(config).metrics
     assert metrics["ndcg@10"] > pop_on_movies["ndcg@10"] and metrics["recall@10"] > pop_on_movies["recall@10"]

@@ -36,7 +36,7 @@ def test_the_page_opens_on_the_bundled_movies():
 def test_the_default_model_gives_ranking_metrics_a_users_top10_and_a_visitors():
     at = train(open_page(PAGE))
     labels = {m.label for m in at.metric}
-    assert {"Precision@10", "Recall@10", "NDCG@10", "Hit rate@10", "MAP@10", "Coverage"} <= labels
+    assert {"Precision@10", "Recall@10", "NDCG@10", "Hit rate@10", "MAP@10", "Coverage@10"} <= labels
     assert "RMSE" not in labels and not has_confusion_matrix(at)  # ease ranks; it does not predict ratings
     assert any("full ranking" in m.value and "80/10/10" in m.value for m in at.markdown)  # the protocol
     top = table_with(at, "because you liked", "test")

@@ -4,8 +4,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.config import make_config
 from core.data import DataError
-from core.experiment import make_config, run_experiment
+from core.experiment import run_experiment
 from core.runs import RunStore
 from tests.apptest import APP, open_page
 from ui.services import runs_dir
@@ -87,7 +88,9 @@ def test_one_run_exports_checked_files_and_can_be_deleted(runs):
     at = open_runs({"selected": adam})
     assert any(m.value.startswith("Results · mlp on digits") for m in at.subheader)
     command = next(c.value for c in at.code)
-    assert command.startswith("python -m core train image --model mlp --dataset digits --optimizer adam")
+    assert command.startswith("python -m core train image --model mlp --dataset digits") and "--seed 0" in command
+    assert "--epochs 1" in command
+    assert "--optimizer" not in command  # adam is mlp's own default: no flag needed
     at.button(key="runs_export_btn").click().run()
     assert not at.exception
     checks = table(at, column="verdict")

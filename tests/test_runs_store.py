@@ -6,8 +6,9 @@ import time
 import pytest
 import torch
 
+from core.config import make_config
 from core.data import DataError
-from core.experiment import make_config, run_experiment
+from core.experiment import run_experiment
 from core.runs import RunStore
 
 

@@ -9,16 +9,15 @@ import soundfile as sf
 import torch
 import torchaudio.transforms as T
 
+from core.config import make_config
 from core.data import DataError
 from core.data.audio import CLIP_SAMPLES, decode, fit_window, load_clip, recording_counts, save_recording
-from core.experiment import make_config, run_experiment
-from core.models import freeze_backbone, get_model, list_models
+from core.experiment import run_experiment
+from core.models import freeze_backbone, get_model, get_spec, list_models
 from core.models.speech import MFCC, LogMel, SpecAugment
 from core.runs import RunStore
 from core.tasks import get_task, load_run_model
 from core.tasks.speech import (
-    AUGMENT_DEFAULTS,
-    DEFAULTS,
     add_noise,
     clip_features,
     load_bundled,
@@ -30,7 +29,8 @@ from core.tasks.speech import (
 )
 
 SR = 16_000
-MODELS = ["logreg", "mlp", "cnn", "dscnn", "crnn_attention", "kwt"]
+MODELS = ["logreg", "svm", "mlp", "cnn", "dscnn", "crnn_attention", "kwt"]
+SKLEARN = ("logreg", "svm")  # fitted by scikit-learn
 
 
 def tone(seconds: float = 1.0, rate: int = SR, freq: float = 440.0, amp: float = 0.5) -> np.ndarray:
@@ -271,6 +271,10 @@ def test_bundled_commands_split_is_stratified():
     assert sum(sizes.values()) == 352 and sizes["test"] > sizes["val"]
     assert torch.bincount(data.y["test"], minlength=11).min() >= 6
     assert len(data.files["test"]) == sizes["test"] and data.files["test"][0].endswith(".wav")
+    # held-out voices: no espeak-ng voice (with its variant) speaks in two splits
+    voices = {s: {f.split("/")[1].split("_nohash_")[0] for f in files} for s, files in data.files.items()}
+    assert not (voices["train"] & voices["test"] or voices["train"] & voices["val"] or voices["val"] & voices["test"])
+    assert "grouped by speaker: 161 speakers, none in two splits" in data.split_note
 
 
 def test_own_folder_with_given_split_and_odd_rates(tmp_path):
@@ -307,15 +311,93 @@ def test_recordings_are_saved_as_a_reusable_dataset(tmp_path):
         save_recording(silent.read_bytes(), root, "pets", "cat")
 
 
+# --- speakers -------------------------------------------------------------------------------------
+
+WORDS, SPEAKERS = ("yes", "no", "up"), [f"spk{i}" for i in range(6)]
+
+
+def make_speakers(root: Path, layout: str, takes: int = 2, rate: int = 8000) -> Path:
+    """6 speakers x 3 words x `takes` tiny clips, the speaker in the name (nohash, label_speaker_n) or a folder."""
+    for w, word in enumerate(WORDS):
+        for s, speaker in enumerate(SPEAKERS):
+            for n in range(takes):
+                wave = tone(0.2, rate, 200.0 * (w + 1) + 10 * s + n)
+                name = {"nohash": f"{speaker}_nohash_{n}.wav", "fsdd": f"{word}_{speaker}_{n}.wav"}.get(layout)
+                path = root / word / (name or f"{speaker}/take{n}.wav")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                sf.write(path, wave, rate)
+    return root
+
+
+def speakers_per_split(data) -> dict[str, set[str]]:
+    from core.data.speakers import speaker_of
+
+    return {
+        s: {speaker_of(Path(f), f.split("/")[0]) or Path(f).parent.name for f in files}
+        for s, files in data.files.items()
+    }
+
+
+@pytest.mark.parametrize("layout", ["nohash", "fsdd", "folder"])
+def test_speakers_read_from_names_or_folders_never_cross_splits(tmp_path, layout):
+    root = make_speakers(tmp_path / layout, layout)
+    data = load_folder(root, seed=0)
+    found = speakers_per_split(data)
+    assert set().union(*found.values()) == set(SPEAKERS)
+    assert not (found["train"] & found["val"] or found["train"] & found["test"] or found["val"] & found["test"])
+    assert all(found[s] for s in ("train", "val", "test"))
+    assert "grouped by speaker: 6 speakers, none in two splits" in data.split_note
+    # every word in every split: stratified as far as the speakers allow (each speaker says every word)
+    assert all(set(data.y[s].tolist()) == {0, 1, 2} for s in data.y)
+    assert sum(len(v) for v in data.y.values()) == 36
+
+
+def test_group_by_none_splits_clips_and_speaker_insists(tmp_path):
+    root = make_speakers(tmp_path / "sc", "nohash")
+    plain = load_folder(root, seed=0, group_by="none")
+    assert "speaker" not in plain.split_note
+    found = speakers_per_split(plain)
+    assert found["train"] & found["test"]  # the leak grouping prevents
+    unnamed = make_folder(tmp_path / "tones")
+    assert "speaker" not in load_folder(unnamed).split_note  # auto: no speakers in the names, no grouping
+    with pytest.raises(DataError, match="group_by=speaker: no speaker"):
+        load_folder(unnamed, group_by="speaker")
+    with pytest.raises(ValueError, match="group_by must be one of"):
+        load_folder(root, group_by="person")
+
+
+def test_speaker_grouping_is_read_from_the_config_and_carves_val_from_given_train(tmp_path):
+    make_speakers(tmp_path / "ds" / "train", "nohash")
+    make_speakers(tmp_path / "ds" / "test", "nohash", takes=1)
+    data = get_task("speech").load_data({"data": str(tmp_path / "ds"), "split_seed": 0})
+    found = speakers_per_split(data)
+    assert not found["train"] & found["val"] and len(data.y["test"]) == 18
+    assert "validation: 1/8 of your train/ folder" in data.split_note and "speakers" in data.split_note
+    plain = get_task("speech").load_data({"data": str(tmp_path / "ds"), "split_seed": 0, "group_by": "none"})
+    assert "speaker" not in plain.split_note
+
+
+def test_too_few_speakers_fall_back_to_clips_under_auto(tmp_path):
+    root = tmp_path / "two"
+    for word in WORDS:
+        for speaker in ("ann", "bob"):
+            for n in range(4):
+                (root / word).mkdir(parents=True, exist_ok=True)
+                sf.write(root / word / f"{speaker}_nohash_{n}.wav", tone(0.2, 8000), 8000)
+    assert "not grouped by speaker" in load_folder(root).split_note
+    with pytest.raises(DataError, match="group_by=speaker"):
+        load_folder(root, group_by="speaker")
+
+
 # --- models ---------------------------------------------------------------------------------------
 
 
 def test_every_model_is_registered():
     assert list_models("speech") == MODELS
-    assert set(DEFAULTS) == set(MODELS)
+    assert all(get_spec("speech", m).closed_form or get_spec("speech", m).defaults for m in MODELS)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", [m for m in MODELS if m != "svm"])  # the SVM has support vectors, not a head
 def test_model_shapes_and_head(name):
     model = get_model("speech", name, num_classes=5, sample_rate=SR, clip_samples=SR)
     assert model(torch.randn(3, SR) * 0.1).shape == (3, 5)
@@ -326,7 +408,7 @@ def test_model_shapes_and_head(name):
         assert sum(p.numel() for p in model.parameters()) < 150_000  # small enough for a CPU in seconds
 
 
-@pytest.mark.parametrize("name", [m for m in MODELS if m != "logreg"])
+@pytest.mark.parametrize("name", [m for m in MODELS if m not in SKLEARN])
 def test_gradient_models_lower_their_loss(name, tmp_path):
     data = load_folder(make_folder(tmp_path / "w", per_class=12))
     torch.manual_seed(0)
@@ -351,9 +433,36 @@ def test_logreg_baseline_fits_with_scikit_learn(tmp_path):
     task = get_task("speech")
     config = make_config("speech", "logreg", data=str(tmp_path / "w"))
     model = task.build_model(config, data.meta)
-    task.fit_baseline(model, data, config)
+    task.fit_closed_form(model, data, config)
     metrics, details, _ = task.evaluate(model, data)
     assert metrics["accuracy"] == 1.0 and details["class_names"] == ["high", "low"]
+
+
+def test_svm_baseline_predicts_like_scikit_learns_svc_and_reloads(tmp_path):
+    import io
+
+    from sklearn.svm import SVC
+
+    data = load_folder(make_folder(tmp_path / "w", classes=("low", "mid", "high"), per_class=14), group_by="none")
+    task, config = get_task("speech"), make_config("speech", "svm", data=str(tmp_path / "w"))
+    model = task.build_model(config, data.meta)
+    task.fit_closed_form(model, data, config)  # C and gamma chosen on the validation split
+    svm = model.svm
+    assert float(svm.C) in (1.0, 10.0, 100.0) and len(svm.support_vectors) > 0
+    train, every = model.features(data.x["train"]).double().numpy(), torch.cat(list(data.x.values()))
+    mean, std = train.mean(0), train.std(0, ddof=1)
+    ref = SVC(C=float(svm.C), gamma=float(svm.gamma)).fit((train - mean) / std, data.y["train"].numpy())
+    with torch.no_grad():
+        ours = model(every).argmax(1).numpy()
+    theirs = ref.predict((model.features(every).double().numpy() - mean) / std)
+    assert (ours == theirs).mean() >= 0.99
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    again = get_model("speech", "svm", num_classes=3, sample_rate=SR, clip_samples=SR)
+    again.load_state_dict(torch.load(buffer, weights_only=True))
+    with torch.no_grad():
+        assert torch.equal(again(every), model(every))
 
 
 # --- end to end -----------------------------------------------------------------------------------
@@ -362,7 +471,7 @@ def test_logreg_baseline_fits_with_scikit_learn(tmp_path):
 def test_run_on_commands_stores_a_model_that_predicts_like_the_run(tmp_path):
     store = RunStore(tmp_path / "runs")
     config = make_config(
-        "speech", "cnn", dataset="commands", epochs=1, max_batches=2, augment=AUGMENT_DEFAULTS, device="cpu"
+        "speech", "cnn", dataset="commands", epochs=1, max_batches=2, device="cpu"
     )
     result = run_experiment(config, store)
     assert result.status == "finished"
@@ -373,7 +482,7 @@ def test_run_on_commands_stores_a_model_that_predicts_like_the_run(tmp_path):
     data = load_bundled("commands")
     probs = get_task("speech").predict_proba(model, data.x["test"])
     np.testing.assert_allclose(probs, art["probs"], atol=1e-5)
-    assert ckpt["config"]["augment"]["time_mask"] == AUGMENT_DEFAULTS["time_mask"]
+    assert ckpt["config"]["augment"]["time_mask"] == get_spec("speech", "cnn").augment["time_mask"]
 
 
 def test_prediction_input_and_saliency(tmp_path):

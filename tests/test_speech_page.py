@@ -5,7 +5,7 @@ import io
 import numpy as np
 import soundfile as sf
 
-from core.tasks.speech import AUGMENT_DEFAULTS, DEFAULTS
+from core.models import get_spec
 from tests.apptest import has_confusion_matrix, open_page, rerun_until
 
 PAGE = "app_pages/speech.py"
@@ -16,9 +16,9 @@ def test_the_page_opens_on_commands_with_the_default_model_and_its_settings():
     assert at.selectbox(key="speech_dataset").value == "commands"
     model = at.selectbox(key="speech_model").value
     assert model == "crnn_attention"
-    assert at.number_input(key="speech_epochs").value == DEFAULTS[model]["epochs"]
-    assert at.slider(key="speech_aug_shift").value == AUGMENT_DEFAULTS["shift"]
-    assert at.slider(key="speech_aug_time_mask").value == AUGMENT_DEFAULTS["time_mask"]
+    assert at.number_input(key="speech_epochs").value == get_spec("speech", model).defaults["epochs"]
+    assert at.slider(key="speech_aug_shift").value == get_spec("speech", model).augment["shift"]
+    assert at.slider(key="speech_aug_time_mask").value == get_spec("speech", model).augment["time_mask"]
     assert any("11 classes" in c.value for c in at.caption)
     assert not at.button(key="speech_train_btn").disabled
 
@@ -26,8 +26,8 @@ def test_the_page_opens_on_commands_with_the_default_model_and_its_settings():
 def test_model_change_loads_its_recommended_settings():
     at = open_page(PAGE)
     at.selectbox(key="speech_model").select("kwt").run()
-    assert at.number_input(key="speech_epochs").value == DEFAULTS["kwt"]["epochs"]
-    assert at.number_input(key="speech_lr").value == DEFAULTS["kwt"]["lr"]
+    assert at.number_input(key="speech_epochs").value == get_spec("speech", "kwt").defaults["epochs"]
+    assert at.number_input(key="speech_lr").value == get_spec("speech", "kwt").defaults["lr"]
 
 
 def test_training_the_default_configuration_shows_results():

@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from core.experiment import make_config, run_experiment
+from core.config import make_config
+from core.experiment import run_experiment
 from core.training import (
     OPTIMIZERS,
     Callback,
@@ -69,7 +70,7 @@ def test_stop_request_ends_within_a_second_and_keeps_the_model():
 
     model = get_model("image", "cnn", channels=1, size=8, num_classes=10)
     event = threading.Event()
-    config = make_config("image", "cnn", epochs=1000, batch_size=32, device="cpu")
+    config = make_config("image", "cnn", epochs=500, batch_size=32, device="cpu")
     from core.experiment import train_config
     from core.training import StopFlag
 

@@ -114,7 +114,8 @@ def test_a_recsys_race_is_judged_on_ndcg():
 
 
 def test_from_scratch_races_fine_tuned_from_a_saved_run():
-    from core.experiment import make_config, run_experiment
+    from core.config import make_config
+    from core.experiment import run_experiment
 
     source = run_experiment(make_config("image", "mlp", epochs=1), RunStore(runs_dir())).run_id
     at = open_with({"model": "mlp", "epochs": "1", "seeds": "1", "axis1": "init_from"})

@@ -1,54 +1,37 @@
-"""The results of one finished run, from the run store: metrics, curves, report, confusion matrix."""
+"""The results of one finished run, from the run store: metrics with intervals, curves, report, confusion matrix."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from core.charts import confusion_matrix_figure, curves_figure
+from core.charts import confusion_matrix_figure, curves_figure, model_comparison_figure
+from core.metric_info import METRICS, format_metric, metric
+from core.tasks import get_task
 from ui.services import get_store
 
 
-def compact_count(n: float) -> str:
-    """140458 -> '140.5k', 11181642 -> '11.18M': short enough for a metric tile."""
-    if n >= 1e6:
-        return f"{n / 1e6:.2f}M"
-    return f"{n / 1e3:.1f}k" if n >= 1e4 else f"{n:,.0f}"
+def interval_text(name: str, ci: Sequence[float] | None) -> str | None:
+    """'95% CI 96.9%–99.2%' in the metric's own format, or None without an interval."""
+    if not ci:
+        return None
+    return f"95% CI {format_metric(name, ci[0])}–{format_metric(name, ci[1])}"
 
 
-METRIC_LABELS = {
-    "accuracy": ("Test accuracy", "{:.2%}"),
-    "macro_f1": ("Macro-F1", "{:.3f}"),
-    "parameters": ("Parameters", lambda n: compact_count(n)),
-    "size_mb": ("Size", "{:.2f} MB"),
-    "latency_ms": ("Latency", "{:.2f} ms"),
-    "train_seconds": ("Training", "{:.1f} s"),
-}
-# Recommendation: top-K ranking, rating prediction, and what the model costs.
-RANKING_LABELS = {
-    "precision@10": ("Precision@10", "{:.3f}"),
-    "recall@10": ("Recall@10", "{:.3f}"),
-    "ndcg@10": ("NDCG@10", "{:.3f}"),
-    "hit@10": ("Hit rate@10", "{:.1%}"),
-    "map@10": ("MAP@10", "{:.3f}"),
-    "coverage@10": ("Coverage", "{:.1%}"),
-}
-RATING_LABELS = {"rmse": ("RMSE", "{:.3f}"), "mae": ("MAE", "{:.3f}")}
-COST_LABELS = {k: METRIC_LABELS[k] for k in ("parameters", "size_mb", "latency_ms", "train_seconds")}
-
-
-def metric_row(metrics: dict[str, float], labels: dict[str, tuple[str, str]] = METRIC_LABELS) -> None:
-    shown = [(k, v) for k, v in labels.items() if k in metrics]
-    for col, (key, (label, fmt)) in zip(st.columns(len(shown)), shown):
-        col.metric(label, format_value(fmt, metrics[key]))
-
-
-def format_value(fmt, value) -> str:
-    """A metric's value by its label's format: a format string or a function."""
-    return fmt(value) if callable(fmt) else fmt.format(value)
+def metric_row(run: dict[str, Any], names: Sequence[str]) -> None:
+    """Metric tiles for `names` (those the run has), labelled by its task, each with its 95% interval."""
+    metrics, ci = run["metrics"], run["details"].get("ci95", {})
+    spec = get_task(run["task"]).spec
+    shown = [n for n in names if n in metrics]
+    if not shown:
+        return
+    for col, name in zip(st.columns(max(len(shown), 1)), shown):
+        col.metric(spec.label(name), format_metric(name, metrics[name]), help=interval_text(name, ci.get(name)))
+        if ci.get(name):
+            col.caption(f"± {format_metric(name, (ci[name][1] - ci[name][0]) / 2)} (95%)")
 
 
 def report_table(report: dict[str, Any]) -> pd.DataFrame:
@@ -79,6 +62,52 @@ def classification_view(run: dict[str, Any], key: str) -> None:
         st.dataframe(table.style.format(precision=3), height=38 + 35 * len(table), key=f"{key}_report")
 
 
+def same_data_runs(run: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """Finished runs of the same task, data and protocol as `run`: bars of `name`, best first."""
+    same = [
+        r
+        for r in get_store().list(run["task"])
+        if r["status"] in ("finished", "stopped")
+        and r["dataset"] == run["dataset"]
+        and r["config"].get("protocol") == run["config"].get("protocol")
+        and name in r["metrics"]
+    ]
+    rows = []
+    for r in same[:15]:
+        low, high = (r["details"].get("ci95", {}).get(name) or (None, None))[:2]
+        rows.append({"run": r["id"], "model": r["model"], "value": r["metrics"][name], "low": low, "high": high})
+    return sorted(rows, key=lambda r: r["value"], reverse=metric(name).higher_is_better)
+
+
+def overview(run: dict[str, Any], key: str) -> None:
+    """Curves for a trained run; for a closed-form fit, where it stands among models on the same data."""
+    history = get_store().history(run["id"])
+    spec = get_task(run["task"]).spec
+    if run["details"].get("closed_form"):
+        name = spec.primary_metric
+        st.caption(
+            f"{run['model']} is fitted in closed form, so there are no training curves: here is its "
+            f"{spec.label(name)} beside the other runs on {run['dataset']} (up to 15, best first)."
+        )
+        st.plotly_chart(
+            model_comparison_figure(same_data_runs(run, name), spec.label(name), run["id"]), key=f"{key}_same_data"
+        )
+    elif history:
+        st.plotly_chart(curves_figure({"run": history}), key=f"{key}_curves")
+    classification_view(run, key)
+
+
+def run_caption(run: dict[str, Any]) -> str:
+    details = run["details"]
+    notes = [f"Stopped early: {details['stop_reason']}." if details.get("stop_reason") else ""]
+    notes.append(f"Small data: {details['settings_note']}." if details.get("settings_note") else "")
+    return (
+        f"Run `{run['id']}` · {run['status']} · numbers on the held-out **test split** "
+        f"({details.get('test_size', '?')} examples; {details.get('split_note', '')}); hover a number for its "
+        "95% interval. " + " ".join(n for n in notes if n)
+    )
+
+
 def results_panel(
     run_id: str,
     key: str,
@@ -87,32 +116,24 @@ def results_panel(
 ) -> dict[str, Any] | None:
     """Render a stored run; `extra_tabs` adds task-specific tabs (name -> renderer taking the run record);
     `metrics_view` (taking the run record) replaces the one row of headline metrics."""
-    store = get_store()
-    run = store.get(run_id)
+    run = get_store().get(run_id)
     if run is None:
         st.warning(f"Run {run_id} is no longer in the run store.")
         return None
-    if run["status"] == "failed":
-        st.error(f"Run {run_id} failed: {run['error']}")
+    if run["status"] in ("failed", "diverged"):
+        st.error(f"Run {run_id} {run['status']}: {run['error']}")
         return run
     st.subheader(f"Results · {run['model']} on {run['dataset']}")
-    details = run["details"]
-    note = details.get("split_note", "")
-    st.caption(
-        f"Run `{run_id}` · {run['status']} · numbers on the held-out **test split** "
-        f"({details.get('test_size', '?')} examples; {note})."
-        + (f" Stopped early: {details['stop_reason']}." if details.get("stop_reason") else "")
-    )
+    st.caption(run_caption(run))
     if metrics_view is not None:
         metrics_view(run)
     else:
-        metric_row(run["metrics"])
+        headline = get_task(run["task"]).spec.headline
+        metric_row(run, [n for n in headline if not metric(n).cost])
+        metric_row(run, [m.name for m in METRICS.values() if m.cost])
     tabs = st.tabs(["Overview", *(extra_tabs or {})])
     with tabs[0]:
-        history = store.history(run_id)
-        if history:
-            st.plotly_chart(curves_figure({"run": history}), key=f"{key}_curves")
-        classification_view(run, key)
+        overview(run, key)
     for tab, render in zip(tabs[1:], (extra_tabs or {}).values()):
         with tab:
             render(run)

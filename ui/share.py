@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.training import OPTIMIZERS
+from core.options import Option
 
 Parser = Callable[[str], Any]
 
@@ -84,16 +84,14 @@ def list_of(parse: Parser) -> Parser:
     return parse_all
 
 
-# The settings of ui.training_panel.training_controls, with the same ranges as its widgets.
-TRAINING_SETTINGS: dict[str, Parser] = {
-    "optimizer": one_of(OPTIMIZERS),
-    "lr": float_in(1e-5, 10.0),
-    "epochs": int_in(1, 500),
-    "batch_size": int_in(1, 65_536),
-    "weight_decay": float_in(0.0, 1.0),
-    "patience": int_in(0, 100),
-    "seed": int_in(0, 10_000),
-}
+def parser_for(option: Option) -> Parser:
+    """A setting's URL parser, with the same range as its widget and its config field (one Option for all)."""
+    if option.kind == "choice":
+        return one_of(option.choices)
+    if option.kind == "bool":
+        return flag
+    low = 0 if option.name == "patience" else option.low  # patience 0 = off
+    return int_in(int(low), int(option.high)) if option.kind == "int" else float_in(low, option.high)
 
 
 def _encode(value: Any) -> str | list[str] | None:

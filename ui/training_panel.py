@@ -1,4 +1,4 @@
-"""Training settings, the Train/Stop buttons and live curves, shared by every task page."""
+"""Training settings (ranges from core.config's RunConfig), the Train/Stop buttons and live curves, for every page."""
 
 from __future__ import annotations
 
@@ -7,87 +7,78 @@ from typing import Any
 import streamlit as st
 
 from core.charts import curves_figure
-from core.experiment import make_config
-from core.training import OPTIMIZER_LABELS, OPTIMIZERS
+from core.config import RUN_OPTIONS, make_config
+from core.options import Option
+from core.training import OPTIMIZER_LABELS
 from ui.services import get_jobs, get_store, session_id
 
+TRAINING_SETTINGS = ("optimizer", "lr", "epochs", "batch_size", "weight_decay", "patience", "schedule", "seed")
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
-SCHEDULE_LABELS = {"constant": "constant", "cosine": "cosine"}
-
-
-TRAIN_DEFAULTS = {
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "epochs": 10,
-    "batch_size": 64,
-    "weight_decay": 0.0,
-    "patience": 0,
-    "seed": 0,
+LABELS = {  # choice settings in words
+    "optimizer": OPTIMIZER_LABELS,
+    "group_by": {"auto": "by speaker, when file names tell", "speaker": "by speaker", "none": "clip by clip"},
+    "protocol": {"random": "random 80/10/10 per user", "time": "time-ordered: last item is the test"},
 }
 
 
-def apply_defaults(prefix: str, defaults: dict[str, Any], overwrite: bool = True) -> None:
-    """Put a model's recommended settings into the widgets (on model change, or once at start)."""
-    for name, value in {**TRAIN_DEFAULTS, **defaults}.items():
+def widget_value(name: str, value: Any) -> Any:
+    """A config value as its widget holds it (patience None = 0 = off)."""
+    return int(value or 0) if name == "patience" else value
+
+
+def apply_defaults(prefix: str, config: dict[str, Any], overwrite: bool = True) -> None:
+    """Put a config's training settings into the widgets (on model change, or once at start)."""
+    for name in TRAINING_SETTINGS:
         key = f"{prefix}_{name}"
         if overwrite or key not in st.session_state:
-            st.session_state[key] = value if name != "patience" else int(value or 0)
+            st.session_state[key] = widget_value(name, config[name])
 
 
-def training_controls(
-    prefix: str, defaults: dict[str, Any], gradient: bool = True, schedule: bool = False
-) -> dict[str, Any]:
-    """Optimizer, learning rate, epochs, batch size, weight decay, seed, early stopping. Returns config keys.
-
-    With `schedule`, also the learning-rate schedule (constant or cosine), under `{prefix}_schedule`.
-
-    Widget values live in session state under `{prefix}_{name}`, so defaults, shared URLs and
-    page changes all go through one place.
-    """
-    apply_defaults(prefix, defaults, overwrite=False)
-    seed = st.number_input("Seed", 0, 10_000, key=f"{prefix}_seed")
-    if not gradient:
-        st.caption("This model is fitted in closed form: no optimizer or epochs.")
-        return {"seed": int(seed)}
-    c1, c2 = st.columns(2)
-    optimizer = c1.selectbox("Optimizer", OPTIMIZERS, format_func=OPTIMIZER_LABELS.get, key=f"{prefix}_optimizer")
-    lr = c2.number_input("Learning rate", 1e-5, 10.0, format="%g", step=1e-4, key=f"{prefix}_lr")
-    epochs = c1.number_input("Epochs", 1, 500, key=f"{prefix}_epochs")
-    sizes = sorted({*BATCH_SIZES, int(st.session_state[f"{prefix}_batch_size"])})
-    batch_size = c2.selectbox("Batch size", sizes, key=f"{prefix}_batch_size")
-    weight_decay = c1.number_input("Weight decay", 0.0, 1.0, format="%g", step=1e-4, key=f"{prefix}_weight_decay")
-    patience = c2.number_input(
-        "Early stopping patience",
-        0,
-        100,
-        key=f"{prefix}_patience",
-        help="Epochs without validation improvement; 0 = off",
-    )
-    options: dict[str, Any] = {}
-    if schedule:
-        st.session_state.setdefault(f"{prefix}_schedule", defaults.get("schedule", "constant"))
-        options["schedule"] = c1.selectbox(
-            "LR schedule",
-            list(SCHEDULE_LABELS),
-            format_func=SCHEDULE_LABELS.get,
-            key=f"{prefix}_schedule",
-            help="Learning-rate schedule: constant, or cosine (decays to 0 over the epochs)",
+def option_widget(option: Option, key: str, container=st, disabled: bool = False) -> Any:
+    """One Option as its widget: a select for choices, a checkbox for flags, a number input otherwise."""
+    help_text = option.help or None
+    if option.kind == "choice":
+        labels = LABELS.get(option.name, {})
+        return container.selectbox(
+            option.label, option.choices, format_func=lambda v: labels.get(v, str(v)), key=key, help=help_text
         )
-    return {
-        **options,
-        "optimizer": optimizer,
-        "lr": float(lr),
-        "epochs": int(epochs),
-        "batch_size": int(batch_size),
-        "weight_decay": float(weight_decay),
-        "patience": int(patience) or None,
-        "seed": int(seed),
-    }
+    if option.kind == "bool":
+        return container.checkbox(option.label, key=key, help=help_text, disabled=disabled)
+    if option.name == "batch_size":
+        sizes = sorted({*BATCH_SIZES, int(st.session_state.get(key, option.default))})
+        return container.selectbox(option.label, sizes, key=key, help=help_text)
+    cast = int if option.kind == "int" else float
+    low = cast(option.low if option.name != "patience" else 0)
+    fmt = None if option.kind == "int" else "%g"
+    step = cast(option.step) if option.step else None
+    value = container.number_input(
+        option.label, low, cast(option.high), step=step, format=fmt, key=key, help=help_text, disabled=disabled
+    )
+    return cast(value)
+
+
+def training_controls(prefix: str, defaults: dict[str, Any], closed_form: bool = False) -> dict[str, Any]:
+    """The training settings as widgets under `{prefix}_{name}`; returns them as make_config's keywords."""
+    apply_defaults(prefix, defaults, overwrite=False)
+    seed = option_widget(RUN_OPTIONS["seed"], f"{prefix}_seed")
+    if closed_form:
+        st.caption("This model is fitted in closed form: no optimizer, learning rate, epochs or batch size.")
+        return {"seed": seed}
+    c1, c2 = st.columns(2)
+    out = {"seed": seed}
+    for i, name in enumerate(n for n in TRAINING_SETTINGS if n != "seed"):
+        out[name] = option_widget(RUN_OPTIONS[name], f"{prefix}_{name}", (c1, c2)[i % 2])
+    return out
 
 
 def start_training(prefix: str, task: str, model: str, options: dict[str, Any]) -> None:
-    config = make_config(task, model, **options)
-    job = get_jobs().submit(config, owner=session_id())
+    try:
+        config = make_config(task, model, **options)
+        job = get_jobs().submit(config, owner=session_id())
+    except ValueError as exc:
+        st.session_state[f"{prefix}_start_error"] = str(exc)
+        return
+    st.session_state.pop(f"{prefix}_start_error", None)
     st.session_state[f"{prefix}_job"] = job.id
     for key in (f"{prefix}_run", f"_keep_{prefix}_run"):  # the last run's results must not come back
         st.session_state.pop(key, None)
@@ -98,6 +89,8 @@ def training_panel(prefix: str, task: str, model: str, options: dict[str, Any], 
     c1, c2, _ = st.columns([1, 1, 3])
     if c1.button("Train", type="primary", key=f"{prefix}_train_btn", disabled=disabled, width="stretch"):
         start_training(prefix, task, model, options)
+    if st.session_state.get(f"{prefix}_start_error"):
+        st.error(st.session_state[f"{prefix}_start_error"])
     job_id = st.session_state.get(f"{prefix}_job")
     job = get_jobs().get(job_id) if job_id else None
     if job is not None and not job.done:
@@ -110,8 +103,8 @@ def training_panel(prefix: str, task: str, model: str, options: dict[str, Any], 
 
 
 def _record_finished(prefix: str, job) -> None:
-    if job.status == "failed":
-        st.error(f"Training failed: {job.error}")
+    if job.status in ("failed", "diverged"):
+        st.error(f"Training {job.status}: {job.error}")
     elif job.status in ("finished", "stopped"):
         st.session_state[f"{prefix}_run"] = job.run_id
         if job.status == "stopped":

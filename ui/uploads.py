@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -12,10 +11,23 @@ from typing import Any
 import streamlit as st
 
 from core.data import DataError
+from core.data.roots import resolve_in_roots, user_data_dir
 
 
-def user_data_dir() -> Path:
-    return Path(os.environ.get("DLSTUDIO_USER_DATA", "user_data"))
+def user_path(text: str | None) -> str | None:
+    """A path typed on a page, resolved inside the app's data roots (core.data.roots), or None.
+
+    Empty input gives None quietly; a path outside the roots (or escaping them by `..` or a symlink) shows one
+    st.error that says which folders are allowed, the same whether or not the path exists, and gives None.
+    Pages pass what this returns to their loaders, never the raw text.
+    """
+    if not text or not text.strip():
+        return None
+    try:
+        return str(resolve_in_roots(text))
+    except DataError as exc:
+        st.error(str(exc))
+        return None
 
 
 def save_upload(upload, folder: str) -> Path:

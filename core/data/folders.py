@@ -1,19 +1,28 @@
-"""Class-folder datasets (a folder or .zip of one subfolder per class, optional train/val/test)."""
+"""Class-folder datasets (a folder or .zip of one subfolder per class, optional train/val/test) and their splits."""
 
 from __future__ import annotations
 
-import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from core.data import DataError
-from core.data.archive import extract_zip
+from core.data.archive import cached_extraction
+from core.data.roots import check_data_path
 
 SPLITS = ("train", "val", "test")
+# Folder names read as a split: the validation split goes by several names.
+SPLIT_FOLDERS = {"train": "train", "test": "test", "val": "val", "valid": "val", "validation": "val", "dev": "val"}
 IGNORED = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}
+SPLIT_NOTE = "seeded stratified split 70/10/20 (train/validation/test)"
+TEST_SHARE, VAL_SHARE = 0.2, 0.1  # of all examples when no split is given: 70/10/20
+
+
+class TooFewGroups(DataError):
+    """Too few groups (speakers) to give every split its own."""
 
 
 @dataclass
@@ -21,23 +30,34 @@ class FolderIndex:
     """Files and labels of a class-folder dataset; `split` is given by the folders or carved later."""
 
     class_names: list[str]
-    files: dict[str, list[Path]] = field(default_factory=dict)  # split -> files
-    labels: dict[str, list[int]] = field(default_factory=dict)  # split -> class indices
+    files: dict[str, list[Path]] = field(default_factory=dict)  # split (or "all") -> files
+    labels: dict[str, list[int]] = field(default_factory=dict)  # split (or "all") -> class indices
     given_split: bool = False
+    folder_names: dict[str, str] = field(default_factory=dict)  # split -> its folder's own name (dev/ for val)
+
+    @property
+    def all_files(self) -> list[Path]:
+        """Every file, split after split: the positions `split_index` returns point into this list."""
+        return [f for files in self.files.values() for f in files]
+
+    @property
+    def all_labels(self) -> np.ndarray:
+        return np.array([y for ys in self.labels.values() for y in ys], dtype=np.int64)
+
+    def origin(self) -> np.ndarray:
+        """The split (or "all") each file of `all_files` came from."""
+        return np.array([s for s, files in self.files.items() for _ in files])
 
 
-def open_data_path(path: str | Path, workdir: str | Path | None = None) -> Path:
-    """A folder as it is; a .zip extracted safely into `workdir` (a temp dir by default)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file or folder")
+def open_data_path(path: str | Path) -> Path:
+    """A folder as it is; a .zip extracted safely, once per content, into user_data/extracted/ (archive.py)."""
+    path = check_data_path(path)
     if path.is_file():
         if path.suffix.lower() != ".zip":
             raise DataError(
                 f"{path.name}: expected a folder or a .zip archive of one, got a {path.suffix or 'plain'} file"
             )
-        workdir = Path(workdir or tempfile.mkdtemp(prefix="dlstudio-"))
-        path = extract_zip(path, workdir / path.stem)
+        path = cached_extraction(path)
     return _descend_single(path)
 
 
@@ -51,21 +71,35 @@ def _descend_single(path: Path) -> Path:
         kids = _visible(path.iterdir())
         inner = _visible(kids[0].iterdir()) if len(kids) == 1 and kids[0].is_dir() else []
         # a wrapper folder holds only folders; a lone class folder holds files
-        if inner and all(k.is_dir() for k in inner) and kids[0].name.lower() not in SPLITS:
+        if inner and all(k.is_dir() for k in inner) and kids[0].name.lower() not in SPLIT_FOLDERS:
             path = kids[0]
         else:
             return path
 
 
+def _split_folders(root: Path) -> dict[str, Path]:
+    """train/ with test/ and/or a validation folder (val/, valid/, validation/, dev/), each of class folders."""
+    found: dict[str, Path] = {}
+    for child in _visible(root.iterdir()):
+        split = SPLIT_FOLDERS.get(child.name.lower())
+        if split is None or not child.is_dir() or not any(c.is_dir() for c in _visible(child.iterdir())):
+            continue
+        if split in found:
+            raise DataError(f"{root.name}: both {found[split].name}/ and {child.name}/ are a {split} split; keep one")
+        found[split] = child
+    return found if "train" in found and len(found) > 1 else {}
+
+
 def index_folder(root: Path, extensions: set[str] | None = None) -> FolderIndex:
     """Scan class subfolders (or train/val/test folders of them) and check the shape of the data."""
-    kids = {c.name.lower(): c for c in _visible(root.iterdir()) if c.is_dir()}
-    if "train" in kids and "test" in kids:
-        splits = {s: kids[s] for s in SPLITS if s in kids}
+    splits = _split_folders(root)
+    if splits:
         class_names = sorted({c.name for d in splits.values() for c in _visible(d.iterdir()) if c.is_dir()})
         index = FolderIndex(class_names, given_split=True)
-        for split, folder in splits.items():
-            index.files[split], index.labels[split] = _scan_classes(folder, class_names, extensions)
+        for split in SPLITS:
+            if split in splits:
+                index.files[split], index.labels[split] = _scan_classes(splits[split], class_names, extensions)
+                index.folder_names[split] = splits[split].name
     else:
         class_names = [c.name for c in _visible(root.iterdir()) if c.is_dir()]
         index = FolderIndex(class_names)
@@ -73,7 +107,21 @@ def index_folder(root: Path, extensions: set[str] | None = None) -> FolderIndex:
     if len(class_names) < 2:
         found = f"only {class_names[0]!r}" if class_names else "none"
         raise DataError(f"{root.name}: needs at least two class subfolders, found {found}")
+    if index.given_split:
+        _check_train_has_every_class(root, index)
     return index
+
+
+def _check_train_has_every_class(root: Path, index: FolderIndex) -> None:
+    """A class that only val/ or test/ holds can never be predicted: refuse rather than report a hollow score."""
+    trained = set(index.labels["train"])
+    for split in ("val", "test"):
+        unseen = sorted({index.class_names[c] for c in index.labels.get(split, []) if c not in trained})
+        if unseen:
+            raise DataError(
+                f"{root.name}: {index.folder_names[split]}/ holds class(es) {', '.join(unseen)} that "
+                f"{index.folder_names['train']}/ lacks; a model cannot learn a class it never sees in training"
+            )
 
 
 def _scan_classes(folder: Path, class_names: list[str], extensions) -> tuple[list[Path], list[int]]:
@@ -116,3 +164,96 @@ def _split_once(idx: np.ndarray, size: float, seed: int, stratify) -> tuple[np.n
         return train_test_split(idx, test_size=size, random_state=seed, stratify=stratify)
     except ValueError:  # a part too small to hold every class (a few recorded clips): split without strata
         return train_test_split(idx, test_size=size, random_state=seed)
+
+
+def split_index(
+    index: FolderIndex, seed: int, groups: np.ndarray | None = None, group_name: str = "speaker"
+) -> tuple[dict[str, np.ndarray], str]:
+    """Train/val/test positions into `index.all_files`, and a note saying how they were made.
+
+    Given split folders are kept; a missing validation split is carved from train/ (1/8 of it), a missing
+    test split too (1/5 of it), never from test/. Without split folders: a seeded stratified 70/10/20 split.
+    With `groups` (one per file, such as the speaker), carving keeps each group in one split, stratified as
+    far as the groups allow.
+    """
+    labels = index.all_labels
+    if not index.given_split:
+        if groups is None:
+            return stratified_split(labels, seed), SPLIT_NOTE
+        rest, test = _carve_groups(np.arange(len(labels)), labels, groups, TEST_SHARE, seed, group_name)
+        train, val = _carve_groups(rest, labels, groups, VAL_SHARE / (1 - TEST_SHARE), seed, group_name)
+        parts = {"train": train, "val": val, "test": test}
+        note = f"seeded split 70/10/20 (train/validation/test), stratified as far as {group_name}s allow"
+        return parts, f"{note}; grouped by {group_name}: {group_note(parts, groups, group_name)}"
+    origin = index.origin()
+    parts = {s: np.flatnonzero(origin == s) for s in SPLITS if s in index.files}
+    names = index.folder_names
+    if "val" in parts and "test" in parts:
+        note = f"train/validation/test: your own {names['train']}/, {names['val']}/ and {names['test']}/ folders"
+    elif "test" in parts:
+        parts["train"], parts["val"] = _carve(parts["train"], labels, groups, seed, "val", group_name)
+        note = f"test: your {names['test']}/ folder; validation: 1/8 of your {names['train']}/ folder"
+    else:
+        parts["train"], parts["test"] = _carve(parts["train"], labels, groups, seed, "test", group_name)
+        note = f"validation: your {names['val']}/ folder; test: 1/5 of your {names['train']}/ folder"
+    carved = "your own" not in note
+    if groups is None:
+        note += " (seeded, stratified)" if carved else ""
+    elif carved:
+        note += f" (seeded, stratified as far as {group_name}s allow); grouped by {group_name}: "
+        note += group_note(parts, groups, group_name)
+    else:
+        note += f"; {group_note(parts, groups, group_name)}"
+    return {s: parts[s] for s in SPLITS}, note
+
+
+def _carve(
+    idx: np.ndarray, labels: np.ndarray, groups: np.ndarray | None, seed: int, part: str, group_name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, held-out) of a given train/ folder: 1/8 for validation, 1/5 for a test split the folders lack."""
+    share = VAL_SHARE / (1 - TEST_SHARE) if part == "val" else TEST_SHARE
+    if groups is not None:
+        return _carve_groups(idx, labels, groups, share, seed, group_name)
+    if part == "val":  # the same split as ever for train/ + test/ folders, so stored runs reload on theirs
+        carved = stratified_split(labels[idx], seed, given_test=True)
+        return idx[carved["train"]], idx[carved["val"]]
+    counts = np.bincount(labels[idx])
+    return _split_once(idx, share, seed, labels[idx] if counts[counts > 0].min() >= 3 else None)
+
+
+def _carve_groups(
+    idx: np.ndarray, labels: np.ndarray, groups: np.ndarray, share: float, seed: int, group_name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out about `share` of `idx` in whole groups, stratified by label as far as the groups allow."""
+    n_groups = len(np.unique(groups[idx]))
+    if n_groups < 2:
+        raise TooFewGroups(f"only {n_groups} {group_name} left to split by; at least one more is needed per split")
+    folds = StratifiedGroupKFold(n_splits=min(max(2, round(1 / share)), n_groups), shuffle=True, random_state=seed)
+    with warnings.catch_warnings():  # "the least populated class has fewer members than n_splits": expected here
+        warnings.simplefilter("ignore", UserWarning)
+        rest, held = next(folds.split(idx, labels[idx], groups[idx]))
+    return idx[rest], idx[held]
+
+
+def group_note(parts: dict[str, np.ndarray], groups: np.ndarray, group_name: str = "speaker") -> str:
+    """'12 speakers, none in two splits' (or how many are, when given split folders share some)."""
+    seen: dict[str, int] = {}
+    for idx in parts.values():
+        for g in np.unique(groups[idx]):
+            seen[g] = seen.get(g, 0) + 1
+    shared = sum(n > 1 for n in seen.values())
+    where = "none in two splits" if not shared else f"{shared} of them in more than one split"
+    return f"{len(seen)} {group_name}s, {where}"
+
+
+def coverage_note(parts: dict[str, np.ndarray], labels: np.ndarray, class_names: list[str]) -> str:
+    """'; warning: ...' for a split note when a class has no test or no training examples, else ''."""
+    present = {split: set(labels[idx].tolist()) for split, idx in parts.items()}
+    untested = [name for c, name in enumerate(class_names) if c not in present.get("test", set())]
+    untrained = [name for c, name in enumerate(class_names) if c not in present.get("train", set())]
+    out = ""
+    if untested:
+        out += f"; warning: no test examples of {', '.join(untested)}, so accuracy on them is not measured"
+    if untrained:
+        out += f"; warning: no training examples of {', '.join(untrained)}, so the model cannot learn them"
+    return out

@@ -1,4 +1,4 @@
-"""Image decoding for user data and uploads, and the bundled `shapes` generator."""
+"""Image decoding for user data and uploads (pixel caps, downscaling on decode), and the bundled `shapes` generator."""
 
 from __future__ import annotations
 
@@ -10,13 +10,23 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
 
-from core.data import DataError
+from core.data import DataError, env_limit
 
-Image.MAX_IMAGE_PIXELS = 60_000_000  # refuse decompression bombs with a clear error
+MAX_IMAGE_PIXELS = 60_000_000  # one image, by its header; DLSTUDIO_MAX_IMAGE_PIXELS
+MAX_DATASET_PIXELS = 2_000_000_000  # every image of a dataset, as decoded; DLSTUDIO_MAX_DATASET_PIXELS
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # Pillow's own bomb check, for any other caller
+
+
+def pixel_limits() -> tuple[int, int]:
+    """(pixels one image may have, decoded pixels a dataset may have), environment applied."""
+    per_image = int(env_limit("DLSTUDIO_MAX_IMAGE_PIXELS", MAX_IMAGE_PIXELS))
+    return per_image, int(env_limit("DLSTUDIO_MAX_DATASET_PIXELS", MAX_DATASET_PIXELS))
 
 
 def to_array(img: Image.Image, channels: int, size: int) -> np.ndarray:
     """Any Pillow image (RGBA, palette, 16-bit, CMYK...) -> float32 (channels, size, size) in [0, 1]."""
+    img = reduce_for(img, size)
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float32)
         hi = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
@@ -31,27 +41,88 @@ def to_array(img: Image.Image, channels: int, size: int) -> np.ndarray:
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
 
 
-def open_image(source: str | Path | bytes, name: str | None = None) -> Image.Image:
-    """Decode an image fully, turning Pillow's many failure modes into one DataError naming the file."""
+def reduce_for(img: Image.Image, size: int) -> Image.Image:
+    """Shrink by a whole factor (box average) to no less than twice `size` a side, before any full-size copy."""
+    factor = min(img.size) // (2 * size)
+    if factor < 2 or img.mode.startswith("I;16"):  # 16-bit: reduce() takes no such mode; rare and capped
+        return img
+    if img.mode in ("P", "PA", "1"):  # palette indices and single bits cannot be averaged
+        img = img.convert("L" if img.mode == "1" else "RGBA")
+    return img.reduce(factor)
+
+
+def open_image(source: str | Path | bytes, name: str | None = None, size: int | None = None) -> Image.Image:
+    """Decode an image, turning Pillow's many failure modes into one DataError naming the file.
+
+    The header is checked against the pixel cap before a pixel is decoded. With `size` (the side it will be
+    used at), a JPEG decodes at 1/2 to 1/8 scale (`draft`) and any image is reduced to about twice `size`.
+    """
     name = name or (Path(source).name if not isinstance(source, bytes) else "upload")
+    img = _open_header(source, name, pixel_limits()[0])
+    if size:
+        img.draft(None, (2 * size, 2 * size))
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{name}: not a readable image ({exc})") from exc
+    if not size:
+        return img
+    small = reduce_for(img, size)
+    if small is not img:
+        img.close()  # the full-size pixels go now, not whenever the collector gets to them
+    return small
+
+
+def _open_header(source: str | Path | bytes, name: str, max_pixels: int) -> Image.Image:
+    """The image with only its header read; refused when that header says more than `max_pixels`."""
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    too_big = f"over the limit of {max_pixels / 1e6:,.0f} million pixels per image (DLSTUDIO_MAX_IMAGE_PIXELS)"
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below, with our message
             img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-            img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DataError(f"{name}: image is too large ({exc})") from exc
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{name}: the image is {too_big}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{name}: not a readable image ({exc})") from exc
-    if img.width < 1 or img.height < 1:
+    width, height = img.size
+    if width < 1 or height < 1:
         raise DataError(f"{name}: image has no pixels")
+    if width * height > max_pixels:
+        img.close()
+        raise DataError(f"{name}: {width}x{height} is {width * height / 1e6:,.0f} million pixels, {too_big}")
     return img
 
 
-def guess_channels(images: list[Image.Image]) -> int:
-    """Grayscale when every image is, else RGB."""
-    gray = all(im.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F") for im in images)
-    return 1 if gray else 3
+def decode_images(files: list[Path], names: list[str], size: int, dataset: str) -> tuple[np.ndarray, int]:
+    """(N, C, size, size) float32 in [0, 1] and C; one image at a time, never holding two at full size.
+
+    Every header is read first: each image must fit the per-image cap and all of them, at the size they
+    decode at (JPEGs at a reduced scale), the dataset cap, before anything is decoded.
+    """
+    per_image, dataset_cap = pixel_limits()
+    modes, total = [], 0
+    for file, name in zip(files, names):
+        with _open_header(file, name, per_image) as img:
+            img.draft(None, (2 * size, 2 * size))
+            modes.append(img.mode)
+            total += img.width * img.height
+    if total > dataset_cap:
+        raise DataError(
+            f"{dataset}: its {len(files):,} images decode to {total / 1e6:,.0f} million pixels, over the limit of "
+            f"{dataset_cap / 1e6:,.0f} million per dataset (DLSTUDIO_MAX_DATASET_PIXELS); use fewer or smaller images"
+        )
+    channels = guess_channels(modes)
+    out = np.empty((len(files), channels, size, size), np.float32)
+    for i, (file, name) in enumerate(zip(files, names)):
+        with open_image(file, name, size) as img:
+            out[i] = to_array(img, channels, size)
+    return out, channels
+
+
+def guess_channels(modes: list[str]) -> int:
+    """Grayscale when every image is (by its mode), else RGB."""
+    return 1 if all(mode in GRAY_MODES for mode in modes) else 3
 
 
 SHAPES = ("circle", "square", "triangle", "star", "hexagon", "cross")

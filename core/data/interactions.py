@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from core.data import DataError
+from core.data.roots import check_data_path
 
 MAX_FILE_BYTES = 2 * 1024**3  # refuse bigger files before reading a byte of them
 BYTES_PER_ROW_IN_MEMORY = 200  # two id strings as Python objects, a rating, a timestamp, a row number
 CHUNK_ROWS = 1_000_000
+MAX_ABS_RATING = 1e6  # a rating beyond this is a broken file, and overflows float32 arithmetic long before 1e300
 RATINGS_FILES = ("u.data", "ratings.dat", "ratings.csv", "ratings.tsv", "interactions.csv", "interactions.tsv")
 ITEMS_FILES = ("u.item", "movies.dat", "movies.csv", "items.csv", "items.tsv", "items.dat")
 DUPLICATE_RULE = (
@@ -128,10 +131,10 @@ def _column_positions(sniffed: Sniffed, name: str) -> dict[str, int]:
             if key in names and role not in found:
                 found[role] = i
     missing = [r for r in ("user", "item", "rating") if r not in found]
-    if missing:
+    if missing:  # the header itself is not echoed: a message shows no more of a file than one short field
         raise DataError(
-            f"{name}: missing column(s) {', '.join(missing)} (the header has {', '.join(sniffed.header)}); "
-            "expected user, item, rating[, timestamp]"
+            f"{name}: missing column(s) {', '.join(missing)}; expected a header of user, item, rating[, timestamp] "
+            "(or names such as userId, movieId, rating)"
         )
     return found
 
@@ -191,54 +194,89 @@ def _read_table(path: Path, sniffed: Sniffed, usecols: list[int], chunksize: int
     )
 
 
-def _numeric(values: pd.Series, what: str, name: str, first_line: int) -> np.ndarray:
-    out = pd.to_numeric(values, errors="coerce")
-    bad = np.flatnonzero(~np.isfinite(out.to_numpy(dtype=np.float64)))
-    if len(bad):
-        i = bad[0]
-        raise DataError(
-            f"{name}: line {first_line + i}: {what} {values.iloc[i]!r} is not a number "
-            f"({len(bad):,} such row(s) in this part of the file)"
-        )
-    return out.to_numpy(dtype=np.float64)
+def _line_number(path: Path, encoding: str, row: int, header: bool) -> int:
+    """The line (from 1) of data row `row` (from 0) as an editor counts it: pandas skips blank lines, people don't."""
+    target, seen = row + int(header), -1
+    with open(path, encoding=encoding, errors="replace", newline="") as f:
+        for number, line in enumerate(f, 1):
+            if line.rstrip("\r\n"):
+                seen += 1
+                if seen == target:
+                    return number
+    return target + 1
 
 
-def _timestamps(values: pd.Series, name: str, first_line: int) -> np.ndarray:
-    numbers = pd.to_numeric(values, errors="coerce")
-    if numbers.notna().all():
-        return numbers.to_numpy(dtype=np.float64)
-    dates = pd.to_datetime(values, errors="coerce", utc=True)
-    bad = np.flatnonzero(dates.isna().to_numpy())
+def _where(path: Path, sniffed: Sniffed, start: int, i: int) -> str:
+    """'ratings.csv: line 12' for row `i` of the chunk that starts at data row `start`."""
+    return f"{path.name}: line {_line_number(path, sniffed.encoding, start + int(i), bool(sniffed.header))}"
+
+
+def _shown(value: str) -> str:
+    """One field as a message may show it: at most 20 printable characters, quoted."""
+    text = "".join(c if c.isprintable() else "?" for c in str(value)[:20])
+    return repr(text + ("…" if len(str(value)) > 20 else ""))
+
+
+def _numeric(values: pd.Series, what: str, line_of) -> np.ndarray:
+    """`values` as float64; the first that is not a finite number, or lies beyond MAX_ABS_RATING, is refused."""
+    out = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(out) | (np.abs(out) > MAX_ABS_RATING))
     if len(bad):
         i = bad[0]
-        raise DataError(f"{name}: line {first_line + i}: timestamp {values.iloc[i]!r} is not a number or a date")
-    return (dates.astype("int64") / 1e9).to_numpy(dtype=np.float64)
+        if np.isnan(out[i]):
+            problem = "is not a number"
+        elif np.isinf(out[i]):
+            problem = "is not a finite number"
+        else:
+            problem = f"is out of range (beyond ±{MAX_ABS_RATING:,.0f})"
+        count = f"{len(bad):,} such row(s) in this part of the file"
+        raise DataError(f"{line_of(i)}: {what} {_shown(values.iloc[i])} {problem} ({count})")
+    return out
+
+
+def _timestamps(values: pd.Series, line_of) -> np.ndarray:
+    """Seconds since 1970: numbers as they are, dates (ISO and the like) converted; anything else is refused."""
+    out = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    text = np.isnan(out)
+    if text.any():
+        dates = pd.to_datetime(values[text], errors="coerce", utc=True)
+        undated = np.flatnonzero(text)[dates.isna().to_numpy()]
+        if len(undated):
+            i = undated[0]
+            raise DataError(f"{line_of(i)}: timestamp {_shown(values.iloc[i])} is not a number or a date")
+        out[text] = dates.astype("int64").to_numpy() / 1e9
+    infinite = np.flatnonzero(~np.isfinite(out))
+    if len(infinite):
+        i = infinite[0]
+        raise DataError(f"{line_of(i)}: timestamp {_shown(values.iloc[i])} is not a finite number")
+    return out
 
 
 def read_interactions(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> InteractionFile:
     """Read and validate an interactions CSV/TSV/`::` file; apply the duplicate rule (DUPLICATE_RULE)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    path = check_data_path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; expected an interactions file")
     if path.stat().st_size == 0:
         raise DataError(f"{path.name}: the file is empty")
     _check_size(path, max_bytes, _mean_line_bytes(path))
     sniffed = sniff(path)
     pos = _column_positions(sniffed, path.name)
     roles = sorted(pos, key=pos.get)
-    parts, line = [], 2 if sniffed.header else 1
+    parts, row = [], 0
     try:
         reader = _read_table(path, sniffed, [pos[r] for r in roles], chunksize=CHUNK_ROWS)
         for chunk in reader:
             chunk.columns = roles  # usecols keeps file order, which `roles` follows
+            line_of = partial(_where, path, sniffed, row)
             part = pd.DataFrame({"user": chunk["user"].str.strip(), "item": chunk["item"].str.strip()})
             if (part["user"] == "").any() or (part["item"] == "").any():
                 i = int(np.flatnonzero(((part["user"] == "") | (part["item"] == "")).to_numpy())[0])
-                raise DataError(f"{path.name}: line {line + i}: the user or item is empty")
-            part["rating"] = _numeric(chunk["rating"], "rating", path.name, line).astype(np.float32)
-            part["timestamp"] = _timestamps(chunk["timestamp"], path.name, line) if "timestamp" in chunk else np.nan
+                raise DataError(f"{line_of(i)}: the user or item is empty")
+            part["rating"] = _numeric(chunk["rating"], "rating", line_of).astype(np.float32)
+            part["timestamp"] = _timestamps(chunk["timestamp"], line_of) if "timestamp" in chunk else np.nan
             parts.append(part)
-            line += len(chunk)
+            row += len(chunk)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         if isinstance(exc, DataError):
             raise
@@ -250,6 +288,10 @@ def read_interactions(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> Inte
     counts = frame["user"].value_counts()
     if len(frame) < 10:
         raise DataError(f"{path.name}: only {len(frame)} interactions; at least 10 are needed")
+    if len(counts) < 2:
+        raise DataError(
+            f"{path.name}: only one user; needs at least 2 users, as recommendations come from what other users chose"
+        )
     if counts.max() < 2:
         raise DataError(
             f"{path.name}: every user has only one interaction; a user needs at least 2 "
@@ -273,9 +315,9 @@ def drop_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 def read_items(path: str | Path) -> pd.DataFrame:
     """An items file -> columns item, title, genres ('|'-joined). MovieLens u.item, movies.dat, movies.csv or
     any `item, title[, genres]` table."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    path = check_data_path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; expected an items file")
     sniffed = sniff(path)
     if sniffed.sep == "|" and sniffed.columns >= 6:  # MovieLens 100k u.item: id|title|dates|url|19 genre flags
         table = pd.read_csv(path, sep="|", header=None, dtype=str, encoding="latin-1", keep_default_na=False)
@@ -308,9 +350,7 @@ def read_items(path: str | Path) -> pd.DataFrame:
 
 def find_files(path: str | Path) -> tuple[Path, Path | None]:
     """(interactions file, items file or None) for a file, or a folder holding MovieLens-style files."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file or folder")
+    path = check_data_path(path)
     if path.is_file():
         ratings, folder = path, path.parent
     else:
@@ -347,6 +387,24 @@ def split_per_user(users: np.ndarray, seed: int, ratios: tuple[float, float, flo
     sorted_users = users[order]
     rank = np.arange(len(users)) - starts[sorted_users]
     split = np.where(rank < train[sorted_users], 0, np.where(rank < (train + val)[sorted_users], 1, 2))
+    out = np.empty(len(users), dtype=np.int8)
+    out[order] = split
+    return out
+
+
+def split_leave_last_out(users: np.ndarray) -> np.ndarray:
+    """RecBole's time-ordered leave-one-out on interactions already in time order: each user's last interaction
+    is the test (2), the one before validation (1), the rest training (0).
+
+    A user with two interactions gives the last to test and keeps the first for training; one with a single
+    interaction keeps it in training.
+    """
+    order = np.argsort(users, kind="stable")  # grouped by user, in time order within each user
+    counts = np.bincount(users, minlength=int(users.max()) + 1)
+    ends = np.cumsum(counts)
+    from_end = ends[users[order]] - 1 - np.arange(len(users))  # 0 = the user's last interaction
+    n = counts[users[order]]
+    split = np.where((from_end == 0) & (n >= 2), 2, np.where((from_end == 1) & (n >= 3), 1, 0))
     out = np.empty(len(users), dtype=np.int8)
     out[order] = split
     return out

@@ -1,28 +1,76 @@
-"""Model registry: every task's nn.Modules, registered by name with `list_models` / `get_model`."""
+"""Model registry: every model registered once, by name, with its spec (the one home of a model's facts)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
 
-_REGISTRY: dict[str, dict[str, Callable[..., nn.Module]]] = {}
-_DESCRIPTIONS: dict[str, dict[str, str]] = {}
+from core.options import Option
+
+# The training settings a spec may recommend; anything else belongs in `options` or `augment`.
+TRAINING_KEYS = ("optimizer", "lr", "epochs", "batch_size", "weight_decay", "schedule", "patience")
 
 
-def register(task: str, name: str, description: str = "") -> Callable:
-    def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        _REGISTRY.setdefault(task, {})[name] = factory
-        _DESCRIPTIONS.setdefault(task, {})[name] = description or (factory.__doc__ or "").strip().split("\n")[0]
-        return factory
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model is: its builder and every fact the CLI, pages, lab and reports ask about it."""
+
+    name: str
+    task: str
+    description: str
+    builder: Callable[..., nn.Module]
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # training settings (TRAINING_KEYS)
+    augment: Mapping[str, Any] = field(default_factory=dict)  # augmentation it starts from
+    options: tuple[Option, ...] = ()  # settable model options, with labels and ranges
+    closed_form: bool = False  # fitted without gradient descent: optimizer, lr, epochs, batch size do nothing
+    accepts_weights: bool = False  # can start from a local pretrained weights file
+    good_for: str = ""
+    traits: Mapping[str, bool] = field(default_factory=dict)  # architecture switches (what-if): batch_norm, ...
+    defaults_from: str = ""  # where the defaults came from (which script, which split)
+    objective: str = ""  # how its task trains it, where a task has several ways (recsys: rating, pairwise, ...)
+
+    def option_defaults(self) -> dict[str, Any]:
+        return {o.name: o.default for o in self.options}
+
+    def check_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The model options cast and range-checked; unknown names are an error naming the known ones."""
+        known = {o.name: o for o in self.options}
+        unknown = sorted(set(options) - set(known) - {"freeze_backbone"})
+        if unknown:
+            shown = ", ".join(known) or "none"
+            raise ValueError(f"unknown option(s) for {self.name}: {', '.join(unknown)} (it takes: {shown})")
+        out = {k: known[k].check(v, self.name) for k, v in options.items() if k in known}
+        if "freeze_backbone" in options:
+            if not self.accepts_weights:
+                raise ValueError(f"{self.name} has no backbone to freeze (only models that take weights do)")
+            out["freeze_backbone"] = bool(options["freeze_backbone"])
+        return out
+
+
+_SPECS: dict[str, dict[str, ModelSpec]] = {}
+
+
+def register_model(task: str, name: str, description: str, **facts: Any) -> Callable:
+    """Decorator: register a model builder under `task`/`name` with its spec. A name registers once."""
+
+    def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _SPECS.get(task, {}):
+            raise ValueError(f"{task} model {name!r} is registered twice")
+        unknown = set(facts.get("defaults", {})) - set(TRAINING_KEYS)
+        if unknown:
+            raise ValueError(f"{name}: defaults may only set {', '.join(TRAINING_KEYS)}, not {', '.join(unknown)}")
+        _SPECS.setdefault(task, {})[name] = ModelSpec(name, task, description, builder, **facts)
+        return builder
 
     return wrap
 
 
 def _load_task_models(task: str) -> None:
     # Import on demand so `core.models` stays light and each task registers its own models.
-    import importlib
-
     try:
         importlib.import_module(f"core.models.{task}")
     except ModuleNotFoundError as exc:
@@ -32,19 +80,20 @@ def _load_task_models(task: str) -> None:
 
 def list_models(task: str) -> list[str]:
     _load_task_models(task)
-    return list(_REGISTRY.get(task, {}))
+    return list(_SPECS.get(task, {}))
 
 
-def describe_model(task: str, name: str) -> str:
-    _load_task_models(task)
-    return _DESCRIPTIONS.get(task, {}).get(name, "")
-
-
-def get_model(task: str, name: str, **cfg) -> nn.Module:
+def get_spec(task: str, name: str) -> ModelSpec:
     models = list_models(task)
     if name not in models:
         raise ValueError(f"unknown {task} model {name!r}; choose one of {', '.join(models)}")
-    return _REGISTRY[task][name](**cfg)
+    return _SPECS[task][name]
+
+
+def get_model(task: str, name: str, **cfg) -> nn.Module:
+    """Build a model: its spec's option defaults under `cfg` (the data's shapes and any chosen options)."""
+    spec = get_spec(task, name)
+    return spec.builder(**{**spec.option_defaults(), **cfg})
 
 
 def freeze_backbone(model: nn.Module) -> None:
@@ -56,7 +105,7 @@ def freeze_backbone(model: nn.Module) -> None:
 def transfer_weights(model: nn.Module, state_dict: dict) -> tuple[int, int]:
     """Copy every tensor whose name and shape match (a new head stays fresh). Returns (copied, skipped)."""
     own = model.state_dict()
-    matched = {k: v for k, v in state_dict.items() if k in own and own[k].shape == v.shape}
+    matched = {k: v for k, v in state_dict.items() if k in own and hasattr(v, "shape") and own[k].shape == v.shape}
     if not matched:
         raise ValueError("the weights share no layer (by name and shape) with this model")
     model.load_state_dict(matched, strict=False)

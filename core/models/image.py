@@ -11,7 +11,8 @@ from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from core.data import DataError
-from core.models import register, transfer_weights
+from core.models import register_model, transfer_weights
+from core.options import Option
 
 
 class SklearnLinear(nn.Module):
@@ -210,44 +211,126 @@ def _flat(channels: int, size: int) -> int:
     return channels * size * size
 
 
-@register("image", "logreg", "scikit-learn logistic regression on pixels (baseline)")
+# Tuned on `digits` (benchmarks/image_models.py); small shifts and turns help the convolutional nets on small data.
+CONV_TRAINING = {"epochs": 30, "lr": 3e-3, "batch_size": 64, "schedule": "cosine", "optimizer": "adam"}
+CONV_AUGMENT = {"shift": 0.1, "rotate": 10.0, "flip": False}
+DEFAULTS_FROM = "chosen on digits in benchmarks/image_models.py"
+WIDTH = Option("width", "Width (channels of the first stage)", 32, 8, 128, 8, kind="int")
+DROPOUT = Option("dropout", "Dropout before the head", 0.2, 0.0, 0.9, 0.05)
+
+
+def _conv_options(batch_norm: bool) -> tuple[Option, ...]:
+    return (WIDTH, DROPOUT, Option("batch_norm", "Batch normalisation", batch_norm, kind="bool"))
+
+
+@register_model(
+    "image",
+    "logreg",
+    "scikit-learn logistic regression on pixels (baseline)",
+    closed_form=True,
+    options=(Option("C", "Inverse regularisation strength C", 1.0, 1e-4, 1e4),),
+    good_for="a baseline: how far plain pixels get",
+)
 def logreg(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
     return SklearnLinear(_flat(channels, size), num_classes, **kw)
 
 
-@register("image", "mlp", "two hidden layers on pixels")
+@register_model(
+    "image",
+    "mlp",
+    "two hidden layers on pixels",
+    defaults={"epochs": 40, "lr": 1e-3, "batch_size": 64, "schedule": "constant", "optimizer": "adam"},
+    options=(Option("hidden", "Hidden units", 256, 16, 2048, 16, kind="int"), DROPOUT),
+    good_for="tiny images where position is fixed",
+    defaults_from=DEFAULTS_FROM,
+)
 def mlp(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
     return MLP(_flat(channels, size), num_classes, **kw)
 
 
-@register("image", "cnn", "five 3x3 convolutions, max-pooling")
+@register_model(
+    "image",
+    "cnn",
+    "five 3x3 convolutions, max-pooling",
+    defaults={**CONV_TRAINING, "lr": 2e-3},
+    augment=CONV_AUGMENT,
+    options=_conv_options(False),
+    traits={"batch_norm": False, "separable": False},
+    good_for="the plain convolutional baseline for the batch-norm and separable what-ifs",
+    defaults_from=DEFAULTS_FROM,
+)
 def cnn(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
-    kw.setdefault("batch_norm", False)
     return ConvNet(channels, num_classes, **kw)
 
 
-@register("image", "cnn_bn", "the cnn with batch normalisation")
+@register_model(
+    "image",
+    "cnn_bn",
+    "the cnn with batch normalisation",
+    defaults=CONV_TRAINING,
+    augment=CONV_AUGMENT,
+    options=_conv_options(True),
+    traits={"batch_norm": True, "separable": False},
+    good_for="the best accuracy per second on small images",
+    defaults_from=DEFAULTS_FROM,
+)
 def cnn_bn(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
-    kw.setdefault("batch_norm", True)
     return ConvNet(channels, num_classes, **kw)
 
 
-@register("image", "dscnn", "depthwise-separable convolutions (MobileNet-style), batch norm")
+@register_model(
+    "image",
+    "dscnn",
+    "depthwise-separable convolutions (MobileNet-style), batch norm",
+    defaults=CONV_TRAINING,
+    augment=CONV_AUGMENT,
+    options=_conv_options(True),
+    traits={"batch_norm": True, "separable": True},
+    good_for="a small, fast model: a seventh of the cnn's parameters",
+    defaults_from=DEFAULTS_FROM,
+)
 def dscnn(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
-    kw.setdefault("batch_norm", True)
     return ConvNet(channels, num_classes, separable=True, **kw)
 
 
-@register("image", "resnet", "a small residual network (3 stages of basic blocks)")
+@register_model(
+    "image",
+    "resnet",
+    "a small residual network (3 stages of basic blocks)",
+    defaults={**CONV_TRAINING, "epochs": 20, "lr": 2e-3},
+    augment=CONV_AUGMENT,
+    options=(WIDTH,),
+    good_for="deeper features through skip connections",
+    defaults_from=DEFAULTS_FROM,
+)
 def resnet(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
     return SmallResNet(channels, num_classes, **kw)
 
 
-@register("image", "mobilenet_v3_small", "torchvision MobileNetV3-Small; optional local weights file")
+TORCHVISION_TRAINING = {"lr": 1e-3, "batch_size": 64, "schedule": "cosine", "optimizer": "adam"}
+
+
+@register_model(
+    "image",
+    "mobilenet_v3_small",
+    "torchvision MobileNetV3-Small; optional local weights file",
+    defaults={**TORCHVISION_TRAINING, "epochs": 10},
+    accepts_weights=True,
+    good_for="transfer learning from your own ImageNet weights file",
+    defaults_from=DEFAULTS_FROM,
+)
 def mobilenet_v3_small(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
     return TorchvisionNet("mobilenet_v3_small", num_classes, **kw)
 
 
-@register("image", "resnet18", "torchvision ResNet-18; optional local weights file")
+@register_model(
+    "image",
+    "resnet18",
+    "torchvision ResNet-18; optional local weights file",
+    defaults={**TORCHVISION_TRAINING, "epochs": 8},
+    accepts_weights=True,
+    good_for="transfer learning from your own ImageNet weights file",
+    defaults_from=DEFAULTS_FROM,
+)
 def resnet18(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
     return TorchvisionNet("resnet18", num_classes, **kw)

@@ -13,9 +13,24 @@ import torch
 from scipy import sparse
 from torch import nn
 
-from core.models import register
+from core.data import DataError, env_limit
+from core.models import register_model
+from core.options import Option
 
-MAX_DENSE_ITEMS = 20_000  # EASE keeps an items x items matrix in memory
+MAX_GB = 4.0  # most one recommender may need (memory_bytes), checked before it allocates; DLSTUDIO_RECSYS_MAX_GB
+SCORE_USERS = 512  # users ranked at once (core.tasks.recsys.rank_users)
+SCORE_BYTES = 17  # per user and item ranked: scores, their masked copy, the exclusion row (float, bool), a history row
+NEUMF_PAIRS = 1 << 19  # (user, item) pairs NeuMF scores at once: 256 users of 2,048 items
+KNN_BLOCK_CELLS = 1 << 21  # ItemKNN fits this many (item, item) similarities at a time
+MAP_MAX_ITEMS = 5_000  # ItemKNN's item map reads dense similarity rows: only for catalogues up to this
+
+
+# Training settings tuned on `movies` (benchmarks/recsys_models.py); options include objective settings such as
+# the L2 weight `reg` or the `negatives` per positive.
+TRAINING = {"optimizer": "adam", "schedule": "constant", "weight_decay": 0.0}
+DEFAULTS_FROM = "chosen on movies in benchmarks/recsys_models.py"
+DIM64 = Option("dim", "Embedding size", 64, 4, 512, 4, kind="int")
+RANK_WEIGHT = Option("rank_weight", "Ranking-loss weight", 2.0, 0.0, 100.0, 0.5)
 
 
 class Recommender(nn.Module):
@@ -25,12 +40,22 @@ class Recommender(nn.Module):
     rating_model = False  # predicts ratings on the data's scale (RMSE/MAE apply)
     uses_history = False
 
-    def __init__(self, n_users: int, n_items: int, n_train: int = 0) -> None:
+    def __init__(self, n_users: int, n_items: int, n_train: int = 0, **options) -> None:
+        check_memory(type(self), n_users, n_items, n_train, **options)  # before a byte is allocated
         super().__init__()
         self.n_users, self.n_items = n_users, n_items
         if self.uses_history:  # the training interactions as CSR: user u's items are items[ptr[u]:ptr[u+1]]
             self.register_buffer("hist_ptr", torch.zeros(n_users + 1, dtype=torch.long))
             self.register_buffer("hist_items", torch.zeros(n_train, dtype=torch.long))
+
+    @classmethod
+    def memory_bytes(cls, n_users: int, n_items: int, n_train: int = 0, **options) -> int:
+        """Peak bytes to build, fit and rank with this model, beyond the data itself (an upper estimate).
+
+        Here: the stored histories and ranking SCORE_USERS users at a time; each model adds its own state.
+        """
+        history = (n_users + 1 + n_train) * 8 if cls.uses_history else 0
+        return history + SCORE_USERS * n_items * SCORE_BYTES
 
     def forward(self, users: torch.Tensor) -> torch.Tensor:
         return self.score_users(users)
@@ -76,10 +101,41 @@ class Recommender(nn.Module):
         out[rows, cols] = 1.0
         return out
 
+    def history_csr(self, users: torch.Tensor) -> sparse.csr_matrix:
+        """(B, n_items) sparse 0/1 rows of the stored training interactions, float32."""
+        ptr, stored = self.hist_ptr.cpu().numpy(), self.hist_items.cpu().numpy()
+        u = users.cpu().numpy()
+        starts, lengths = ptr[u], ptr[u + 1] - ptr[u]
+        offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        cols = stored[np.repeat(starts, lengths) + offsets]
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        out = sparse.csr_matrix((np.ones(len(cols), np.float32), cols, indptr), shape=(len(u), self.n_items))
+        out.sum_duplicates()
+        out.data[:] = 1.0  # an item seen twice counts once, as in history_matrix
+        return out
+
     def visitor_vector(self, items: torch.Tensor) -> torch.Tensor:
         x = torch.zeros(self.n_items, device=items.device)
         x[items] = 1.0
         return x
+
+
+def check_memory(model: type[Recommender], n_users: int, n_items: int, n_train: int = 0, **options) -> int:
+    """`model.memory_bytes(...)`, or a DataError naming the need and the limit (DLSTUDIO_RECSYS_MAX_GB) when over."""
+    need = model.memory_bytes(n_users, n_items, n_train, **options)
+    limit = env_limit("DLSTUDIO_RECSYS_MAX_GB", MAX_GB) * 1e9
+    if need > limit:
+        raise DataError(
+            f"{model.__name__} on {n_users:,} users and {n_items:,} items would need about {need / 1e9:.1f} GB of "
+            f"memory, over the limit of {limit / 1e9:.1f} GB for one recommender (DLSTUDIO_RECSYS_MAX_GB); "
+            "pick a model or setting that needs less, or fewer items"
+        )
+    return need
+
+
+def _adam_bytes(parameters: int) -> int:
+    """Weights, gradients and Adam's two moments, float32."""
+    return parameters * 4 * 4
 
 
 def learned_size(model: nn.Module) -> int:
@@ -88,13 +144,23 @@ def learned_size(model: nn.Module) -> int:
     return params + sum(b.numel() for n, b in model.named_buffers() if not n.startswith("hist_") and n != "seq")
 
 
-@register("recsys", "pop", "Popularity: everyone gets the most interacted-with items they have not seen")
+@register_model(
+    "recsys",
+    "pop",
+    "Popularity: everyone gets the most interacted-with items they have not seen",
+    closed_form=True,
+    good_for="the baseline every recommender must beat",
+)
 class Popularity(Recommender):
     sklearn_fitted = True
 
     def __init__(self, n_users: int, n_items: int, **_) -> None:
         super().__init__(n_users, n_items)
         self.register_buffer("counts", torch.zeros(n_items))
+
+    @classmethod
+    def memory_bytes(cls, n_users: int, n_items: int, n_train: int = 0, **options) -> int:
+        return super().memory_bytes(n_users, n_items, n_train) + n_items * 12  # counts, and counting them
 
     def fit(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray) -> Popularity:
         self.counts.copy_(torch.from_numpy(np.bincount(items, minlength=self.n_items)).float())
@@ -107,59 +173,122 @@ class Popularity(Recommender):
         return self.counts.clone()
 
 
-@register("recsys", "itemknn", "Item-item cosine similarity on who interacted with what (k nearest neighbours)")
+@register_model(
+    "recsys",
+    "itemknn",
+    "Item-item cosine similarity on who interacted with what (k nearest neighbours)",
+    closed_form=True,
+    options=(
+        Option("k", "Neighbours per item", 100, 1, 1000, 10, kind="int"),
+        Option("shrink", "Similarity shrinkage", 10.0, 0.0, 1000.0, 1.0),
+    ),
+    good_for="explainable lists: 'because you liked …'",
+)
 class ItemKNN(Recommender):
     sklearn_fitted = True
     uses_history = True
 
     def __init__(self, n_users: int, n_items: int, n_train: int = 0, k: int = 100, shrink: float = 0.0, **_) -> None:
-        super().__init__(n_users, n_items, n_train)
+        super().__init__(n_users, n_items, n_train, k=k)
         self.k, self.shrink = min(k, n_items - 1), shrink
         self.register_buffer("nbr_items", torch.zeros(n_items, self.k, dtype=torch.long))
         self.register_buffer("nbr_sims", torch.zeros(n_items, self.k))
 
+    @classmethod
+    def memory_bytes(cls, n_users: int, n_items: int, n_train: int = 0, k: int = 100, **options) -> int:
+        k = min(k, n_items - 1)
+        neighbours = n_items * k * 12  # nbr_items (int64) and nbr_sims (float32)
+        fit = n_train * 48 + KNN_BLOCK_CELLS * 40  # the 0/1 matrix both ways; one block of similarity rows
+        ranking = n_items * k * 40  # the sparse similarity matrix, made for each batch of users
+        return super().memory_bytes(n_users, n_items, n_train) + neighbours + fit + ranking
+
     def fit(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray) -> ItemKNN:
+        """Each item's k most similar items, a block of rows at a time: never an items x items matrix."""
         x = sparse.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=(self.n_users, self.n_items))
         x.data[:] = 1.0  # repeated pairs count once
-        co = (x.T @ x).toarray()  # (n_items, n_items) co-occurrence counts
-        norms = np.sqrt(np.diag(co))
-        sims = co / (np.outer(norms, norms) + self.shrink + 1e-8)
-        np.fill_diagonal(sims, 0.0)
-        top = np.argpartition(-sims, self.k - 1, axis=1)[:, : self.k]  # each item's k nearest neighbours
-        self.nbr_items.copy_(torch.from_numpy(top))
-        self.nbr_sims.copy_(torch.from_numpy(np.take_along_axis(sims, top, 1)).float())
+        xt = x.T.tocsr()
+        norms = np.sqrt(np.asarray(xt.sum(1), dtype=np.float32).ravel())  # sqrt of each item's own co-occurrence
+        rows = max(1, KNN_BLOCK_CELLS // self.n_items)
+        for start in range(0, self.n_items, rows):
+            top, sims = self._neighbours((xt[start : start + rows] @ x).tocsr(), start, norms)
+            self.nbr_items[start : start + len(top)] = torch.from_numpy(top)
+            self.nbr_sims[start : start + len(top)] = torch.from_numpy(sims)
         return self
 
+    def _neighbours(self, co: sparse.csr_matrix, start: int, norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, k) neighbours and similarities of items start.. from their (rows, n_items) co-occurrence counts.
+
+        A row with at most k similar items keeps them all (the other slots point at the item itself with 0);
+        a row with more picks its top k from the dense row, as the full matrix would.
+        """
+        k, n_rows = self.k, co.shape[0]
+        row_of = np.repeat(np.arange(n_rows), np.diff(co.indptr))
+        sims = co.data / (norms[start + row_of] * norms[co.indices] + self.shrink + 1e-8)
+        sims[co.indices == start + row_of] = 0.0  # an item is not its own neighbour
+        counts = np.bincount(row_of[sims != 0], minlength=n_rows)
+        top = np.repeat(start + np.arange(n_rows)[:, None], k, axis=1)
+        values = np.zeros((n_rows, k), np.float32)
+        keep = (sims != 0) & (counts[row_of] <= k)
+        rows, cols = row_of[keep], co.indices[keep]
+        slot = np.arange(len(rows)) - np.searchsorted(rows, rows)  # place within its row (rows are sorted)
+        top[rows, slot], values[rows, slot] = cols, sims[keep]
+        crowded = np.flatnonzero(counts > k)
+        if len(crowded):
+            dense = sparse.csr_matrix((sims, co.indices, co.indptr), shape=co.shape)[crowded].toarray()
+            best = np.argpartition(-dense, k - 1, axis=1)[:, :k]
+            top[crowded], values[crowded] = best, np.take_along_axis(dense, best, 1)
+        return top, values
+
     def similarity_matrix(self) -> torch.Tensor:
-        """Dense (n_items, n_items): row i holds i's k neighbours' similarities, zeros elsewhere."""
+        """Dense (n_items, n_items): row i holds i's k neighbours' similarities, zeros elsewhere (small catalogues)."""
         dense = torch.zeros(self.n_items, self.n_items, device=self.nbr_sims.device)
         return dense.scatter_(1, self.nbr_items, self.nbr_sims)
 
+    def similarity_csr(self) -> sparse.csr_matrix:
+        """Sparse (n_items, n_items) float32: row i holds i's k neighbours' similarities."""
+        n, k = self.nbr_items.shape
+        values, cols = self.nbr_sims.cpu().numpy().ravel(), self.nbr_items.cpu().numpy().ravel()
+        return sparse.csr_matrix((values, (np.repeat(np.arange(n), k), cols)), shape=(n, n))
+
     def score_users(self, users):
         # score(u, i) = sum of sim(i, j) over i's neighbours j in u's history
-        return self.history_matrix(users) @ self.similarity_matrix().T
+        scores = (self.history_csr(users) @ self.similarity_csr().T).toarray()
+        return torch.from_numpy(scores).to(users.device)
 
     def score_visitor(self, items, ratings):
-        return self.similarity_matrix() @ self.visitor_vector(items)
+        seen = np.zeros(self.n_items, np.float32)
+        seen[items.cpu().numpy()] = 1.0
+        return torch.from_numpy(self.similarity_csr() @ seen).to(items.device)
 
     def item_similarity(self, items, others):
-        return self.similarity_matrix()[items][:, others]
+        rows = self.similarity_csr()[items.cpu().numpy()][:, others.cpu().numpy()]
+        return torch.from_numpy(rows.toarray()).to(items.device)
 
     def item_vectors(self):
-        return self.similarity_matrix()
+        return self.similarity_matrix() if self.n_items <= MAP_MAX_ITEMS else None
 
 
-@register("recsys", "ease", "EASE: a linear item-to-item autoencoder solved in closed form (Steck, 2019)")
+@register_model(
+    "recsys",
+    "ease",
+    "EASE: a linear item-to-item autoencoder solved in closed form (Steck, 2019)",
+    closed_form=True,
+    options=(Option("reg", "Regularisation (L2)", 250.0, 0.0, 1e5, 10.0),),
+    good_for="the best top-10 here, fitted in a second (catalogues up to a few thousand items)",
+)
 class EASE(Recommender):
     sklearn_fitted = True
     uses_history = True
 
     def __init__(self, n_users: int, n_items: int, n_train: int = 0, reg: float = 250.0, **_) -> None:
-        if n_items > MAX_DENSE_ITEMS:
-            raise ValueError(f"ease keeps an items x items matrix: {n_items:,} items is over {MAX_DENSE_ITEMS:,}")
         super().__init__(n_users, n_items, n_train)
         self.reg = reg
         self.register_buffer("weights", torch.zeros(n_items, n_items))
+
+    @classmethod
+    def memory_bytes(cls, n_users: int, n_items: int, n_train: int = 0, **options) -> int:
+        # items x items: the float64 Gram matrix, its inverse and the weights formed from it, then float32 twice
+        return super().memory_bytes(n_users, n_items, n_train) + n_items**2 * 40
 
     def fit(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray) -> EASE:
         x = sparse.csr_matrix((np.ones(len(users)), (users, items)), shape=(self.n_users, self.n_items))
@@ -204,7 +333,16 @@ class _EmbeddingRecommender(Recommender):
             return score(*vectors)
 
 
-@register("recsys", "mf", "Biased matrix factorisation of ratings (SVD-style, squared error)")
+@register_model(
+    "recsys",
+    "mf",
+    "Biased matrix factorisation of ratings (SVD-style, squared error)",
+    objective="rating",
+    defaults={**TRAINING, "epochs": 20, "lr": 1e-2, "batch_size": 1024, "patience": 3},
+    options=(DIM64, Option("reg", "Regularisation (L2)", 0.05, 0.0, 10.0, 0.01), RANK_WEIGHT),
+    good_for="predicting star ratings (RMSE)",
+    defaults_from=DEFAULTS_FROM,
+)
 class MatrixFactorization(_EmbeddingRecommender):
     rating_model = True
 
@@ -219,7 +357,7 @@ class MatrixFactorization(_EmbeddingRecommender):
         rank_weight: float = 2.0,
         **_,
     ) -> None:
-        super().__init__(n_users, n_items)
+        super().__init__(n_users, n_items, dim=dim)
         self.rank_weight = rank_weight  # 0: rank by predicted rating; else by the ranking head (see RatingObjective)
         self.user_emb, self.item_emb = nn.Embedding(n_users, dim), nn.Embedding(n_items, dim)
         self.user_bias, self.item_bias = nn.Embedding(n_users, 1), nn.Embedding(n_items, 1)
@@ -230,6 +368,11 @@ class MatrixFactorization(_EmbeddingRecommender):
             nn.init.zeros_(emb.weight)
         self.register_buffer("global_mean", torch.tensor(float(global_mean)))
         self.register_buffer("rating_range", torch.tensor([float(rating_min), float(rating_max)]))
+
+    @classmethod
+    def memory_bytes(cls, n_users: int, n_items: int, n_train: int = 0, dim: int = 64, **options) -> int:
+        parameters = (n_users + n_items) * (dim + 1) + n_items
+        return super().memory_bytes(n_users, n_items, n_train) + _adam_bytes(parameters)
 
     def predict(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:  # (B,), (B,) -> (B,)
         dot = (self.user_emb(users) * self.item_emb(items)).sum(-1)
@@ -266,15 +409,29 @@ class MatrixFactorization(_EmbeddingRecommender):
         return self.item_emb.weight
 
 
-@register("recsys", "bpr", "BPR: matrix factorisation trained to rank each seen item above an unseen one")
+@register_model(
+    "recsys",
+    "bpr",
+    "BPR: matrix factorisation trained to rank each seen item above an unseen one",
+    objective="pairwise",
+    defaults={**TRAINING, "epochs": 30, "lr": 3e-3, "batch_size": 2048},
+    options=(DIM64, Option("reg", "Regularisation (L2)", 1e-4, 0.0, 1.0, 1e-4)),
+    good_for="top-10 lists from clicks or ratings alike",
+    defaults_from=DEFAULTS_FROM,
+)
 class BPR(_EmbeddingRecommender):
     def __init__(self, n_users: int, n_items: int, dim: int = 64, **_) -> None:
-        super().__init__(n_users, n_items)
+        super().__init__(n_users, n_items, dim=dim)
         self.user_emb, self.item_emb = nn.Embedding(n_users, dim), nn.Embedding(n_items, dim)
         self.item_bias = nn.Embedding(n_items, 1)
         nn.init.xavier_normal_(self.user_emb.weight)
         nn.init.xavier_normal_(self.item_emb.weight)
         nn.init.zeros_(self.item_bias.weight)
+
+    @classmethod
+    def memory_bytes(cls, n_users: int, n_items: int, n_train: int = 0, dim: int = 64, **options) -> int:
+        parameters = (n_users + n_items) * dim + n_items
+        return super().memory_bytes(n_users, n_items, n_train) + _adam_bytes(parameters)
 
     def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:  # (B,), (B,) -> (B,)
         return (self.user_emb(users) * self.item_emb(items)).sum(-1) + self.item_bias(items)[:, 0]
@@ -298,7 +455,20 @@ class BPR(_EmbeddingRecommender):
         return self.item_emb.weight
 
 
-@register("recsys", "neumf", "Neural collaborative filtering: GMF and an MLP over user and item embeddings")
+@register_model(
+    "recsys",
+    "neumf",
+    "Neural collaborative filtering: GMF and an MLP over user and item embeddings",
+    objective="pointwise",
+    defaults={**TRAINING, "epochs": 15, "lr": 2e-3, "batch_size": 2048, "patience": 2},
+    options=(
+        Option("dim", "Embedding size", 32, 4, 512, 4, kind="int"),
+        Option("negatives", "Negatives per positive", 4, 1, 50, 1, kind="int"),
+        Option("dropout", "Dropout", 0.0, 0.0, 0.9, 0.05),
+    ),
+    good_for="non-linear user-item interactions",
+    defaults_from=DEFAULTS_FROM,
+)
 class NeuMF(_EmbeddingRecommender):
     def __init__(
         self,
@@ -309,7 +479,7 @@ class NeuMF(_EmbeddingRecommender):
         dropout: float = 0.0,
         **_,
     ) -> None:
-        super().__init__(n_users, n_items)
+        super().__init__(n_users, n_items, dim=dim, layers=layers)
         self.user_gmf, self.item_gmf = nn.Embedding(n_users, dim), nn.Embedding(n_items, dim)
         self.user_mlp, self.item_mlp = nn.Embedding(n_users, dim), nn.Embedding(n_items, dim)
         for emb in (self.user_gmf, self.item_gmf, self.user_mlp, self.item_mlp):
@@ -320,6 +490,19 @@ class NeuMF(_EmbeddingRecommender):
             width = size
         self.mlp = nn.Sequential(*blocks)
         self.head = nn.Linear(dim + width, 1)
+
+    @classmethod
+    def memory_bytes(
+        cls, n_users: int, n_items: int, n_train: int = 0, dim: int = 32, layers: tuple[int, ...] = (64, 32, 16), **_
+    ) -> int:
+        parameters = (n_users + n_items) * 2 * dim + sum(a * b for a, b in zip((2 * dim, *layers), layers))
+        per_pair = 4 * (4 * dim + 2 * sum(layers))  # the MLP's input and each layer's output, for one (user, item)
+        scoring = min(NEUMF_PAIRS, 256 * n_items) * per_pair
+        return super().memory_bytes(n_users, n_items, n_train) + _adam_bytes(parameters) + scoring
+
+    def score_chunk(self) -> int:
+        """Users scored at once: 256, fewer for catalogues over 2,048 items so a chunk stays NEUMF_PAIRS pairs."""
+        return max(1, min(256, NEUMF_PAIRS // self.n_items))
 
     def _logits(self, gmf_u, mlp_u, gmf_i, mlp_i) -> torch.Tensor:
         # (B, d) user vectors and (B, d) item vectors -> (B,) logits of "this user interacts with this item"
@@ -336,7 +519,8 @@ class NeuMF(_EmbeddingRecommender):
         return self._logits(expand(gmf_u), expand(mlp_u), items(self.item_gmf.weight), items(self.item_mlp.weight))
 
     def score_users(self, users):
-        return torch.cat([self._score_all(self.user_gmf(u), self.user_mlp(u)) for u in users.split(256)])
+        chunks = users.split(self.score_chunk())
+        return torch.cat([self._score_all(self.user_gmf(u), self.user_mlp(u)) for u in chunks])
 
     def score_visitor(self, items, ratings):
         init = [self.user_gmf.weight.mean(0), self.user_mlp.weight.mean(0)]
@@ -366,7 +550,22 @@ class _CausalBlock(nn.Module):
         return x + self.drop(self.ff(self.norm2(x)))
 
 
-@register("recsys", "sasrec", "SASRec: self-attention over each user's time-ordered history predicts the next item")
+@register_model(
+    "recsys",
+    "sasrec",
+    "SASRec: self-attention over each user's time-ordered history predicts the next item",
+    objective="sequence",
+    defaults={**TRAINING, "epochs": 10, "lr": 5e-3, "batch_size": 128, "patience": 2},
+    options=(
+        DIM64,
+        Option("max_len", "History length", 50, 2, 500, 1, kind="int"),
+        Option("blocks", "Attention blocks", 2, 1, 8, 1, kind="int"),
+        Option("heads", "Attention heads", 2, 1, 8, 1, kind="int"),
+        Option("dropout", "Dropout", 0.2, 0.0, 0.9, 0.05),
+    ),
+    good_for="what comes next in a time-ordered history",
+    defaults_from=DEFAULTS_FROM,
+)
 class SASRec(Recommender):
     uses_history = True
 
@@ -382,7 +581,7 @@ class SASRec(Recommender):
         dropout: float = 0.2,
         **_,
     ) -> None:
-        super().__init__(n_users, n_items, n_train)
+        super().__init__(n_users, n_items, n_train, dim=dim, max_len=max_len, blocks=blocks)
         self.max_len = max_len
         self.item_emb = nn.Embedding(n_items + 1, dim, padding_idx=0)  # item i is row i + 1; row 0 pads
         self.pos_emb = nn.Embedding(max_len, dim)
@@ -391,6 +590,24 @@ class SASRec(Recommender):
         nn.init.normal_(self.item_emb.weight, std=0.02)
         nn.init.normal_(self.pos_emb.weight, std=0.02)
         self.register_buffer("seq", torch.zeros(n_users, max_len, dtype=torch.long))  # last items, left-padded
+
+    @classmethod
+    def memory_bytes(
+        cls,
+        n_users: int,
+        n_items: int,
+        n_train: int = 0,
+        dim: int = 64,
+        max_len: int = 50,
+        blocks: int = 2,
+        batch_size: int = 128,
+        **_,
+    ) -> int:
+        parameters = (n_items + 1 + max_len) * dim + blocks * 6 * dim * dim
+        logits = batch_size * max_len * (n_items + 1) * 16  # a batch's logits, log-softmax and both gradients
+        validation = n_users * n_items * 8  # every validation user's scores, gathered (SequenceObjective)
+        own = _adam_bytes(parameters) + n_users * max_len * 8 + logits + validation
+        return super().memory_bytes(n_users, n_items, n_train) + own
 
     def set_history(self, users, items):
         super().set_history(users, items)

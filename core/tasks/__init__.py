@@ -3,15 +3,60 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 from torch import nn
 
+from core.metric_info import metric
+from core.options import Option
 from core.runs import RunStore
 from core.training import Objective
 
-TASKS = ("image", "speech", "recsys")
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A bundled dataset: its name, what it is, and facts that settings depend on."""
+
+    name: str
+    description: str
+    mirror_safe: bool = True  # False: a mirrored example means something else (a mirrored digit is not a digit)
+    bright_on_dark: bool = False  # images are bright strokes on a dark ground: a photo of ink on paper is inverted
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a task is, for every list of tasks (navigation, home, the lab, runs, reports, the CLI)."""
+
+    name: str
+    title: str
+    icon: str  # a Material icon, as st.Page and st.markdown write it
+    blurb: str
+    datasets: tuple[DatasetSpec, ...]
+    default_model: str
+    primary_metric: str  # the number races and galleries rank runs by
+    headline: tuple[str, ...]  # the metrics shown first, in this order (see core.metric_info)
+    result_tabs: tuple[str, ...] = ()  # the task page's own tabs beside Overview
+    augment_options: tuple[Option, ...] = ()  # how the augmentation a model starts from can be changed
+    settings: tuple[str, ...] = ()  # RunConfig fields that only this task reads (group_by, protocol)
+    lab_model: str | None = None  # the what-if lab's base model, when not the default (one with switches)
+    order: int = 0
+    metric_labels: Mapping[str, str] = field(default_factory=dict)  # task-specific wording of a metric's label
+
+    def dataset(self, name: str | None) -> DatasetSpec | None:
+        return next((d for d in self.datasets if d.name == name), None)
+
+    @property
+    def dataset_names(self) -> list[str]:
+        return [d.name for d in self.datasets]
+
+    def label(self, metric_name: str) -> str:
+        return self.metric_labels.get(metric_name) or metric(metric_name).label
 
 
 def split_seed(config: dict[str, Any]) -> int:
@@ -23,8 +68,7 @@ class Task(Protocol):
     """What the experiment runner needs from a task module."""
 
     name: str
-
-    def list_datasets(self) -> list[str]: ...
+    spec: TaskSpec
 
     def load_data(self, config: dict[str, Any]) -> Any:
         """Load and split the data named by config['dataset'] or config['data']; has `.meta`."""
@@ -33,36 +77,43 @@ class Task(Protocol):
 
     def make_objective(self, config: dict[str, Any], data: Any) -> Objective: ...
 
-    def fit_baseline(self, model: nn.Module, data: Any, config: dict[str, Any]) -> None:
-        """Fit a model that is not trained by gradient descent (scikit-learn, closed form)."""
+    def fit_closed_form(self, model: nn.Module, data: Any, config: dict[str, Any]) -> None:
+        """Fit a model that is not trained by gradient descent (scikit-learn, counting, a linear solve)."""
 
     def evaluate(self, model: nn.Module, data: Any) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]]:
         """Test-split (metrics, JSON details, numpy artifacts)."""
 
     def example_input(self, data: Any) -> torch.Tensor: ...
 
+    def train_size(self, data: Any) -> int:
+        """Training examples (interactions for recsys): what the small-data batch rule reads."""
+
+
+def _task_modules() -> list[str]:
+    here = Path(__file__).parent
+    return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
+
+
+@cache
+def _tasks() -> dict[str, Task]:
+    """Every module of core/tasks/ that defines TASK is a task (adding a task adds no line to any list)."""
+    found = [getattr(importlib.import_module(f"core.tasks.{name}"), "TASK", None) for name in _task_modules()]
+    return {t.name: t for t in sorted((t for t in found if t is not None), key=lambda t: (t.spec.order, t.name))}
+
+
+def task_names() -> list[str]:
+    return list(_tasks())
+
 
 def get_task(name: str) -> Task:
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
-    try:
-        module = importlib.import_module(f"core.tasks.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"core.tasks.{name}":
-            raise ValueError(f"the {name} task is not built yet") from exc
-        raise
-    return module.TASK
+    tasks = _tasks()
+    if name not in tasks:
+        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(tasks)}")
+    return tasks[name]
 
 
-def available_tasks() -> list[str]:
-    out = []
-    for name in TASKS:
-        try:
-            get_task(name)
-            out.append(name)
-        except ValueError:
-            pass
-    return out
+def task_specs() -> list[TaskSpec]:
+    return [t.spec for t in _tasks().values()]
 
 
 def load_run_model(store: RunStore, run_id: str) -> tuple[nn.Module, dict[str, Any]]:

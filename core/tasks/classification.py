@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.metrics import classification_metrics, footprint, worst_mistakes
+from core.metrics import classification_ci95, classification_metrics, footprint, worst_mistakes
 
 
 class ClassificationTask:
@@ -16,16 +16,21 @@ class ClassificationTask:
 
     predict_batch = 512
 
-    def fit_baseline(self, model: nn.Module, data, config: dict[str, Any]) -> None:
-        model.fit_sklearn(data.x["train"], data.y["train"], seed=config.get("seed", 0))
+    def fit_closed_form(self, model: nn.Module, data, config: dict[str, Any]) -> None:
+        # a model that picks its hyper-parameters (the SVM's C and gamma) does so on the validation split only
+        val = {"val": (data.x["val"], data.y["val"])} if getattr(model, "uses_validation", False) else {}
+        model.fit_sklearn(data.x["train"], data.y["train"], seed=config.get("seed", 0), **val)
 
     @torch.no_grad()
     def predict_proba(self, model: nn.Module, x: torch.Tensor) -> np.ndarray:
         model.eval()
-        device = next(model.parameters()).device
+        device = next(iter(model.parameters()), next(iter(model.buffers()), torch.empty(0))).device  # SVM: buffers
         step = self.predict_batch
         out = [torch.softmax(model(x[i : i + step].to(device)), 1).cpu() for i in range(0, len(x), step)]
         return torch.cat(out).numpy()
+
+    def train_size(self, data) -> int:
+        return len(data.y["train"])
 
     def example_input(self, data) -> torch.Tensor:
         return data.x["test"][:1].cpu()
@@ -44,6 +49,7 @@ class ClassificationTask:
             "class_names": data.class_names,
             "split_note": data.split_note,
             "test_size": len(y_true),
+            "ci95": classification_ci95(y_true, probs.argmax(1), len(data.class_names)),
             **self.mistake_details(data, worst),
         }
         x_test = data.x["test"]

@@ -13,35 +13,43 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 from core.data import DataError
-from core.data.folders import index_folder, open_data_path, stratified_split
-from core.data.images import SHAPES, guess_channels, make_shapes, open_image, to_array
+from core.data.folders import coverage_note, index_folder, open_data_path, split_index, stratified_split
+from core.data.images import SHAPES, decode_images, make_shapes, to_array
 from core.models import freeze_backbone, get_model
-from core.tasks import split_seed
+from core.options import Option
+from core.tasks import DatasetSpec, TaskSpec, split_seed
 from core.tasks.classification import ClassificationTask
 from core.training import TensorClassification
 
-DATASETS = {
-    "digits": "scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes)",
-    "faces": "scikit-image's LFW subset, 25x25: face vs not a face (200 images)",
-    "shapes": "generated 32x32 colour shapes: " + ", ".join(SHAPES) + " (1,800 images)",
-}
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".ico"}
 USER_IMAGE_SIZE = 32
-# Per-model starting points for the page and CLI users (tuned on `digits`, see benchmarks/image_models.py).
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "logreg": {},
-    "mlp": {"epochs": 40, "lr": 1e-3, "batch_size": 64},
-    "cnn": {"epochs": 30, "lr": 2e-3, "batch_size": 64, "schedule": "cosine"},
-    "cnn_bn": {"epochs": 30, "lr": 3e-3, "batch_size": 64, "schedule": "cosine"},
-    "dscnn": {"epochs": 30, "lr": 3e-3, "batch_size": 64, "schedule": "cosine"},
-    "resnet": {"epochs": 20, "lr": 2e-3, "batch_size": 64, "schedule": "cosine"},
-    "mobilenet_v3_small": {"epochs": 10, "lr": 1e-3, "batch_size": 64, "schedule": "cosine"},
-    "resnet18": {"epochs": 8, "lr": 1e-3, "batch_size": 64, "schedule": "cosine"},
-}
-# Augmentation each model starts from: small shifts and turns help the convolutional nets on small data.
-AUGMENT_DEFAULTS: dict[str, dict[str, Any]] = {
-    name: {"shift": 0.1, "rotate": 10.0, "flip": False} for name in ("cnn", "cnn_bn", "dscnn", "resnet")
-}
+SPEC = TaskSpec(
+    name="image",
+    title="Image recognition",
+    icon=":material/image:",
+    blurb="Digits, faces and shapes, or your own folder of images. CNNs with and without batch norm, "
+    "depthwise-separable convolutions, ResNets and transfer learning.",
+    datasets=(
+        DatasetSpec(
+            "digits",
+            "scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes)",
+            mirror_safe=False,
+            bright_on_dark=True,
+        ),
+        DatasetSpec("faces", "scikit-image's LFW subset, 25x25: face vs not a face (200 images)"),
+        DatasetSpec("shapes", "generated 32x32 colour shapes: " + ", ".join(SHAPES) + " (1,800 images)"),
+    ),
+    default_model="cnn_bn",
+    primary_metric="accuracy",
+    headline=("accuracy", "macro_f1", "parameters", "size_mb", "latency_ms", "train_seconds"),
+    result_tabs=("Worst mistakes", "Try it"),
+    augment_options=(
+        Option("shift", "Random shift (fraction of the size)", 0.0, 0.0, 0.25, 0.05),
+        Option("rotate", "Random rotation (degrees)", 0.0, 0.0, 45.0, 5.0),
+        Option("flip", "Random horizontal flip", False, kind="bool"),
+    ),
+    order=1,
+)
 
 
 @dataclass
@@ -72,7 +80,7 @@ def _bundled(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     if name == "shapes":
         x, y = make_shapes()
         return x, y, list(SHAPES)
-    raise DataError(f"unknown image dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    raise DataError(f"unknown image dataset {name!r}; choose one of {', '.join(SPEC.dataset_names)}")
 
 
 def _split(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[dict, dict]:
@@ -86,27 +94,15 @@ def _split(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[dict, dict]:
 def load_folder(path: str | Path, seed: int = 0, size: int = USER_IMAGE_SIZE) -> ImageData:
     root = open_data_path(path)
     index = index_folder(root, IMAGE_EXTENSIONS)
-    images = {
-        split: [open_image(f, f"{f.parent.name}/{f.name}") for f in files] for split, files in index.files.items()
-    }
-    channels = guess_channels([im for ims in images.values() for im in ims])
-    arrays = {s: np.stack([to_array(im, channels, size) for im in ims]) for s, ims in images.items()}
-    labels = {s: np.array(v) for s, v in index.labels.items()}
-    if index.given_split:
-        x = {s: torch.from_numpy(a) for s, a in arrays.items()}
-        y = {s: torch.from_numpy(v).long() for s, v in labels.items()}
-        if "val" not in x:
-            parts = stratified_split(labels["train"], seed, given_test=True)
-            x["val"], y["val"] = x["train"][parts["val"]], y["train"][parts["val"]]
-            x["train"], y["train"] = x["train"][parts["train"]], y["train"][parts["train"]]
-            note = "test: your test/ folder; validation: 1/8 of your train/ folder (seeded, stratified)"
-        else:
-            note = "train/val/test: your own split folders"
-    else:
-        if len(labels["all"]) < 10:
-            raise DataError(f"{root.name}: only {len(labels['all'])} images; at least 10 are needed to split")
-        x, y = _split(arrays["all"], labels["all"], seed)
-        note = "seeded stratified split 70/10/20 (train/validation/test)"
+    if not index.given_split and len(index.labels["all"]) < 10:
+        raise DataError(f"{root.name}: only {len(index.labels['all'])} images; at least 10 are needed to split")
+    names = [f"{f.parent.name}/{f.name}" for f in index.all_files]
+    array, _ = decode_images(index.all_files, names, size, root.name)
+    labels = index.all_labels
+    parts, note = split_index(index, seed)
+    note += coverage_note(parts, labels, index.class_names)
+    x = {s: torch.from_numpy(array[i]) for s, i in parts.items()}
+    y = {s: torch.from_numpy(labels[i]).long() for s, i in parts.items()}
     return ImageData(root.name, x, y, index.class_names, note)
 
 
@@ -166,14 +162,12 @@ def prepare_drawing(rgba: np.ndarray, meta: dict[str, Any]) -> torch.Tensor | No
 
 class ImageTask(ClassificationTask):
     name = "image"
-
-    def list_datasets(self) -> list[str]:
-        return list(DATASETS)
+    spec = SPEC
 
     def load_data(self, config: dict[str, Any]) -> ImageData:
         if config.get("data"):
             return load_folder(config["data"], split_seed(config))
-        return load_bundled(config.get("dataset") or "digits", split_seed(config))
+        return load_bundled(config.get("dataset") or SPEC.dataset_names[0], split_seed(config))
 
     def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
         opts = dict(config.get("model_options") or {})

@@ -13,51 +13,68 @@ from scipy import sparse
 from torch import nn
 
 from core.data import DataError
-from core.data.interactions import DUPLICATE_RULE, find_files, read_interactions, read_items, split_per_user
-from core.metrics import classification_metrics, latency_ms, model_megabytes
+from core.data.interactions import (
+    DUPLICATE_RULE,
+    find_files,
+    read_interactions,
+    read_items,
+    split_leave_last_out,
+    split_per_user,
+)
+from core.metrics import ci95_mean, classification_metrics, latency_ms, model_megabytes, rating_ci95
 from core.metrics_ranking import (
     K,
     catalogue_coverage,
-    hits_at_k,
     popular_share,
     ranking_metrics_from_hits,
     rating_metrics,
     top_k,
 )
-from core.models import get_model
-from core.models.recsys import Recommender, learned_size
-from core.tasks import split_seed
+from core.models import get_model, get_spec
+from core.models.recsys import SCORE_USERS, Recommender, learned_size
+from core.tasks import DatasetSpec, TaskSpec, split_seed
 from core.training import Objective
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
-DATASETS = {"movies": "synthetic MovieLens-100k-like ratings: 943 users, 1,682 films with titles and genres"}
-# Per-model starting points for the page and CLI users (tuned on `movies`, see benchmarks/recsys_models.py).
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "pop": {},
-    "itemknn": {},
-    "ease": {},
-    "mf": {"epochs": 20, "lr": 1e-2, "batch_size": 1024, "weight_decay": 0.0, "patience": 3},
-    "bpr": {"epochs": 30, "lr": 3e-3, "batch_size": 2048, "weight_decay": 0.0},
-    "neumf": {"epochs": 15, "lr": 2e-3, "batch_size": 2048, "weight_decay": 0.0, "patience": 2},
-    "sasrec": {"epochs": 10, "lr": 5e-3, "batch_size": 128, "weight_decay": 0.0, "patience": 2},
-}
-# Model options (and objective options such as the L2 weight `reg` or the `negatives` per positive).
-MODEL_OPTIONS: dict[str, dict[str, Any]] = {
-    "pop": {},
-    "itemknn": {"k": 100, "shrink": 10.0},
-    "ease": {"reg": 250.0},
-    "mf": {"dim": 64, "reg": 0.05, "rank_weight": 2.0},
-    "bpr": {"dim": 64, "reg": 1e-4},
-    "neumf": {"dim": 32, "negatives": 4, "dropout": 0.0},
-    "sasrec": {"dim": 64, "max_len": 50, "blocks": 2, "heads": 2, "dropout": 0.2},
-}
-LIKE = 4.0  # "will this user like it?" means a rating of 4 or more (on a 1-5 scale)
-# The protocol, in the words the page and the CLI show next to the numbers.
-RANKING_PROTOCOL = (
-    f"full ranking: every item the user has not rated in training (nor in validation) is ranked, K = {K}; "
-    "each user's interactions split 80/10/10 at random, every interaction a positive (RecBole's defaults)"
+SPEC = TaskSpec(
+    name="recsys",
+    title="Recommendation",
+    icon=":material/movie:",
+    blurb="From ratings to personal top-10 lists, measured the way the field measures.",
+    datasets=(
+        DatasetSpec("movies", "synthetic MovieLens-100k-like ratings: 943 users, 1,682 films with titles and genres"),
+    ),
+    default_model="ease",  # the best top-10 here, fitted in a second; the others train with live curves
+    primary_metric="ndcg@10",
+    headline=("ndcg@10", "recall@10", "precision@10", "hit@10", "map@10", "coverage@10", "rmse", "mae"),
+    result_tabs=("For a user", "New visitor", "Item map", "Popularity bias", "All models"),
+    settings=("protocol",),
+    lab_model="bpr",
+    order=3,
 )
-RATING_PROTOCOL = "predicted vs true rating on the held-out test ratings of the same per-user 80/10/10 split"
+LIKE = 4.0  # "will this user like it?" means a rating of 4 or more (on a 1-5 scale)
+# How each user's interactions are split (config key `protocol`), in the words shown next to the numbers.
+PROTOCOLS = {
+    "random": "each user's interactions split 80/10/10 at random, every interaction a positive (RecBole's defaults)",
+    "time": "each user's last interaction by timestamp is the test and the one before it validation, the rest "
+    "training (RecBole's time-ordered leave-one-out), every interaction a positive",
+}
+SPLIT_NAMES = {"random": "per-user 80/10/10 split", "time": "time-ordered leave-one-out split"}
+
+
+def ranking_protocol(protocol: str = "random") -> str:
+    """The top-K protocol of a run, as the page and the CLI show it next to the numbers."""
+    return (
+        f"full ranking: every item the user has not rated in training (nor in validation) is ranked, K = {K}; "
+        f"{PROTOCOLS[protocol]}"
+    )
+
+
+def rating_protocol(protocol: str = "random") -> str:
+    return f"predicted vs true rating on the held-out test ratings of the same {SPLIT_NAMES[protocol]}"
+
+
+RANKING_PROTOCOL, RATING_PROTOCOL = ranking_protocol("random"), rating_protocol("random")  # the default's
 
 
 @dataclass
@@ -88,23 +105,25 @@ class RecsysData:
     splits: dict[str, Split]
     split_note: str
     notes: list[str] = field(default_factory=list)
+    protocol: str = "random"  # a key of PROTOCOLS
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n_users, n_items = len(self.user_ids), len(self.item_ids)
         self.matrices = {s: part.matrix(n_users, n_items) for s, part in self.splits.items()}
         self.item_counts = np.asarray(self.matrices["train"].sum(0)).ravel()
+        # the rating scale (the models' clamp, the like threshold) from training only: the test is unseen
         train_ratings = self.splits["train"].ratings
-        all_ratings = torch.cat([p.ratings for p in self.splits.values()])
         self.meta = {
             "dataset": self.name,
             "n_users": n_users,
             "n_items": n_items,
             "n_train": len(self.splits["train"]),
             "global_mean": float(train_ratings.mean()),
-            "rating_min": float(all_ratings.min()),
-            "rating_max": float(all_ratings.max()),
-            "integer_ratings": bool(torch.all(all_ratings == all_ratings.round())),
+            "rating_min": float(train_ratings.min()),
+            "rating_max": float(train_ratings.max()),
+            "integer_ratings": bool(torch.all(train_ratings == train_ratings.round())),
+            "protocol": self.protocol,
             "user_ids": self.user_ids,
             "item_ids": self.item_ids,
         }
@@ -132,12 +151,24 @@ def _natural_order(ids: np.ndarray) -> np.ndarray:
 
 
 def load_interactions(
-    path: str | Path, seed: int = 0, items_path: str | Path | None = None, name: str | None = None
+    path: str | Path,
+    seed: int = 0,
+    items_path: str | Path | None = None,
+    name: str | None = None,
+    protocol: str = "random",
 ) -> RecsysData:
-    """An interactions file (or a folder of MovieLens-style files) -> indexed, split data with the catalogue."""
+    """An interactions file (or a folder of MovieLens-style files) -> indexed data split by `protocol` (a key of
+    PROTOCOLS), with the catalogue."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
     ratings_path, found_items = find_files(path)
     items_path = items_path or found_items
     table = read_interactions(ratings_path)
+    if protocol == "time" and not table.has_timestamp:
+        raise DataError(
+            f"{ratings_path.name}: protocol=time needs a timestamp column (user, item, rating, timestamp) to know "
+            "each user's last interaction; this file has none, so use protocol=random"
+        )
     frame = table.frame
     user_ids, item_ids = _natural_order(frame["user"].to_numpy()), _natural_order(frame["item"].to_numpy())
     users = pd.Index(user_ids).get_indexer(frame["user"])
@@ -148,7 +179,7 @@ def load_interactions(
         order = np.arange(len(frame))
     users, items = users[order], items[order]
     ratings = frame["rating"].to_numpy()[order]
-    split = split_per_user(users, seed)
+    split = split_leave_last_out(users) if protocol == "time" else split_per_user(users, seed)
     parts = {
         s: Split(
             torch.from_numpy(users[split == code]).long(),
@@ -169,21 +200,23 @@ def load_interactions(
     singles = int((np.bincount(users) == 1).sum())
     if singles:
         notes.append(f"{singles:,} users with a single interaction are in training only (nothing to test them on)")
-    note = (
-        f"each user's interactions split 80/10/10 at random (seed {seed}); top-{K} ranks every item the user "
-        "has not rated in training (nor, for the test, in validation)"
-    )
+    how = {
+        "random": f"each user's interactions split 80/10/10 at random (seed {seed})",
+        "time": "time-ordered leave-one-out: each user's last interaction by timestamp is the test, the one "
+        "before it validation, the rest training",
+    }[protocol]
+    note = f"{how}; top-{K} ranks every item the user has not rated in training (nor, for the test, in validation)"
     return RecsysData(name or Path(path).stem, list(map(str, user_ids)), list(map(str, item_ids)), titles, genres,
-                      parts, note, notes)  # fmt: skip
+                      parts, note, notes, protocol)  # fmt: skip
 
 
-def load_bundled(name: str, seed: int = 0) -> RecsysData:
-    if name not in DATASETS:
-        raise DataError(f"unknown recommendation dataset {name!r}; choose one of {', '.join(DATASETS)}")
+def load_bundled(name: str, seed: int = 0, protocol: str = "random") -> RecsysData:
+    if name not in SPEC.dataset_names:
+        raise DataError(f"unknown recommendation dataset {name!r}; choose one of {', '.join(SPEC.dataset_names)}")
     folder = SAMPLE_DATA / name
     if not (folder / "ratings.csv").exists():
         raise DataError(f"{name}: the bundled set is missing; run scripts/make_movies.py to generate it")
-    return load_interactions(folder / "ratings.csv", seed, folder / "items.csv", name=name)
+    return load_interactions(folder / "ratings.csv", seed, folder / "items.csv", name=name, protocol=protocol)
 
 
 # ---------------------------------------------------------------- ranking
@@ -195,8 +228,8 @@ def rank_users(model: Recommender, users: np.ndarray, exclude: sparse.csr_matrix
     model.eval()
     device = next(iter(model.buffers()), next(iter(model.parameters()), torch.empty(0))).device
     out = []
-    for start in range(0, len(users), 512):
-        chunk = users[start : start + 512]
+    for start in range(0, len(users), SCORE_USERS):
+        chunk = users[start : start + SCORE_USERS]
         scores = model.score_users(torch.from_numpy(chunk).long().to(device)).float().cpu()
         mask = torch.from_numpy(exclude[chunk].toarray() > 0)
         out.append(top_k(scores, mask, k).numpy())
@@ -205,17 +238,22 @@ def rank_users(model: Recommender, users: np.ndarray, exclude: sparse.csr_matrix
 
 def ranking_report(model: Recommender, data: RecsysData, split: str = "test", max_users: int | None = None):
     """Mean top-k metrics over users with `split` items, plus each user's list: (metrics, users, top)."""
+    per_user, users, top = per_user_ranking(model, data, split, max_users)
+    metrics = {name: float(values.mean()) for name, values in per_user.items()}
+    metrics[f"coverage@{K}"] = catalogue_coverage(top, data.n_items)
+    return metrics, users, top
+
+
+def per_user_ranking(model: Recommender, data: RecsysData, split: str = "test", max_users: int | None = None):
+    """Each user's top-k metrics (users with `split` items), the users and their lists: (per_user, users, top)."""
     relevant = data.matrices[split]
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
     if max_users is not None and len(users) > max_users:
         users = np.sort(np.random.default_rng(0).choice(users, max_users, replace=False))
     top = rank_users(model, users, data.seen(split))
-    truth = torch.from_numpy(relevant[users].toarray() > 0)
-    hits = hits_at_k(torch.from_numpy(top).long(), truth).numpy()
-    per_user = ranking_metrics_from_hits(hits, np.diff(relevant.indptr)[users])
-    metrics = {name: float(values.mean()) for name, values in per_user.items()}
-    metrics[f"coverage@{K}"] = catalogue_coverage(top, data.n_items)
-    return metrics, users, top
+    rows = np.repeat(users, top.shape[1])  # read the hits from the sparse matrix: no users x items array
+    hits = np.asarray(relevant[rows, top.ravel()]).reshape(top.shape) > 0 if len(rows) else np.zeros(top.shape, bool)
+    return ranking_metrics_from_hits(hits, np.diff(relevant.indptr)[users]), users, top
 
 
 def prepare(model: Recommender, data: RecsysData) -> Recommender:
@@ -247,7 +285,7 @@ class RecsysObjective(Objective):
 
     def __init__(self, data: RecsysData, config: dict[str, Any]) -> None:
         self.data = data
-        self.options = {**MODEL_OPTIONS.get(config["model"], {}), **(config.get("model_options") or {})}
+        self.options = {**get_spec("recsys", config["model"]).option_defaults(), **(config.get("model_options") or {})}
         self.generator = torch.Generator().manual_seed(int(config.get("seed", 0)))
         train = data.splits["train"]
         self.seen_keys = torch.sort(train.users * data.n_items + train.items).values
@@ -418,7 +456,13 @@ class SequenceObjective(RecsysObjective):
         return out
 
 
-OBJECTIVES = {"mf": RatingObjective, "bpr": PairwiseObjective, "neumf": PointwiseObjective, "sasrec": SequenceObjective}
+# A model's spec names its objective.
+OBJECTIVES = {
+    "rating": RatingObjective,
+    "pairwise": PairwiseObjective,
+    "pointwise": PointwiseObjective,
+    "sequence": SequenceObjective,
+}
 
 
 # ---------------------------------------------------------------- the task
@@ -426,38 +470,40 @@ OBJECTIVES = {"mf": RatingObjective, "bpr": PairwiseObjective, "neumf": Pointwis
 
 class RecsysTask:
     name = "recsys"
-
-    def list_datasets(self) -> list[str]:
-        return list(DATASETS)
+    spec = SPEC
 
     def load_data(self, config: dict[str, Any]) -> RecsysData:
+        protocol = config.get("protocol", "random")
         if config.get("data"):
-            return load_interactions(config["data"], split_seed(config))
-        return load_bundled(config.get("dataset") or "movies", split_seed(config))
+            return load_interactions(config["data"], split_seed(config), protocol=protocol)
+        return load_bundled(config.get("dataset") or "movies", split_seed(config), protocol)
 
     def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
-        name = config["model"]
-        options = {**MODEL_OPTIONS.get(name, {}), **(config.get("model_options") or {})}
-        unknown = set(options) - set(MODEL_OPTIONS.get(name, {}))
-        if unknown:
-            known = ", ".join(MODEL_OPTIONS.get(name, {})) or "none"
-            raise ValueError(f"unknown option(s) for {name}: {', '.join(sorted(unknown))} (it takes: {known})")
+        spec = get_spec("recsys", config["model"])
+        options = spec.check_options(config.get("model_options") or {})
         common = {k: meta[k] for k in ("n_users", "n_items", "n_train", "global_mean", "rating_min", "rating_max")}
-        return get_model("recsys", name, **common, **options)
+        return get_model("recsys", spec.name, **common, **options)
 
     def make_objective(self, config: dict[str, Any], data: RecsysData) -> RecsysObjective:
-        return OBJECTIVES.get(config["model"], RecsysObjective)(data, config)
+        return OBJECTIVES.get(get_spec("recsys", config["model"]).objective, RecsysObjective)(data, config)
 
-    def fit_baseline(self, model: nn.Module, data: RecsysData, config: dict[str, Any]) -> None:
+    def fit_closed_form(self, model: nn.Module, data: RecsysData, config: dict[str, Any]) -> None:
         train = data.splits["train"]
         prepare(model, data)
         model.fit(train.users.numpy(), train.items.numpy(), train.ratings.numpy())
 
     def evaluate(self, model: nn.Module, data: RecsysData):
         model = prepare(model.cpu().eval(), data)
-        metrics, users, top = ranking_report(model, data, "test")
+        per_user, users, top = per_user_ranking(model, data, "test")
+        metrics = {name: float(values.mean()) for name, values in per_user.items()}
+        metrics[f"coverage@{K}"] = catalogue_coverage(top, data.n_items)
+        # 95% intervals: bootstrap over test users (ranking) and test ratings (RMSE, MAE); coverage is a
+        # catalogue-level number (resampled users cover fewer items), so it gets none
+        ci95 = {name: ci95_mean(values) for name, values in per_user.items()}
         details: dict[str, Any] = {
             "split_note": data.split_note,
+            "protocol": data.protocol,
+            "ranking_protocol": ranking_protocol(data.protocol),
             "test_size": len(data.splits["test"]),
             "test_users": len(users),
             "notes": data.notes,
@@ -468,14 +514,24 @@ class RecsysTask:
             with torch.no_grad():
                 pred = model.predict_rating(test.users, test.items).numpy()
             metrics = {**rating_metrics(test.ratings.numpy(), pred), **metrics}
+            ci95 = {**rating_ci95(test.ratings.numpy(), pred), **ci95}
+            details["rating_protocol"] = rating_protocol(data.protocol)
             details.update(like_view(test.ratings.numpy(), pred, data.meta))
+        details["ci95"] = ci95
         metrics.update(
             parameters=learned_size(model),
             size_mb=model_megabytes(model),
             latency_ms=latency_ms(model, self.example_input(data), repeats=10),
         )
-        artifacts = {"test_users": users.astype(np.int32), "top": top.astype(np.int32)}
+        artifacts = {
+            "test_users": users.astype(np.int32),
+            "top": top.astype(np.int32),
+            "user_ndcg": per_user[f"ndcg@{K}"].astype(np.float32),  # for paired comparisons of runs (core.compare)
+        }
         return metrics, details, artifacts
+
+    def train_size(self, data: RecsysData) -> int:
+        return len(data.splits["train"])
 
     def example_input(self, data: RecsysData) -> torch.Tensor:
         return torch.zeros(1, dtype=torch.long)  # one user: latency is scoring the whole catalogue for them
@@ -502,11 +558,6 @@ def like_view(y_true: np.ndarray, pred: np.ndarray, meta: dict[str, Any]) -> dic
         "class_names": names,
         "like_accuracy": cls["accuracy"],
     }
-
-
-def trains_by_gradient(model: str) -> bool:
-    """Whether a model goes through the trainer (optimizer, epochs) or is fitted in closed form / by counting."""
-    return model in OBJECTIVES
 
 
 TASK = RecsysTask()

@@ -12,32 +12,44 @@ from torch import nn
 
 from core.data import DataError
 from core.data.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, load_clip
-from core.data.folders import index_folder, open_data_path, stratified_split
-from core.models import freeze_backbone, get_model
+from core.data.folders import FolderIndex, TooFewGroups, coverage_note, index_folder, open_data_path, split_index
+from core.data.speakers import speaker_groups
+from core.models import freeze_backbone, get_model, get_spec
 from core.models.speech import MFCC, LogMel
-from core.tasks import split_seed
+from core.options import Option
+from core.tasks import DatasetSpec, TaskSpec, split_seed
 from core.tasks.classification import ClassificationTask
 from core.training import TensorClassification
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
-DATASETS = {
-    "commands": "spoken commands yes no up down left right on off stop go + _silence_ "
-    "(synthesised with espeak-ng, 352 one-second clips at 16 kHz)",
-}
-# Per-model starting points for the page and CLI users (tuned on `commands`, see benchmarks/speech_models.py):
-# Adam with a cosine decay; a few dozen clips per word need many short epochs.
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "logreg": {},
-    "mlp": {"epochs": 60, "lr": 2e-3, "batch_size": 32, "schedule": "cosine"},
-    "cnn": {"epochs": 60, "lr": 3e-3, "batch_size": 32, "schedule": "cosine"},
-    "dscnn": {"epochs": 60, "lr": 5e-3, "batch_size": 32, "schedule": "cosine"},
-    "crnn_attention": {"epochs": 60, "lr": 3e-3, "batch_size": 32, "schedule": "cosine"},
-    "kwt": {"epochs": 60, "lr": 2e-3, "batch_size": 32, "schedule": "cosine"},
-}
-# Augmentation the page and the benchmark start from: pink noise at 15 dB SNR (the bundled clips hold 10-30 dB of
-# background noise), time shift (seconds) and SpecAugment masks (frames, mel bins). Noise was worth the most.
-AUGMENT_DEFAULTS: dict[str, Any] = {"noise_snr": 15.0, "shift": 0.15, "time_mask": 10, "freq_mask": 5}
-SPLIT_NOTE = "seeded stratified split 70/10/20 (train/validation/test)"
+SPEC = TaskSpec(
+    name="speech",
+    title="Speech commands",
+    icon=":material/mic:",
+    blurb="Keyword spotting on spoken commands: train, then say “yes” into the microphone.",
+    datasets=(
+        DatasetSpec(
+            "commands",
+            "spoken commands yes no up down left right on off stop go + _silence_ "
+            "(synthesised with espeak-ng, 352 one-second clips at 16 kHz)",
+            mirror_safe=False,
+        ),
+    ),
+    default_model="crnn_attention",
+    primary_metric="accuracy",
+    headline=("accuracy", "macro_f1", "parameters", "size_mb", "latency_ms", "train_seconds"),
+    result_tabs=("Worst mistakes", "Try it"),
+    augment_options=(
+        Option("noise_snr", "Background noise (pink): signal-to-noise ratio (dB)", 15.0, 0.0, 40.0, 5.0, optional=True),
+        Option("shift", "Random time shift (up to, seconds)", 0.0, 0.0, 0.3, 0.05),
+        Option("time_mask", "SpecAugment time mask (up to, 10 ms frames)", 0, 0, 40, 5, kind="int"),
+        Option("freq_mask", "SpecAugment frequency mask (up to, mel bins)", 0, 0, 15, 1, kind="int"),
+    ),
+    settings=("group_by",),
+    lab_model="cnn",  # the plain CNN has both switches: separable convolutions and attention
+    order=2,
+    metric_labels={"latency_ms": "Latency per 1-s clip"},  # features included
+)
 
 
 @dataclass
@@ -61,47 +73,46 @@ class SpeechData:
         }
 
 
-def load_folder(path: str | Path, seed: int = 0, name: str | None = None) -> SpeechData:
-    """A folder or .zip of class folders of audio (optional train/val/test) -> 16 kHz mono 1-s clips, split."""
+def load_folder(path: str | Path, seed: int = 0, name: str | None = None, group_by: str = "auto") -> SpeechData:
+    """A folder or .zip of class folders of audio (optional train/val/test) -> 16 kHz mono 1-s clips, split.
+
+    `group_by` (core.data.speakers.GROUP_BY): "auto" keeps each speaker in one split when speakers can be read
+    from the file names or folders, "speaker" insists on it, "none" splits clips regardless of who speaks.
+    """
     root = open_data_path(path)
     index = index_folder(root, AUDIO_EXTENSIONS)
-    names = {s: [f"{f.parent.name}/{f.name}" for f in files] for s, files in index.files.items()}
-    waves = {
-        s: np.stack([load_clip(f, n) for f, n in zip(files, names[s])]) for s, files in index.files.items() if files
-    }
-    labels = {s: np.array(v) for s, v in index.labels.items()}
-    if index.given_split:
-        x = {s: torch.from_numpy(a) for s, a in waves.items()}
-        y = {s: torch.from_numpy(labels[s]).long() for s in waves}
-        if "val" not in x:
-            parts = stratified_split(labels["train"], seed, given_test=True)
-            train_names = names["train"]
-            x["val"], y["val"] = x["train"][parts["val"]], y["train"][parts["val"]]
-            x["train"], y["train"] = x["train"][parts["train"]], y["train"][parts["train"]]
-            names["val"] = [train_names[i] for i in parts["val"]]
-            names["train"] = [train_names[i] for i in parts["train"]]
-            note = "test: your test/ folder; validation: 1/8 of your train/ folder (seeded, stratified)"
-        else:
-            note = "train/val/test: your own split folders"
-    else:
-        count = len(labels["all"])
-        if count < 10:
-            raise DataError(f"{root.name}: only {count} clips; at least 10 are needed to split")
-        parts = stratified_split(labels["all"], seed)
-        x = {s: torch.from_numpy(waves["all"][i]) for s, i in parts.items()}
-        y = {s: torch.from_numpy(labels["all"][i]).long() for s, i in parts.items()}
-        names = {s: [names["all"][j] for j in i] for s, i in parts.items()}
-        note = SPLIT_NOTE
-    return SpeechData(name or root.name, x, y, index.class_names, note, names)
+    files, labels = index.all_files, index.all_labels
+    if not index.given_split and len(labels) < 10:
+        raise DataError(f"{root.name}: only {len(labels)} clips; at least 10 are needed to split")
+    names = [f"{f.parent.name}/{f.name}" for f in files]
+    waves = np.stack([load_clip(f, n) for f, n in zip(files, names)])
+    parts, note = _split_by_speaker(index, seed, group_by)
+    note += coverage_note(parts, labels, index.class_names)
+    x = {s: torch.from_numpy(waves[i]) for s, i in parts.items()}
+    y = {s: torch.from_numpy(labels[i]).long() for s, i in parts.items()}
+    split_names = {s: [names[j] for j in i] for s, i in parts.items()}
+    return SpeechData(name or root.name, x, y, index.class_names, note, split_names)
 
 
-def load_bundled(name: str, seed: int = 0) -> SpeechData:
-    if name not in DATASETS:
-        raise DataError(f"unknown speech dataset {name!r}; choose one of {', '.join(DATASETS)}")
+def _split_by_speaker(index: FolderIndex, seed: int, group_by: str) -> tuple[dict[str, np.ndarray], str]:
+    """split_index with speaker groups; under "auto", too few speakers to go round falls back to clips."""
+    groups = speaker_groups(index.all_files, index.all_labels, index.class_names, group_by)
+    try:
+        return split_index(index, seed, groups)
+    except TooFewGroups as exc:
+        if group_by == "speaker":
+            raise DataError(f"group_by=speaker: {exc}") from exc
+        parts, note = split_index(index, seed)
+        return parts, f"{note}; not grouped by speaker: {exc}"
+
+
+def load_bundled(name: str, seed: int = 0, group_by: str = "auto") -> SpeechData:
+    if name not in SPEC.dataset_names:
+        raise DataError(f"unknown speech dataset {name!r}; choose one of {', '.join(SPEC.dataset_names)}")
     folder = SAMPLE_DATA / name
     if not folder.is_dir():
         raise DataError(f"{name}: bundled data missing at {folder}; regenerate it with scripts/make_commands.py")
-    return load_folder(folder, seed, name)
+    return load_folder(folder, seed, name, group_by)
 
 
 def add_noise(x: torch.Tensor, snr_db: float, generator: torch.Generator) -> torch.Tensor:
@@ -153,22 +164,22 @@ class SpeechTask(ClassificationTask):
     """Latency (footprint) is for one example, i.e. one one-second clip, features included."""
 
     name = "speech"
+    spec = SPEC
     predict_batch = 256
 
-    def list_datasets(self) -> list[str]:
-        return list(DATASETS)
-
     def load_data(self, config: dict[str, Any]) -> SpeechData:
+        group_by = config.get("group_by", "auto")
         if config.get("data"):
-            return load_folder(config["data"], split_seed(config))
-        return load_bundled(config.get("dataset") or "commands", split_seed(config))
+            return load_folder(config["data"], split_seed(config), group_by=group_by)
+        return load_bundled(config.get("dataset") or SPEC.dataset_names[0], split_seed(config), group_by)
 
     def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
+        model_spec = get_spec("speech", config["model"])
         opts = dict(config.get("model_options") or {})
         freeze = opts.pop("freeze_backbone", False)
-        spec = spec_augment_options(config.get("augment") or {})
-        if spec and config["model"] != "logreg":
-            opts["spec_augment"] = spec
+        masks = spec_augment_options(config.get("augment") or {})
+        if masks and not model_spec.closed_form:
+            opts["spec_augment"] = masks
         model = get_model(
             "speech",
             config["model"],

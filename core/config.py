@@ -1,0 +1,120 @@
+"""One run config: every setting's default and range (RunConfig), and `make_config`, the one place defaults merge.
+
+Defaults merge in one order: the run config's own defaults, then the model's spec (its training settings and
+augmentation), then the task (its first dataset), then what the user gave. A setting the user did not give
+(None) keeps the spec's value, so `python -m core train image --model cnn_bn` trains exactly what the page's
+Train button trains with its defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from core.options import Option
+from core.training import TrainConfig, config_options, setting
+
+MIN_STEPS_PER_EPOCH = 4
+MIN_FITTED_BATCH = 8
+BATCH_RULE = (
+    f"on small data the batch size shrinks to at most a quarter of the training examples (a power of two, at least "
+    f"{MIN_FITTED_BATCH}), so every epoch takes at least {MIN_STEPS_PER_EPOCH} optimizer steps"
+)
+
+
+@dataclass
+class RunConfig(TrainConfig):
+    """A run's complete settings; stored with the run, shown back as a CLI line."""
+
+    task: str = ""
+    model: str = ""
+    dataset: str | None = None
+    data: str | None = None
+    model_options: dict[str, Any] = field(default_factory=dict)
+    augment: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None
+    weights_path: str | None = None
+    split_seed: int = setting(0, "Split seed", 0, 1_000_000, kind="int")  # the split stays put while `seed` varies
+    fit_batch: bool = setting(True, "Fit the batch size to small data", kind="bool", help=BATCH_RULE)
+    group_by: str = setting(
+        "auto", "Split by speaker", kind="choice", choices=("auto", "speaker", "none"), help="speech only"
+    )
+    protocol: str = setting("random", "Protocol", kind="choice", choices=("random", "time"), help="recsys only")
+
+
+RUN_OPTIONS: dict[str, Option] = config_options(RunConfig)
+FIELDS = [f.name for f in fields(RunConfig)]
+TASK_SETTINGS = ("group_by", "protocol")  # read by one task each; the task's spec names them
+
+
+def make_config(task: str, model: str | None = None, **given: Any) -> dict[str, Any]:
+    """A run's full, flat, JSON-able config: defaults (config -> model spec -> task) under what was given.
+
+    Every value is checked against its range; a bad one raises ValueError naming the setting.
+    """
+    from core.models import get_spec
+    from core.tasks import get_task
+
+    unknown = sorted(set(given) - set(FIELDS) - {"task", "model"})
+    if unknown:
+        raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+    task_spec = get_task(task).spec
+    spec = get_spec(task, model or task_spec.default_model)
+    config = RunConfig(task=task, model=spec.name).__dict__ | dict(spec.defaults)
+    config["augment"] = {} if spec.closed_form else dict(spec.augment)
+    for key, value in given.items():  # None: not given
+        if key == "augment" and value is not None:
+            config["augment"] = {**config["augment"], **value}
+        elif value is not None:
+            config[key] = value
+    if not config["dataset"] and not config["data"]:
+        config["dataset"] = task_spec.dataset_names[0]
+    return check_config(config)
+
+
+def check_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Every setting against its range, the model options against the model's spec, the augmentation against
+    the task's; returns the config with values cast to their kinds."""
+    from core.models import get_spec
+    from core.tasks import get_task
+
+    task_spec = get_task(config["task"]).spec
+    spec = get_spec(config["task"], config["model"])
+    out = dict(config)
+    for name, option in RUN_OPTIONS.items():
+        out[name] = option.check(config.get(name, option.default), "")
+        if name == "patience" and out[name] == 0:
+            out[name] = None  # 0 = off, as the page's widget and the CLI write it
+        if name in TASK_SETTINGS and name not in task_spec.settings and out[name] != option.default:
+            raise ValueError(f"{name} is a setting of another task, not of {config['task']}")
+    out["model_options"] = spec.check_options(config.get("model_options") or {})
+    augment = dict(config.get("augment") or {})
+    known = {o.name: o for o in task_spec.augment_options}
+    unknown = sorted(set(augment) - set(known))
+    if unknown:
+        raise ValueError(f"unknown augmentation(s): {', '.join(unknown)} (it takes: {', '.join(known) or 'none'})")
+    out["augment"] = {k: known[k].check(v, "augment") for k, v in augment.items()}
+    if config.get("weights_path") and not spec.accepts_weights:
+        takers = ", ".join(n for n in _models_taking_weights(config["task"])) or "no model of this task"
+        raise ValueError(f"{spec.name} cannot start from a weights file (models that can: {takers})")
+    return out
+
+
+def _models_taking_weights(task: str) -> list[str]:
+    from core.models import get_spec, list_models
+
+    return [m for m in list_models(task) if get_spec(task, m).accepts_weights]
+
+
+def fit_to_data(config: dict[str, Any], n_train: int) -> tuple[dict[str, Any], str | None]:
+    """The batch-size rule for small data (BATCH_RULE): the config to train with, and a note when it changed."""
+    if not config.get("fit_batch", True) or n_train <= 0:
+        return config, None
+    cap = max(MIN_FITTED_BATCH, 1 << max(0, (n_train // MIN_STEPS_PER_EPOCH).bit_length() - 1))
+    if config["batch_size"] <= cap:
+        return config, None
+    note = (
+        f"batch size {config['batch_size']} → {cap} for {n_train:,} training examples "
+        f"(at least {MIN_STEPS_PER_EPOCH} steps per epoch)"
+    )
+    return {**config, "batch_size": cap}, note

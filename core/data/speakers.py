@@ -1,0 +1,58 @@
+"""Who speaks in each clip, read from file names or folders, so that a split keeps every speaker in one part."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from core.data import DataError
+
+GROUP_BY = ("auto", "speaker", "none")
+# Speech Commands: <speaker>_nohash_<n>.wav
+NOHASH = re.compile(r"^(?P<speaker>.+?)_nohash_\d+$", re.IGNORECASE)
+# free-spoken-digit: <label>_<speaker>_<n>.wav (read only when <label> is the clip's class folder)
+LABEL_SPEAKER_N = re.compile(r"^(?P<label>[^_]+)_(?P<speaker>[^_]+)_\d+$")
+FORMS = "<speaker>_nohash_<n>.wav, <label>_<speaker>_<n>.wav or <class>/<speaker>/<file>"
+
+
+def speaker_of(path: Path, class_name: str) -> str | None:
+    """The speaker of one clip in the folder of `class_name`, or None when neither its name nor folder says."""
+    match = NOHASH.match(path.stem)
+    if match:
+        return match["speaker"]
+    match = LABEL_SPEAKER_N.match(path.stem)
+    if match and match["label"].lower() == class_name.lower():
+        return match["speaker"]
+    # class/speaker/file.wav: the first folder level under the class folder
+    ancestors = [p.name for p in path.parents]
+    if ancestors[0] != class_name and class_name in ancestors[1:]:
+        depth = ancestors.index(class_name, 1)
+        return ancestors[depth - 1]
+    return None
+
+
+def read_speakers(files: Sequence[Path], labels: Sequence[int], class_names: list[str]) -> np.ndarray | None:
+    """One group per clip: its speaker, or (unknown speaker) the clip itself. None when at most half of the
+    clips name a speaker: then the names are no speaker scheme, and grouping would be guesswork."""
+    speakers = [speaker_of(Path(f), class_names[y]) for f, y in zip(files, labels)]
+    if sum(s is not None for s in speakers) * 2 <= len(speakers):
+        return None
+    return np.array([f"speaker:{s}" if s is not None else f"clip:{f}" for f, s in zip(files, speakers)])
+
+
+def speaker_groups(
+    files: Sequence[Path], labels: Sequence[int], class_names: list[str], group_by: str = "auto"
+) -> np.ndarray | None:
+    """The groups a split must keep whole under `group_by`: "auto" (by speaker when speakers are read from the
+    names), "speaker" (by speaker, an error when none can be read) or "none"."""
+    if group_by not in GROUP_BY:
+        raise ValueError(f"group_by must be one of {', '.join(GROUP_BY)}, not {group_by!r}")
+    if group_by == "none":
+        return None
+    groups = read_speakers(files, labels, class_names)
+    if groups is None and group_by == "speaker":
+        raise DataError(f"group_by=speaker: no speaker could be read from the file names or folders; name them {FORMS}")
+    return groups

@@ -1,0 +1,59 @@
+"""A setting a user can change (run settings, model options, augmentation): its label, default and range."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting a user can change (a model option or an augmentation): label, default, range.
+
+    `kind` is int | float | bool | choice; `optional` adds an on/off switch (off = None). `choices`
+    lists the values of a choice.
+    """
+
+    name: str
+    label: str
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    kind: str = "float"
+    optional: bool = False
+    choices: tuple = ()
+    help: str = ""
+
+    def check(self, value: Any, owner: str) -> Any:
+        """The value cast to its kind, or ValueError naming the setting and its range."""
+        if value is None and self.optional:
+            return None
+        where = f"{owner}: {self.name}" if owner else self.name
+        if self.kind == "bool":
+            if isinstance(value, bool):
+                return value
+            raise ValueError(f"{where} must be true or false, not {value!r}")
+        if self.kind == "choice":
+            if value in self.choices:
+                return value
+            raise ValueError(f"{where} must be one of {', '.join(map(str, self.choices))}, not {value!r}")
+        try:
+            if isinstance(value, (bool, str)):
+                raise TypeError
+            number = int(value) if self.kind == "int" else float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where} must be a number ({self.range_text()}), not {value!r}") from None
+        if self.kind == "int" and number != value:
+            raise ValueError(f"{where} must be a whole number ({self.range_text()}), not {value!r}")
+        if not math.isfinite(number) or not (self.low is None or number >= self.low):
+            raise ValueError(f"{where} = {value!r} is outside {self.range_text()}")
+        if self.high is not None and number > self.high:
+            raise ValueError(f"{where} = {value!r} is outside {self.range_text()}")
+        return number
+
+    def range_text(self) -> str:
+        if self.kind == "choice":
+            return "one of " + ", ".join(map(str, self.choices))
+        return f"{self.low:g} to {self.high:g}"

@@ -1,0 +1,247 @@
+"""The task-page skeleton: data -> model -> training -> results, drawn from the task's and the models' specs.
+
+A task page describes only what is its own (`TaskPage`: its uploads, preview, extra sections and result tabs)
+and calls `render`. Widget keys are `{task}_{setting}`, so tests, shared links and page changes name them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+
+from core.config import BATCH_RULE, RUN_OPTIONS, make_config
+from core.data import DataError
+from core.models import ModelSpec, get_spec, list_models
+from core.tasks import TaskSpec, get_task, split_seed
+from ui.results_panel import results_panel
+from ui.services import keep_settings
+from ui.share import Parser, flag, one_of, parser_for, share_settings, text
+from ui.training_panel import (
+    TRAINING_SETTINGS,
+    apply_defaults,
+    finished_runs,
+    option_widget,
+    training_controls,
+    training_panel,
+)
+from ui.uploads import data_stamp, load_and_preview, save_upload, user_path
+
+
+def md_text(value: str) -> str:
+    """Plain text for st.markdown/st.caption: `_silence_` would otherwise turn italic."""
+    return value.replace("_", "\\_")
+
+
+@dataclass
+class TaskPage:
+    """What one task page adds to the skeleton."""
+
+    task: str
+    caption: str
+    preview: Callable[[Any], None]
+    own_label: str = "your own (.zip or folder)"
+    own_types: tuple[str, ...] = ("zip",)
+    own_help: str = "A .zip of class folders (optionally train/ and test/ folders of them)"
+    own_uploads: Callable[[], str | None] | None = None  # replaces the one-file uploader (recsys: two files)
+    own_note: str = ""  # under your own data's inputs
+    data_note: str = ""  # under the data step, whatever the data
+    sources: dict[str, Callable[[], str | None]] = field(default_factory=dict)  # more data choices
+    sections: Callable[[Any], None] | None = None  # below the three columns (features, recording)
+    tabs: dict[str, Callable[[dict], None]] = field(default_factory=dict)
+    metrics_view: Callable[[dict], None] | None = None
+    settings: dict[str, Parser] = field(default_factory=dict)  # the page's own shared settings
+
+
+@st.cache_resource(show_spinner="Loading data…", max_entries=8)
+def load_data(task: str, dataset: str | None, data: str | None, stamp: float = 0.0, **split: Any):
+    """A task's data, split as `split` says (split_seed, group_by, protocol); cached for every session."""
+    return get_task(task).load_data({"task": task, "dataset": dataset, "data": data, **split})
+
+
+def split_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings that decide a run's split: its split seed and its task's own (group_by, protocol)."""
+    spec = get_task(config["task"]).spec
+    return {"split_seed": split_seed(config), **{k: config.get(k, RUN_OPTIONS[k].default) for k in spec.settings}}
+
+
+def run_data(run: dict[str, Any]):
+    """The data a run was trained on, split as it was; None (with the reason shown) when it cannot be read now."""
+    config = run["config"]
+    try:
+        return load_data(config["task"], config.get("dataset"), config.get("data"), **split_settings(config))
+    except DataError as exc:
+        st.error(f"The data of run {run['id']} cannot be read any more: {exc}")
+        return None
+
+
+def data_section(page: TaskPage, spec: TaskSpec) -> tuple[str | None, str | None]:
+    key = f"{page.task}_dataset"
+    choice = st.selectbox("Dataset", [*spec.dataset_names, page.own_label, *page.sources], key=key)
+    if spec.dataset(choice):
+        st.caption(md_text(spec.dataset(choice).description))
+        return choice, None
+    if choice in page.sources:
+        return None, page.sources[choice]()
+    if page.own_uploads is not None:
+        uploaded = page.own_uploads()
+    else:
+        upload = st.file_uploader(page.own_help, type=list(page.own_types), key=f"{page.task}_upload_file")
+        uploaded = str(save_upload(upload, "uploads")) if upload is not None else None
+    typed = st.text_input("…or a folder on this machine", key=f"{page.task}_folder", placeholder="a data folder")
+    if page.own_note:
+        st.caption(page.own_note)
+    return None, uploaded or user_path(typed)
+
+
+def data_step(page: TaskPage, spec: TaskSpec) -> tuple[str | None, str | None, dict[str, Any], Any]:
+    """The data column: the choice, the split settings of the task, the loaded data with its preview."""
+    task = page.task
+    dataset, data_path = data_section(page, spec)
+    split = {n: option_widget(RUN_OPTIONS[n], f"{task}_{n}") for n in spec.settings}
+    data = None
+    if dataset or data_path:
+        stamp = data_stamp(data_path)
+        data = load_and_preview(
+            lambda: load_data(task, dataset, data_path, stamp, **split), page.preview, data_path or dataset
+        )
+    elif st.session_state.get(f"{task}_dataset") == page.own_label:
+        st.info("Upload a file or give a folder inside the app's data folders to use your own data.")
+    if page.data_note:
+        st.caption(page.data_note)
+    return dataset, data_path, split, data
+
+
+def _model_changed(task: str) -> None:
+    """A new model brings its own recommended settings (training and augmentation) into the widgets."""
+    config = make_config(task, st.session_state[f"{task}_model"])
+    apply_defaults(task, config)
+    apply_augment(task, config, overwrite=True)
+
+
+def apply_augment(task: str, config: dict[str, Any], overwrite: bool = False) -> None:
+    for option in get_task(task).spec.augment_options:
+        value = config["augment"].get(option.name, None if option.optional else option.default)
+        defaults = {f"{task}_aug_{option.name}": option.default if value is None else value}
+        if option.optional:
+            defaults[f"{task}_aug_{option.name}_on"] = value is not None
+        for key, v in defaults.items():
+            if overwrite or key not in st.session_state:
+                st.session_state[key] = v
+
+
+def augment_controls(task: str, spec: TaskSpec, dataset: str | None) -> dict[str, Any]:
+    """The task's augmentation options as sliders and switches; returns the `augment` dict."""
+    out: dict[str, Any] = {}
+    mirror_ok = spec.dataset(dataset) is None or spec.dataset(dataset).mirror_safe
+    for option in spec.augment_options:
+        key = f"{task}_aug_{option.name}"
+        if option.kind == "bool":
+            off = option.name == "flip" and not mirror_ok
+            out[option.name] = bool(option_widget(option, key, disabled=off)) and not off
+            if off:
+                st.caption("A mirrored example here means something else: flipping is off for this dataset.")
+            continue
+        on = st.checkbox(option.label.split(":")[0], key=f"{key}_on") if option.optional else True
+        label = option.label.split(": ")[-1]
+        cast = int if option.kind == "int" else float
+        value = st.slider(label, cast(option.low), cast(option.high), step=cast(option.step), key=key, disabled=not on)
+        out[option.name] = cast(value) if on else None
+    return out
+
+
+def model_options(task: str, spec: ModelSpec) -> dict[str, Any]:
+    """The model's own options (width, dropout, embedding size, ...) in an expander; returns those set."""
+    if not spec.options:
+        return {}
+    out = {}
+    with st.expander("Model settings"):
+        for option in spec.options:
+            key = f"{task}_{spec.name}_{option.name}"
+            st.session_state.setdefault(key, option.default)
+            out[option.name] = option_widget(option, key)
+    return out
+
+
+def model_section(task: str, spec: TaskSpec, dataset: str | None) -> tuple[str, dict[str, Any]]:
+    st.session_state.setdefault(f"{task}_model", spec.default_model)
+    model = st.selectbox("Model", list_models(task), key=f"{task}_model", on_change=_model_changed, args=(task,))
+    mspec = get_spec(task, model)
+    defaults = make_config(task, model)  # first visit: the model's own settings in every widget
+    apply_defaults(task, defaults, overwrite=False)
+    apply_augment(task, defaults)
+    st.caption(mspec.description + (f" · good for {mspec.good_for}" if mspec.good_for else ""))
+    options: dict[str, Any] = {"model_options": model_options(task, mspec), "augment": {}}
+    if mspec.accepts_weights:
+        weights = st.file_uploader(
+            "Pretrained weights (.pt/.pth state dict, optional)", type=["pt", "pth"], key=f"{task}_weights_file"
+        )
+        if weights is not None:
+            options["weights_path"] = str(save_upload(weights, "weights"))
+        if st.checkbox("Freeze the backbone (train only the new head)", key=f"{task}_freeze"):
+            options["model_options"]["freeze_backbone"] = True
+    if mspec.closed_form:
+        return model, options
+    sources = {r["id"]: r["dataset"] for r in finished_runs(task) if r["model"] == model}
+    if st.session_state.get(f"{task}_init_from") not in ("", None, *sources):
+        st.session_state.pop(f"{task}_init_from", None)
+    init = st.selectbox(
+        "Start from",
+        ["", *sources],
+        format_func=lambda r: f"run {r} ({sources[r]})" if r else "scratch (random weights)",
+        key=f"{task}_init_from",
+        help="Fine-tune from one of your saved runs of this model; a new head is made when the classes differ.",
+    )
+    options["init_from"] = init or None
+    if spec.augment_options:
+        with st.expander("Augmentation"):
+            options["augment"] = augment_controls(task, spec, dataset)
+    return model, options
+
+
+def shared_settings(page: TaskPage, spec: TaskSpec) -> dict[str, Parser]:
+    """Every setting of the page that a link can carry, parsed with the same ranges as its widget."""
+    parsers: dict[str, Parser] = {
+        "dataset": one_of([*spec.dataset_names, page.own_label, *page.sources]),
+        "folder": text,
+        "model": one_of(list_models(page.task)),
+        "freeze": flag,
+        "init_from": text,
+        "fit_batch": flag,
+        **{name: parser_for(RUN_OPTIONS[name]) for name in (*TRAINING_SETTINGS, *spec.settings)},
+    }
+    for option in spec.augment_options:
+        parsers[f"aug_{option.name}"] = parser_for(option)
+        if option.optional:
+            parsers[f"aug_{option.name}_on"] = flag
+    return {**parsers, **page.settings}
+
+
+def render(page: TaskPage) -> None:
+    """The whole page: settings kept and shared, three columns, the page's sections, Train, results."""
+    task, spec = page.task, get_task(page.task).spec
+    keep_settings()
+    share_settings(task, shared_settings(page, spec))
+    st.title(f"{spec.icon} {spec.title}")
+    st.caption(page.caption)
+    data_col, model_col, train_col = st.columns(3, gap="medium")
+    with data_col.container(border=True):
+        st.markdown("**1 · Data**")
+        dataset, data_path, split, data = data_step(page, spec)
+    with model_col.container(border=True):
+        st.markdown("**2 · Model**")
+        model, options = model_section(task, spec, dataset)
+    with train_col.container(border=True):
+        st.markdown("**3 · Training**")
+        st.session_state.setdefault(f"{task}_fit_batch", True)
+        options.update(training_controls(task, make_config(task, model), get_spec(task, model).closed_form))
+        options["fit_batch"] = bool(option_widget(RUN_OPTIONS["fit_batch"], f"{task}_fit_batch"))
+        st.caption(f"Small data: {BATCH_RULE}.")
+    if page.sections is not None:
+        page.sections(data)
+    run_options = {**options, **split, "dataset": dataset, "data": data_path}
+    run_id = training_panel(task, task, model, run_options, disabled=data is None)
+    if run_id:
+        results_panel(run_id, task, page.tabs, page.metrics_view)
