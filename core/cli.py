@@ -254,7 +254,7 @@ def cmd_train(args) -> int:
     else:
         print(f"run {result.run_id}: {result.status} in {result.seconds:.1f}s")
         if result.status == "stopped":
-            print(f"  {result.stop_reason}: the best weights so far are saved in {store.run_dir(result.run_id)}")
+            print(f"  {result.stop_reason}: the model as it stood is saved in {store.run_dir(result.run_id)}")
         if result.details.get("settings_note"):
             print(f"  note: {result.details['settings_note']}")
         print("\n".join(metric_lines(config["task"], result.metrics, result.details.get("ci95"))))

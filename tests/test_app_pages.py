@@ -73,3 +73,31 @@ def test_a_bad_folder_shows_a_clear_error(tmp_path):
     assert not at.exception
     assert any("needs at least two class subfolders" in e.value for e in at.error)
     assert at.button(key="image_train_btn").disabled
+
+
+@pytest.mark.parametrize("task", ["image", "speech", "recsys"])
+def test_the_train_button_with_the_pages_defaults_trains_what_the_cli_trains_without_flags(task):
+    """Pressing Train with every default = `python -m core train TASK --seed 0` (make_config with nothing given)."""
+    from core.config import make_config
+    from ui.services import get_jobs
+
+    at = open_page(f"app_pages/{task}.py")
+    at.button(key=f"{task}_train_btn").click().run()
+    assert not at.exception
+    job = get_jobs().get(at.session_state[f"{task}_job"])
+    get_jobs().stop(job.id)
+    assert job.config == make_config(task, seed=0)
+
+
+def test_a_model_change_brings_its_spec_into_every_widget():
+    from core.models import get_spec
+
+    at = open_page("app_pages/speech.py")
+    at.selectbox(key="speech_model").select("kwt").run()
+    spec = get_spec("speech", "kwt")
+    assert at.number_input(key="speech_lr").value == spec.defaults["lr"]
+    assert at.slider(key="speech_aug_shift").value == spec.augment["shift"]
+    at.selectbox(key="speech_model").select("logreg").run()  # closed form: no training settings, no augmentation
+    assert not at.number_input(key="speech_seed").disabled
+    assert not [w for w in at.number_input if w.key == "speech_lr"]
+    assert any("fitted in closed form" in c.value for c in at.caption)

@@ -31,7 +31,7 @@ def metric_row(run: dict[str, Any], names: Sequence[str]) -> None:
     for col, name in zip(st.columns(max(len(shown), 1)), shown):
         col.metric(spec.label(name), format_metric(name, metrics[name]), help=interval_text(name, ci.get(name)))
         if ci.get(name):
-            col.caption(f"± {format_metric(name, (ci[name][1] - ci[name][0]) / 2)} (95%)")
+            col.caption(interval_text(name, ci[name]))
 
 
 def report_table(report: dict[str, Any]) -> pd.DataFrame:
@@ -103,8 +103,8 @@ def run_caption(run: dict[str, Any]) -> str:
     notes.append(f"Small data: {details['settings_note']}." if details.get("settings_note") else "")
     return (
         f"Run `{run['id']}` · {run['status']} · numbers on the held-out **test split** "
-        f"({details.get('test_size', '?')} examples; {details.get('split_note', '')}); hover a number for its "
-        "95% interval. " + " ".join(n for n in notes if n)
+        f"({details.get('test_size', '?')} examples; {details.get('split_note', '')}). "
+        + " ".join(n for n in notes if n)
     )
 
 

@@ -153,7 +153,7 @@ def augment_controls(task: str, spec: TaskSpec, dataset: str | None) -> dict[str
 
 
 def model_options(task: str, spec: ModelSpec) -> dict[str, Any]:
-    """The model's own options (width, dropout, embedding size, ...) in an expander; returns those set."""
+    """The model's own options (width, dropout, embedding size, ...) in an expander; returns those changed."""
     if not spec.options:
         return {}
     out = {}
@@ -162,7 +162,7 @@ def model_options(task: str, spec: ModelSpec) -> dict[str, Any]:
             key = f"{task}_{spec.name}_{option.name}"
             st.session_state.setdefault(key, option.default)
             out[option.name] = option_widget(option, key)
-    return out
+    return {k: v for k, v in out.items() if v != spec.option_defaults()[k]}  # as the CLI: only what was changed
 
 
 def model_section(task: str, spec: TaskSpec, dataset: str | None) -> tuple[str, dict[str, Any]]:
@@ -172,7 +172,9 @@ def model_section(task: str, spec: TaskSpec, dataset: str | None) -> tuple[str, 
     defaults = make_config(task, model)  # first visit: the model's own settings in every widget
     apply_defaults(task, defaults, overwrite=False)
     apply_augment(task, defaults)
-    st.caption(mspec.description + (f" · good for {mspec.good_for}" if mspec.good_for else ""))
+    st.caption(mspec.description)
+    if mspec.good_for:
+        st.caption(f":material/lightbulb: {mspec.good_for[0].upper()}{mspec.good_for[1:]}.")
     options: dict[str, Any] = {"model_options": model_options(task, mspec), "augment": {}}
     if mspec.accepts_weights:
         weights = st.file_uploader(
@@ -235,10 +237,12 @@ def render(page: TaskPage) -> None:
         model, options = model_section(task, spec, dataset)
     with train_col.container(border=True):
         st.markdown("**3 · Training**")
-        st.session_state.setdefault(f"{task}_fit_batch", True)
-        options.update(training_controls(task, make_config(task, model), get_spec(task, model).closed_form))
-        options["fit_batch"] = bool(option_widget(RUN_OPTIONS["fit_batch"], f"{task}_fit_batch"))
-        st.caption(f"Small data: {BATCH_RULE}.")
+        closed_form = get_spec(task, model).closed_form
+        options.update(training_controls(task, make_config(task, model), closed_form))
+        if not closed_form:
+            st.session_state.setdefault(f"{task}_fit_batch", True)
+            options["fit_batch"] = bool(option_widget(RUN_OPTIONS["fit_batch"], f"{task}_fit_batch"))
+            st.caption(f"{BATCH_RULE[0].upper()}{BATCH_RULE[1:]}.")
     if page.sections is not None:
         page.sections(data)
     run_options = {**options, **split, "dataset": dataset, "data": data_path}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -76,13 +77,13 @@ def open_image(source: str | Path | bytes, name: str | None = None, size: int | 
 def _open_header(source: str | Path | bytes, name: str, max_pixels: int) -> Image.Image:
     """The image with only its header read; refused when that header says more than `max_pixels`."""
     Image.MAX_IMAGE_PIXELS = max_pixels
-    too_big = f"over the limit of {max_pixels / 1e6:,.0f} million pixels per image (DLSTUDIO_MAX_IMAGE_PIXELS)"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below, with our message
             img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-    except Image.DecompressionBombError as exc:
-        raise DataError(f"{name}: the image is {too_big}") from exc
+    except Image.DecompressionBombError as exc:  # over twice the limit: Pillow refuses first, saying how many
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise DataError(_too_many_pixels(name, int(found.group(1)) if found else None, max_pixels)) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{name}: not a readable image ({exc})") from exc
     width, height = img.size
@@ -90,8 +91,14 @@ def _open_header(source: str | Path | bytes, name: str, max_pixels: int) -> Imag
         raise DataError(f"{name}: image has no pixels")
     if width * height > max_pixels:
         img.close()
-        raise DataError(f"{name}: {width}x{height} is {width * height / 1e6:,.0f} million pixels, {too_big}")
+        raise DataError(_too_many_pixels(name, width * height, max_pixels))
     return img
+
+
+def _too_many_pixels(name: str, pixels: int | None, max_pixels: int) -> str:
+    size = f"has {pixels / 1e6:,.0f} million pixels" if pixels else "is larger"
+    limit = f"the limit of {max_pixels / 1e6:,.0f} million per image (DLSTUDIO_MAX_IMAGE_PIXELS)"
+    return f"{name}: the image {size}, over {limit}"
 
 
 def decode_images(files: list[Path], names: list[str], size: int, dataset: str) -> tuple[np.ndarray, int]:

@@ -1,0 +1,200 @@
+"""Model and task specs, the one run config, and the trainer paths that every fit now goes through."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.config import BATCH_RULE, RUN_OPTIONS, fit_to_data, make_config
+from core.experiment import run_experiment
+from core.models import get_spec, list_models, register_model
+from core.runs import RunStore
+from core.tasks import get_task, task_names, task_specs
+from core.training import (
+    Callback,
+    Diverged,
+    EarlyStopped,
+    StopFlag,
+    StopRequested,
+    TensorClassification,
+    TrainConfig,
+    Trainer,
+)
+
+
+def test_every_task_is_found_and_every_model_has_a_spec():
+    assert task_names() == ["image", "speech", "recsys"]
+    for spec in task_specs():
+        assert spec.default_model in list_models(spec.name)
+        assert spec.dataset_names and spec.primary_metric in spec.headline
+        for name in list_models(spec.name):
+            model = get_spec(spec.name, name)
+            assert model.description
+            if not model.closed_form:  # every trained model recommends its own training settings
+                assert {"epochs", "lr", "batch_size"} <= set(model.defaults)
+
+
+def test_registering_a_name_twice_is_an_error():
+    with pytest.raises(ValueError, match="registered twice"):
+        register_model("image", "cnn_bn", "again")(lambda **kw: None)
+
+
+def test_no_setting_given_means_the_models_spec():
+    config = make_config("image", "cnn_bn")
+    spec = get_spec("image", "cnn_bn")
+    assert {k: config[k] for k in spec.defaults} == dict(spec.defaults)
+    assert config["augment"] == dict(spec.augment) and config["dataset"] == "digits"
+    assert make_config("image")["model"] == get_task("image").spec.default_model
+    assert make_config("image", "logreg")["augment"] == {}  # closed form: nothing to augment
+    given = make_config("image", "cnn_bn", lr=0.01, augment={"rotate": 0.0})
+    assert given["lr"] == 0.01 and given["augment"] == {**spec.augment, "rotate": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"epochs": 0}, "epochs = 0 is outside 1 to 500"),
+        ({"batch_size": -5}, "batch_size = -5 is outside"),
+        ({"max_batches": 0}, "max_batches = 0 is outside"),
+        ({"lr": float("inf")}, "lr = inf is outside"),
+        ({"lr": float("nan")}, "lr = nan is outside"),
+        ({"optimizer": "lion"}, "optimizer must be one of sgd"),
+        ({"model_options": {"width": -5}}, "width = -5 is outside 8 to 128"),
+        ({"model_options": {"depth": 3}}, "unknown option(s) for cnn: depth (it takes: width, dropout, batch_norm)"),
+        ({"augment": {"rotate": "abc"}}, "rotate must be a number"),
+        ({"augment": {"zoom": 2}}, "unknown augmentation(s): zoom"),
+        ({"weights_path": "w.pth"}, "cnn cannot start from a weights file (models that can: mobilenet_v3_small"),
+        ({"protocol": "time"}, "protocol is a setting of another task"),
+        ({"colour": "red"}, "unknown setting(s): colour"),
+    ],
+)
+def test_nonsense_settings_are_refused_with_the_setting_named(settings, message):
+    with pytest.raises(ValueError) as err:
+        make_config("image", "cnn", **settings)
+    assert message in str(err.value)
+
+
+def test_patience_zero_means_off_as_the_widget_and_cli_write_it():
+    assert get_spec("recsys", "mf").defaults["patience"] == 3
+    assert make_config("recsys", "mf")["patience"] == 3
+    assert make_config("recsys", "mf", patience=0)["patience"] is None
+
+
+def test_small_data_gets_enough_steps_and_says_so():
+    config = make_config("image", "cnn_bn")
+    fitted, note = fit_to_data(config, 115)
+    assert fitted["batch_size"] == 16 and "64 → 16" in note  # 8 steps per epoch instead of 2
+    assert fit_to_data(config, 1257) == (config, None)  # digits: untouched
+    assert fit_to_data({**config, "fit_batch": False}, 115) == ({**config, "fit_batch": False}, None)
+    assert "at least 4 optimizer steps" in BATCH_RULE and RUN_OPTIONS["fit_batch"].help == BATCH_RULE
+
+
+def test_a_tiny_folder_trains_with_the_fitted_batch_and_the_run_records_it(tmp_path):
+    rng = np.random.default_rng(0)
+    for c, colour in enumerate([(255, 0, 0), (0, 0, 255)]):
+        folder = tmp_path / "tiny" / f"class{c}"
+        folder.mkdir(parents=True)
+        for i in range(20):
+            arr = (rng.random((16, 16, 3)) * 60 + np.array(colour) * 0.7).clip(0, 255).astype(np.uint8)
+            Image.fromarray(arr).save(folder / f"{i}.png")
+    store = RunStore(tmp_path / "runs")
+    config = make_config("image", "cnn_bn", data=str(tmp_path / "tiny"), epochs=1, device="cpu")
+    result = run_experiment(config, store)
+    assert result.config["batch_size"] == 8 and "batch size 64 → 8" in result.details["settings_note"]
+    assert store.get(result.run_id)["config"]["batch_size"] == 8  # the stored run says what trained
+
+
+def tiny_objective(n=600, val=600):
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(n, 1, 4, 4, generator=g), torch.randint(0, 3, (n,), generator=g)
+    xv, yv = torch.randn(val, 1, 4, 4, generator=g), torch.randint(0, 3, (val,), generator=g)
+    return TensorClassification(x, y, xv, yv)
+
+
+def mlp():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+
+
+def test_validation_sees_every_example_at_large_batch_sizes():
+    objective = tiny_objective(val=1500)
+    for batch_size in (32, 512, 1024):
+        seen = sum(len(y) for _, y in objective.val_batches(batch_size))
+        assert seen == 1500, batch_size
+
+
+def test_a_stop_request_is_typed_not_read_from_its_message():
+    event = threading.Event()
+    event.set()
+    trainer = Trainer(mlp(), tiny_objective(), TrainConfig(epochs=3), [StopFlag(event)]).fit()
+    assert trainer.status == "stopped"
+
+    class Quiet(Callback):
+        def on_epoch_end(self, trainer, logs):
+            raise StopRequested("the user's cat sat on the keyboard")  # 'user' in a message decides nothing
+
+    assert Trainer(mlp(), tiny_objective(), TrainConfig(epochs=3), [Quiet()]).fit().status == "stopped"
+
+    class Early(Callback):
+        def on_epoch_end(self, trainer, logs):
+            raise EarlyStopped("stopped by the user? no: early stopping")
+
+    assert Trainer(mlp(), tiny_objective(), TrainConfig(epochs=3), [Early()]).fit().status == "finished"
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_the_model():
+    class Interrupt(Callback):
+        def on_epoch_end(self, trainer, logs):
+            if logs["epoch"] == 2:
+                raise KeyboardInterrupt
+
+    trainer = Trainer(mlp(), tiny_objective(), TrainConfig(epochs=5), [Interrupt()]).fit()
+    assert trainer.status == "stopped" and "Ctrl-C" in trainer.stop_reason and len(trainer.history) == 2
+
+
+def test_a_diverging_loss_is_diverged_not_finished(tmp_path):
+    events = []
+
+    class Recorder(Callback):
+        def on_fit_end(self, trainer, status):
+            events.append(status)
+
+    trainer = Trainer(mlp(), tiny_objective(), TrainConfig(epochs=5, lr=10.0, optimizer="sgd"), [Recorder()])
+    trainer.objective.x_train = trainer.objective.x_train * 1e30  # extreme values, as in audio of 1e30
+    with pytest.raises(Diverged, match="lower the learning rate"):
+        trainer.fit()
+    assert trainer.status == "diverged" and events == ["diverged"]
+
+
+def test_a_diverged_run_is_stored_as_diverged(tmp_path, monkeypatch):
+    def exploding(self, model, batch):
+        logits = model(batch[0])
+        return logits.sum() * float("inf"), len(batch[1]), {"correct": 0}
+
+    monkeypatch.setattr(TensorClassification, "loss", exploding)
+    store = RunStore(tmp_path / "runs")
+    config = make_config("image", "mlp", epochs=3, device="cpu")
+    with pytest.raises(Diverged):
+        run_experiment(config, store)
+    (run,) = store.list()
+    assert run["status"] == "diverged" and "lower the learning rate" in run["error"]
+
+
+def test_closed_form_fits_go_through_the_trainer_with_the_same_events(tmp_path):
+    seen = []
+
+    class Recorder(Callback):
+        def on_fit_start(self, trainer):
+            seen.append("fit_start")
+
+        def on_epoch_end(self, trainer, logs):
+            seen.append(f"epoch {logs['epoch']}")
+
+        def on_fit_end(self, trainer, status):
+            seen.append(f"fit_end:{status}")
+
+    result = run_experiment(make_config("image", "logreg", device="cpu"), RunStore(tmp_path / "runs"), [Recorder()])
+    assert seen == ["fit_start", "epoch 1", "fit_end:finished"]
+    assert result.details["closed_form"] and result.metrics["accuracy"] > 0.9
