@@ -253,7 +253,7 @@ def export_section(run: dict) -> None:
     rows = [
         {
             "format": c["format"],
-            "checked on": f"{c['examples']} {'users' if run['task'] == 'recsys' else 'test inputs'}",
+            "checked on": f"{c['examples']} {get_task(run['task']).spec.example_noun}",
             "max |difference|": c["max_abs_diff"],
             "same predictions": {True: "yes", False: "NO", None: "–"}[c["same_predictions"]],
             "any batch size": {True: "yes", False: f"only {c['examples']}", None: "–"}[c["dynamic_batch"]],

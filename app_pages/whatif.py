@@ -23,6 +23,8 @@ from core.whatif import (
     available_axes,
     default_model,
     expand,
+    snapshots,
+    submit_race,
 )
 from ui.services import get_jobs, get_store, keep_settings, session_id
 from ui.share import int_in, list_of, one_of, parser_for, share_settings, text
@@ -125,35 +127,11 @@ def vary_section(task: str, model: str, gradient: bool) -> dict[str, list]:
 
 
 def start_race(plan, task: str) -> None:
-    jobs, race = get_jobs(), {"task": task, "variants": {v.label: [] for v in plan.variants}}
-    for variant, config in plan.interleaved():
-        label = f"what-if {variant.label} · seed {config['seed']}"
-        job = jobs.submit(config, label=label, owner=session_id(), limit=MAX_RUNS + MAX_ACTIVE)
-        race["variants"][variant.label].append({"job": job.id, "run": job.run_id, "seed": config["seed"]})
-    st.session_state[f"{P}_race"] = race
+    st.session_state[f"{P}_race"] = submit_race(plan, task, get_jobs(), session_id(), MAX_RUNS + MAX_ACTIVE)
 
 
 def race_snapshots(race: dict) -> dict[str, list[dict]]:
-    """Per variant, per seed: status, history and progress, from the live job or else from the run store."""
-    jobs, store, out = get_jobs(), get_store(), {}
-    for label, entries in race["variants"].items():
-        snaps = []
-        for entry in entries:
-            job = jobs.get(entry["job"])
-            if job is not None and job.run_id == entry["run"]:
-                snap = job.snapshot()
-            else:  # the job is from before a restart: the run store has the rest
-                record = store.get(entry["run"])
-                snap = {
-                    "status": record["status"] if record else "deleted",
-                    "history": store.history(entry["run"]) if record else [],
-                    "epoch": 0,
-                    "epochs": (record or {}).get("config", {}).get("epochs"),
-                    "error": (record or {}).get("error"),
-                }
-            snaps.append({**snap, "run_id": entry["run"], "seed": entry["seed"]})
-        out[label] = snaps
-    return out
+    return snapshots(race, get_jobs(), get_store())
 
 
 def curves_key(task: str, snaps: dict[str, list[dict]]) -> tuple[str, str, bool]:

@@ -9,35 +9,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.metric_info import MetricInfo, metric
 from core.significance import GapTest, format_p, paired_test, welch_test
 
-
-@dataclass(frozen=True)
-class Metric:
-    """The number a task's runs are ranked by."""
-
-    name: str
-    higher_is_better: bool = True
-    percent: bool = False  # shown as 97.1% and gaps in percentage points
-    label: str | None = None  # how people write it, when that is not `name` (NDCG@10)
-
-    @property
-    def title(self) -> str:
-        return self.label or self.name
-
-    def format(self, value: float) -> str:
-        return f"{value:.1%}" if self.percent else f"{value:.3f}"
-
-    def format_gap(self, gap: float) -> str:
-        return f"{gap * 100:.1f} points" if self.percent else f"{gap:.3f}"
-
-
-# The one place that says which number decides a race, per task.
-PRIMARY_METRICS: dict[str, Metric] = {
-    "image": Metric("accuracy", percent=True),
-    "speech": Metric("accuracy", percent=True),
-    "recsys": Metric("ndcg@10", label="NDCG@10"),
-}
 # What a variant costs, as stored in run metrics: key -> label.
 COSTS: dict[str, str] = {
     "train_seconds": "training time (s)",
@@ -46,8 +20,11 @@ COSTS: dict[str, str] = {
 }
 
 
-def primary_metric(task: str) -> Metric:
-    return PRIMARY_METRICS.get(task, Metric("accuracy", percent=True))
+def primary_metric(task: str) -> MetricInfo:
+    """The number a task's runs are ranked by (its spec says which), with its label and format."""
+    from core.tasks import get_task
+
+    return metric(get_task(task).spec.primary_metric)
 
 
 @dataclass
@@ -105,7 +82,7 @@ def pooled_std(a: VariantStats, b: VariantStats) -> float | None:
 class Verdict:
     """Who won a race, by how much, and what stated tests say about the gap to the runner-up."""
 
-    metric: Metric
+    metric: MetricInfo
     ranking: list[VariantStats]  # best first
     margin: float | None  # winner minus runner-up (in the metric's units, always >= 0)
     spread: float | None  # pooled seed std of winner and runner-up; None with one seed each
@@ -121,7 +98,7 @@ class Verdict:
         return self.ranking[1] if len(self.ranking) > 1 else None
 
 
-def verdict(stats: Sequence[VariantStats], metric: Metric) -> Verdict | None:
+def verdict(stats: Sequence[VariantStats], metric: MetricInfo) -> Verdict | None:
     """Rank variants by mean metric; None when no variant has a finished run."""
     ranked = sorted((s for s in stats if s.n), key=lambda s: s.mean, reverse=metric.higher_is_better)
     if not ranked:
@@ -135,7 +112,7 @@ def verdict(stats: Sequence[VariantStats], metric: Metric) -> Verdict | None:
     return Verdict(metric, ranked, margin, pooled_std(best, second), clear, tests)
 
 
-def gap_tests(best: VariantStats, second: VariantStats, metric: Metric) -> list[GapTest]:
+def gap_tests(best: VariantStats, second: VariantStats, metric: MetricInfo) -> list[GapTest]:
     """Welch's t-test over seeds (when seeds vary), and a paired test of the first seed's runs on the same test
     examples (always possible from stored predictions; the only test for models whose seeds change nothing)."""
     tests = [welch_test(best.values, second.values)]

@@ -22,10 +22,11 @@ class MetricInfo:
     higher_is_better: bool = True
     percent: bool = False  # written as 97.1%, gaps in percentage points
     cost: bool = False  # what a model costs (size, time) rather than how good it is
+    short: str = ""  # the name inside a sentence ("won with accuracy 97.50%"), when not the label
 
     @property
     def title(self) -> str:
-        return self.label
+        return self.short or self.label
 
     def format(self, value: float | None) -> str:
         if value is None or value != value:  # None or NaN
@@ -45,7 +46,7 @@ def _m(name: str, label: str, fmt: str = "{:.3f}", **kw) -> MetricInfo:
 METRICS: dict[str, MetricInfo] = {
     m.name: m
     for m in (
-        _m("accuracy", "Test accuracy", "{:.2%}", percent=True),
+        _m("accuracy", "Test accuracy", "{:.2%}", percent=True, short="accuracy"),
         _m("macro_f1", "Macro-F1"),
         _m("rmse", "RMSE", higher_is_better=False),
         _m("mae", "MAE", higher_is_better=False),

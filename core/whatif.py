@@ -214,7 +214,7 @@ def expand(base: dict[str, Any], axes: Mapping[str, Sequence[Any]], seeds: int =
                 )
                 continue
             if moot:  # the first of its kind stands for all: name it by what matters
-                label = " · ".join(AXES[n].describe(v) for n, v in same.items()) + " (closed form)"
+                label = (" · ".join(AXES[n].describe(v) for n, v in same.items()) or config["model"]) + " (closed form)"
         first = int(base.get("seed", 0))
         variants.append(Variant(label, settings, [{**config, "seed": first + i} for i in range(seeds)]))
     return Plan(variants, skipped)
@@ -223,3 +223,36 @@ def expand(base: dict[str, Any], axes: Mapping[str, Sequence[Any]], seeds: int =
 def _same(variant: Variant, settings: Mapping[str, Any]) -> bool:
     """Whether a variant has these values on these axes (the others being moot)."""
     return all(variant.settings.get(k) == v for k, v in settings.items())
+
+
+def submit_race(plan: Plan, task: str, jobs, owner: str, limit: int) -> dict[str, Any]:
+    """Queue every run of a plan as jobs, seed by seed; returns the race record a page keeps (JSON-able)."""
+    race: dict[str, Any] = {"task": task, "variants": {v.label: [] for v in plan.variants}}
+    for variant, config in plan.interleaved():
+        label = f"what-if {variant.label} · seed {config['seed']}"
+        job = jobs.submit(config, label=label, owner=owner, limit=limit)
+        race["variants"][variant.label].append({"job": job.id, "run": job.run_id, "seed": config["seed"]})
+    return race
+
+
+def snapshots(race: dict[str, Any], jobs, store) -> dict[str, list[dict[str, Any]]]:
+    """Per variant, per seed: status, history and progress, from the live job or else from the run store."""
+    out = {}
+    for label, entries in race["variants"].items():
+        snaps = []
+        for entry in entries:
+            job = jobs.get(entry["job"])
+            if job is not None and job.run_id == entry["run"]:
+                snap = job.snapshot()
+            else:  # the job is from before a restart: the run store has the rest
+                record = store.get(entry["run"])
+                snap = {
+                    "status": record["status"] if record else "deleted",
+                    "history": store.history(entry["run"]) if record else [],
+                    "epoch": 0,
+                    "epochs": (record or {}).get("config", {}).get("epochs"),
+                    "error": (record or {}).get("error"),
+                }
+            snaps.append({**snap, "run_id": entry["run"], "seed": entry["seed"]})
+        out[label] = snaps
+    return out

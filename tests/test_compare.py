@@ -7,7 +7,6 @@ import pytest
 from scipy import stats
 
 from core.compare import (
-    Metric,
     VariantStats,
     epoch_band,
     pareto_front,
@@ -18,6 +17,7 @@ from core.compare import (
     verdict,
 )
 from core.config import make_config
+from core.metric_info import metric
 from core.whatif import available_axes, expand, switch_trait
 
 ACC = primary_metric("image")
@@ -55,7 +55,7 @@ def test_a_gap_far_beyond_the_seed_spread_passes_welchs_test():
     assert v.tests[0].p_value == pytest.approx(stats.ttest_ind(adam, sgd, equal_var=False).pvalue)
     assert v.clear is True and v.tests[0].p_value < 0.001
     text = summary_text(v)
-    assert text.startswith("**Adam** won with accuracy 95.0%")
+    assert text.startswith("**Adam** won with accuracy 95.00%")
     assert "14.0 points ahead of **SGD**" in text
     assert "Welch's t-test over seeds (3 vs 3 seeds; seed-to-seed spread 1.0 points): p < 0.001" in text
 
@@ -137,7 +137,7 @@ def test_variant_stats_keep_each_runs_predictions_beside_its_score():
 
 
 def test_lower_is_better_metrics_rank_the_other_way():
-    rmse = Metric("rmse", higher_is_better=False)
+    rmse = metric("rmse")
     v = verdict([VariantStats("big", [1.1, 1.0]), VariantStats("small", [0.9, 0.95])], rmse)
     assert v.winner.label == "small"
 

@@ -114,7 +114,10 @@ def _check_declared(name: str, members: list[zipfile.ZipInfo], max_bytes: int, m
     """Refuse before unpacking a byte when the headers already say too big (they may lie low, never high)."""
     declared = sum(info.file_size for info in members)
     if declared > max_bytes:
-        raise DataError(f"{name}: unpacks to {declared / 1e6:,.0f} MB, over the limit of {max_bytes / 1e6:,.0f} MB")
+        raise DataError(
+            f"{name}: unpacks to more than {max_bytes / 1e6:,.0f} MB, the size limit "
+            f"(its entries add up to {declared / 1e6:,.0f} MB)"
+        )
     for info in members:
         if info.file_size > RATIO_FLOOR and info.file_size > max_ratio * max(info.compress_size, 1):
             raise DataError(_ratio_message(name, info, max_ratio))

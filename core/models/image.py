@@ -186,6 +186,10 @@ class TorchvisionNet(nn.Module):
                 raise DataError(f"{Path(weights_path).name}: holds a {type(state).__name__}, not a state dict")
             if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
                 state = state["model"]  # one of our own checkpoints, or a training checkpoint
+            bad = next((k for k, v in state.items() if not torch.is_tensor(v)), None)
+            if bad is not None:
+                kind = type(state[bad]).__name__
+                raise DataError(f"{Path(weights_path).name}: {bad!r} holds a {kind}, not a tensor (not a state dict)")
             state = {k.removeprefix("backbone."): v for k, v in state.items()}
             self.loaded_tensors, _ = transfer_weights(self.backbone, state)
         # Replace the ImageNet classifier with our head; the backbone ends in pooled features.

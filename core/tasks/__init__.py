@@ -46,6 +46,7 @@ class TaskSpec:
     settings: tuple[str, ...] = ()  # RunConfig fields that only this task reads (group_by, protocol)
     lab_model: str | None = None  # the what-if lab's base model, when not the default (one with switches)
     order: int = 0
+    example_noun: str = "test inputs"  # what one model input is, in words ("users" for a recommender)
     metric_labels: Mapping[str, str] = field(default_factory=dict)  # task-specific wording of a metric's label
 
     def dataset(self, name: str | None) -> DatasetSpec | None:

@@ -50,6 +50,7 @@ SPEC = TaskSpec(
     result_tabs=("For a user", "New visitor", "Item map", "Popularity bias", "All models"),
     settings=("protocol",),
     lab_model="bpr",
+    example_noun="users",
     order=3,
 )
 LIKE = 4.0  # "will this user like it?" means a rating of 4 or more (on a 1-5 scale)
