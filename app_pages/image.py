@@ -90,7 +90,7 @@ def try_tab(run: dict) -> None:
 
 def _image_input(raw: bytes, name: str, meta: dict):
     try:
-        img = open_image(raw, name)
+        img = open_image(raw, name, size=meta["size"])  # decoded near the size the model sees
     except DataError as exc:
         st.error(str(exc))
         return None
