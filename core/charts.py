@@ -386,7 +386,7 @@ def popularity_bias_figure(curve, height: int = 340) -> go.Figure:
     return fig
 
 
-def model_comparison_figure(rows: Sequence[dict], metric_label: str, highlight: str, height: int = 300) -> go.Figure:
+def model_comparison_figure(rows: Sequence[dict], metric_label: str, highlight: str) -> go.Figure:
     """One bar per run on the same data (`run`, `model`, `value`, optional `low`/`high`), this run highlighted.
 
     What a closed-form model's Overview shows instead of a one-point curve: where it stands among the
@@ -403,12 +403,13 @@ def model_comparison_figure(rows: Sequence[dict], metric_label: str, highlight: 
             y=labels,
             orientation="h",
             marker_color=colors,
+            width=0.6,
             error_x={"type": "data", "array": errors, "arrayminus": errors_minus, "visible": any(errors)},
             hovertemplate="%{y}: %{x:.4f}<extra></extra>",
         )
     )
     fig.update_layout(
-        height=max(height, 60 + 28 * len(rows)),
+        height=110 + 34 * len(rows),
         margin={"l": 10, "r": 10, "t": 30, "b": 40},
         xaxis_title=f"{metric_label} (test split; bars: 95% interval)",
         yaxis={"autorange": "reversed"},

@@ -89,9 +89,10 @@ def overview(run: dict[str, Any], key: str) -> None:
             f"{run['model']} is fitted in closed form, so there are no training curves: here is its "
             f"{spec.label(name)} beside the other runs on {run['dataset']} (up to 15, best first)."
         )
-        st.plotly_chart(
-            model_comparison_figure(same_data_runs(run, name), spec.label(name), run["id"]), key=f"{key}_same_data"
-        )
+        rows = same_data_runs(run, name)
+        st.plotly_chart(model_comparison_figure(rows, spec.label(name), run["id"]), key=f"{key}_same_data")
+        if len(rows) < 2:
+            st.caption("Train another model on this data (a baseline, a neural model) to see them side by side.")
     elif history:
         st.plotly_chart(curves_figure({"run": history}), key=f"{key}_curves")
     classification_view(run, key)

@@ -248,4 +248,6 @@ def render(page: TaskPage) -> None:
     run_options = {**options, **split, "dataset": dataset, "data": data_path}
     run_id = training_panel(task, task, model, run_options, disabled=data is None)
     if run_id:
-        results_panel(run_id, task, page.tabs, page.metrics_view)
+        # the task's own tabs in its spec's order, then any the page adds
+        tabs = {n: page.tabs[n] for n in spec.result_tabs if n in page.tabs} | page.tabs
+        results_panel(run_id, task, tabs, page.metrics_view)

@@ -18,8 +18,6 @@ from core.options import Option
 class SklearnLinear(nn.Module):
     """Logistic regression fitted by scikit-learn, held as a Linear layer so it predicts like the rest."""
 
-    sklearn_fitted = True
-
     def __init__(self, in_features: int, num_classes: int, C: float = 1.0, max_iter: int = 2000) -> None:
         super().__init__()
         self.C, self.max_iter = C, max_iter

@@ -1,7 +1,7 @@
 """Recommenders: every model scores all items for a batch of users (`score_users`) and for a new visitor.
 
 Gradient-trained: `mf` (biased MF of ratings), `bpr`, `neumf`, `sasrec`. Closed form / counting
-(`sklearn_fitted = True`, fitted by the task's `fit_baseline`): `pop`, `itemknn`, `ease`. Everything a model
+(`closed_form` in their specs, fitted by the task's `fit_closed_form`): `pop`, `itemknn`, `ease`. Everything a model
 needs to score, including the training interactions of the models that read a user's history, lives in
 parameters or buffers, so a checkpoint's state_dict rebuilds it.
 """
@@ -36,7 +36,6 @@ RANK_WEIGHT = Option("rank_weight", "Ranking-loss weight", 2.0, 0.0, 100.0, 0.5)
 class Recommender(nn.Module):
     """Base: `score_users(users) -> (B, n_items)`; higher is better. Models reading histories set `uses_history`."""
 
-    sklearn_fitted = False
     rating_model = False  # predicts ratings on the data's scale (RMSE/MAE apply)
     uses_history = False
 
@@ -152,8 +151,6 @@ def learned_size(model: nn.Module) -> int:
     good_for="the baseline every recommender must beat",
 )
 class Popularity(Recommender):
-    sklearn_fitted = True
-
     def __init__(self, n_users: int, n_items: int, **_) -> None:
         super().__init__(n_users, n_items)
         self.register_buffer("counts", torch.zeros(n_items))
@@ -185,7 +182,6 @@ class Popularity(Recommender):
     good_for="explainable lists: 'because you liked …'",
 )
 class ItemKNN(Recommender):
-    sklearn_fitted = True
     uses_history = True
 
     def __init__(self, n_users: int, n_items: int, n_train: int = 0, k: int = 100, shrink: float = 0.0, **_) -> None:
@@ -277,7 +273,6 @@ class ItemKNN(Recommender):
     good_for="the best top-10 here, fitted in a second (catalogues up to a few thousand items)",
 )
 class EASE(Recommender):
-    sklearn_fitted = True
     uses_history = True
 
     def __init__(self, n_users: int, n_items: int, n_train: int = 0, reg: float = 250.0, **_) -> None:

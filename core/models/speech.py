@@ -125,7 +125,6 @@ class PooledMFCCSVM(PooledMFCC, nn.Module):
     picked on the validation split. Scores are SVC's one-vs-rest votes (core.models.svm.RBFSVC): the softmax the
     task takes of them ranks the words, it is not a calibrated probability."""
 
-    sklearn_fitted = True
     uses_validation = True  # fit_sklearn takes the validation split, to choose C and gamma on it
 
     def __init__(self, num_classes: int, sample_rate: int = 16_000, spec_augment: dict | None = None) -> None:

@@ -1,0 +1,82 @@
+"""Every job can be stopped from anywhere, a session cannot queue without bound, and page settings have limits."""
+
+import time
+
+import pytest
+
+from core.config import make_config
+from core.jobs import MAX_ACTIVE
+from tests.apptest import open_page
+from ui.services import get_jobs, get_store
+
+
+def long_config():
+    """Runs until stopped (500 epochs of small batches)."""
+    return make_config("image", "mlp", epochs=500, batch_size=8, device="cpu")
+
+
+def wait_for(condition, timeout=60.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def jobs():
+    manager = get_jobs()
+    yield manager
+    for job in manager.jobs(active_only=True):
+        manager.stop(job.id)
+    for job in manager.jobs():
+        manager.wait(job.id, timeout=60)
+
+
+def test_a_session_cannot_queue_more_than_its_share(jobs):
+    submitted = [jobs.submit(long_config(), owner="alice") for _ in range(MAX_ACTIVE)]
+    with pytest.raises(ValueError, match=f"at most {MAX_ACTIVE}"):
+        jobs.submit(long_config(), owner="alice")
+    other = jobs.submit(make_config("image", "mlp", epochs=1, max_batches=1), owner="bob")  # others are not blocked
+    jobs.stop(submitted[0].id)
+    wait_for(lambda: jobs.get(submitted[0].id).done)
+    jobs.submit(long_config(), owner="alice")  # a stopped job frees its place
+    assert other.owner == "bob"
+
+
+def test_the_page_refuses_a_train_click_beyond_the_limit_with_a_message(jobs):
+    for _ in range(MAX_ACTIVE):
+        jobs.submit(long_config(), owner="someone")
+    at = open_page("app_pages/image.py")
+    at.session_state["session_id"] = "someone"
+    at.button(key="image_train_btn").click().run()
+    assert not at.exception
+    assert any("already queued or running" in e.value for e in at.error)
+
+
+def test_the_epoch_widget_stops_at_the_run_configs_upper_bound():
+    at = open_page("app_pages/image.py")
+    assert at.number_input(key="image_epochs").max == 500
+    assert at.number_input(key="image_lr").min == pytest.approx(1e-6)
+
+
+def test_the_sidebar_stops_any_running_job_even_after_a_reload(jobs):
+    job = jobs.submit(long_config(), label="image/mlp", owner="a tab that was reloaded")
+    wait_for(lambda: jobs.get(job.id).status == "running")
+    at = open_page()  # a fresh session: not the one that started the job
+    stop = at.sidebar.button(key=f"sidebar_stop_{job.id}")
+    stop.click().run()
+    wait_for(lambda: jobs.get(job.id).done)
+    assert jobs.get(job.id).status == "stopped"
+
+
+def test_the_runs_page_stops_a_running_run(jobs):
+    job = jobs.submit(long_config(), owner="elsewhere")
+    wait_for(lambda: get_store().get(job.run_id)["status"] == "running")
+    at = open_page()
+    at.query_params["selected"] = job.run_id
+    at.switch_page("app_pages/runs.py").run()
+    at.button(key="runs_stop_btn").click().run()
+    assert not at.exception
+    wait_for(lambda: get_store().get(job.run_id)["status"] == "stopped")
