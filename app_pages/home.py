@@ -8,7 +8,7 @@ import streamlit as st
 import torch
 
 from core.metric_info import format_metric, metric
-from core.tasks import get_task, task_specs
+from core.tasks import get_task, run_headline, task_specs
 from ui.services import get_jobs, get_store
 
 st.title("DL Studio")
@@ -70,8 +70,7 @@ else:
                 "dataset": r["dataset"],
                 "model": r["model"],
                 "status": r["status"],
-                "accuracy": r["metrics"].get("accuracy"),
-                "ndcg@10": r["metrics"].get("ndcg@10"),
+                "result (test split)": run_headline(r),
                 "seconds": r["seconds"],
             }
             for r in runs

@@ -1,4 +1,4 @@
-"""Image recognition: pick data and a model, train with live curves, read the results, try it yourself."""
+"""Image recognition: pick data (or capture your own with the camera), train, read the results, look inside, try it."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import streamlit as st
 import torch
 
 from core.charts import image_heatmap_figure, probability_bar_figure
-from core.data import DataError
-from core.data.images import open_image
 from core.explain import explain
-from core.tasks.image import IMAGE_EXTENSIONS, SPEC, prepare_drawing, prepare_image
+from core.tasks.image import IMAGE_EXTENSIONS, prepare_drawing
+from ui.capture import CAPTURED, capture_section, captured_source, face_mode_toggle, photo_input
+from ui.inside import image_inside_tab
 from ui.services import get_store, run_model
+from ui.share import text
 from ui.task_page import TaskPage, render
 
 P = "image"
@@ -61,16 +62,17 @@ def mistakes_tab(run: dict) -> None:
 def try_tab(run: dict) -> None:
     model, ckpt = run_model(run["id"])
     meta = ckpt["meta"]
+    face = face_mode_toggle(run, f"{P}_try_face")
     upload_tab, camera_tab, draw_tab = st.tabs(["Upload", "Camera", "Draw"])
     x = None
     with upload_tab:
         file = st.file_uploader("An image", type=sorted(e.strip(".") for e in IMAGE_EXTENSIONS), key=f"{P}_try_file")
         if file is not None:
-            x = _image_input(file.getvalue(), file.name, meta)
+            x = photo_input(file.getvalue(), file.name, meta, face)
     with camera_tab:
         shot = st.camera_input("Take a picture", key=f"{P}_camera_file")
         if shot is not None:
-            x = _image_input(shot.getvalue(), "camera snapshot", meta)
+            x = photo_input(shot.getvalue(), "camera snapshot", meta, face)
     with draw_tab:
         x_drawn = _draw_input(meta)
         x = x_drawn if x_drawn is not None else x
@@ -86,21 +88,6 @@ def try_tab(run: dict) -> None:
     c1.plotly_chart(probability_bar_figure(probs, meta["class_names"]), key=f"{P}_try_probs")
     c2.markdown(f"**Where it looked** · {method}")
     c2.plotly_chart(image_heatmap_figure(x[0].numpy(), heat.numpy()), key=f"{P}_try_heat")
-
-
-def _image_input(raw: bytes, name: str, meta: dict):
-    try:
-        img = open_image(raw, name, size=meta["size"])  # decoded near the size the model sees
-    except DataError as exc:
-        st.error(str(exc))
-        return None
-    bright = float(np.asarray(img.convert("L")).mean()) > 127
-    invert = st.checkbox(
-        "Invert colours (the training images have dark backgrounds)",
-        value=bright and getattr(SPEC.dataset(meta.get("dataset")), "bright_on_dark", False),
-        key=f"{P}_invert_{name}",
-    )
-    return prepare_image(img, meta, invert)
 
 
 def _draw_input(meta: dict):
@@ -125,12 +112,21 @@ def _draw_input(meta: dict):
     return prepare_drawing(np.asarray(canvas.image_data), meta)
 
 
+def sections(data) -> None:
+    capturing = st.session_state.get(f"{P}_dataset") == CAPTURED
+    with st.expander("Capture your own images with the camera (face recognition of your own people)", capturing):
+        capture_section()
+
+
 render(
     TaskPage(
         task=P,
         caption="Train an image classifier on this machine and see what it learned. "
         "Every number is on a held-out test split.",
         preview=data_preview,
-        tabs={"Worst mistakes": mistakes_tab, "Try it": try_tab},
+        sources={CAPTURED: captured_source},
+        sections=sections,
+        tabs={"Worst mistakes": mistakes_tab, "Try it": try_tab, "Look inside": image_inside_tab},
+        settings={"capture": text},
     )
 )

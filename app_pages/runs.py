@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +13,7 @@ from core.cli import command_for
 from core.export import example_batch, export_run
 from core.metric_info import format_metric, metric
 from core.report import run_report
+from core.run_views import SORTS, filter_runs, long_label, setting_text, short_labels
 from core.runs import ACTIVE
 from core.tasks import get_task
 from ui.results_panel import interval_text, results_panel
@@ -22,12 +22,6 @@ from ui.share import list_of, one_of, share_settings, text
 
 P = "runs"
 STATUSES = ["finished", "stopped", "running", "queued", "failed", "diverged", "crashed", "cancelled"]
-SORTS = {
-    "newest": "newest first",
-    "oldest": "oldest first",
-    "best": "best score first",
-    "fastest": "fastest training first",
-}
 MAX_COMPARED = 8
 SMALL = {"latency_ms": "{:.2g} ms", "train_seconds": "{:.2g} s"}  # costs too small for their usual format
 
@@ -38,39 +32,6 @@ def export_examples(config_json: str):
     return example_batch(config["task"], get_task(config["task"]).load_data(config))
 
 
-def score(run: dict) -> float | None:
-    return (run.get("metrics") or {}).get(get_task(run["task"]).spec.primary_metric)
-
-
-def short_labels(runs: list[dict]) -> list[str]:
-    """Name compared runs by what tells them apart (the fewest differing settings, up to three, model first),
-    else by model and id."""
-    keys = list(dict.fromkeys(["model", "dataset", "data", *(k for r in runs for k in r["config"])]))
-    differ = [k for k in keys if len({json.dumps(r["config"].get(k), sort_keys=True) for r in runs}) > 1]
-    for n in range(1, 4):
-        labels = [" · ".join(f"{k} {_setting(r['config'].get(k))}" for k in differ[:n]) or r["model"] for r in runs]
-        if len(set(labels)) == len(labels):
-            break
-    if len(set(labels)) < len(labels):
-        labels = [f"{lab} · {r['id'][-4:]}" for lab, r in zip(labels, runs)]
-    return labels
-
-
-def _setting(value) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
-
-
-def long_label(run: dict) -> str:
-    value, info = score(run), metric(get_task(run["task"]).spec.primary_metric)
-    shown = f"{info.title} {info.format(value)}" if value is not None else run["status"]
-    when = time.strftime("%b %d %H:%M", time.localtime(run["created"]))
-    return f"{run['model']} on {run['dataset']} · {shown} · {when} · {run['id'][-4:]}"
-
-
 def _keep_valid(key: str, options: list, most: int | None = None) -> None:
     value = st.session_state.get(key)
     if isinstance(value, list):
@@ -78,24 +39,10 @@ def _keep_valid(key: str, options: list, most: int | None = None) -> None:
 
 
 def filtered_runs(runs: list[dict]) -> list[dict]:
-    tasks, statuses = st.session_state.get(f"{P}_task") or [], st.session_state.get(f"{P}_status") or []
-    needle = (st.session_state.get(f"{P}_search") or "").strip().lower()
-    out = [
-        r
-        for r in runs
-        if (not tasks or r["task"] in tasks)
-        and (not statuses or r["status"] in statuses)
-        and (not needle or needle in " ".join(str(r.get(k) or "") for k in ("id", "model", "dataset", "error")).lower())
-    ]
-    sort = st.session_state.get(f"{P}_sort") or "newest"
-    if sort == "oldest":
-        out.sort(key=lambda r: r["created"])
-    elif sort == "best":
-        # higher is better for every primary metric we have; runs without a score go last
-        out.sort(key=lambda r: (score(r) is None, -(score(r) or 0)))
-    elif sort == "fastest":
-        out.sort(key=lambda r: (r.get("seconds") is None, r.get("seconds") or 0))
-    return out
+    state = st.session_state
+    return filter_runs(
+        runs, state.get(f"{P}_task"), state.get(f"{P}_status"), state.get(f"{P}_search"), state.get(f"{P}_sort")
+    )
 
 
 def _training(run: dict, key: str):
@@ -197,7 +144,7 @@ def compare_view(runs: list[dict]) -> None:
 
 def settings_diff(runs: list[dict], labels: list[str]) -> None:
     keys = list(dict.fromkeys(k for r in runs for k in r["config"]))
-    values = {k: [_setting(r["config"].get(k)) for r in runs] for k in keys}
+    values = {k: [setting_text(r["config"].get(k)) for r in runs] for k in keys}
     differ = [k for k in keys if len(set(values[k])) > 1]
     show_all = st.toggle("Show every setting", key=f"{P}_all_settings")
     shown = keys if show_all else differ

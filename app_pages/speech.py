@@ -10,6 +10,7 @@ from core.data import DataError
 from core.data.audio import AUDIO_EXTENSIONS, to_wav_bytes
 from core.models.speech import LogMel
 from core.tasks.speech import clip_features, prepare_clip, spectrogram_saliency
+from ui.inside import speech_inside_tab
 from ui.recordings import RECORDED, record_section, recorded_source
 from ui.services import get_store, run_model
 from ui.share import text
@@ -120,7 +121,7 @@ render(
         own_note="WAV, FLAC, OGG or MP3 at any sample rate, mono or stereo: resampled to 16 kHz mono 1-s clips.",
         sources={RECORDED: recorded_source},
         sections=sections,
-        tabs={"Worst mistakes": mistakes_tab, "Try it": try_tab},
+        tabs={"Worst mistakes": mistakes_tab, "Try it": try_tab, "Look inside": speech_inside_tab},
         settings={"recording": text},
     )
 )

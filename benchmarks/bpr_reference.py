@@ -45,14 +45,15 @@ def train_plain_bpr(data: RecsysData, seed: int, epochs: int = 60, batch: int = 
     rng = np.random.default_rng(seed)
     train = data.splits["train"]
     users, items = train.users.numpy(), train.items.numpy()
-    seen = set(zip(users.tolist(), items.tolist()))
+    seen = np.unique(users * data.n_items + items)
     model = PlainBPR(data.n_users, data.n_items)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     for _ in range(epochs):
         neg = rng.integers(data.n_items, size=len(users))  # one uniform item per triple, redrawn while seen
-        for i in np.flatnonzero([(u, j) in seen for u, j in zip(users.tolist(), neg.tolist())]):
-            while (users[i], neg[i]) in seen:
-                neg[i] = rng.integers(data.n_items)
+        bad = np.isin(users * data.n_items + neg, seen)
+        while bad.any():
+            neg[bad] = rng.integers(data.n_items, size=int(bad.sum()))
+            bad[bad] = np.isin(users[bad] * data.n_items + neg[bad], seen)
         order = rng.permutation(len(users))
         for start in range(0, len(order), batch):
             idx = order[start : start + batch]

@@ -32,11 +32,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def one_start(browser, tmp: Path) -> dict[str, float]:
+def one_start(browser, tmp: Path, app: str = "app.py") -> dict[str, float]:
     """Start a server, open the home page; seconds to the health check, to first paint and to the full page."""
     port = free_port()
     env = {**os.environ, "DLSTUDIO_RUNS": str(tmp / "runs"), "DLSTUDIO_USER_DATA": str(tmp / "user_data")}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+    cmd = [sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port)]
     cmd += ["--server.address", "127.0.0.1", "--server.headless", "true"]
     log = (tmp / f"server-{port}.log").open("w")
     start = time.perf_counter()

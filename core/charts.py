@@ -415,3 +415,175 @@ def model_comparison_figure(rows: Sequence[dict], metric_label: str, highlight: 
         yaxis={"autorange": "reversed"},
     )
     return fig
+
+
+def _mosaic(tiles: np.ndarray, cols: int) -> np.ndarray:
+    """(K, h, w) tiles -> one 2-D array, `cols` tiles a row, NaN (drawn blank) one pixel between them."""
+    k, h, w = tiles.shape
+    rows = -(-k // cols)
+    out = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1), np.nan, np.float32)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, cols)
+        out[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = tile
+    return out
+
+
+def _tile_numbers(k: int, h: int, w: int, cols: int) -> np.ndarray:
+    """Which tile each pixel of a `_mosaic` belongs to (-1 in the gaps), for hover text."""
+    return np.nan_to_num(_mosaic(np.arange(k, dtype=np.float32)[:, None, None] * np.ones((1, h, w)), cols), nan=-1)
+
+
+def _mosaic_layout(fig: go.Figure, shape: tuple[int, int], width: int = 620) -> go.Figure:
+    height = int(min(900, max(140, width * shape[0] / max(shape[1], 1))))
+    fig.update_layout(
+        height=height,
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        xaxis={"visible": False, "constrain": "domain"},
+        yaxis={"visible": False, "autorange": "reversed", "scaleanchor": "x"},
+        plot_bgcolor="rgba(0,0,0,0)",
+    )
+    return fig
+
+
+def filters_figure(weights: np.ndarray, cols: int = 8) -> go.Figure:
+    """First-layer filters (K, C, kh, kw) as small tiles: colour for 3 input channels, else red/blue by sign."""
+    weights = np.asarray(weights, dtype=np.float32)
+    k, c, kh, kw = weights.shape
+    cols = min(cols, k)
+    if c == 3:  # each filter stretched to [0, 1] on its own: what colour pattern it responds to
+        low = weights.min(axis=(1, 2, 3), keepdims=True)
+        span = np.maximum(weights.max(axis=(1, 2, 3), keepdims=True) - low, 1e-12)
+        scaled = (weights - low) / span
+        planes = [np.nan_to_num(_mosaic(scaled[:, i], cols), nan=1.0) for i in range(3)]
+        rgb = (np.stack(planes, -1) * 255).astype(np.uint8)
+        return _mosaic_layout(go.Figure(go.Image(z=rgb, hoverinfo="skip")), rgb.shape[:2])
+    tiles = weights.mean(1)  # one input channel (or the mean of several): sign shows what it looks for
+    z = _mosaic(tiles, cols)
+    bound = float(np.abs(tiles).max()) or 1.0
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            customdata=_tile_numbers(k, kh, kw, cols),
+            colorscale="RdBu",
+            reversescale=True,
+            zmin=-bound,
+            zmax=bound,
+            showscale=False,
+            hovertemplate="filter %{customdata:.0f}<br>weight %{z:.3f}<extra></extra>",
+        )
+    )
+    return _mosaic_layout(fig, z.shape)
+
+
+def feature_maps_figure(maps: np.ndarray, cols: int = 8, limit: int = 64) -> go.Figure:
+    """A convolution's output maps (K, h, w), up to `limit`, as tiles; red above zero, blue below (ReLU's cut)."""
+    maps = np.asarray(maps, dtype=np.float32)[:limit]
+    k, h, w = maps.shape
+    cols = min(cols, k)
+    z = _mosaic(maps, cols)
+    bound = float(np.abs(maps).max()) or 1.0
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            customdata=_tile_numbers(k, h, w, cols),
+            colorscale="RdBu",
+            reversescale=True,
+            zmin=-bound,
+            zmax=bound,
+            showscale=False,
+            hovertemplate="map %{customdata:.0f}<br>%{z:.3f}<extra></extra>",
+        )
+    )
+    return _mosaic_layout(fig, z.shape)
+
+
+def class_activations_figure(mean: np.ndarray, class_names: Sequence[str], height: int | None = None) -> go.Figure:
+    """Per-class average of the last layer's inputs (classes, units): a unit per column, grouped by its class."""
+    mean = np.asarray(mean, dtype=np.float32)
+    names = [str(c) for c in class_names]
+    fig = go.Figure(
+        go.Heatmap(
+            z=mean,
+            y=names,
+            colorscale="Viridis",
+            colorbar={"title": "mean", "thickness": 12},
+            hovertemplate="class %{y}<br>unit %{x}<br>mean %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=height or max(220, 60 + 26 * len(names)),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"title": "unit of the last hidden layer (grouped by the class it responds to most)"},
+        yaxis={"type": "category", "autorange": "reversed"},
+    )
+    return fig
+
+
+def attention_figure(
+    spectrogram: np.ndarray, weights: np.ndarray, hop_seconds: float, labels: Sequence[str], height: int = 380
+) -> go.Figure:
+    """A clip's log-mel spectrogram above the model's attention over time (one line per attention layer)."""
+    spectrogram = np.asarray(spectrogram, dtype=np.float32)
+    t = np.arange(spectrogram.shape[1]) * hop_seconds
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4], vertical_spacing=0.05)
+    fig.add_trace(
+        go.Heatmap(
+            z=spectrogram,
+            x=t,
+            colorscale="Viridis",
+            showscale=False,
+            hovertemplate="%{x:.2f} s<br>mel bin %{y}<br>%{z:.2f}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    for i, (row, label) in enumerate(zip(np.asarray(weights), labels)):
+        color = PALETTE[i % len(PALETTE)]
+        fig.add_trace(
+            go.Scatter(
+                x=t,
+                y=row,
+                mode="lines",
+                name=label,
+                line={"color": color, "width": 2, "shape": "hv"},
+                fill="tozeroy",
+                fillcolor=_rgba(color, 0.15),
+                hovertemplate=f"{label}<br>%{{x:.2f}} s: %{{y:.4f}}<extra></extra>",
+            ),
+            row=2,
+            col=1,
+        )
+    fig.update_yaxes(title_text="mel bin", row=1, col=1)
+    fig.update_yaxes(title_text="attention", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text="seconds", row=2, col=1)
+    fig.update_layout(
+        height=height, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h", "y": -0.2}
+    )
+    return fig
+
+
+def sparkline_figure(values: Sequence[float | None], height: int = 60, percent: bool = False) -> go.Figure:
+    """A tiny line (a run's validation curve, say) with no axes: a thumbnail for a gallery card."""
+    ys = [v for v in values if v is not None]
+    fig = go.Figure(
+        go.Scatter(
+            x=list(range(1, len(ys) + 1)),
+            y=ys,
+            mode="lines",
+            line={"color": PALETTE[0], "width": 2},
+            fill="tozeroy",
+            fillcolor=_rgba(PALETTE[0], 0.12),
+            hovertemplate="epoch %{x}: %{y:" + (".1%" if percent else ".3f") + "}<extra></extra>",
+        )
+    )
+    low = min(ys, default=0.0)
+    high = max(ys, default=1.0)
+    pad = (high - low) * 0.1 or 0.01
+    fig.update_layout(
+        height=height,
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        xaxis={"visible": False},
+        yaxis={"visible": False, "range": [low - pad, high + pad]},
+        showlegend=False,
+    )
+    return fig

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from core.cli import add_runs_flag, command_for, metric_lines, text_table
+from core.run_views import setting_text
 from core.runs import RunStore
+from core.tasks import run_headline
 
 EXPORT_FORMATS = ("onnx", "torchscript")  # core.export.FORMATS, named here so the parser loads no exporter
 
@@ -67,19 +69,6 @@ def _when(stamp: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp)) if stamp else "–"
 
 
-def _primary(run: dict[str, Any]) -> str:
-    """The run's primary metric, labelled: 'Test accuracy 97.22%'."""
-    from core.metric_info import format_metric
-    from core.tasks import get_task
-
-    try:
-        spec = get_task(run["task"]).spec
-    except ValueError:
-        return ""
-    value = (run.get("metrics") or {}).get(spec.primary_metric)
-    return f"{spec.label(spec.primary_metric)} {format_metric(spec.primary_metric, value)}" if value is not None else ""
-
-
 def run_summary(run: dict[str, Any]) -> dict[str, Any]:
     """What `runs --json` prints of a run (`show --json` prints all of it)."""
     keys = ("id", "task", "dataset", "model", "status", "created", "finished", "seconds", "metrics", "error")
@@ -106,7 +95,7 @@ def cmd_runs(args) -> int:
             r["task"],
             r["model"] or "",
             Path(r["dataset"] or "").name,
-            _primary(r),
+            run_headline(r),
             f"{r['seconds']:.1f} s" if r.get("seconds") else "",
             _when(r["created"]),
         ]
@@ -141,14 +130,10 @@ def cmd_show(args) -> int:
         print("details:")
         print("\n".join(f"  {n}" for n in notes))
     print("settings:")
-    print("\n".join(f"  {k:16s} {_setting(v)}" for k, v in config.items()))
+    print("\n".join(f"  {k:16s} {setting_text(v)}" for k, v in config.items()))
     print("reproduce:")
     print(f"  {command}")
     return 0
-
-
-def _setting(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, dict | list | bool) or value is None else str(value)
 
 
 def _detail_notes(details: dict[str, Any]) -> list[str]:

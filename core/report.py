@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 import time
 from typing import Any
 
@@ -12,6 +11,7 @@ import plotly.graph_objects as go
 from core.charts import confusion_matrix_figure, curves_figure
 from core.cli import command_for
 from core.metric_info import format_metric, metric
+from core.run_views import setting_text
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2937; margin: 0; background: #f8fafc; }
@@ -30,17 +30,11 @@ pre { background: #111827; color: #e5e7eb; padding: 12px; border-radius: 8px; wh
 """
 
 
-def _metric(key: str, value: Any) -> tuple[str, str]:
+def _metric(key: str, value: Any, ci: list[float] | None = None) -> tuple[str, str, str]:
+    """A metric card's label, value and 95% interval (empty without one), escaped."""
     shown = format_metric(key, value) if isinstance(value, int | float) else str(value)
-    return html.escape(metric(key).label), html.escape(shown)
-
-
-def _setting(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return html.escape(json.dumps(value) if isinstance(value, dict | list | bool) else str(value))
+    interval = f"95% CI {format_metric(key, ci[0])}–{format_metric(key, ci[1])}" if ci else ""
+    return html.escape(metric(key).label), html.escape(shown), html.escape(interval)
 
 
 def _table(rows: list[list[str]], header: list[str] | None = None, numeric_from: int = 1) -> str:
@@ -87,7 +81,9 @@ def run_report(run: dict[str, Any], history: list[dict[str, float]]) -> str:
             f"({details.get('test_size', '?')} examples{'; ' + html.escape(note) if note else ''}).</p>"
         )
         cards = "".join(
-            '<div class="card"><div class="k">{}</div><div class="v">{}</div></div>'.format(*_metric(k, v))
+            '<div class="card"><div class="k">{}</div><div class="v">{}</div><div class="k">{}</div></div>'.format(
+                *_metric(k, v, details.get("ci95", {}).get(k))
+            )
             for k, v in metrics.items()
         )
         parts.append(f'<div class="cards">{cards}</div>')
@@ -111,7 +107,9 @@ def run_report(run: dict[str, Any], history: list[dict[str, float]]) -> str:
         parts.append("<h2>Classification report</h2><p class='sub'>scikit-learn, test split.</p>")
         parts.append(_classification_report(details["report"]))
     parts.append("<h2>Configuration</h2>")
-    parts.append(_table([[html.escape(k), _setting(v)] for k, v in config.items()], ["setting", "value"], 2))
+    parts.append(
+        _table([[html.escape(k), html.escape(setting_text(v))] for k, v in config.items()], ["setting", "value"], 2)
+    )
     if config.get("task") and config.get("model"):
         parts.append("<h2>Reproduce</h2>")
         parts.append(f"<pre>{html.escape(command_for(config))}</pre>")

@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -29,7 +30,10 @@ CREATE TABLE IF NOT EXISTS runs (
     finished REAL,
     seconds REAL,
     error TEXT,
-    pid INTEGER
+    pid INTEGER,
+    pid_start INTEGER,
+    host TEXT,
+    heartbeat REAL
 );
 CREATE TABLE IF NOT EXISTS history (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -39,6 +43,10 @@ CREATE TABLE IF NOT EXISTS history (
 );
 """
 ACTIVE = ("queued", "running")
+# Columns later versions added; an older runs.db gains them when opened.
+ADDED_COLUMNS = {"pid_start": "INTEGER", "host": "TEXT", "heartbeat": "REAL"}
+HOST = socket.gethostname()
+STALE_AFTER = 10 * 60  # seconds without a heartbeat after which a run whose process cannot be checked is interrupted
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -51,6 +59,33 @@ def _pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def process_start(pid: int) -> int | None:
+    """When process `pid` started (clock ticks since boot; Linux), to tell it from a later process given the same
+    pid; None where that cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])  # field 22, counted after the command name
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _orphaned(run: sqlite3.Row, now: float) -> bool:
+    """Whether the process that queued or runs `run` is gone: dead, or its pid now names another process.
+
+    A pid is only checked on its own host; a run of another machine (a shared store) and one whose process's start
+    time cannot be read count as gone once 'running' without a heartbeat for STALE_AFTER seconds.
+    """
+    stale = run["status"] == "running" and now - (run["heartbeat"] or run["created"]) > STALE_AFTER
+    if run["host"] and run["host"] != HOST:
+        return stale
+    if not _pid_alive(run["pid"]):
+        return True
+    started = process_start(run["pid"])
+    if run["pid_start"] is not None and started is not None:
+        return started != run["pid_start"]
+    return stale
 
 
 class RunStoreError(ValueError):
@@ -73,6 +108,7 @@ class RunStore:
             raise RunStoreError(f"the run store folder {self.root} is read-only: runs.db and each run's files go there")
         with self._connect() as db:
             db.executescript(SCHEMA)
+            self._add_columns(db)
         self.mark_orphans()
         self.remove_stale_temporaries()
 
@@ -102,17 +138,30 @@ class RunStore:
             return RunStoreError(f"cannot write the run store {self.db_path} ({reason}): is {self.root} writable?")
         return RunStoreError(f"run store {self.db_path}: {reason}")
 
+    @staticmethod
+    def _add_columns(db: sqlite3.Connection) -> None:
+        have = {r["name"] for r in db.execute("PRAGMA table_info(runs)")}
+        for name, kind in ADDED_COLUMNS.items():
+            if name not in have:
+                try:
+                    db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as exc:  # another process opening the store added it first
+                    if "duplicate column" not in str(exc):
+                        raise
+
     def mark_orphans(self) -> int:
-        """A run left 'running' by a process that no longer exists crashed: say so."""
+        """A run left queued or running by a process that has gone (killed, a restarted server) was interrupted:
+        say so, rather than show it running forever. Older stores called this status 'crashed'."""
+        now = time.time()
         with self._connect() as db:
-            rows = db.execute("SELECT id, pid FROM runs WHERE status IN (?, ?)", ACTIVE).fetchall()
-            dead = [r["id"] for r in rows if not _pid_alive(r["pid"])]
-            for run_id in dead:
+            rows = db.execute("SELECT * FROM runs WHERE status IN (?, ?)", ACTIVE).fetchall()
+            gone = [r["id"] for r in rows if _orphaned(r, now)]
+            for run_id in gone:
                 db.execute(
-                    "UPDATE runs SET status='crashed', error=COALESCE(error, ?) WHERE id=?",
-                    ("the process running it ended before it finished", run_id),
+                    "UPDATE runs SET status='interrupted', error=COALESCE(error, ?) WHERE id=? AND status IN (?, ?)",
+                    ("interrupted: the process running it ended before it finished", run_id, *ACTIVE),
                 )
-        return len(dead)
+        return len(gone)
 
     def remove_stale_temporaries(self) -> int:
         """A `checkpoint.tmp` of a run no live process is running was left by a killed save: remove it."""
@@ -127,7 +176,8 @@ class RunStore:
         run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{task}-{config.get('model', 'model')}-{secrets.token_hex(2)}"
         with self._connect() as db:
             db.execute(
-                "INSERT INTO runs (id, task, dataset, model, status, config, created, pid) VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO runs (id, task, dataset, model, status, config, created, pid, pid_start, host, heartbeat) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run_id,
                     task,
@@ -136,7 +186,7 @@ class RunStore:
                     status,
                     json.dumps(config),
                     time.time(),
-                    os.getpid(),
+                    *_this_process(),
                 ),
             )
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
@@ -146,11 +196,23 @@ class RunStore:
         return self.root / run_id
 
     def set_status(self, run_id: str, status: str, error: str | None = None) -> None:
+        """Set a run's status; 'running' also records this process as the one running it (a worker, not the
+        server that queued it), so its death is noticed."""
         with self._connect() as db:
             db.execute("UPDATE runs SET status=?, error=COALESCE(?, error) WHERE id=?", (status, error, run_id))
+            if status == "running":
+                db.execute(
+                    "UPDATE runs SET pid=?, pid_start=?, host=?, heartbeat=? WHERE id=?", (*_this_process(), run_id)
+                )
+
+    def beat(self, run_id: str) -> None:
+        """The run's process is alive: a heartbeat, for stores shared between machines (see `_orphaned`)."""
+        with self._connect() as db:
+            db.execute("UPDATE runs SET heartbeat=? WHERE id=?", (time.time(), run_id))
 
     def log_epoch(self, run_id: str, logs: dict[str, float]) -> None:
         with self._connect() as db:
+            db.execute("UPDATE runs SET heartbeat=? WHERE id=?", (time.time(), run_id))
             db.execute(
                 "INSERT OR REPLACE INTO history (run_id, epoch, logs) VALUES (?,?,?)",
                 (run_id, int(logs["epoch"]), json.dumps(logs)),
@@ -236,6 +298,11 @@ class RunStore:
             db.execute("DELETE FROM history WHERE run_id=?", (run_id,))
             db.execute("DELETE FROM runs WHERE id=?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
+
+def _this_process() -> tuple[int, int | None, str, float]:
+    """(pid, its start time, host, now): who is writing a run, for `_orphaned`."""
+    return os.getpid(), process_start(os.getpid()), HOST, time.time()
 
 
 def _row_to_dict(row: sqlite3.Row) -> dict[str, Any]:

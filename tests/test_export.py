@@ -76,6 +76,8 @@ def test_the_html_report_is_self_contained(trained):
     for text in ("Test metrics", "Confusion matrix", "Classification report", "macro avg", "cnn_bn", "digits"):
         assert text in html
     assert "python -m core train image --model cnn_bn --dataset digits" in html
+    low, high = store.get(run_id)["details"]["ci95"]["accuracy"]
+    assert f"95% CI {low:.2%}–{high:.2%}" in html  # the headline's interval is in the report too
     assert len(html) < 6_000_000
 
 

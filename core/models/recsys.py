@@ -428,14 +428,17 @@ class BPR(_EmbeddingRecommender):
         parameters = (n_users + n_items) * dim + n_items
         return super().memory_bytes(n_users, n_items, n_train) + _adam_bytes(parameters)
 
-    def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:  # (B,), (B,) -> (B,)
-        return (self.user_emb(users) * self.item_emb(items)).sum(-1) + self.item_bias(items)[:, 0]
+    def pair_terms(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,) score(u, pos) - score(u, neg), and (B,) the squared norm of every factor and bias involved.
 
-    def l2(self, users: torch.Tensor, *item_sets: torch.Tensor) -> torch.Tensor:
-        total = (self.user_emb(users) ** 2).sum(-1)
-        for items in item_sets:
-            total = total + (self.item_emb(items) ** 2).sum(-1) + self.item_bias(items)[:, 0] ** 2
-        return total.mean()
+        Each table is read once per batch (scoring and the L2 term used to read the user table three times and
+        each item table twice: every extra read is another full-table gradient to add up).
+        """
+        u = self.user_emb(users)  # (B, d)
+        items = torch.stack([pos, neg])  # (2, B)
+        v, b = self.item_emb(items), self.item_bias(items)[..., 0]  # (2, B, d), (2, B)
+        diff = (u * (v[0] - v[1])).sum(-1) + b[0] - b[1]
+        return diff, (u**2).sum(-1) + (v**2).sum((0, 2)) + (b**2).sum(0)
 
     def score_users(self, users):
         return self.user_emb(users) @ self.item_emb.weight.T + self.item_bias.weight[:, 0]

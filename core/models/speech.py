@@ -230,9 +230,11 @@ class AttentionPool(nn.Module):
         super().__init__()
         self.score = nn.Linear(dim, 1)
 
+    def weights(self, h: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, T, 1), summing to 1 over T
+        return torch.softmax(self.score(h), dim=1)
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, D)
-        weights = torch.softmax(self.score(h), dim=1)
-        return (weights * h).sum(1)
+        return (self.weights(h) * h).sum(1)
 
 
 class CRNNAttention(SpeechModel):
@@ -248,11 +250,20 @@ class CRNNAttention(SpeechModel):
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(2 * hidden, num_classes)
 
-    def classify(self, logmel):
+    frames_per_step = 4  # two 2x poolings over time: one attention step covers four spectrogram frames
+
+    def sequence(self, logmel: torch.Tensor) -> torch.Tensor:  # (B, 40, frames) -> (B, frames / 4, 2 * hidden)
         x = self.conv(self.norm(centre(logmel)).unsqueeze(1))  # (B, C, 10, T/4)
         x = x.flatten(1, 2).transpose(1, 2)  # (B, T/4, C * 10)
         h, _ = self.gru(torch.relu(self.proj(x)))
-        return self.head(self.drop(self.attend(h)))
+        return h
+
+    def classify(self, logmel):
+        return self.head(self.drop(self.attend(self.sequence(logmel))))
+
+    def attention_weights(self, logmel: torch.Tensor) -> torch.Tensor:
+        """The attention pooling's weight of each time step: (B, 40, frames) -> (B, 1, frames / 4)."""
+        return self.attend.weights(self.sequence(logmel)).transpose(1, 2)
 
 
 class KeywordTransformer(SpeechModel):
@@ -281,13 +292,32 @@ class KeywordTransformer(SpeechModel):
         self.out_norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, num_classes)
 
-    def classify(self, logmel):
+    @property
+    def frames_per_step(self) -> int:  # one token per patch of frames
+        return self.patch
+
+    def tokens(self, logmel: torch.Tensor) -> torch.Tensor:  # (B, 40, frames) -> (B, 1 + tokens, dim)
         x = self.norm(centre(logmel))
         pad = -x.shape[-1] % self.patch
         x = nn.functional.pad(x, (0, pad)).transpose(1, 2)  # (B, frames, 40)
         x = self.embed(x.reshape(x.shape[0], -1, N_MELS * self.patch))  # (B, tokens, dim)
-        x = torch.cat([self.cls.expand(len(x), -1, -1), x], 1) + self.pos[:, : x.shape[1] + 1]
-        return self.head(self.out_norm(self.encoder(x)[:, 0]))
+        return torch.cat([self.cls.expand(len(x), -1, -1), x], 1) + self.pos[:, : x.shape[1] + 1]
+
+    def classify(self, logmel):
+        return self.head(self.out_norm(self.encoder(self.tokens(logmel))[:, 0]))
+
+    def attention_weights(self, logmel: torch.Tensor) -> torch.Tensor:
+        """The class token's attention to each patch, per layer, heads averaged: (B, 40, frames) -> (B, depth, tokens).
+
+        Each layer is run as the encoder runs it (pre-norm), asking its self-attention for the weights on the way.
+        """
+        x, rows = self.tokens(logmel), []
+        for layer in self.encoder.layers:
+            h = layer.norm1(x)
+            _, weights = layer.self_attn(h, h, h, need_weights=True, average_attn_weights=True)  # (B, L, L)
+            rows.append(weights[:, 0, 1:])
+            x = layer(x)
+        return torch.stack(rows, 1)
 
 
 def frame_count(clip_samples: int, sample_rate: int) -> int:

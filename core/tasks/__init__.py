@@ -117,6 +117,16 @@ def task_specs() -> list[TaskSpec]:
     return [t.spec for t in _tasks().values()]
 
 
+def run_headline(run: dict[str, Any]) -> str:
+    """A stored run's primary metric, labelled and formatted ('Test accuracy 97.22%'); '' when it has none."""
+    try:
+        spec = get_task(run["task"]).spec
+    except ValueError:
+        return ""
+    value = (run.get("metrics") or {}).get(spec.primary_metric)
+    return f"{spec.label(spec.primary_metric)} {metric(spec.primary_metric).format(value)}" if value is not None else ""
+
+
 def load_run_model(store: RunStore, run_id: str) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a finished run's model from its checkpoint; returns (model in eval mode, checkpoint)."""
     ckpt = store.load_checkpoint(run_id)

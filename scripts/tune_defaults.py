@@ -1,0 +1,194 @@
+"""Choose each model's training defaults on the validation split only, then report the test numbers once.
+
+Run by hand, one task at a time:
+
+    .venv/bin/python scripts/tune_defaults.py image --models cnn_bn,resnet --seeds 3 --threads 1
+    .venv/bin/python scripts/tune_defaults.py speech --models crnn_attention --grid lr=1e-3,3e-3 --grid epochs=30,60
+    .venv/bin/python scripts/tune_defaults.py recsys --models bpr
+
+For every model, every point of a small grid (the product of each `--grid` key's values; the task's own grid
+when none is given) trains over `--seeds` initial seeds on one split (split seed 0). Each run is the model's
+spec defaults with the grid point over them, trained by the one Trainer and scored on the validation split
+only: the trainer's `val_accuracy` (image, speech; ties go to the lower `val_loss`), `val_ndcg@10` (recsys
+ranking models) or `val_rmse` (recsys rating models), read at the epoch whose weights the model ends with.
+Selection never loads, scores or looks at the test split: these runs go through `fit_on_validation`, which
+has no test step.
+
+The rule, the one-standard-error rule (Breiman et al. 1984): the best mean validation score, then the cheapest
+setting (fewest optimizer steps) whose mean lies within one standard error of it over the seeds; so a setting
+that only looks better by the seed-to-seed noise does not cost twice the training time. After selection, and
+only then, the chosen setting is trained once more per seed through `run_experiment` and its test numbers are
+printed, with the 95% interval of the seed-0 run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.config import fit_to_data, make_config  # noqa: E402
+from core.experiment import run_experiment, train_config  # noqa: E402
+from core.models import get_spec, list_models  # noqa: E402
+from core.tasks import get_task  # noqa: E402
+from core.training import Trainer, seed_everything  # noqa: E402
+
+# Small grids: a factor of about three in the learning rate around today's values, and half or all the epochs.
+GRIDS: dict[str, dict[str, tuple]] = {
+    "image": {"lr": (1e-3, 3e-3, 1e-2), "epochs": (15, 30)},
+    "speech": {"lr": (1e-3, 3e-3, 1e-2), "epochs": (30, 60)},
+    "recsys": {"lr": (1e-3, 3e-3, 1e-2), "epochs": (30, 60)},
+}
+MAIN_MODELS = {"image": "cnn_bn,resnet,dscnn", "speech": "crnn_attention,cnn", "recsys": "bpr,mf"}
+
+
+def val_score_key(task: str, model: str) -> tuple[str, int]:
+    """The validation metric a model is chosen by, and +1 (higher is better) or -1."""
+    if task != "recsys":
+        return "val_accuracy", 1
+    return ("val_rmse", -1) if get_spec(task, model).objective == "rating" else ("val_ndcg@10", 1)
+
+
+def fit_on_validation(config: dict[str, Any], data: Any) -> dict[str, Any]:
+    """Train one config on `data`'s training split; its validation scores per epoch. No test step anywhere."""
+    task = get_task(config["task"])
+    config, _ = fit_to_data(config, task.train_size(data))
+    seed_everything(config["seed"])
+    model = task.build_model(config, data.meta)
+    trainer = Trainer(model, task.make_objective(config, data), train_config(config)).fit()
+    ended = trainer.history[(trainer.best_epoch or len(trainer.history)) - 1]  # the weights the model ends with
+    steps = math.ceil(task.train_size(data) / config["batch_size"]) * len(trainer.history)
+    return {"final": ended, "seconds": trainer.seconds, "steps": steps}
+
+
+def parse_grid(items: list[str] | None, task: str) -> dict[str, tuple]:
+    if not items:
+        return GRIDS[task]
+    grid = {}
+    for item in items:
+        key, _, values = item.partition("=")
+        grid[key] = tuple(float(v) if key in ("lr", "weight_decay") else int(v) for v in values.split(","))
+    return grid
+
+
+def tune_model(task: str, model: str, grid: dict[str, tuple], seeds: int, data: Any, base: dict) -> dict:
+    key, sign = val_score_key(task, model)
+    rows = []
+    for values in itertools.product(*grid.values()):
+        point = dict(zip(grid, values))
+        runs = []
+        for seed in range(seeds):
+            config = make_config(task, model, **base, seed=seed, **point)
+            runs.append(fit_on_validation(config, data))
+            print(f"  {model} {point} seed {seed}: {key} {runs[-1]['final'][key]:.4f}", file=sys.stderr, flush=True)
+        scores = [r["final"][key] for r in runs]
+        rows.append(
+            {
+                "setting": point,
+                "val_mean": statistics.mean(scores),
+                "val_std": statistics.stdev(scores) if seeds > 1 else 0.0,
+                "val_loss": statistics.mean(r["final"].get("val_loss", 0.0) for r in runs),
+                "steps": statistics.mean(r["steps"] for r in runs),
+                "seconds": statistics.mean(r["seconds"] for r in runs),
+            }
+        )
+    best = max(rows, key=lambda r: (sign * r["val_mean"], -r["val_loss"]))
+    se = best["val_std"] / math.sqrt(seeds)
+    near = [r for r in rows if sign * (best["val_mean"] - r["val_mean"]) <= se]
+    chosen = min(near, key=lambda r: (r["steps"], -sign * r["val_mean"], r["val_loss"]))
+    return {"model": model, "key": key, "rows": rows, "best": best, "chosen": chosen, "se": se}
+
+
+def test_once(task: str, model: str, setting: dict, seeds: int, base: dict) -> dict:
+    """After selection: the chosen setting's test numbers over the same seeds and split."""
+    primary = get_task(task).spec.primary_metric
+    results = [run_experiment(make_config(task, model, **base, seed=s, **setting)) for s in range(seeds)]
+    values = [r.metrics[primary] for r in results]
+    extra = {}
+    if task == "recsys" and "rmse" in results[0].metrics:
+        extra["rmse"] = statistics.mean(r.metrics["rmse"] for r in results)
+    return {
+        "metric": primary,
+        "mean": statistics.mean(values),
+        "std": statistics.pstdev(values),
+        "ci95_seed0": results[0].details["ci95"][primary],
+        "seconds": statistics.mean(r.metrics["train_seconds"] for r in results),
+        **extra,
+    }
+
+
+def print_model(report: dict, spec_defaults: dict, grid: dict) -> None:
+    key = report["key"]
+    print(f"\n#### {report['model']} (by {key}, mean ± std over seeds; spec today: "
+          + ", ".join(f"{k}={spec_defaults.get(k)}" for k in grid) + ")\n")  # fmt: skip
+    print(f"| {' | '.join(grid)} | {key} | val_loss | optimizer steps | train s | |")
+    print("|" + "---|" * (len(grid) + 5))
+    for r in report["rows"]:
+        mark = "chosen" if r is report["chosen"] else ("best mean" if r is report["best"] else "")
+        cells = " | ".join(f"{v:g}" for v in r["setting"].values())
+        print(
+            f"| {cells} | {r['val_mean']:.4f} ± {r['val_std']:.4f} | {r['val_loss']:.4f} | {r['steps']:.0f} "
+            f"| {r['seconds']:.1f} | {mark} |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("task", choices=tuple(GRIDS))
+    parser.add_argument("--models", help="comma-separated (default: the task's main models)")
+    parser.add_argument("--dataset", help="bundled dataset (default: the task's first)")
+    parser.add_argument("--grid", action="append", help="KEY=V1,V2 (repeatable); default: the task's grid")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-test", action="store_true", help="select only; do not report test numbers")
+    parser.add_argument("--json", help="write the whole report to this file")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    task = args.task
+    models = (args.models or MAIN_MODELS[task]).split(",")
+    models = [m for m in models if m in list_models(task)]
+    grid = parse_grid(args.grid, task)
+    base = {"device": "cpu", "split_seed": 0, **({"dataset": args.dataset} if args.dataset else {})}
+    data = get_task(task).load_data(make_config(task, **base))  # one split for every run: split seed 0
+    start = time.perf_counter()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {task} on {data.meta['dataset']}, "
+          f"split seed 0; grid {grid}; {args.seeds} seeds; selected on the validation split only")  # fmt: skip
+    reports = []
+    for model in models:
+        spec = get_spec(task, model)
+        if spec.closed_form:
+            print(f"\n{model}: closed form, no training settings to tune", flush=True)
+            continue
+        report = tune_model(task, model, grid, args.seeds, data, base)
+        print_model(report, dict(spec.defaults), grid)
+        chosen = report["chosen"]["setting"]
+        changed = {k: v for k, v in chosen.items() if spec.defaults.get(k) != v}
+        print(f"\nchosen for {model}: {chosen} ({'changes ' + str(changed) if changed else 'the spec default'})")
+        if not args.no_test:
+            report["test"] = test_once(task, model, chosen, args.seeds, base)
+            t = report["test"]
+            low, high = t["ci95_seed0"]
+            print(
+                f"test, once, after selection: {t['metric']} {t['mean']:.4f} ± {t['std']:.4f} over {args.seeds} "
+                f"seeds (seed 0's 95% interval [{low:.4f}, {high:.4f}]), {t['seconds']:.1f} s training"
+                + (f"; rmse {t['rmse']:.4f}" if "rmse" in t else ""),
+                flush=True,
+            )
+        reports.append(report)
+    print(f"\n(whole run: {time.perf_counter() - start:.0f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(reports, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Capture your own images: name the classes (people), take camera snapshots per class, save them as a dataset."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from core.data import DataError
+from core.data.audio import safe_name
+from core.data.captures import MIN_SHOTS, capture_counts, capture_info, png_bytes, save_captures, take_snapshot
+from core.data.images import open_image
+from core.faces import CROP_SIDE, crop_face
+from core.tasks.image import SPEC, prepare_image
+from ui.uploads import user_data_dir
+
+P = "image"
+CAPTURED = "your captures"
+GRID = 8  # thumbnails per row
+
+
+def captures_root() -> Path:
+    return user_data_dir() / "captures"
+
+
+def saved_captures() -> list[str]:
+    root = captures_root()
+    return sorted(d.name for d in root.iterdir() if d.is_dir()) if root.is_dir() else []
+
+
+def kept_shots() -> dict[str, list[bytes]]:
+    """Shots kept in this session, PNG bytes per class, until they are saved or discarded."""
+    return st.session_state.setdefault(f"{P}_cap_shots", {})
+
+
+def _camera_key() -> str:
+    # a new key after each kept shot gives a fresh camera for the next one
+    return f"{P}_cap_camera_{st.session_state.get(f'{P}_cap_taken', 0)}_file"
+
+
+def keep_shot(class_name: str, raw: bytes, face_mode: bool) -> None:
+    """Square (or face-crop) one snapshot and keep it under `class_name`; the outcome goes to the message line."""
+    try:
+        img, crop = take_snapshot(raw, f"snapshot of {class_name}", face_mode)
+    except DataError as exc:
+        st.session_state[f"{P}_cap_message"] = ("error", str(exc))
+        return
+    shots = kept_shots().setdefault(class_name, [])
+    shot = png_bytes(img)
+    if all(hashlib.sha1(s).digest() != hashlib.sha1(shot).digest() for s in shots):
+        shots.append(shot)
+    st.session_state[f"{P}_cap_taken"] = st.session_state.get(f"{P}_cap_taken", 0) + 1
+    if crop is None:
+        st.session_state[f"{P}_cap_message"] = ("success", f"Kept a shot of {class_name}.")
+    else:
+        st.session_state[f"{P}_cap_message"] = ("success" if crop.found else "warning", crop.note)
+
+
+def _keep_from_camera(class_name: str, face_mode: bool) -> None:
+    shot = st.session_state.get(_camera_key())
+    if shot is not None:
+        keep_shot(class_name, shot.getvalue(), face_mode)
+
+
+def _delete_shot(class_name: str, i: int) -> None:
+    shots = kept_shots().get(class_name, [])
+    if 0 <= i < len(shots):
+        shots.pop(i)
+    st.session_state[f"{P}_cap_message"] = ("success", f"Deleted a shot of {class_name}.")
+
+
+def save_dataset(name: str, classes: list[str], face_mode: bool) -> None:
+    """Write the kept shots as captures/<name>/<class>/shot_N.png, then select that dataset for training."""
+    try:
+        folder = save_captures(captures_root(), name, {c: kept_shots().get(c, []) for c in classes}, face_mode)
+    except DataError as exc:
+        st.session_state[f"{P}_cap_message"] = ("error", str(exc))
+        return
+    total = sum(capture_counts(captures_root(), folder.name).values())
+    st.session_state[f"{P}_cap_shots"] = {}
+    st.session_state[f"{P}_dataset"] = CAPTURED
+    st.session_state[f"{P}_capture"] = folder.name
+    message = f"Saved: {total} pictures in {folder}. It is selected under Data: press Train."
+    st.session_state[f"{P}_cap_message"] = ("success", message)
+
+
+def _class_names(typed: str) -> list[str]:
+    return list(dict.fromkeys(safe_name(c, "class") for c in typed.split(",") if c.strip()))
+
+
+def shot_grid(class_name: str, shots: list[bytes]) -> None:
+    """A class's kept shots as thumbnails, each with its delete button."""
+    st.markdown(f"**{class_name}** · {len(shots)} shot{'s' * (len(shots) != 1)}")
+    for start in range(0, len(shots), GRID):
+        cols = st.columns(GRID)
+        for col, i in zip(cols, range(start, min(start + GRID, len(shots)))):
+            col.image(shots[i], width=72)
+            col.button(
+                ":material/delete:",
+                key=f"{P}_cap_del_{class_name}_{i}_btn",
+                help=f"Delete this shot of {class_name}",
+                on_click=_delete_shot,
+                args=(class_name, i),
+            )
+
+
+def capture_section() -> None:
+    st.caption(
+        f"Name the classes (say, three colleagues), take several snapshots of each with the camera (at least "
+        f"{MIN_SHOTS} in all; 8 or more per class is better, from slightly different angles and distances), "
+        "then save them as a dataset and train on it. Face mode finds and crops the face before keeping a shot, "
+        "and again before predicting."
+    )
+    c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+    typed = c1.text_input("Classes (comma separated)", key=f"{P}_cap_classes", placeholder="Ada, Grace, Alan")
+    st.session_state.setdefault(f"{P}_cap_name", "my_people")
+    name = c2.text_input("Dataset name", key=f"{P}_cap_name")
+    st.session_state.setdefault(f"{P}_cap_face", True)
+    face_mode = c3.toggle("Face mode", key=f"{P}_cap_face", help="Detect and crop the face (OpenCV Haar cascade)")
+    try:
+        classes = _class_names(typed)
+        name = safe_name(name, "dataset")
+    except DataError as exc:
+        st.error(str(exc))
+        return
+    if len(classes) < 2:
+        st.info("Type at least two class names to take pictures of.")
+        return
+    if st.session_state.get(f"{P}_cap_class", 0) >= len(classes):
+        st.session_state.pop(f"{P}_cap_class")
+    i = st.radio("Taking", range(len(classes)), format_func=classes.__getitem__, key=f"{P}_cap_class", horizontal=True)
+    shot = st.camera_input(f"A snapshot of {classes[i]}", key=_camera_key())
+    st.button(
+        f"Keep this shot of {classes[i]}",
+        key=f"{P}_cap_keep_btn",
+        disabled=shot is None,
+        on_click=_keep_from_camera,
+        args=(classes[i], face_mode),
+    )
+    message = st.session_state.get(f"{P}_cap_message")
+    if message:
+        {"error": st.error, "warning": st.warning}.get(message[0], st.success)(message[1])
+    shots = kept_shots()
+    for class_name in classes:
+        shot_grid(class_name, shots.get(class_name, []))
+    total = sum(len(shots.get(c, [])) for c in classes)
+    ready = total >= MIN_SHOTS and sum(bool(shots.get(c)) for c in classes) >= 2
+    c1, c2, _ = st.columns([1, 1, 2])
+    c1.button(
+        "Save as dataset",
+        key=f"{P}_cap_save_btn",
+        type="primary",
+        disabled=not ready,
+        on_click=save_dataset,
+        args=(name, classes, face_mode),
+        help=None if ready else f"Needs at least {MIN_SHOTS} shots of two or more classes.",
+        width="stretch",
+    )
+    if c2.button("Discard kept shots", key=f"{P}_cap_clear_btn", disabled=not total, width="stretch"):
+        st.session_state[f"{P}_cap_shots"] = {}
+        st.rerun()
+
+
+def captured_source() -> str | None:
+    """The "your captures" data choice: pick one of the saved camera datasets."""
+    saved = saved_captures()
+    if not saved:
+        st.info("Nothing saved yet: take pictures under **Capture your own images** below, then save them.")
+        return None
+    if st.session_state.get(f"{P}_capture") not in saved:
+        st.session_state.pop(f"{P}_capture", None)
+    name = st.selectbox("Captured dataset", saved, key=f"{P}_capture")
+    counts = capture_counts(captures_root(), name)
+    st.caption(" · ".join(f"{c} {n}" for c, n in counts.items()))
+    return str(captures_root() / name)
+
+
+def photo_input(raw: bytes, name: str, meta: dict, face_mode: bool):
+    """A photo (upload or snapshot) as the model's input (1, C, H, W): face-cropped in face mode, the colours
+    inverted if asked (for models trained on bright-on-dark data). None, with the reason shown, if unreadable."""
+    try:
+        img = open_image(raw, name, size=4 * CROP_SIDE if face_mode else meta["size"])  # decoded near its use
+    except DataError as exc:
+        st.error(str(exc))
+        return None
+    if face_mode:
+        crop = crop_face(img)
+        (st.caption if crop.found else st.warning)(crop.note)
+        img = crop.image
+    bright = float(np.asarray(img.convert("L")).mean()) > 127
+    invert = st.checkbox(
+        "Invert colours (the training images have dark backgrounds)",
+        value=bright and getattr(SPEC.dataset(meta.get("dataset")), "bright_on_dark", False),
+        key=f"{P}_invert_{name}",
+    )
+    return prepare_image(img, meta, invert)
+
+
+def face_mode_toggle(run: dict, key: str) -> bool:
+    """Face mode for predictions: on by default when the run trained on face-cropped captures."""
+    default = bool(capture_info(run["config"].get("data")).get("face_mode", False))
+    return st.toggle(
+        "Face mode: crop the face first",
+        value=default,
+        key=f"{key}_{run['id']}",
+        help="Find the face (OpenCV Haar cascade) and use only it, as the captures were saved",
+    )
