@@ -5,12 +5,16 @@ from pathlib import Path
 import streamlit as st
 
 from core.tasks import task_specs
-from ui.services import get_jobs
-
-st.set_page_config(page_title="DL Studio", page_icon=":material/neurology:", layout="wide")
 
 HERE = Path(__file__).parent
-TOOL_PAGES = [("whatif", "What-if lab", ":material/science:"), ("runs", "Runs", ":material/history:")]
+# A local file, not a ":material/…:" icon: the page icon is the favicon, which Streamlit fetches from a fonts host.
+st.set_page_config(page_title="DL Studio", page_icon=str(HERE / "assets" / "icon.png"), layout="wide")
+
+TOOL_PAGES = [
+    ("whatif", "What-if lab", ":material/science:"),
+    ("learn", "How it learns", ":material/school:"),
+    ("runs", "Runs", ":material/history:"),
+]
 
 
 def _page(name: str, title: str, icon: str) -> st.Page | None:
@@ -28,6 +32,8 @@ nav = st.navigation({"DL Studio": [home], "Demos": demos, **({"Tools": tools} if
 
 def job_status() -> None:
     """Running and queued jobs of every session, each with its Stop (redrawn on its own by the fragments below)."""
+    from ui.services import get_jobs  # the job pool imports PyTorch: after the page is on screen (see below)
+
     jobs = get_jobs()
     active = [job.snapshot() for job in jobs.jobs(active_only=True)]
     st.caption(f"**Training jobs** · {jobs.max_workers} at once")
@@ -46,7 +52,14 @@ def job_status() -> None:
 # redraw is a small script run, and eight idle browser tabs polling every 2 s add up.
 live_status = st.fragment(run_every=2.0)(job_status)
 idle_status = st.fragment(run_every=15.0)(job_status)
-with st.sidebar:
-    (live_status if get_jobs().jobs(active_only=True) else idle_status)()
+# The status's place is made first (top of the sidebar) and filled after the page has run: a fresh server's first
+# page view then shows the page before the job pool (and with it PyTorch) has loaded. `finally`: a page that ends
+# with st.stop() (a guard) still gets the status.
+status_slot = st.sidebar.container()
+try:
+    nav.run()
+finally:
+    with status_slot:
+        from ui.services import get_jobs
 
-nav.run()
+        (live_status if get_jobs().jobs(active_only=True) else idle_status)()

@@ -1,15 +1,16 @@
-"""Home: the demos, the compute device and the latest runs."""
+"""Home: the demos, the compute device and the latest runs.
+
+The demo cards come first and import nothing heavy (task specs, no PyTorch), so a fresh server shows them at once;
+the run store, the job pool and PyTorch load after they are on screen.
+"""
 
 import os
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
-import torch
 
 from core.metric_info import format_metric, metric
-from core.tasks import get_task, run_headline, task_specs
-from ui.services import get_jobs, get_store
+from core.tasks import run_headline, task_spec, task_specs
 
 st.title("DL Studio")
 st.markdown(
@@ -20,7 +21,9 @@ st.markdown(
 
 def best_run(task: str) -> dict | None:
     """The best finished run of a task by its primary metric (what a presenter opens first)."""
-    spec = get_task(task).spec
+    from ui.services import get_store
+
+    spec = task_spec(task)
     runs = [
         r
         for r in get_store().list(task, limit=200)
@@ -30,38 +33,85 @@ def best_run(task: str) -> dict | None:
     return max(runs, key=lambda r: sign * r["metrics"][spec.primary_metric], default=None)
 
 
+best_slots = {}  # task -> the card's place for its best run, filled once the run store has loaded
 for col, spec in zip(st.columns(len(task_specs())), task_specs()):
     with col.container(border=True):
         st.markdown(f"### {spec.icon} {spec.title}")
         st.write(spec.blurb)
         if (Path(__file__).parent / f"{spec.name}.py").exists():
             st.page_link(f"app_pages/{spec.name}.py", label=f"Open {spec.title}", icon=":material/arrow_forward:")
-        best = best_run(spec.name)
+        best_slots[spec.name] = st.empty()
+
+
+def best_run_card(name: str, best: dict) -> None:
+    """A gallery card: the best run's headline number, model and data, its validation curve, a link to it."""
+    from core.charts import sparkline_figure
+    from ui.services import get_store
+
+    spec = task_spec(name)
+    primary = spec.primary_metric
+    st.metric(
+        f"Best so far · {spec.label(primary)}",
+        format_metric(primary, best["metrics"][primary]),
+        help=f"The best finished run by the task's primary metric, on its held-out test split (run {best['id']}).",
+    )
+    st.caption(f"**{best['model']}** on {Path(best['dataset']).name}")  # a folder of your own: its name
+    history = get_store().history(best["id"])
+    key = next((k for k in (f"val_{primary}", "val_loss") if any(k in h for h in history)), None)
+    if key and len(history) > 1:
+        curve = [h.get(key) for h in history]
+        st.plotly_chart(
+            sparkline_figure(curve, percent=metric(primary).percent and key != "val_loss"),
+            key=f"home_spark_{name}",
+            config={"displayModeBar": False},
+        )
+        st.caption(f"validation {key.removeprefix('val_').replace('_', ' ')} over {len(history)} epochs")
+    st.page_link(
+        "app_pages/runs.py",
+        label="Open its results",
+        icon=":material/insights:",
+        query_params={"selected": [best["id"]]},
+    )
+
+
+def show_best_runs(slots: dict) -> None:
+    for name, slot in slots.items():
+        best = best_run(name)
         if best is not None:
-            value = format_metric(spec.primary_metric, best["metrics"][spec.primary_metric])
-            st.caption(
-                f"Best so far: **{best['model']}** on {best['dataset']} · {spec.label(spec.primary_metric)} {value}"
-            )
+            with slot.container():
+                best_run_card(name, best)
 
-st.subheader("Compute")
-c1, c2, c3 = st.columns(3)
-jobs = get_jobs()  # also sets each job's share of the cores
-c1.metric(
-    "CPU",
-    f"{os.cpu_count()} cores",
-    help=f"Up to {jobs.max_workers} jobs train at once, each with {torch.get_num_threads()} PyTorch thread(s).",
-)
-if torch.cuda.is_available():
-    c2.metric("CUDA", torch.cuda.get_device_name(0))
-else:
-    c2.metric("CUDA", "not available", help="Training runs on the CPU; `--device auto` picks CUDA when present.")
-c3.metric("PyTorch", torch.__version__.split("+")[0])
 
-st.subheader("Latest runs")
-runs = get_store().list(limit=10)
-if not runs:
-    st.caption("No runs yet: open a demo and press Train.")
-else:
+def compute() -> None:
+    import torch
+
+    from ui.services import get_jobs
+
+    st.subheader("Compute")
+    c1, c2, c3 = st.columns(3)
+    jobs = get_jobs()  # also sets each job's share of the cores
+    c1.metric(
+        "CPU",
+        f"{os.cpu_count()} cores",
+        help=f"Up to {jobs.max_workers} jobs train at once, each with {torch.get_num_threads()} PyTorch thread(s).",
+    )
+    if torch.cuda.is_available():
+        c2.metric("CUDA", torch.cuda.get_device_name(0))
+    else:
+        c2.metric("CUDA", "not available", help="Training runs on the CPU; `--device auto` picks CUDA when present.")
+    c3.metric("PyTorch", torch.__version__.split("+")[0])
+
+
+def latest_runs() -> None:
+    import pandas as pd
+
+    from ui.services import get_store
+
+    st.subheader("Latest runs")
+    runs = get_store().list(limit=10)
+    if not runs:
+        st.caption("No runs yet: open a demo and press Train.")
+        return
     table = pd.DataFrame(
         [
             {
@@ -77,3 +127,8 @@ else:
         ]
     ).dropna(axis=1, how="all")
     st.dataframe(table, hide_index=True, key="home_runs")
+
+
+show_best_runs(best_slots)
+compute()
+latest_runs()

@@ -21,7 +21,7 @@ from ui.services import get_jobs, get_store, keep_settings, runs_dir
 from ui.share import list_of, one_of, share_settings, text
 
 P = "runs"
-STATUSES = ["finished", "stopped", "running", "queued", "failed", "diverged", "crashed", "cancelled"]
+STATUSES = ["finished", "stopped", "running", "queued", "failed", "diverged", "interrupted", "crashed", "cancelled"]
 MAX_COMPARED = 8
 SMALL = {"latency_ms": "{:.2g} ms", "train_seconds": "{:.2g} s"}  # costs too small for their usual format
 

@@ -34,7 +34,7 @@ P = "whatif"
 TITLES = {spec.name: spec.title for spec in task_specs()}
 TASKS = list(TITLES)
 ALL_MODELS = sorted({m for t in TASKS for m in list_models(t)})
-DONE = ("finished", "stopped", "failed", "cancelled", "crashed", "deleted")
+DONE = ("finished", "stopped", "failed", "diverged", "cancelled", "interrupted", "crashed", "deleted")
 
 
 def _state(name: str):
@@ -244,7 +244,7 @@ def race_results(race: dict, snaps: dict[str, list[dict]]) -> None:
         st.info(summary, icon=":material/balance:")
     for label, recs in records.items():
         for r in recs:
-            if r and r["status"] in ("failed", "crashed"):
+            if r and r["status"] in ("failed", "diverged", "interrupted", "crashed"):
                 st.error(f"{label} · seed {r['config'].get('seed')}: {r['error']}")
     st.session_state.setdefault(f"{P}_cost", "train_seconds")
     cost = st.segmented_control("Cost", list(COSTS), format_func=lambda c: COSTS[c], key=f"{P}_cost")

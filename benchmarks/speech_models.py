@@ -1,9 +1,13 @@
-"""Speech benchmark on `commands`: every model over several seeds beside the logistic-regression baseline.
+"""Speech benchmark on `commands`: every model, the MFCC baselines included, over split seeds and initial seeds.
 
-Run by hand: `.venv/bin/python benchmarks/speech_models.py [--seeds 3] [--models dscnn,kwt]`.
-Prints a markdown table. One stratified 70/10/20 split (split seed 0) for all; the seeds change the initial
-weights, batch order and augmentation. Settings: the page's defaults (core.tasks.speech.DEFAULTS and
-AUGMENT_DEFAULTS; logreg gets no augmentation). Latency: median forward pass of one 1-s clip, features included.
+Run by hand: `.venv/bin/python benchmarks/speech_models.py [--split-seeds 3] [--seeds 2] [--models dscnn,kwt]
+[--threads 1]`. Prints a markdown table. Settings: each model's spec defaults (`make_config("speech", model)`
+with nothing else given: what the page trains). Every split seed makes another split by speaker (70/10/20, no
+voice in two parts: the test voices are never heard in training); every initial seed changes the weights, batch
+order and augmentation. The baselines get the same care: `logreg` and `svm` standardise the pooled MFCC
+statistics, and `svm` picks its C and gamma on the validation split (core/models/svm.py). Latency: median forward
+pass of one 1-s clip, features included. The interval is the 95% interval (Wilson) of the first run.
+
 On a CPU other processes are busy with, use `--threads 1`: with two intra-op threads, each of the GRU's and the
 transformer's many small steps waits for a descheduled thread, and training crawls (crnn_attention: 31 s with one
 thread against 250 s with two, on the same busy machine).
@@ -12,72 +16,48 @@ thread against 250 s with two, on the same busy machine).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from core.config import make_config
-from core.experiment import run_experiment  # noqa: E402
-from core.models import list_models  # noqa: E402
-from core.tasks.speech import AUGMENT_DEFAULTS, DEFAULTS  # noqa: E402
+from over_seeds import run_over_seeds  # noqa: E402
+
+from core.models import get_spec, list_models  # noqa: E402
 
 TARGET = "best model test accuracy >= 0.97 in <= 60 s training on 2 CPU cores"
 
 
-def mean_std(values: list[float]) -> str:
-    return f"{statistics.mean(values):.4f} ± {statistics.pstdev(values):.4f}"
-
-
-def benchmark(name: str, seeds: int) -> dict:
-    accs, f1s, secs, latency, params = [], [], [], [], 0
-    opts = DEFAULTS.get(name, {})
-    augment = {} if name == "logreg" else AUGMENT_DEFAULTS
-    for seed in range(seeds):
-        # the split stays fixed (split seed 0); `seed` changes the initial weights, batch order and augmentation
-        config = make_config(
-            "speech", name, dataset="commands", device="cpu", split_seed=0, augment=augment, **{**opts, "seed": seed}
-        )
-        result = run_experiment(config)
-        accs.append(result.metrics["accuracy"])
-        f1s.append(result.metrics["macro_f1"])
-        secs.append(result.metrics["train_seconds"])
-        latency.append(result.metrics["latency_ms"])
-        params = result.metrics["parameters"]
-        print(f"  {name} seed {seed}: {accs[-1]:.4f} in {secs[-1]:.1f} s", file=sys.stderr, flush=True)
-    return {
-        "model": name,
-        "accuracy": mean_std(accs),
-        "macro_f1": statistics.mean(f1s),
-        "seconds": statistics.mean(secs),
-        "epochs": opts.get("epochs", "-"),
-        "parameters": params,
-        "latency": statistics.median(latency),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=2, help="initial seeds per split")
+    parser.add_argument("--split-seeds", type=int, default=3, help="speaker-grouped splits (split seeds 0..N-1)")
     parser.add_argument("--models", default=",".join(list_models("speech")))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; commands, one stratified 70/10/20 split")
-    print(f"target: {TARGET}\n")
     print(
-        "| model | test accuracy (mean ± std) | macro-F1 (mean) | train seconds (mean) | epochs | parameters "
-        "| latency per 1 s clip (ms) |"
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); commands, {args.split_seeds} splits by "
+        f"speaker x {args.seeds} initial seeds; settings: each model's spec defaults\ntarget: {TARGET}\n"
     )
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| model | test accuracy: mean ± std (spread between splits, between seeds) | 95% interval, one run "
+        "| macro-F1 (mean) | train seconds (mean) | epochs | parameters | latency per 1 s clip (ms) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for name in args.models.split(","):
-        row = benchmark(name, args.seeds)
+        data = {"dataset": "commands", "device": "cpu"}
+        runs = run_over_seeds("speech", name, "accuracy", args.split_seeds, args.seeds, **data)
+        first = runs.first
+        baseline = " (baseline)" if get_spec("speech", name).closed_form else ""
+        epochs = "-" if first.details.get("closed_form") else first.config["epochs"]
         print(
-            f"| {row['model']}{' (baseline)' if name == 'logreg' else ''} | {row['accuracy']} | {row['macro_f1']:.4f} "
-            f"| {row['seconds']:.2f} | {row['epochs']} | {row['parameters']:,} | {row['latency']:.2f} |",
+            f"| {name}{baseline} | {runs.summary()} | {runs.interval()} | {runs.mean('macro_f1'):.4f} "
+            f"| {runs.mean('train_seconds'):.2f} | {epochs} | {first.metrics['parameters']:,} "
+            f"| {first.metrics['latency_ms']:.2f} |",
             flush=True,
         )
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from typing import Any
 
 from core.config import BATCH_RULE, RUN_OPTIONS
+from core.distributed import add_launch_flags, in_torchrun, launch_from_args
 from core.models import list_models
 from core.training import Callback, Diverged
 
@@ -26,7 +28,18 @@ class ProgressBar(Callback):
     """A tqdm bar on stderr: one tick per batch, the epoch's numbers in the postfix."""
 
     def __init__(self, epochs: int) -> None:
-        self.epochs, self.bar = epochs, None
+        self.epochs, self.bar, self.loading = epochs, None, None
+
+    def on_data_progress(self, done, total):
+        """A second bar while a large folder decodes (headers, then images)."""
+        from tqdm import tqdm
+
+        if self.loading is None and done < total:
+            self.loading = tqdm(total=total, desc="reading data", unit="step", file=sys.stderr, dynamic_ncols=True)
+        if self.loading is not None:
+            self.loading.update(done - self.loading.n)
+            if done >= total:
+                self.loading.close()
 
     def on_fit_start(self, trainer):
         from tqdm import tqdm
@@ -74,6 +87,7 @@ def add_train_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split-seed", type=int, help=_flag_help("split_seed"))
     parser.add_argument("--patience", type=int, help="early stopping: epochs without validation improvement; 0 = off")
     parser.add_argument("--max-batches", type=int, help="smoke setting: at most N batches per epoch")
+    parser.add_argument("--nproc-per-node", type=int, help=_flag_help("nproc_per_node") + "; DDP under torchrun")
     parser.add_argument("--amp", action="store_true", default=None, help="mixed precision (CUDA only)")
     parser.add_argument("--no-fit-batch", dest="fit_batch", action="store_false", default=None, help=BATCH_RULE)
     parser.add_argument("--augment", nargs="*", metavar="KEY=VALUE", help="e.g. shift=0.1 rotate=10 flip=true")
@@ -94,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_flags(tr)
     add_train_settings(tr)
     add_runs_flag(tr)
+    add_backend_flags(tr)
+    add_launch_flags(tr)
     tr.add_argument("--json", action="store_true", help="print the result as one JSON line at the end")
     tr.set_defaults(func=cmd_train)
     from core import cli_race, cli_runs  # imported here: they use this module's helpers
@@ -111,6 +127,15 @@ def add_data_flags(parser: argparse.ArgumentParser) -> None:
 
 def add_runs_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", default="runs", help="run store folder (default ./runs)")
+
+
+def add_backend_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the training runs: here, or as Ray tasks (core/ray_jobs.py); results land in --runs either way."""
+    parser.add_argument("--backend", choices=("local", "ray"), default="local", help="where it trains (default local)")
+    parser.add_argument(
+        "--ray-address",
+        help="with --backend ray: auto, HOST:PORT or local (default: $DLSTUDIO_RAY_ADDRESS, else a local Ray)",
+    )
 
 
 def metric_lines(task: str, metrics: dict[str, Any], ci95: dict[str, Any] | None = None) -> list[str]:
@@ -230,6 +255,7 @@ def train_options(args) -> dict[str, Any]:
         amp=args.amp,
         patience=args.patience,
         max_batches=args.max_batches,
+        nproc_per_node=args.nproc_per_node,
         fit_batch=args.fit_batch,
         group_by=args.group_by,
         protocol=args.protocol,
@@ -248,9 +274,16 @@ def cmd_train(args) -> int:
 
     config = make_config(args.task, args.model, dataset=args.dataset, data=args.data, **train_options(args))
     store = RunStore(args.runs)
-    result = run_experiment(config, store, callbacks=[ProgressBar(config["epochs"])])
+    if args.backend == "ray":
+        from core.jobs import run_remote
+
+        result = run_remote(config, store, "ray", args.ray_address, callbacks=[ProgressBar(config["epochs"])])
+    else:
+        result = run_experiment(config, store, callbacks=[ProgressBar(config["epochs"])], launch=launch_from_args(args))
+    if in_torchrun() and int(os.environ["RANK"]) != 0:
+        return 0  # under `torchrun -m core train`, rank 0 reports the run
     if args.json:
-        print(json.dumps(result_json(result, "local")))
+        print(json.dumps(result_json(result, args.backend, result.details.get("world_size", 1))))
     else:
         print(f"run {result.run_id}: {result.status} in {result.seconds:.1f}s")
         if result.status == "stopped":

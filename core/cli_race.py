@@ -6,7 +6,15 @@ import json
 import sys
 from typing import Any
 
-from core.cli import INTERRUPTED, add_data_flags, add_runs_flag, add_train_settings, text_table, train_options
+from core.cli import (
+    INTERRUPTED,
+    add_backend_flags,
+    add_data_flags,
+    add_runs_flag,
+    add_train_settings,
+    text_table,
+    train_options,
+)
 from core.config import RUN_OPTIONS
 from core.runs import RunStore
 from core.whatif import AXES, MAX_RUNS, MAX_SEEDS, SWITCHES
@@ -20,7 +28,8 @@ def add_parser(sub) -> None:
         "race",
         help="what-if: train variants of one base configuration over seeds and compare them",
         description="Each --vary names an axis and its values; the race trains every combination over the seeds "
-        "(one run after another, into the run store) and says which variant won and whether the gap is real. "
+        "(one run after another, into the run store; with --backend ray all at once on the cluster) and says which "
+        "variant won and whether the gap is real. "
         "The train flags set the base configuration.",
     )
     race.add_argument("task")
@@ -36,6 +45,7 @@ def add_parser(sub) -> None:
     add_data_flags(race)
     add_train_settings(race)
     add_runs_flag(race)
+    add_backend_flags(race)
     race.add_argument("--json", action="store_true", help="print the race as one JSON line at the end")
     race.set_defaults(func=cmd_race)
 
@@ -113,10 +123,15 @@ def cmd_race(args) -> int:
     run_ids: list[list[str]] = [[] for _ in plan.variants]
     finished: list[list[dict[str, Any]]] = [[] for _ in plan.variants]  # each finished run's metrics and artifacts
     failed, interrupted = [], False
+    remote = None  # with --backend ray every run is queued on the cluster at once; results come back in order
+    if args.backend == "ray":
+        from core.jobs import result_of, run_jobs
+
+        remote = run_jobs([config for _, config in plan.interleaved()], store, "ray", args.ray_address)
     for n, (variant, config) in enumerate(plan.interleaved(), 1):
         print(f"[{n}/{plan.runs}] {variant.label} · seed {config['seed']}", file=sys.stderr, flush=True)
         try:
-            result = run_experiment(config, store)
+            result = run_experiment(config, store) if remote is None else result_of(next(remote))
         except Diverged as exc:
             failed.append(f"{variant.label} (seed {config['seed']}): diverged: {exc}")
             continue
@@ -127,6 +142,8 @@ def cmd_race(args) -> int:
         finished[index[id(variant)]].append(
             {"metrics": result.metrics, "artifacts": store.load_artifacts(result.run_id)}
         )
+    if remote is not None:
+        remote.close()  # stops what an interrupted race left running
     metric = get_task(args.task).spec.primary_metric
     stats = [
         variant_stats(v.label, [r["metrics"] for r in runs], metric, [r["artifacts"] for r in runs])
@@ -150,7 +167,16 @@ def cmd_race(args) -> int:
         ]
         skipped = plan.skipped + failed
         print(
-            json.dumps({"task": args.task, "metric": metric, "variants": variants, "verdict": text, "skipped": skipped})
+            json.dumps(
+                {
+                    "task": args.task,
+                    "metric": metric,
+                    "variants": variants,
+                    "verdict": text,
+                    "skipped": skipped,
+                    "backend": args.backend,
+                }
+            )
         )
     return INTERRUPTED if interrupted else 0
 

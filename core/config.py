@@ -40,6 +40,14 @@ class RunConfig(TrainConfig):
         "auto", "Split by speaker", kind="choice", choices=("auto", "speaker", "none"), help="speech only"
     )
     protocol: str = setting("random", "Protocol", kind="choice", choices=("random", "time"), help="recsys only")
+    nproc_per_node: int = setting(
+        1,
+        "Processes (DDP)",
+        1,
+        8,
+        kind="int",
+        help="train in this many processes at once under torchrun, each on its slice of every batch (DDP)",
+    )
 
 
 RUN_OPTIONS: dict[str, Option] = config_options(RunConfig)

@@ -9,6 +9,7 @@ from typing import Any
 
 from torch import nn
 
+from core import distributed
 from core.config import fit_to_data
 from core.models import get_spec, transfer_weights
 from core.runs import RunStore
@@ -45,14 +46,31 @@ class StoreCallback(Callback):
         self.store.log_epoch(self.run_id, logs)
 
 
+def _data_progress(callbacks: list[Callback], done: int, total: int) -> None:
+    for cb in callbacks:
+        cb.on_data_progress(done, total)
+
+
 def run_experiment(
     config: dict[str, Any],
     store: RunStore | None = None,
     callbacks: list[Callback] | None = None,
     stop_event: threading.Event | None = None,
     run_id: str | None = None,
+    launch: distributed.Launch | None = None,
 ) -> RunResult:
-    """Train and evaluate one configuration. Failures mark the run 'failed' with the reason, then re-raise."""
+    """Train and evaluate one configuration. Failures mark the run 'failed' with the reason, then re-raise.
+
+    With `nproc_per_node` > 1 (or a multi-machine `launch`) the run trains under torchrun (core.distributed);
+    inside one of torchrun's processes, this is that rank's part: rank 0 alone evaluates and writes the run.
+    """
+    if not distributed.in_torchrun() and (int(config.get("nproc_per_node") or 1) > 1 or launch is not None):
+        return distributed.run_distributed(config, store, callbacks, stop_event, run_id, launch)
+    rank, world = 0, 1
+    if distributed.in_torchrun():
+        config, rank, world, stop_event = distributed.join(config, stop_event)
+        if rank != 0:  # rank 0 alone writes the run and reports progress
+            store, run_id, callbacks = None, None, []
     task = get_task(config["task"])
     callbacks = list(callbacks or [])
     if store is not None and run_id is None:
@@ -60,12 +78,12 @@ def run_experiment(
     elif store is not None:
         store.set_status(run_id, "running")
     try:
-        data = task.load_data(config)
+        data = task.load_data(config, progress=lambda done, total: _data_progress(callbacks, done, total))
         config, fitted = fit_to_data(config, task.train_size(data))
         spec = get_spec(config["task"], config["model"])
         seed_everything(config.get("seed", 0))  # the model's initial weights come from the seed too
         model = task.build_model(config, data.meta)
-        if config.get("init_from"):
+        if config.get("init_from") and rank == 0:  # under DDP the other ranks start from rank 0's weights
             if store is None:
                 raise ValueError("fine-tuning from a run needs the run store")
             source = store.load_checkpoint(config["init_from"])
@@ -78,12 +96,17 @@ def run_experiment(
             trainer.fit_closed_form(lambda: task.fit_closed_form(model, data, config))
         else:
             trainer.fit()
+        if rank != 0:
+            return RunResult(
+                None, trainer.status, history=trainer.history, seconds=trainer.seconds, stop_reason=trainer.stop_reason
+            )
         trainer.model.cpu()  # evaluated, timed and saved on the CPU, whatever it trained on
         metrics, details, artifacts = task.evaluate(trainer.model, data)
         metrics["train_seconds"] = trainer.seconds
         details.update(stop_reason=trainer.stop_reason, best_epoch=trainer.best_epoch, epochs_run=len(trainer.history))
         details["closed_form"] = spec.closed_form  # optimizer, learning rate, epochs and batch size played no part
         details["settings_note"] = fitted
+        details["world_size"] = world  # processes that trained it (DDP)
         if store is not None:
             store.save_checkpoint(
                 run_id,

@@ -1,37 +1,52 @@
-"""Background training jobs: a bounded pool of workers, progress snapshots, queue and cancel."""
+"""Background training jobs: a FIFO queue onto worker processes (default), threads or Ray; progress, stop, faults.
+
+Where a job trains is the backend's business (core/workers.py, core/ray_jobs.py); what the pages read is the same
+for all of them: a `Job` whose `snapshot()` the events from its run keep up to date, and its run in the store.
+"""
 
 from __future__ import annotations
 
 import itertools
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.experiment import RunResult, run_experiment
-from core.runs import RunStore
-from core.training import Callback, Diverged
+from core.job_runner import job_task
+from core.runs import ACTIVE, RunStore
+
+if TYPE_CHECKING:
+    from core.experiment import RunResult
 
 MAX_ACTIVE = 3  # jobs one browser session may have queued or running at once (a what-if race asks for more)
+BACKENDS = ("process", "thread", "ray")
+DONE = ("finished", "stopped", "failed", "cancelled", "diverged")
+# What a Ray task may ask the driver to write into the store for it (core/ray_jobs.py RelayStore).
+STORE_WRITES = ("set_status", "beat", "log_epoch", "finish", "save_checkpoint", "save_artifacts")
+
+
+class JobFailed(ValueError):
+    """A job run elsewhere failed; the message is its error (a ValueError, so the CLI prints it as one line)."""
 
 
 @dataclass
 class Job:
-    """One submitted run. Read `snapshot()` from any thread; the worker updates the rest."""
+    """One submitted run. Read `snapshot()` from any thread; events from its worker update the rest."""
 
     id: int
     config: dict[str, Any]
     label: str = ""
     owner: str = ""  # browser session that submitted it
-    status: str = "queued"  # queued | running | finished | stopped | failed | cancelled
+    status: str = "queued"  # queued | running | finished | stopped | failed | cancelled | diverged
     run_id: str | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     batch: int = 0
     batches_per_epoch: int | None = None
     epoch: int = 0
     error: str | None = None
-    result: RunResult | None = None
+    result: RunResult | None = None  # without the model, which is in the run's checkpoint
     submitted: float = field(default_factory=time.time)
     started: float | None = None
     ended: float | None = None
@@ -40,7 +55,7 @@ class Job:
 
     @property
     def done(self) -> bool:
-        return self.status in ("finished", "stopped", "failed", "cancelled", "diverged")
+        return self.status in DONE
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -58,29 +73,41 @@ class Job:
             }
 
 
-class _Progress(Callback):
-    def __init__(self, job: Job) -> None:
-        self.job = job
+def make_runner(backend: str, max_workers: int, ray_address: str | None = None):
+    """The backend's runner: launch(task, on_event) -> key, cancel(key) -> bool, stop(key), close(), size."""
+    if backend == "process":
+        from core.workers import shared_pool
 
-    def on_batch_end(self, trainer, batch, loss):
-        self.job.batch = batch + 1
+        return shared_pool(max_workers)
+    if backend == "thread":
+        from core.workers import ThreadRunner
 
-    def on_epoch_end(self, trainer, logs):
-        with self.job.lock:
-            self.job.history.append(dict(logs))
-            self.job.epoch = int(logs["epoch"])
-            self.job.batches_per_epoch = self.job.batch
-            self.job.batch = 0
+        return ThreadRunner(max_workers)
+    if backend == "ray":
+        from core.ray_jobs import RayRunner
+
+        return RayRunner(ray_address)
+    raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
 class JobManager:
-    """At most `max_workers` runs train at once; the rest wait in a FIFO queue."""
+    """At most `max_workers` runs train at once; the rest wait in a FIFO queue.
 
-    def __init__(self, store: RunStore, max_workers: int = 2) -> None:
+    backend: "process" (default: a shared pool of spawned worker processes), "thread" (in this process: tests),
+    or "ray" (Ray tasks on the cluster at `ray_address`, `auto`, or a local Ray; max_workers = its CPUs).
+    """
+
+    def __init__(
+        self, store: RunStore, max_workers: int = 2, backend: str = "process", ray_address: str | None = None
+    ) -> None:
         self.store = store
-        self.max_workers = max_workers
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="train")
+        self.backend = backend
+        self._runner = make_runner(backend, max_workers, ray_address)
+        self.max_workers = self._runner.size
+        if backend == "process":
+            self._runner.start()  # workers import torch (seconds, at low priority) before the first job comes
         self._jobs: dict[int, Job] = {}
+        self._keys: dict[int, int] = {}  # job id -> the runner's key for it
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -92,44 +119,80 @@ class JobManager:
                 f"{len(mine)} of your jobs are already queued or running (at most {limit}): "
                 "wait for one to finish, or stop one from the sidebar or the Runs page"
             )
+        if self.backend == "ray" and int(config.get("nproc_per_node") or 1) > 1:
+            raise ValueError("a Ray task trains in one process: set the DDP processes to 1, or train locally")
         job = Job(next(self._ids), config, label or f"{config['task']}/{config['model']}", owner)
         # The run exists in the store from the moment it is queued, so every page can see it.
         job.run_id = self.store.create(config["task"], config, status="queued")
         with self._lock:
             self._jobs[job.id] = job
-        self._pool.submit(self._work, job)
+        task = job_task(config, job.run_id, str(self.store.root.resolve()))
+        self._keys[job.id] = self._runner.launch(task, lambda kind, payload: self._on_event(job, kind, payload))
         return job
 
-    def _work(self, job: Job) -> None:
-        if job.stop_event.is_set():
-            # the store first: whoever sees the job done must find the run's final status there
-            self.store.set_status(job.run_id, "cancelled", "cancelled before it started")
-            job.status, job.ended = "cancelled", time.time()
-            return
-        job.status, job.started = "running", time.time()
+    def _on_event(self, job: Job, kind: str, payload: dict[str, Any]) -> None:
+        """An event from the job's run (called on the runner's thread)."""
         try:
-            job.result = run_experiment(
-                job.config, self.store, callbacks=[_Progress(job)], stop_event=job.stop_event, run_id=job.run_id
-            )
-            job.status = job.result.status
-        except Diverged as exc:  # marked 'diverged' in the store by run_experiment
-            job.status, job.error = "diverged", str(exc)
-        except Exception as exc:  # the run is marked failed in the store by run_experiment
-            job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
-        finally:
-            job.ended = time.time()
+            self._apply(job, kind, payload)
+        except Exception as exc:  # a store that cannot be written: the job ends failed, the others go on
+            traceback.print_exc()
+            if not job.done:
+                job.error, job.ended, job.status = f"{type(exc).__name__}: {exc}", time.time(), "failed"
+
+    def _apply(self, job: Job, kind: str, payload: dict[str, Any]) -> None:
+        if kind == "started":
+            job.started = time.time()
+            job.status = "running"
+        elif kind == "batch":
+            job.batch = payload["batch"]
+        elif kind == "epoch":
+            with job.lock:
+                job.history.append(payload["logs"])
+                job.epoch = int(payload["logs"]["epoch"])
+                job.batches_per_epoch, job.batch = payload["batches"], 0
+        elif kind == "store" and payload["method"] in STORE_WRITES:  # a Ray task's write, done here
+            getattr(self.store, payload["method"])(*payload["args"], **payload.get("kwargs", {}))
+        elif kind == "died":
+            self._died(job, payload["error"])
+        elif kind == "done":
+            if payload.get("result"):
+                from core.experiment import RunResult
+
+                job.result = RunResult(**payload["result"])
+            job.error, job.ended = payload.get("error"), time.time()
+            job.status = payload["status"]  # last: whoever sees the job done finds the rest set
+
+    def _died(self, job: Job, error: str) -> None:
+        """The process running the job died: the run failed, unless it got as far as its final status."""
+        run = self.store.get(job.run_id) or {}
+        if run.get("status") in (*ACTIVE, "interrupted", None):
+            self.store.finish(job.run_id, "failed", {}, {}, 0.0, error=error)
+            status = "failed"
+        else:
+            status, error = run["status"], run.get("error")
+        job.error, job.ended = error, time.time()
+        job.status = status
 
     def stop(self, job_id: int) -> None:
         """Stop a running job after its current batch, or cancel a queued one."""
         job = self._jobs.get(job_id)
-        if job is not None:
-            job.stop_event.set()
+        if job is None or job.done:
+            return
+        job.stop_event.set()
+        key = self._keys.get(job_id)
+        if job.status == "queued" and key is not None and self._runner.cancel(key):
+            # the store first: whoever sees the job done must find the run's final status there
+            self.store.set_status(job.run_id, "cancelled", "cancelled before it started")
+            job.ended = time.time()
+            job.status = "cancelled"
+        elif key is not None:
+            self._runner.stop(key)
 
     def stop_run(self, run_id: str) -> bool:
         """Stop the job training a stored run (the Runs page knows runs, not jobs); False if none is active."""
         job = next((j for j in self.jobs(active_only=True) if j.run_id == run_id), None)
         if job is not None:
-            job.stop_event.set()
+            self.stop(job.id)
         return job is not None
 
     def get(self, job_id: int) -> Job | None:
@@ -147,7 +210,88 @@ class JobManager:
             time.sleep(0.02)
         return job
 
-    def shutdown(self) -> None:
-        for job in self.jobs(active_only=True):
-            job.stop_event.set()
-        self._pool.shutdown(wait=True)
+    def shutdown(self, timeout: float = 60.0) -> None:
+        """Stop every job and wait for them to end; a thread or Ray runner closes too (the process pool is shared
+        by every manager of this process and ends with it)."""
+        active = self.jobs(active_only=True)
+        for job in active:
+            self.stop(job.id)
+        deadline = time.time() + timeout
+        for job in active:
+            self.wait(job.id, max(0.0, deadline - time.time()))
+        if self.backend != "process":
+            self._runner.close()
+
+
+def run_jobs(
+    configs: list[dict[str, Any]],
+    store: RunStore,
+    backend: str = "ray",
+    ray_address: str | None = None,
+    on_epoch: Callable[[Job, dict[str, float]], None] | None = None,
+) -> Iterator[Job]:
+    """For the CLI: queue every config as a job at once, then yield each job in order as it ends (`result_of`
+    gives its result as run_experiment would). Ctrl-C stops every job: each ends 'stopped' with its model kept,
+    as a local run does, or 'cancelled' if it had not started. A backend that cannot start (Ray not installed,
+    no cluster at the address) or a config it cannot take raises here, before anything trains."""
+    manager = JobManager(store, backend=backend, ray_address=ray_address)
+    try:
+        jobs = [manager.submit(config, limit=len(configs)) for config in configs]
+    except BaseException:
+        manager.shutdown()
+        raise
+    return _ended_in_order(manager, jobs, on_epoch)
+
+
+def _ended_in_order(manager: JobManager, jobs: list[Job], on_epoch) -> Iterator[Job]:
+    try:
+        for job in jobs:
+            seen = 0
+            while not job.done:
+                try:
+                    time.sleep(0.05)
+                except KeyboardInterrupt:
+                    for other in jobs:
+                        manager.stop(other.id)
+                history = job.snapshot()["history"]
+                for logs in history[seen:] if on_epoch is not None else []:
+                    on_epoch(job, logs)
+                seen = len(history)
+            yield job
+    finally:
+        manager.shutdown()
+
+
+def run_remote(
+    config: dict[str, Any], store: RunStore, backend: str, ray_address: str | None = None, callbacks=()
+) -> RunResult:
+    """One run as a job of `backend`, for the CLI: `callbacks` (a progress bar) get fit start, each epoch and fit
+    end as they come back (with no trainer); the result is run_experiment's (without the model)."""
+
+    def on_epoch(job: Job, logs: dict[str, float]) -> None:
+        for callback in callbacks:
+            callback.on_epoch_end(None, logs)
+
+    jobs = run_jobs([config], store, backend, ray_address, on_epoch)
+    for callback in callbacks:
+        callback.on_fit_start(None)
+    for job in jobs:
+        for callback in callbacks:
+            callback.on_fit_end(None, job.status)
+        return result_of(job)
+    raise AssertionError("run_jobs yields every job it is given")
+
+
+def result_of(job: Job) -> RunResult:
+    """An ended job's result as run_experiment gives it: Diverged raised for a diverged run, JobFailed for a failed
+    one; a job cancelled before it started reads as 'stopped' with nothing trained."""
+    from core.experiment import RunResult
+    from core.training import Diverged
+
+    if job.status == "diverged":
+        raise Diverged(job.error)
+    if job.status == "cancelled":
+        return RunResult(job.run_id, "stopped", stop_reason="cancelled before it started", config=job.config)
+    if job.result is None:
+        raise JobFailed(f"run {job.run_id} {job.status}: {job.error}")
+    return job.result

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from core.options import Option
@@ -95,6 +97,13 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def process_group() -> tuple[int, int]:
+    """(rank, world size) of the DDP process group this process belongs to; (0, 1) outside one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -122,6 +131,21 @@ def make_optimizer(name: str, params: Iterable[nn.Parameter], lr: float, weight_
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
+@dataclass(frozen=True)
+class Shard:
+    """This process's part of every training batch: rank `rank` of `world` processes (DDP), or all of it.
+
+    Every rank draws the same permutation (from `order`, seeded alike on every rank and used for nothing else)
+    and takes its slice of each batch of `batch_size`: the global batch stays `batch_size`, each rank computes
+    about batch_size / world of it, and the averaged gradients are those of the whole batch, so the learning
+    rate, the steps per epoch and `max_batches` mean what they mean in one process.
+    """
+
+    rank: int = 0
+    world: int = 1
+    order: torch.Generator | None = None
+
+
 class Objective:
     """What a task trains: batches of tensors and a loss. Subclasses define `loss`.
 
@@ -129,8 +153,29 @@ class Objective:
     (e.g. {"correct": 57}) are turned into epoch averages such as `accuracy`.
     """
 
+    shard = Shard()  # the trainer sets this process's shard under DDP
+    # True when `loss` calls nothing but `model(...)`: under DDP the trainer then hands it the DistributedDataParallel
+    # wrapper. Objectives that call a model's own methods (score_pairs, predict) get the bare model, and the
+    # trainer all-reduces their gradients itself (the same average, without DDP's overlap of communication).
+    loss_calls_forward = False
+
     def train_batches(self, batch_size: int, generator: torch.Generator) -> Iterable[Sequence]:
         raise NotImplementedError
+
+    def batch_indices(self, n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+        """Batches of a seeded permutation of range(n): all of each in one process, this rank's slice under DDP.
+
+        Under DDP the ranks' slices are disjoint and together cover every example once per epoch; a last batch
+        smaller than the world joins the one before it, so no rank is ever handed an empty slice.
+        """
+        rank, world, order_generator = self.shard.rank, self.shard.world, self.shard.order
+        order = torch.randperm(n, generator=generator if world == 1 else order_generator)
+        starts = list(range(0, n, batch_size))
+        if world > 1 and len(starts) > 1 and n - starts[-1] < world:
+            starts.pop()
+        for start, end in itertools.pairwise([*starts, n]):
+            idx = order[start:end]
+            yield idx if world == 1 else idx.tensor_split(world)[rank]
 
     def val_batches(self, batch_size: int) -> Iterable[Sequence]:
         return []
@@ -154,10 +199,10 @@ class TensorClassification(Objective):
         self.x_val, self.y_val = x_val, y_val
         self.augment = augment
 
+    loss_calls_forward = True
+
     def train_batches(self, batch_size, generator):
-        order = torch.randperm(len(self.y_train), generator=generator)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in self.batch_indices(len(self.y_train), batch_size, generator):
             x = self.x_train[idx]
             if self.augment is not None:
                 x = self.augment(x, generator)
@@ -180,6 +225,9 @@ class TensorClassification(Objective):
 
 class Callback:
     """Base class: override the events you need. Raise StopTraining to end the fit."""
+
+    def on_data_progress(self, done: int, total: int) -> None:
+        """How far loading the run's data has got (a large folder), before the trainer exists."""
 
     def on_fit_start(self, trainer: Trainer) -> None: ...
 
@@ -227,7 +275,7 @@ class StopFlag(Callback):
         self.event.set()
 
     def on_batch_end(self, trainer, batch, loss):
-        if self.event.is_set():
+        if self.event.is_set() and trainer.world_size == 1:  # under DDP the trainer stops every rank at one batch
             raise StopRequested("stopped by the user")
 
 
@@ -249,6 +297,8 @@ class Trainer:
         self.epoch = 0
         self.seconds = 0.0
         self.optimizer: torch.optim.Optimizer | None = None
+        self.rank, self.world_size = process_group()
+        self._step_model: nn.Module = self.model  # what `loss` gets while training: the DDP wrapper under DDP
 
     def _emit(self, event: str, *args) -> None:
         for cb in self.callbacks:
@@ -260,7 +310,7 @@ class Trainer:
         return [b.to(self.device, non_blocking=True) if torch.is_tensor(b) else b for b in batch]
 
     def train_one_epoch(self, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict[str, float]:
-        self.model.train()
+        self._step_model.train()
         total, n, extras = 0.0, 0, {}
         use_amp = self.config.amp and self.device.type == "cuda"
         for i, batch in enumerate(self.objective.train_batches(self.config.batch_size, generator)):
@@ -269,40 +319,88 @@ class Trainer:
             batch = self._to_device(batch)
             if use_amp:
                 with torch.autocast(self.device.type):
-                    loss, size, sums = self.objective.loss(self.model, batch)
+                    loss, size, sums = self.objective.loss(self._step_model, batch)
             else:
-                loss, size, sums = self.objective.loss(self.model, batch)
+                loss, size, sums = self.objective.loss(self._step_model, batch)
             optimizer.zero_grad(set_to_none=True)
             if use_amp:
                 self.scaler.scale(loss).backward()
+                self._average_gradients()
                 self.scaler.step(optimizer)
                 self.scaler.update()
             else:
                 loss.backward()
+                self._average_gradients()
                 optimizer.step()
             value = loss.item()
+            total += value * size
+            n += size
+            value, stop = self._agree(value, size)
             if not math.isfinite(value):
                 raise Diverged(
                     f"the training loss became {value} in epoch {self.epoch}, batch {i + 1}: lower the learning rate "
                     f"(now {self.config.lr:g}) or look for extreme values in the data"
                 )
-            total += value * size
-            n += size
+            if stop:
+                raise StopRequested("stopped by the user")
             for k, v in sums.items():
                 extras[k] = extras.get(k, 0.0) + v
             self._emit("on_batch_end", i, value)
-        return _epoch_logs("train", total, n, extras)
+        return _epoch_logs("train", *self._sum_over_ranks(total, n, extras))
+
+    def _agree(self, loss: float, size: int) -> tuple[float, bool]:
+        """Under DDP, the batch's mean loss over every rank and whether any rank was asked to stop: one small
+        all-reduce, so that every rank diverges or stops at the same batch. In one process: (loss, False)."""
+        if self.world_size == 1:
+            return loss, False
+        stop = any(cb.event.is_set() for cb in self.callbacks if isinstance(cb, StopFlag))
+        sums = torch.tensor([loss * size, size, float(stop)], dtype=torch.float64, device=self._comm_device)
+        dist.all_reduce(sums)
+        total, n, stops = sums.tolist()
+        return total / max(n, 1), stops > 0
+
+    def _average_gradients(self) -> None:
+        """Under DDP, for an objective that cannot go through DDP's wrapper: every rank's gradients averaged.
+
+        One all-reduce of all gradients flattened into one buffer. A parameter no rank used keeps no gradient,
+        as it would in one process.
+        """
+        if self.world_size == 1 or self._step_model is not self.model:
+            return
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        for p, grad in zip(params, flat.split([p.numel() for p in params])):
+            if p.grad is not None or grad.any():
+                p.grad = grad.view_as(p)
+
+    def _sum_over_ranks(self, total: float, n: int, extras: dict[str, float]) -> tuple[float, int, dict[str, float]]:
+        """An epoch's sums (loss, examples, extra sums) over every rank under DDP; as they are in one process."""
+        if self.world_size == 1:
+            return total, n, extras
+        parts: list[Any] = [None] * self.world_size
+        dist.all_gather_object(parts, (total, n, extras))
+        merged: dict[str, float] = {}
+        for _, _, sums in parts:
+            for k, v in sums.items():
+                merged[k] = merged.get(k, 0.0) + v
+        return sum(p[0] for p in parts), sum(p[1] for p in parts), merged
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         self.model.eval()
         total, n, extras = 0.0, 0, {}
-        for batch in self.objective.val_batches(self.config.batch_size):
+        batches = self.objective.val_batches(self.config.batch_size)
+        if self.world_size > 1:  # each rank scores every world-th batch; the sums are added up below
+            batches = itertools.islice(batches, self.rank, None, self.world_size)
+        for batch in batches:
             loss, size, sums = self.objective.loss(self.model, self._to_device(batch))
             total += loss.item() * size
             n += size
             for k, v in sums.items():
                 extras[k] = extras.get(k, 0.0) + v
+        total, n, extras = self._sum_over_ranks(total, n, extras)
         logs = _epoch_logs("val", total, n, extras) if n else {}
         logs.update(self.objective.val_metrics(self.model))
         return logs
@@ -310,8 +408,10 @@ class Trainer:
     def fit(self) -> Trainer:
         """Gradient descent over the epochs; ends 'finished', 'stopped', 'diverged' (raises) or 'failed' (raises)."""
         cfg = self.config
-        generator = seed_everything(cfg.seed)
+        generator = seed_everything(cfg.seed + self.rank)  # rank 0 draws what one process draws; the others their own
         self.model.to(self.device)
+        if self.world_size > 1:
+            self._join_ranks()
         optimizer = self.optimizer = make_optimizer(cfg.optimizer, self.model.parameters(), cfg.lr, cfg.weight_decay)
         scheduler = None
         if cfg.schedule == "cosine":
@@ -336,12 +436,30 @@ class Trainer:
 
         return self._run(epochs)
 
+    def _join_ranks(self) -> None:
+        """DDP: this rank's shard of every batch, and the model wrapped so that backward averages the gradients."""
+        if self.config.batch_size < self.world_size:
+            raise ValueError(
+                f"batch size {self.config.batch_size} is split across {self.world_size} processes: it must be at "
+                f"least {self.world_size}"
+            )
+        self.objective.shard = Shard(self.rank, self.world_size, torch.Generator().manual_seed(self.config.seed))
+        self._comm_device = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+        if self.objective.loss_calls_forward:
+            ids = [torch.cuda.current_device()] if self.device.type == "cuda" else None  # set to LOCAL_RANK's GPU
+            self._step_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)  # starts from rank 0's
+        else:
+            for tensor in self.model.state_dict().values():  # every rank starts from rank 0's weights, as under DDP
+                dist.broadcast(tensor, 0)
+
     def fit_closed_form(self, fit: Callable[[], Any]) -> Trainer:
         """A model fitted without gradient descent (scikit-learn, counting, a linear solve), on the CPU.
 
         The same events as `fit`, with the one fitting pass as epoch 1, so progress bars, the run store and
         the pages treat it like any other run.
         """
+        if self.world_size > 1:
+            raise ValueError("a model fitted in closed form is fitted in one process: it cannot be trained with DDP")
         self.device = torch.device("cpu")
         seed_everything(self.config.seed)
 

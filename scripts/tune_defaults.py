@@ -72,13 +72,22 @@ def fit_on_validation(config: dict[str, Any], data: Any) -> dict[str, Any]:
 
 
 def parse_grid(items: list[str] | None, task: str) -> dict[str, tuple]:
+    """`KEY=V1,V2` items -> {key: values}; a key is a training setting or one of the model's options."""
     if not items:
         return GRIDS[task]
     grid = {}
     for item in items:
         key, _, values = item.partition("=")
-        grid[key] = tuple(float(v) if key in ("lr", "weight_decay") else int(v) for v in values.split(","))
+        grid[key] = tuple(int(v) if key in ("epochs", "batch_size") else float(v) for v in values.split(","))
     return grid
+
+
+def as_settings(task: str, model: str, point: dict[str, Any]) -> dict[str, Any]:
+    """A grid point as make_config's keywords: training settings as they are, model options under model_options."""
+    options = {o.name for o in get_spec(task, model).options}
+    settings = {k: v for k, v in point.items() if k not in options}
+    chosen_options = {k: v for k, v in point.items() if k in options}
+    return {**settings, "model_options": chosen_options} if chosen_options else settings
 
 
 def tune_model(task: str, model: str, grid: dict[str, tuple], seeds: int, data: Any, base: dict) -> dict:
@@ -88,7 +97,7 @@ def tune_model(task: str, model: str, grid: dict[str, tuple], seeds: int, data: 
         point = dict(zip(grid, values))
         runs = []
         for seed in range(seeds):
-            config = make_config(task, model, **base, seed=seed, **point)
+            config = make_config(task, model, **base, seed=seed, **as_settings(task, model, point))
             runs.append(fit_on_validation(config, data))
             print(f"  {model} {point} seed {seed}: {key} {runs[-1]['final'][key]:.4f}", file=sys.stderr, flush=True)
         scores = [r["final"][key] for r in runs]
@@ -102,17 +111,24 @@ def tune_model(task: str, model: str, grid: dict[str, tuple], seeds: int, data: 
                 "seconds": statistics.mean(r["seconds"] for r in runs),
             }
         )
+    best, chosen = choose(rows, sign, seeds)
+    return {"model": model, "key": key, "rows": rows, "best": best, "chosen": chosen}
+
+
+def choose(rows: list[dict], sign: int, seeds: int) -> tuple[dict, dict]:
+    """(best, chosen): the best mean validation score (ties: the lower validation loss), and the one-standard-error
+    choice, the fewest optimizer steps among the rows whose mean lies within one standard error of the best."""
     best = max(rows, key=lambda r: (sign * r["val_mean"], -r["val_loss"]))
     se = best["val_std"] / math.sqrt(seeds)
     near = [r for r in rows if sign * (best["val_mean"] - r["val_mean"]) <= se]
-    chosen = min(near, key=lambda r: (r["steps"], -sign * r["val_mean"], r["val_loss"]))
-    return {"model": model, "key": key, "rows": rows, "best": best, "chosen": chosen, "se": se}
+    return best, min(near, key=lambda r: (r["steps"], -sign * r["val_mean"], r["val_loss"]))
 
 
 def test_once(task: str, model: str, setting: dict, seeds: int, base: dict) -> dict:
     """After selection: the chosen setting's test numbers over the same seeds and split."""
     primary = get_task(task).spec.primary_metric
-    results = [run_experiment(make_config(task, model, **base, seed=s, **setting)) for s in range(seeds)]
+    settings = as_settings(task, model, setting)
+    results = [run_experiment(make_config(task, model, **base, seed=s, **settings)) for s in range(seeds)]
     values = [r.metrics[primary] for r in results]
     extra = {}
     if task == "recsys" and "rmse" in results[0].metrics:
@@ -147,6 +163,7 @@ def main() -> None:
     parser.add_argument("task", choices=tuple(GRIDS))
     parser.add_argument("--models", help="comma-separated (default: the task's main models)")
     parser.add_argument("--dataset", help="bundled dataset (default: the task's first)")
+    parser.add_argument("--data", help="your own folder or file instead (validation: carved from its training part)")
     parser.add_argument("--grid", action="append", help="KEY=V1,V2 (repeatable); default: the task's grid")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
@@ -158,7 +175,7 @@ def main() -> None:
     models = (args.models or MAIN_MODELS[task]).split(",")
     models = [m for m in models if m in list_models(task)]
     grid = parse_grid(args.grid, task)
-    base = {"device": "cpu", "split_seed": 0, **({"dataset": args.dataset} if args.dataset else {})}
+    base = {"device": "cpu", "split_seed": 0, "dataset": args.dataset, "data": args.data}
     data = get_task(task).load_data(make_config(task, **base))  # one split for every run: split seed 0
     start = time.perf_counter()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {task} on {data.meta['dataset']}, "
@@ -170,9 +187,10 @@ def main() -> None:
             print(f"\n{model}: closed form, no training settings to tune", flush=True)
             continue
         report = tune_model(task, model, grid, args.seeds, data, base)
-        print_model(report, dict(spec.defaults), grid)
+        print_model(report, {**spec.option_defaults(), **spec.defaults}, grid)
         chosen = report["chosen"]["setting"]
-        changed = {k: v for k, v in chosen.items() if spec.defaults.get(k) != v}
+        today = {**spec.option_defaults(), **spec.defaults}
+        changed = {k: v for k, v in chosen.items() if today.get(k) != v}
         print(f"\nchosen for {model}: {chosen} ({'changes ' + str(changed) if changed else 'the spec default'})")
         if not args.no_test:
             report["test"] = test_once(task, model, chosen, args.seeds, base)

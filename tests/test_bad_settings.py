@@ -7,6 +7,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from core.cli import main
+from core.models import get_spec
 from core.runs import RunStore
 from tests.apptest import APP
 
@@ -36,9 +37,10 @@ def test_nonsense_settings_in_a_shared_link_are_ignored_not_used():
     at.run()
     at.switch_page("app_pages/image.py").run()
     assert not at.exception
-    assert at.number_input(key="image_epochs").value == 30  # cnn_bn's own default, not 0
-    assert at.number_input(key="image_lr").value == pytest.approx(3e-3)
-    assert at.selectbox(key="image_batch_size").value == 64
+    defaults = get_spec("image", "cnn_bn").defaults  # cnn_bn's own defaults, not 0 or inf
+    assert at.number_input(key="image_epochs").value == defaults["epochs"]
+    assert at.number_input(key="image_lr").value == pytest.approx(defaults["lr"])
+    assert at.selectbox(key="image_batch_size").value == defaults["batch_size"]
 
 
 def test_a_weights_file_of_non_tensors_is_named(tmp_path, capsys):

@@ -1,5 +1,7 @@
-"""The job manager: the worker limit, the FIFO queue, stop and cancel, and failures that say why."""
+"""The job manager: runs in worker processes, the worker limit, the FIFO queue, stop and cancel, failures that
+say why; and the thread backend."""
 
+import os
 import time
 
 import pytest
@@ -43,6 +45,34 @@ def test_a_job_runs_to_the_store(manager):
     assert run["status"] == "finished" and 0 <= run["metrics"]["accuracy"] <= 1
     snap = job.snapshot()
     assert snap["label"] == "mlp" and snap["epoch"] == 1 and len(snap["history"]) == 1
+    assert manager.store.history(job.run_id) == snap["history"]
+    assert job.result.metrics["accuracy"] == run["metrics"]["accuracy"] and job.result.model is None
+    worker = run["pid"]  # it trained in a worker process, at a lower priority than this one
+    assert worker != os.getpid()
+    assert os.getpriority(os.PRIO_PROCESS, worker) > os.getpriority(os.PRIO_PROCESS, os.getpid())
+
+
+def test_stop_reaches_the_worker_process_within_a_second(manager):
+    job = manager.submit(long_running())
+    wait_for(lambda: job.status == "running" and job.batch > 0)
+    asked = time.time()
+    manager.stop(job.id)
+    wait_for(lambda: manager.store.get(job.run_id)["status"] == "stopped", timeout=10)
+    assert time.time() - asked < 1.5  # after one batch, then the evaluation and the checkpoint
+    manager.wait(job.id)
+    assert job.status == "stopped" and manager.store.load_checkpoint(job.run_id)["model"]
+
+
+def test_the_thread_backend_runs_jobs_in_this_process(tmp_path):
+    jobs = JobManager(RunStore(tmp_path), max_workers=1, backend="thread")
+    try:
+        job = jobs.submit(tiny())
+        jobs.wait(job.id)
+        assert job.status == "finished" and jobs.store.get(job.run_id)["pid"] == os.getpid()
+    finally:
+        jobs.shutdown()
+    with pytest.raises(ValueError, match="unknown backend 'cloud'; choose one of process, thread, ray"):
+        JobManager(RunStore(tmp_path), backend="cloud")
 
 
 def test_the_worker_limit_queues_the_rest_in_order(manager):

@@ -1,4 +1,4 @@
-"""Run store: persistence across restarts, crashed and failed runs, checkpoints, deletion."""
+"""Run store: persistence across restarts, interrupted and failed runs, checkpoints, deletion."""
 
 import sqlite3
 import time
@@ -24,14 +24,14 @@ def test_a_run_survives_a_restart(tmp_path):
     assert again.load_artifacts(result.run_id)["probs"].shape[1] == 10
 
 
-def test_run_left_running_by_a_dead_process_is_marked_crashed(tmp_path):
+def test_run_left_running_by_a_dead_process_is_marked_interrupted(tmp_path):
     store = RunStore(tmp_path)
     run_id = store.create("image", {"model": "cnn"})
     with sqlite3.connect(tmp_path / "runs.db") as db:
         db.execute("UPDATE runs SET pid=999999999 WHERE id=?", (run_id,))
     RunStore(tmp_path)
     run = store.get(run_id)
-    assert run["status"] == "crashed"
+    assert run["status"] == "interrupted"
     assert "ended before it finished" in run["error"]
 
 

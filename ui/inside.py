@@ -27,7 +27,7 @@ from core.inside import (
 from core.tasks.image import IMAGE_EXTENSIONS
 from ui.capture import face_mode_toggle, photo_input
 from ui.services import run_model
-from ui.task_page import run_data
+from ui.task_page import md_text, run_data
 
 
 def _test_image(run: dict, data, key: str) -> tuple[torch.Tensor | None, str]:
@@ -53,9 +53,14 @@ def image_inside_tab(run: dict) -> None:
     if data is None:
         return
     if convs:
-        st.markdown("**First layer's filters** · what each of its 3×3 (or larger) windows looks for")
-        st.caption("Red: positive weights, blue: negative; a filter fires where the image matches its pattern.")
-        st.plotly_chart(filters_figure(first_filters(model)), key=f"{key}_filters")
+        filters = first_filters(model)
+        st.markdown("**First layer's filters** · what each of its small windows looks for")
+        st.caption(
+            "Each filter's weights as colours (stretched on their own): the colour pattern it responds to."
+            if filters.shape[1] == 3
+            else "Red: positive weights, blue: negative; a filter fires where the image matches its pattern."
+        )
+        st.plotly_chart(filters_figure(filters), key=f"{key}_filters")
         st.markdown("**Feature maps** · a convolution's output for one image (before batch norm and ReLU)")
         c1, c2 = st.columns([1, 3])
         with c1:
@@ -108,6 +113,8 @@ def speech_inside_tab(run: dict) -> None:
     names = data.files.get("test") or [f"clip {i}" for i in range(len(data.y["test"]))]
     if st.session_state.get(f"{key}_clip", 0) >= len(names):
         st.session_state.pop(f"{key}_clip")
+    words = [i for i, c in enumerate(data.y["test"].tolist()) if not data.class_names[c].startswith("_")]
+    st.session_state.setdefault(f"{key}_clip", words[0] if words else 0)  # a word, not `_silence_`, to start
     i = st.selectbox("Clip (test split)", range(len(names)), format_func=names.__getitem__, key=f"{key}_clip")
     wave = data.x["test"][i]
     with torch.no_grad():
@@ -119,8 +126,8 @@ def speech_inside_tab(run: dict) -> None:
     labels = ["attention pooling"] if rows == 1 else [f"layer {r + 1}: class token" for r in range(rows)]
     peak = float(np.argmax(att["weights"][-1])) * model.logmel.hop_seconds
     st.markdown(
-        f"true **{classes[true]}** → predicted **{classes[pred]}** ({probs[pred]:.0%}) · the model attends most "
-        f"around **{peak:.2f} s**"
+        f"true **{md_text(classes[true])}** → predicted **{md_text(classes[pred])}** ({probs[pred]:.0%}) · the model "
+        f"attends most around **{peak:.2f} s**"
     )
     st.audio(to_wav_bytes(wave.numpy(), ckpt["meta"]["sample_rate"]), format="audio/wav")
     st.caption(

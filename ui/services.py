@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.jobs import JobManager
 from core.runs import RunStore
+from core.workers import threads_per_worker
 
 
 def runs_dir() -> str:
@@ -22,23 +23,21 @@ def _store(root: str) -> RunStore:
 
 @st.cache_resource(show_spinner=False)
 def _jobs(root: str) -> JobManager:
+    """Jobs train in DLSTUDIO_WORKERS worker processes (default 2), or as Ray tasks when DLSTUDIO_RAY_ADDRESS names
+    a cluster (`auto`, HOST:PORT, or `local` for a Ray of this machine); DLSTUDIO_BACKEND=thread for debugging."""
     workers = int(os.environ.get("DLSTUDIO_WORKERS", "2"))
     share_cores(workers)
-    return JobManager(_store(root), max_workers=workers)
+    address = os.environ.get("DLSTUDIO_RAY_ADDRESS", "").strip()
+    backend = "ray" if address else os.environ.get("DLSTUDIO_BACKEND", "process")
+    return JobManager(_store(root), max_workers=workers, backend=backend, ray_address=address or None)
 
 
 def share_cores(workers: int) -> None:
-    """Give each concurrent job its share of the cores, so parallel jobs do not fight over threads.
-
-    PyTorch's thread count is process-wide: with 2 jobs of 2 threads on 2 cores, every small step
-    (a GRU's, an attention layer's) waits for a thread the other job has pushed off the CPU, and a
-    run can take several times longer. DLSTUDIO_THREADS overrides.
-    """
+    """This process's torch threads: a job's share of the cores (core/workers.py threads_per_worker), so what the
+    server computes itself (Try it, a prediction) does not fight the workers' threads."""
     import torch
 
-    cores = os.cpu_count() or 1
-    threads = int(os.environ.get("DLSTUDIO_THREADS", max(1, cores // max(workers, 1))))
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads_per_worker(workers))
 
 
 def get_store() -> RunStore:

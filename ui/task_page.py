@@ -57,8 +57,20 @@ class TaskPage:
 
 @st.cache_resource(show_spinner="Loading data…", max_entries=8)
 def load_data(task: str, dataset: str | None, data: str | None, stamp: float = 0.0, **split: Any):
-    """A task's data, split as `split` says (split_seed, group_by, protocol); cached for every session."""
-    return get_task(task).load_data({"task": task, "dataset": dataset, "data": data, **split})
+    """A task's data, split as `split` says (split_seed, group_by, protocol); cached for every session.
+
+    A folder of the user's shows how far its decoding got. The bar is made in here, not passed in: the cache
+    replays what this function drew when it serves the data again, and the replay ends with the bar emptied.
+    """
+    config = {"task": task, "dataset": dataset, "data": data, **split}
+    if not data:
+        return get_task(task).load_data(config)
+    bar = st.empty()
+    try:
+        text = f"Reading {data.rstrip('/').rsplit('/', 1)[-1]}…"
+        return get_task(task).load_data(config, progress=lambda done, total: bar.progress(done / total, text=text))
+    finally:
+        bar.empty()
 
 
 def split_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -243,6 +255,9 @@ def render(page: TaskPage) -> None:
             st.session_state.setdefault(f"{task}_fit_batch", True)
             options["fit_batch"] = bool(option_widget(RUN_OPTIONS["fit_batch"], f"{task}_fit_batch"))
             st.caption(f"{BATCH_RULE[0].upper()}{BATCH_RULE[1:]}.")
+            nproc = RUN_OPTIONS["nproc_per_node"]
+            st.session_state.setdefault(f"{task}_nproc_per_node", nproc.default)
+            options["nproc_per_node"] = int(option_widget(nproc, f"{task}_nproc_per_node"))
     if page.sections is not None:
         page.sections(data)
     run_options = {**options, **split, "dataset": dataset, "data": data_path}

@@ -6,6 +6,7 @@ import io
 import math
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -101,19 +102,25 @@ def _too_many_pixels(name: str, pixels: int | None, max_pixels: int) -> str:
     return f"{name}: the image {size}, over {limit}"
 
 
-def decode_images(files: list[Path], names: list[str], size: int, dataset: str) -> tuple[np.ndarray, int]:
+def decode_images(
+    files: list[Path], names: list[str], size: int, dataset: str, progress: Callable[[int, int], None] | None = None
+) -> tuple[np.ndarray, int]:
     """(N, C, size, size) float32 in [0, 1] and C; one image at a time, never holding two at full size.
 
     Every header is read first: each image must fit the per-image cap and all of them, at the size they
-    decode at (JPEGs at a reduced scale), the dataset cap, before anything is decoded.
+    decode at (JPEGs at a reduced scale), the dataset cap, before anything is decoded. `progress(done, total)`
+    hears how far it got (headers then images: total = 2N), about every 1%.
     """
     per_image, dataset_cap = pixel_limits()
     modes, total = [], 0
-    for file, name in zip(files, names):
+    steps, every = 2 * len(files), max(1, len(files) // 50)
+    for i, (file, name) in enumerate(zip(files, names)):
         with _open_header(file, name, per_image) as img:
             img.draft(None, (2 * size, 2 * size))
             modes.append(img.mode)
             total += img.width * img.height
+        if progress is not None and i % every == 0:
+            progress(i + 1, steps)
     if total > dataset_cap:
         raise DataError(
             f"{dataset}: its {len(files):,} images decode to {total / 1e6:,.0f} million pixels, over the limit of "
@@ -124,6 +131,8 @@ def decode_images(files: list[Path], names: list[str], size: int, dataset: str) 
     for i, (file, name) in enumerate(zip(files, names)):
         with open_image(file, name, size) as img:
             out[i] = to_array(img, channels, size)
+        if progress is not None and (i % every == 0 or i == len(files) - 1):
+            progress(len(files) + i + 1, steps)
     return out, channels
 
 

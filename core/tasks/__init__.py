@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.metric_info import metric
 from core.options import Option
-from core.runs import RunStore
-from core.training import Objective
+
+if TYPE_CHECKING:  # annotations only: listing the tasks must not import PyTorch (a server's first page view)
+    import torch
+    from torch import nn
+
+    from core.runs import RunStore
+    from core.training import Objective
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,9 @@ class Task(Protocol):
     name: str
     spec: TaskSpec
 
-    def load_data(self, config: dict[str, Any]) -> Any:
-        """Load and split the data named by config['dataset'] or config['data']; has `.meta`."""
+    def load_data(self, config: dict[str, Any], progress: Callable[[int, int], None] | None = None) -> Any:
+        """Load and split the data named by config['dataset'] or config['data']; has `.meta`. A long load
+        (a large folder) tells `progress(done, total)` how far it got."""
 
     def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module: ...
 
@@ -90,37 +93,41 @@ class Task(Protocol):
         """Training examples (interactions for recsys): what the small-data batch rule reads."""
 
 
-def _task_modules() -> list[str]:
-    here = Path(__file__).parent
-    return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
-
-
 @cache
-def _tasks() -> dict[str, Task]:
-    """Every module of core/tasks/ that defines TASK is a task (adding a task adds no line to any list)."""
-    found = [getattr(importlib.import_module(f"core.tasks.{name}"), "TASK", None) for name in _task_modules()]
-    return {t.name: t for t in sorted((t for t in found if t is not None), key=lambda t: (t.spec.order, t.name))}
+def _specs() -> dict[str, TaskSpec]:
+    """Every module of core/tasks/specs/ is a task's spec, and core/tasks/<its name>.py the task (adding a task
+    adds no line to any list). Reading the specs imports no task module, so no PyTorch."""
+    here = Path(__file__).parent / "specs"
+    names = [m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_")]
+    found = [importlib.import_module(f"core.tasks.specs.{name}").SPEC for name in names]
+    return {s.name: s for s in sorted(found, key=lambda s: (s.order, s.name))}
 
 
 def task_names() -> list[str]:
-    return list(_tasks())
+    return list(_specs())
+
+
+def task_spec(name: str) -> TaskSpec:
+    """A task's spec without importing the task (its data loaders, models, PyTorch)."""
+    specs = _specs()
+    if name not in specs:
+        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(specs)}")
+    return specs[name]
 
 
 def get_task(name: str) -> Task:
-    tasks = _tasks()
-    if name not in tasks:
-        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(tasks)}")
-    return tasks[name]
+    """The task itself (imports core/tasks/<name>.py and with it PyTorch)."""
+    return importlib.import_module(f"core.tasks.{task_spec(name).name}").TASK
 
 
 def task_specs() -> list[TaskSpec]:
-    return [t.spec for t in _tasks().values()]
+    return list(_specs().values())
 
 
 def run_headline(run: dict[str, Any]) -> str:
     """A stored run's primary metric, labelled and formatted ('Test accuracy 97.22%'); '' when it has none."""
     try:
-        spec = get_task(run["task"]).spec
+        spec = task_spec(run["task"])
     except ValueError:
         return ""
     value = (run.get("metrics") or {}).get(spec.primary_metric)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,42 +15,16 @@ from torch import nn
 
 from core.data import DataError
 from core.data.folders import coverage_note, index_folder, open_data_path, split_index, stratified_split
-from core.data.images import SHAPES, decode_images, make_shapes, to_array
+from core.data.image_cache import decoded_pixels
+from core.data.images import SHAPES, make_shapes, to_array
 from core.models import freeze_backbone, get_model
-from core.options import Option
-from core.tasks import DatasetSpec, TaskSpec, split_seed
+from core.tasks import split_seed
 from core.tasks.classification import ClassificationTask
+from core.tasks.specs.image import SPEC
 from core.training import TensorClassification
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".ico"}
 USER_IMAGE_SIZE = 32
-SPEC = TaskSpec(
-    name="image",
-    title="Image recognition",
-    icon=":material/image:",
-    blurb="Digits, faces and shapes, or your own folder of images. CNNs with and without batch norm, "
-    "depthwise-separable convolutions, ResNets and transfer learning.",
-    datasets=(
-        DatasetSpec(
-            "digits",
-            "scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes)",
-            mirror_safe=False,
-            bright_on_dark=True,
-        ),
-        DatasetSpec("faces", "scikit-image's LFW subset, 25x25: face vs not a face (200 images)"),
-        DatasetSpec("shapes", "generated 32x32 colour shapes: " + ", ".join(SHAPES) + " (1,800 images)"),
-    ),
-    default_model="cnn_bn",
-    primary_metric="accuracy",
-    headline=("accuracy", "macro_f1", "parameters", "size_mb", "latency_ms", "train_seconds"),
-    result_tabs=("Worst mistakes", "Try it"),
-    augment_options=(
-        Option("shift", "Random shift (fraction of the size)", 0.0, 0.0, 0.25, 0.05),
-        Option("rotate", "Random rotation (degrees)", 0.0, 0.0, 45.0, 5.0),
-        Option("flip", "Random horizontal flip", False, kind="bool"),
-    ),
-    order=1,
-)
 
 
 @dataclass
@@ -91,17 +66,24 @@ def _split(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[dict, dict]:
     )
 
 
-def load_folder(path: str | Path, seed: int = 0, size: int = USER_IMAGE_SIZE) -> ImageData:
+def load_folder(
+    path: str | Path, seed: int = 0, size: int = USER_IMAGE_SIZE, progress: Callable[[int, int], None] | None = None
+) -> ImageData:
+    """A folder of class subfolders, decoded (or read back from the decoded-image cache: core/data/image_cache.py).
+
+    `progress(done, total)` hears how far decoding got. Memory: the folder at uint8 and, split by split, at float32
+    (5 bytes a pixel value, about 0.8 GB for 50,000 colour images at 32x32).
+    """
     root = open_data_path(path)
     index = index_folder(root, IMAGE_EXTENSIONS)
     if not index.given_split and len(index.labels["all"]) < 10:
         raise DataError(f"{root.name}: only {len(index.labels['all'])} images; at least 10 are needed to split")
     names = [f"{f.parent.name}/{f.name}" for f in index.all_files]
-    array, _ = decode_images(index.all_files, names, size, root.name)
+    pixels = decoded_pixels(index.all_files, names, size, root.name, progress)
     labels = index.all_labels
     parts, note = split_index(index, seed)
     note += coverage_note(parts, labels, index.class_names)
-    x = {s: torch.from_numpy(array[i]) for s, i in parts.items()}
+    x = {s: torch.from_numpy(pixels[i]).float().div_(255.0) for s, i in parts.items()}
     y = {s: torch.from_numpy(labels[i]).long() for s, i in parts.items()}
     return ImageData(root.name, x, y, index.class_names, note)
 
@@ -164,9 +146,9 @@ class ImageTask(ClassificationTask):
     name = "image"
     spec = SPEC
 
-    def load_data(self, config: dict[str, Any]) -> ImageData:
+    def load_data(self, config: dict[str, Any], progress: Callable[[int, int], None] | None = None) -> ImageData:
         if config.get("data"):
-            return load_folder(config["data"], split_seed(config))
+            return load_folder(config["data"], split_seed(config), progress=progress)
         return load_bundled(config.get("dataset") or SPEC.dataset_names[0], split_seed(config))
 
     def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:

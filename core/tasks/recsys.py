@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,27 +33,11 @@ from core.metrics_ranking import (
 )
 from core.models import get_model, get_spec
 from core.models.recsys import SCORE_USERS, Recommender, learned_size
-from core.tasks import DatasetSpec, TaskSpec, split_seed
+from core.tasks import split_seed
+from core.tasks.specs.recsys import SPEC
 from core.training import Objective
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
-SPEC = TaskSpec(
-    name="recsys",
-    title="Recommendation",
-    icon=":material/movie:",
-    blurb="From ratings to personal top-10 lists, measured the way the field measures.",
-    datasets=(
-        DatasetSpec("movies", "synthetic MovieLens-100k-like ratings: 943 users, 1,682 films with titles and genres"),
-    ),
-    default_model="ease",  # the best top-10 here, fitted in a second; the others train with live curves
-    primary_metric="ndcg@10",
-    headline=("ndcg@10", "recall@10", "precision@10", "hit@10", "map@10", "coverage@10", "rmse", "mae"),
-    result_tabs=("For a user", "New visitor", "Item map", "Popularity bias", "All models"),
-    settings=("protocol",),
-    lab_model="bpr",
-    example_noun="users",
-    order=3,
-)
 LIKE = 4.0  # "will this user like it?" means a rating of 4 or more (on a 1-5 scale)
 # How each user's interactions are split (config key `protocol`), in the words shown next to the numbers.
 PROTOCOLS = {
@@ -266,20 +251,47 @@ def prepare(model: Recommender, data: RecsysData) -> Recommender:
 # ---------------------------------------------------------------- objectives
 
 
+DENSE_SEEN_CELLS = 1 << 25  # users x items grids up to this size answer "seen?" from a bitmap (32 MB at most)
+
+
+class SeenPairs:
+    """The (user, item) pairs of the training split, asked for by key `user * n_items + item`.
+
+    A bitmap lookup where the users x items grid is small enough (four times faster than searching: BPR asks for
+    every training interaction each epoch), a binary search of the sorted keys elsewhere.
+    """
+
+    def __init__(self, users: torch.Tensor, items: torch.Tensor, n_users: int, n_items: int) -> None:
+        self.n_items = n_items
+        keys = users * n_items + items
+        self.bitmap = self.keys = None
+        if n_users * n_items <= DENSE_SEEN_CELLS:
+            self.bitmap = torch.zeros(n_users * n_items, dtype=torch.bool)
+            self.bitmap[keys] = True
+        else:
+            self.keys = torch.sort(keys).values
+
+    def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:  # (N,), (N,) -> (N,) bool
+        keys = users * self.n_items + items
+        if self.bitmap is not None:
+            return self.bitmap[keys]
+        if not len(self.keys):
+            return torch.zeros(keys.shape, dtype=torch.bool)
+        return self.keys[torch.searchsorted(self.keys, keys).clamp(max=len(self.keys) - 1)] == keys
+
+
 def sample_negatives(
-    users: torch.Tensor, n_items: int, seen_keys: torch.Tensor, generator: torch.Generator, rounds: int = 10
+    users: torch.Tensor, n_items: int, seen: SeenPairs, generator: torch.Generator, rounds: int = 10
 ) -> torch.Tensor:
     """One random item per entry of `users` that the user has not interacted with (rejection sampling, vectorised).
 
     Each round looks up only the entries still drawn on a seen item: a tenth of them, then a hundredth, ...
-    (searching every entry each round made this a third of BPR's epoch).
+    (looking up every entry each round made this a third of BPR's epoch).
     """
     neg = torch.randint(n_items, users.shape, generator=generator)
     todo = torch.arange(len(neg))
     for _ in range(rounds):
-        keys = users[todo] * n_items + neg[todo]
-        pos = torch.searchsorted(seen_keys, keys).clamp(max=len(seen_keys) - 1)
-        todo = todo[seen_keys[pos] == keys]
+        todo = todo[seen.contains(users[todo], neg[todo])]
         if not len(todo):
             break
         neg[todo] = torch.randint(n_items, (len(todo),), generator=generator)
@@ -294,7 +306,7 @@ class RecsysObjective(Objective):
         self.options = {**get_spec("recsys", config["model"]).option_defaults(), **(config.get("model_options") or {})}
         self.generator = torch.Generator().manual_seed(int(config.get("seed", 0)))
         train = data.splits["train"]
-        self.seen_keys = torch.sort(train.users * data.n_items + train.items).values
+        self.seen = SeenPairs(train.users, train.items, data.n_users, data.n_items)
 
     def train_batches(self, batch_size, generator):
         return []
@@ -307,7 +319,7 @@ class RecsysObjective(Objective):
         return {f"val_ndcg@{K}": metrics[f"ndcg@{K}"], f"val_recall@{K}": metrics[f"recall@{K}"]}
 
     def negatives(self, users: torch.Tensor) -> torch.Tensor:
-        return sample_negatives(users, self.data.n_items, self.seen_keys, self.generator)
+        return sample_negatives(users, self.data.n_items, self.seen, self.generator)
 
 
 class RatingObjective(RecsysObjective):
@@ -321,9 +333,7 @@ class RatingObjective(RecsysObjective):
 
     def train_batches(self, batch_size, generator):
         train = self.data.splits["train"]
-        order = torch.randperm(len(train), generator=generator)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in self.batch_indices(len(train), batch_size, generator):
             users = train.users[idx]
             yield users, train.items[idx], train.ratings[idx], self.negatives(users)
 
@@ -360,27 +370,20 @@ class PairwiseObjective(RecsysObjective):
 
     def train_batches(self, batch_size, generator):
         train = self.data.splits["train"]
-        order = torch.randperm(len(train), generator=generator)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in self.batch_indices(len(train), batch_size, generator):
             yield train.users[idx], train.items[idx], self.neg[idx]
 
     def val_batches(self, batch_size):
         val = self.data.splits["val"]
         if not hasattr(self, "val_neg"):
-            self.val_neg = sample_negatives(
-                val.users, self.data.n_items, self.seen_keys, torch.Generator().manual_seed(0)
-            )
+            self.val_neg = sample_negatives(val.users, self.data.n_items, self.seen, torch.Generator().manual_seed(0))
         for start in range(0, len(val), 8192):
             yield val.users[start : start + 8192], val.items[start : start + 8192], self.val_neg[start : start + 8192]
 
     def loss(self, model, batch):
         users, pos, neg = batch
-        diff, l2 = model.pair_terms(users, pos, neg)
-        loss = -nn.functional.logsigmoid(diff).mean()
-        if model.training and self.options.get("reg", 0.0):
-            loss = loss + self.options["reg"] * l2.mean()
-        return loss, len(users), {}
+        reg = self.options.get("reg", 0.0) if model.training else 0.0  # validation loss: the ranking term alone
+        return model.pairwise_loss(users, pos, neg, reg), len(users), {}
 
 
 class PointwiseObjective(RecsysObjective):
@@ -395,14 +398,12 @@ class PointwiseObjective(RecsysObjective):
         self.labels = torch.cat([torch.ones(len(train)), torch.zeros(len(neg_users))])
 
     def train_batches(self, batch_size, generator):
-        order = torch.randperm(len(self.users), generator=generator)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in self.batch_indices(len(self.users), batch_size, generator):
             yield self.users[idx], self.items[idx], self.labels[idx]
 
     def val_batches(self, batch_size):
         val = self.data.splits["val"]
-        neg = sample_negatives(val.users, self.data.n_items, self.seen_keys, torch.Generator().manual_seed(0))
+        neg = sample_negatives(val.users, self.data.n_items, self.seen, torch.Generator().manual_seed(0))
         users, items = torch.cat([val.users, val.users]), torch.cat([val.items, neg])
         labels = torch.cat([torch.ones(len(val)), torch.zeros(len(val))])
         for start in range(0, len(users), 8192):
@@ -440,9 +441,7 @@ class SequenceObjective(RecsysObjective):
         return torch.from_numpy(np.stack(inputs)).long(), torch.from_numpy(np.stack(targets)).long()
 
     def train_batches(self, batch_size, generator):
-        order = torch.randperm(len(self.inputs), generator=generator)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in self.batch_indices(len(self.inputs), batch_size, generator):
             yield self.inputs[idx], self.targets[idx]
 
     def loss(self, model, batch):
@@ -478,7 +477,7 @@ class RecsysTask:
     name = "recsys"
     spec = SPEC
 
-    def load_data(self, config: dict[str, Any]) -> RecsysData:
+    def load_data(self, config: dict[str, Any], progress: Callable[[int, int], None] | None = None) -> RecsysData:
         protocol = config.get("protocol", "random")
         if config.get("data"):
             return load_interactions(config["data"], split_seed(config), protocol=protocol)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,40 +17,12 @@ from core.data.folders import FolderIndex, TooFewGroups, coverage_note, index_fo
 from core.data.speakers import speaker_groups
 from core.models import freeze_backbone, get_model, get_spec
 from core.models.speech import MFCC, LogMel
-from core.options import Option
-from core.tasks import DatasetSpec, TaskSpec, split_seed
+from core.tasks import split_seed
 from core.tasks.classification import ClassificationTask
+from core.tasks.specs.speech import SPEC
 from core.training import TensorClassification
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
-SPEC = TaskSpec(
-    name="speech",
-    title="Speech commands",
-    icon=":material/mic:",
-    blurb="Keyword spotting on spoken commands: train, then say “yes” into the microphone.",
-    datasets=(
-        DatasetSpec(
-            "commands",
-            "spoken commands yes no up down left right on off stop go + _silence_ "
-            "(synthesised with espeak-ng, 352 one-second clips at 16 kHz)",
-            mirror_safe=False,
-        ),
-    ),
-    default_model="crnn_attention",
-    primary_metric="accuracy",
-    headline=("accuracy", "macro_f1", "parameters", "size_mb", "latency_ms", "train_seconds"),
-    result_tabs=("Worst mistakes", "Try it"),
-    augment_options=(
-        Option("noise_snr", "Background noise (pink): signal-to-noise ratio (dB)", 15.0, 0.0, 40.0, 5.0, optional=True),
-        Option("shift", "Random time shift (up to, seconds)", 0.0, 0.0, 0.3, 0.05),
-        Option("time_mask", "SpecAugment time mask (up to, 10 ms frames)", 0, 0, 40, 5, kind="int"),
-        Option("freq_mask", "SpecAugment frequency mask (up to, mel bins)", 0, 0, 15, 1, kind="int"),
-    ),
-    settings=("group_by",),
-    lab_model="cnn",  # the plain CNN has both switches: separable convolutions and attention
-    order=2,
-    metric_labels={"latency_ms": "Latency per 1-s clip"},  # features included
-)
 
 
 @dataclass
@@ -167,7 +140,7 @@ class SpeechTask(ClassificationTask):
     spec = SPEC
     predict_batch = 256
 
-    def load_data(self, config: dict[str, Any]) -> SpeechData:
+    def load_data(self, config: dict[str, Any], progress: Callable[[int, int], None] | None = None) -> SpeechData:
         group_by = config.get("group_by", "auto")
         if config.get("data"):
             return load_folder(config["data"], split_seed(config), group_by=group_by)

@@ -1,0 +1,29 @@
+"""Home's gallery: the best run of each demo with its number, model, validation curve and a link to its results."""
+
+import os
+
+from core.config import make_config
+from core.experiment import run_experiment
+from core.runs import RunStore
+from tests.apptest import open_page
+
+
+def test_the_best_run_of_a_demo_is_shown_with_its_curve_and_a_link_to_its_results():
+    store = RunStore(os.environ["DLSTUDIO_RUNS"])
+    weak = run_experiment(make_config("image", "mlp", dataset="digits", epochs=1, lr=1e-4), store)
+    best = run_experiment(make_config("image", "mlp", dataset="digits", epochs=4), store)
+    assert best.metrics["accuracy"] > weak.metrics["accuracy"]
+    at = open_page()
+    tiles = {m.label: m.value for m in at.metric}
+    assert tiles["Best so far · Test accuracy"] == f"{best.metrics['accuracy']:.2%}"
+    assert any(c.value == "**mlp** on digits" for c in at.caption)
+    assert best.run_id in next(m.help for m in at.metric if m.label.startswith("Best so far"))
+    assert any("validation accuracy over 4 epochs" in c.value for c in at.caption)
+    assert len(at.get("plotly_chart")) == 1  # the sparkline (the other demos have no runs yet)
+    links = [(link.proto.page, link.proto.query_string) for link in at.get("page_link")]
+    assert any(page.endswith("runs") and query == f"selected={best.run_id}" for page, query in links), links
+    at.switch_page("app_pages/runs.py")
+    at.query_params["selected"] = best.run_id
+    at.run()
+    assert not at.exception
+    assert at.multiselect(key="runs_selected").value == [best.run_id]

@@ -1,0 +1,57 @@
+"""scripts/tune_defaults.py: selection reads the validation split only, and the one-standard-error rule."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from core.config import make_config
+from core.tasks import get_task
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "tune_defaults.py"
+
+
+@pytest.fixture(scope="module")
+def tune():
+    spec = importlib.util.spec_from_file_location("tune_defaults", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_selection_never_evaluates_on_the_test_split(tune, monkeypatch):
+    task = get_task("image")
+
+    def no_test(*args, **kwargs):
+        raise AssertionError("selection evaluated a model on the test split")
+
+    monkeypatch.setattr(task, "evaluate", no_test)
+    base = {"device": "cpu", "split_seed": 0, "dataset": "digits", "max_batches": 1}
+    data = task.load_data(make_config("image", **base))
+    data.x["test"], data.y["test"] = data.x["test"][:0], data.y["test"][:0]  # nothing there to read, either
+    report = tune.tune_model("image", "mlp", {"lr": (1e-3, 3e-3), "epochs": (1, 2)}, 2, data, base)
+    assert len(report["rows"]) == 4 and report["key"] == "val_accuracy"
+    assert report["chosen"] in report["rows"]
+    assert all(0.0 <= r["val_mean"] <= 1.0 for r in report["rows"])
+
+
+def test_one_standard_error_rule_prefers_the_cheaper_setting_within_the_noise(tune):
+    rows = [
+        {"setting": {"epochs": 30}, "val_mean": 0.950, "val_std": 0.02, "val_loss": 0.2, "steps": 300},
+        {"setting": {"epochs": 60}, "val_mean": 0.960, "val_std": 0.02, "val_loss": 0.2, "steps": 600},
+        {"setting": {"epochs": 15}, "val_mean": 0.900, "val_std": 0.02, "val_loss": 0.3, "steps": 150},
+    ]
+    best, chosen = tune.choose(rows, 1, seeds=3)  # one standard error: 0.02 / sqrt(3) = 0.0115
+    assert best["steps"] == 600 and chosen["steps"] == 300
+    best, chosen = tune.choose(rows, 1, seeds=100)  # a tight estimate: the best wins
+    assert chosen is best
+    rmse = [dict(r, val_mean=1 - r["val_mean"]) for r in rows]  # lower is better
+    assert tune.choose(rmse, -1, seeds=3)[1]["steps"] == 300
+
+
+def test_grid_points_reach_model_options(tune):
+    settings = tune.as_settings("recsys", "bpr", {"lr": 1e-3, "reg": 0.0})
+    assert settings == {"lr": 1e-3, "model_options": {"reg": 0.0}}
+    assert make_config("recsys", "bpr", **settings)["model_options"] == {"reg": 0.0}
