@@ -139,7 +139,7 @@ def train_rates(folder: Path, work: Path, env: dict[str, str], args) -> list[dic
         rows.append(
             {
                 "processes": nproc,
-                "threads": threads or f"{int(cores) // nproc} each",
+                "threads": _threads_text(threads or str(int(cores) // nproc), each=nproc > 1),
                 "samples_per_s": samples / seconds,
                 "accuracy": result["metrics"]["accuracy"],
                 "peak_mb": peak,
@@ -151,11 +151,15 @@ def train_rates(folder: Path, work: Path, env: dict[str, str], args) -> list[dic
     return rows
 
 
+def _threads_text(threads: str, each: bool) -> str:
+    return f"{threads} thread{'' if threads == '1' else 's'}{' each' if each else ''}"
+
+
 def table(folder: Path, images: int, loads: list[dict], trains: list[dict], args) -> str:
-    cores = os.cpu_count()
+    cores, pngs = os.cpu_count(), list(folder.rglob("*.png"))
     lines = [
         f"Machine: {cores} CPU cores ({platform.processor() or platform.machine()}), no GPU; "
-        f"{images:,} PNGs of 64x64 shapes ({sum(f.stat().st_size for f in folder.rglob('*.png')) / 1e6:,.0f} MB).",
+        f"{len(pngs):,} PNGs of 64x64 shapes ({sum(f.stat().st_size for f in pngs) / 1e6:,.0f} MB).",
         "",
         "| data loading (load_folder, to 32x32) | images/s | seconds | peak memory of the process "
         "| added by the load |",
@@ -176,7 +180,7 @@ def table(folder: Path, images: int, loads: list[dict], trains: list[dict], args
     for r in trains:
         what = "DDP, gloo, " if r["processes"] > 1 else ""
         lines.append(
-            f"| {r['processes']} process{'es' if r['processes'] > 1 else ''} ({what}{r['threads']} thread(s)) "
+            f"| {r['processes']} process{'es' if r['processes'] > 1 else ''} ({what}{r['threads']}) "
             f"| {r['samples_per_s']:,.0f} | {r['samples_per_s'] / base:.2f}x | {r['accuracy']:.3f} "
             f"| {r['peak_mb']:,.0f} MB | {r['wall_s']:.0f} |"
         )

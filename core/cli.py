@@ -87,7 +87,13 @@ def add_train_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split-seed", type=int, help=_flag_help("split_seed"))
     parser.add_argument("--patience", type=int, help="early stopping: epochs without validation improvement; 0 = off")
     parser.add_argument("--max-batches", type=int, help="smoke setting: at most N batches per epoch")
-    parser.add_argument("--nproc-per-node", type=int, help=_flag_help("nproc_per_node") + "; DDP under torchrun")
+    parser.add_argument(
+        "--nproc-per-node",
+        type=int,
+        metavar="N",
+        help=f"train in N processes under torchrun (DDP: gloo on the CPU, NCCL on CUDA); "
+        f"{RUN_OPTIONS['nproc_per_node'].range_text()}, default 1",
+    )
     parser.add_argument("--amp", action="store_true", default=None, help="mixed precision (CUDA only)")
     parser.add_argument("--no-fit-batch", dest="fit_batch", action="store_false", default=None, help=BATCH_RULE)
     parser.add_argument("--augment", nargs="*", metavar="KEY=VALUE", help="e.g. shift=0.1 rotate=10 flip=true")

@@ -416,7 +416,8 @@ def dscnn(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Mod
     options=(_width(16), Option("hidden", "GRU units", 48, 8, 256, 8, kind="int"), DROPOUT),
     traits={"separable": False, "attention": True},
     good_for="the most accurate here in under a minute; its attention shows where the word is",
-    defaults_from=DEFAULTS_FROM,
+    defaults_from="selected on commands' validation split (held-out voices) by scripts/tune_defaults.py (lr x "
+    "epochs, 3 seeds): validation accuracy 1.000 at lr 3e-3 and 60 epochs, every other setting lower",
 )
 def crnn_attention(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Module:
     return CRNNAttention(num_classes, sample_rate=sample_rate, **kw)
