@@ -11,7 +11,8 @@ from core.explain import explain
 from core.tasks.image import IMAGE_EXTENSIONS, prepare_drawing
 from ui.capture import CAPTURED, capture_section, captured_source, face_mode_toggle, photo_input
 from ui.inside import image_inside_tab
-from ui.services import get_store, run_model
+from ui.results_panel import worst_mistakes
+from ui.services import run_model
 from ui.share import text
 from ui.task_page import TaskPage, render
 
@@ -42,21 +43,10 @@ def _to_pil_array(img: np.ndarray) -> np.ndarray:
 
 
 def mistakes_tab(run: dict) -> None:
-    art = get_store().load_artifacts(run["id"])
-    names = run["details"]["class_names"]
-    if art.get("mistake_index") is None or len(art["mistake_index"]) == 0:
-        st.success("No mistakes on the test split.")
-        return
-    st.caption("The test images the model got wrong with the most confidence.")
     cols = st.columns(6)
-    for n, (i, img) in enumerate(zip(art["mistake_index"], art["mistake_inputs"])):
-        probs = art["probs"][i]
-        pred = int(probs.argmax())
-        cols[n % 6].image(
-            _to_pil_array(img),
-            caption=f"true {names[art['y_true'][i]]} → {names[pred]} ({probs[pred]:.0%})",
-            width="stretch",
-        )
+    for m in worst_mistakes(run, "images"):
+        caption = f"true {m['true']} → {m['pred']} ({m['p']:.0%})"
+        cols[m["n"] % 6].image(_to_pil_array(m["input"]), caption=caption, width="stretch")
 
 
 def try_tab(run: dict) -> None:

@@ -12,7 +12,8 @@ from core.models.speech import LogMel
 from core.tasks.speech import clip_features, prepare_clip, spectrogram_saliency
 from ui.inside import speech_inside_tab
 from ui.recordings import RECORDED, record_section, recorded_source
-from ui.services import get_store, run_model
+from ui.results_panel import worst_mistakes
+from ui.services import run_model
 from ui.share import text
 from ui.task_page import TaskPage, md_text, render
 
@@ -48,23 +49,16 @@ def features_section(data) -> None:
 
 
 def mistakes_tab(run: dict) -> None:
-    art = get_store().load_artifacts(run["id"])
-    names = run["details"]["class_names"]
     files = run["details"].get("mistake_files") or []
-    if art.get("mistake_index") is None or len(art["mistake_index"]) == 0:
-        st.success("No mistakes on the test split.")
-        return
-    st.caption("The test clips the model got wrong with the most confidence: listen, and look at what it heard.")
     cols = st.columns(3)
-    for n, (i, wave) in enumerate(zip(art["mistake_index"], art["mistake_inputs"])):
-        probs = art["probs"][i]
-        pred = int(probs.argmax())
+    for m in worst_mistakes(run, "clips (listen, and look at what it heard)"):
+        n = m["n"]
         with cols[n % 3].container(border=True):
-            st.markdown(f"true **{names[art['y_true'][i]]}** → predicted **{names[pred]}** ({probs[pred]:.0%})")
+            st.markdown(md_text(f"true **{m['true']}** → predicted **{m['pred']}** ({m['p']:.0%})"))
             if n < len(files):
-                st.caption(files[n])
-            st.audio(to_wav_bytes(wave), format="audio/wav")
-            spec = clip_features(wave)["logmel"]
+                st.caption(md_text(files[n]))
+            st.audio(to_wav_bytes(m["input"]), format="audio/wav")
+            spec = clip_features(m["input"])["logmel"]
             st.plotly_chart(spectrogram_figure(spec, HOP_SECONDS, height=170), key=f"{P}_mistake_{n}")
 
 

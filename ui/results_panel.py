@@ -34,6 +34,23 @@ def metric_row(run: dict[str, Any], names: Sequence[str]) -> None:
             col.caption(interval_text(name, ci[name]))
 
 
+def worst_mistakes(run: dict[str, Any], what: str) -> list[dict[str, Any]]:
+    """The run's most confident test mistakes (input, true and predicted class, confidence, index), with a
+    caption about `what` they are; says so and returns [] when the test split has none."""
+    art = get_store().load_artifacts(run["id"])
+    names = run["details"]["class_names"]
+    if art.get("mistake_index") is None or len(art["mistake_index"]) == 0:
+        st.success("No mistakes on the test split.")
+        return []
+    st.caption(f"The test {what} the model got wrong with the most confidence.")
+    out = []
+    for n, (i, x) in enumerate(zip(art["mistake_index"], art["mistake_inputs"])):
+        probs = art["probs"][i]
+        pred = int(probs.argmax())
+        out.append({"n": n, "input": x, "true": names[art["y_true"][i]], "pred": names[pred], "p": probs[pred]})
+    return out
+
+
 def report_table(report: dict[str, Any]) -> pd.DataFrame:
     """scikit-learn's classification_report(output_dict=True) as a table, one row per class then the averages."""
     rows = {k: v for k, v in report.items() if isinstance(v, dict)}
