@@ -8,7 +8,9 @@ Then, each in its own process so that memory peaks are its own:
    cold (no decoded-image cache) and warm (the cache of a first load);
 2. training through the CLI, `python -m core train image --data FOLDER --model M --max-batches K --epochs 3`,
    with --nproc-per-node 1 and 2 (DDP, gloo on the CPU): training samples/s from the run's stored epoch times
-   (epochs 2-3: the first holds the start-up), the test accuracy, and the peak memory of the largest process.
+   (epochs 2-3: the first holds the start-up), the test accuracy, and the peak memory of the largest process;
+3. the same accuracy? The default image run (digits, 30 epochs) in 1 and 2 processes over --seeds seeds, with
+   Welch's t-test.
 
     .venv/bin/python benchmarks/scale.py [--images 50000] [--work /tmp/dlstudio-scale] [--batches 40]
 
@@ -151,6 +153,40 @@ def train_rates(folder: Path, work: Path, env: dict[str, str], args) -> list[dic
     return rows
 
 
+def same_accuracy(work: Path, env: dict[str, str], seeds: int) -> list[dict]:
+    """The default image run (digits, the default model and its 30 epochs) in 1 and 2 processes, seed by seed:
+    does DDP train the same model? (The 50,000-image runs above are too short to say.)"""
+    rows = []
+    for nproc in (1, 2):
+        scores = []
+        for seed in range(seeds):
+            cmd = [sys.executable, "-m", "core", "train", "image", "--dataset", "digits", "--seed", str(seed)]
+            cmd += ["--nproc-per-node", str(nproc), "--runs", str(work / "runs"), "--json"]
+            result, _ = run_json(cmd, {**env, "OMP_NUM_THREADS": "1"})
+            scores.append(result["metrics"]["accuracy"])
+            print(f"digits x{nproc} seed {seed}: {scores[-1]:.4f}", file=sys.stderr)
+        rows.append({"processes": nproc, "model": result["model"], "scores": scores})
+    return rows
+
+
+def accuracy_table(rows: list[dict]) -> str:
+    from core.significance import format_p, welch_test
+
+    lines = [
+        f"| digits, {rows[0]['model']}, default settings | test accuracy per seed | mean ± sd |",
+        "|---|---|---|",
+    ]
+    for r in rows:
+        scores = np.array(r["scores"])
+        lines.append(
+            f"| {r['processes']} process{'es (DDP)' if r['processes'] > 1 else ''} "
+            f"| {', '.join(f'{v:.3f}' for v in scores)} | {scores.mean():.3f} ± {scores.std(ddof=1):.3f} |"
+        )
+    test = welch_test(rows[0]["scores"], rows[1]["scores"])
+    verdict = "no seed varies" if test is None else f"{test.name}: {format_p(test.p_value)}"
+    return "\n".join([*lines, "", f"1 vs 2 processes: {verdict}."])
+
+
 def _threads_text(threads: str, each: bool) -> str:
     return f"{threads} thread{'' if threads == '1' else 's'}{' each' if each else ''}"
 
@@ -194,17 +230,23 @@ def main() -> None:
     parser.add_argument("--model", default="cnn_bn")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--batches", type=int, default=40, help="batches per epoch (--max-batches)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds of the same-accuracy check (0: skip it)")
+    parser.add_argument("--parts", default="speed,accuracy", help="speed (load + train), accuracy, or both")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "scale.md"))
     args = parser.parse_args()
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    folder = generate(work, args.images)
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # each launch sizes its own threads
     env["PYTHONPATH"] = str(ROOT)
-    loads = load_times(folder, work, env)
-    trains = train_rates(folder, work, env, args)
-    text = table(folder, args.images, loads, trains, args)
+    parts = []
+    if "speed" in args.parts:
+        folder = generate(work, args.images)
+        loads = load_times(folder, work, env)
+        parts.append(table(folder, args.images, loads, train_rates(folder, work, env, args), args))
+    if "accuracy" in args.parts and args.seeds:
+        parts.append(accuracy_table(same_accuracy(work, env, args.seeds)))
+    text = "\n\n".join(parts)
     print(text)
     Path(args.out).write_text(text + "\n")
 

@@ -78,16 +78,26 @@ def parse_grid(items: list[str] | None, task: str) -> dict[str, tuple]:
     grid = {}
     for item in items:
         key, _, values = item.partition("=")
-        grid[key] = tuple(int(v) if key in ("epochs", "batch_size") else float(v) for v in values.split(","))
+        grid[key] = tuple(
+            None if v.lower() == "none" else int(v) if key in ("epochs", "batch_size") else float(v)
+            for v in values.split(",")
+        )
     return grid
 
 
 def as_settings(task: str, model: str, point: dict[str, Any]) -> dict[str, Any]:
-    """A grid point as make_config's keywords: training settings as they are, model options under model_options."""
+    """A grid point as make_config's keywords: training settings as they are, model options under model_options,
+    augmentation settings (the task's augment options; None turns one off) under augment."""
     options = {o.name for o in get_spec(task, model).options}
-    settings = {k: v for k, v in point.items() if k not in options}
+    augment_names = {o.name for o in get_task(task).spec.augment_options}
+    settings = {k: v for k, v in point.items() if k not in options | augment_names}
     chosen_options = {k: v for k, v in point.items() if k in options}
-    return {**settings, "model_options": chosen_options} if chosen_options else settings
+    augment = {k: v for k, v in point.items() if k in augment_names}
+    return (
+        settings
+        | ({"model_options": chosen_options} if chosen_options else {})
+        | ({"augment": augment} if augment else {})
+    )
 
 
 def tune_model(task: str, model: str, grid: dict[str, tuple], seeds: int, data: Any, base: dict) -> dict:
@@ -151,7 +161,7 @@ def print_model(report: dict, spec_defaults: dict, grid: dict) -> None:
     print("|" + "---|" * (len(grid) + 5))
     for r in report["rows"]:
         mark = "chosen" if r is report["chosen"] else ("best mean" if r is report["best"] else "")
-        cells = " | ".join(f"{v:g}" for v in r["setting"].values())
+        cells = " | ".join("off" if v is None else f"{v:g}" for v in r["setting"].values())
         print(
             f"| {cells} | {r['val_mean']:.4f} ± {r['val_std']:.4f} | {r['val_loss']:.4f} | {r['steps']:.0f} "
             f"| {r['seconds']:.1f} | {mark} |"
@@ -187,9 +197,9 @@ def main() -> None:
             print(f"\n{model}: closed form, no training settings to tune", flush=True)
             continue
         report = tune_model(task, model, grid, args.seeds, data, base)
-        print_model(report, {**spec.option_defaults(), **spec.defaults}, grid)
+        print_model(report, {**spec.option_defaults(), **spec.augment, **spec.defaults}, grid)
         chosen = report["chosen"]["setting"]
-        today = {**spec.option_defaults(), **spec.defaults}
+        today = {**spec.option_defaults(), **spec.augment, **spec.defaults}
         changed = {k: v for k, v in chosen.items() if today.get(k) != v}
         print(f"\nchosen for {model}: {chosen} ({'changes ' + str(changed) if changed else 'the spec default'})")
         if not args.no_test:
