@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
 
 from core.data import DataError, env_limit
+from core.tasks.specs.image import SHAPES  # the spec names the classes; make_shapes draws them
 
 MAX_IMAGE_PIXELS = 60_000_000  # one image, by its header; DLSTUDIO_MAX_IMAGE_PIXELS
 MAX_DATASET_PIXELS = 2_000_000_000  # every image of a dataset, as decoded; DLSTUDIO_MAX_DATASET_PIXELS
@@ -141,7 +142,6 @@ def guess_channels(modes: list[str]) -> int:
     return 1 if all(mode in GRAY_MODES for mode in modes) else 3
 
 
-SHAPES = ("circle", "square", "triangle", "star", "hexagon", "cross")
 
 
 def _polygon(kind: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:

@@ -1,9 +1,9 @@
 """The image recognition task's spec (the task itself: core/tasks/image.py)."""
 
-from core.data.images import SHAPES
 from core.options import Option
 from core.tasks import DatasetSpec, TaskSpec
 
+SHAPES = ("circle", "square", "triangle", "star", "hexagon", "cross")  # the generated `shapes` set
 SPEC = TaskSpec(
     name="image",
     title="Image recognition",
