@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -141,7 +142,7 @@ def results_panel(
     if run["status"] in ("failed", "diverged"):
         st.error(f"Run {run_id} {run['status']}: {run['error']}")
         return run
-    st.subheader(f"Results · {run['model']} on {run['dataset']}")
+    st.subheader(f"Results · {run['model']} on {Path(run['dataset'] or '').name or run['dataset']}")
     st.caption(run_caption(run))
     if metrics_view is not None:
         metrics_view(run)
