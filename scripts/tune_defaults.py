@@ -3,10 +3,12 @@
 Run by hand, one task at a time:
 
     .venv/bin/python scripts/tune_defaults.py image --models cnn_bn,resnet --seeds 3 --threads 1
-    .venv/bin/python scripts/tune_defaults.py speech --models crnn_attention --grid lr=1e-3,3e-3 --grid epochs=30,60
-    .venv/bin/python scripts/tune_defaults.py recsys --models bpr
+    .venv/bin/python scripts/tune_defaults.py speech --models crnn_attention --seeds 3
+    .venv/bin/python scripts/tune_defaults.py speech --data DIR --grid noise_snr=none,30,15 --no-test
+    .venv/bin/python scripts/tune_defaults.py recsys --models bpr --grid lr=1e-3,2e-3 --grid epochs=30,60 --grid reg=0
 
-For every model, every point of a small grid (the product of each `--grid` key's values; the task's own grid
+For every model, every point of a small grid (the product of each `--grid` key's values, a key being a training
+setting, one of the model's options or an augmentation setting, `none` turning one off; the task's own grid
 when none is given) trains over `--seeds` initial seeds on one split (split seed 0). Each run is the model's
 spec defaults with the grid point over them, trained by the one Trainer and scored on the validation split
 only: the trainer's `val_accuracy` (image, speech; ties go to the lower `val_loss`), `val_ndcg@10` (recsys
