@@ -18,7 +18,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from core.workers import OnEvent
+from core.workers import OnEvent, QueuedRunner
 
 RAY_MISSING = "Ray is not installed: pip install -r requirements-ray.txt"
 LOCAL_CPUS = 2  # a local Ray (no address given) gets this many CPUs: one task each
@@ -149,7 +149,7 @@ def _task(key: int, task: dict[str, Any], mailbox) -> None:
         stop.close()
 
 
-class RayRunner:
+class RayRunner(QueuedRunner):
     """Tasks wait here FIFO and run as Ray tasks, at most one per cluster CPU at once (`size`)."""
 
     def __init__(self, address: str | None = None) -> None:
@@ -173,21 +173,7 @@ class RayRunner:
             from core.runs import RunStore
 
             task = {**task, "checkpoints": {init_from: RunStore(task["store"]).load_checkpoint(init_from)}}
-        with self._lock:
-            key = next(self._keys)
-            self._listeners[key] = on_event
-            self._pending.append((key, task))
-            self._dispatch()
-        return key
-
-    def cancel(self, key: int) -> bool:
-        with self._lock:
-            for item in self._pending:
-                if item[0] == key:
-                    self._pending.remove(item)
-                    self._listeners.pop(key, None)
-                    return True
-        return False
+        return self._enqueue(task, on_event)
 
     def stop(self, key: int) -> None:
         self._mailbox.stop.remote(key)

@@ -123,7 +123,30 @@ class _Worker:
     ready: bool = False
 
 
-class ProcessPool:
+class QueuedRunner:
+    """What the process pool and the Ray runner share: tasks wait FIFO under `_lock` until `_dispatch` hands them
+    to a free worker, and a task not handed out yet can be taken back."""
+
+    def _enqueue(self, task: dict[str, Any], on_event: OnEvent) -> int:
+        with self._lock:
+            key = next(self._keys)
+            self._listeners[key] = on_event
+            self._pending.append((key, task))
+            self._dispatch()
+        return key
+
+    def cancel(self, key: int) -> bool:
+        """Take a task that has not reached a worker off the queue; False once a worker has it."""
+        with self._lock:
+            for item in self._pending:
+                if item[0] == key:
+                    self._pending.remove(item)
+                    self._listeners.pop(key, None)
+                    return True
+        return False
+
+
+class ProcessPool(QueuedRunner):
     """`size` spawned worker processes, started once (`start`, or the first task) and kept job after job; tasks
     wait FIFO for a free worker."""
 
@@ -155,21 +178,7 @@ class ProcessPool:
     def launch(self, task: dict[str, Any], on_event: OnEvent) -> int:
         with self._lock:
             self.start()
-            key = next(self._keys)
-            self._listeners[key] = on_event
-            self._pending.append((key, task))
-            self._dispatch()
-        return key
-
-    def cancel(self, key: int) -> bool:
-        """Take a task that has not reached a worker off the queue; False once a worker has it."""
-        with self._lock:
-            for item in self._pending:
-                if item[0] == key:
-                    self._pending.remove(item)
-                    self._listeners.pop(key, None)
-                    return True
-        return False
+            return self._enqueue(task, on_event)
 
     def stop(self, key: int) -> None:
         """Ask the worker running `key` to stop after its current batch."""

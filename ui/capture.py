@@ -14,6 +14,7 @@ from core.data.captures import MIN_SHOTS, capture_counts, capture_info, png_byte
 from core.data.images import open_image
 from core.faces import CROP_SIDE, crop_face
 from core.tasks.image import SPEC, prepare_image
+from ui.own_sets import pick_saved_set, save_or_discard, show_message
 from ui.uploads import user_data_dir
 
 P = "image"
@@ -23,11 +24,6 @@ GRID = 8  # thumbnails per row
 
 def captures_root() -> Path:
     return user_data_dir() / "captures"
-
-
-def saved_captures() -> list[str]:
-    root = captures_root()
-    return sorted(d.name for d in root.iterdir() if d.is_dir()) if root.is_dir() else []
 
 
 def kept_shots() -> dict[str, list[bytes]]:
@@ -139,42 +135,21 @@ def capture_section() -> None:
         on_click=_keep_from_camera,
         args=(classes[i], face_mode),
     )
-    message = st.session_state.get(f"{P}_cap_message")
-    if message:
-        {"error": st.error, "warning": st.warning}.get(message[0], st.success)(message[1])
+    show_message(f"{P}_cap_message")
     shots = kept_shots()
     for class_name in classes:
         shot_grid(class_name, shots.get(class_name, []))
-    total = sum(len(shots.get(c, [])) for c in classes)
-    ready = total >= MIN_SHOTS and sum(bool(shots.get(c)) for c in classes) >= 2
-    c1, c2, _ = st.columns([1, 1, 2])
-    c1.button(
-        "Save as dataset",
-        key=f"{P}_cap_save_btn",
-        type="primary",
-        disabled=not ready,
-        on_click=save_dataset,
-        args=(name, classes, face_mode),
-        help=None if ready else f"Needs at least {MIN_SHOTS} shots of two or more classes.",
-        width="stretch",
-    )
-    if c2.button("Discard kept shots", key=f"{P}_cap_clear_btn", disabled=not total, width="stretch"):
-        st.session_state[f"{P}_cap_shots"] = {}
-        st.rerun()
+    save_or_discard(f"{P}_cap", shots, classes, MIN_SHOTS, "shots", save_dataset, (name, classes, face_mode))
 
 
 def captured_source() -> str | None:
     """The "your captures" data choice: pick one of the saved camera datasets."""
-    saved = saved_captures()
-    if not saved:
-        st.info("Nothing saved yet: take pictures under **Capture your own images** below, then save them.")
-        return None
-    if st.session_state.get(f"{P}_capture") not in saved:
-        st.session_state.pop(f"{P}_capture", None)
-    name = st.selectbox("Captured dataset", saved, key=f"{P}_capture")
-    counts = capture_counts(captures_root(), name)
-    st.caption(" · ".join(f"{c} {n}" for c, n in counts.items()))
-    return str(captures_root() / name)
+    empty = "Nothing saved yet: take pictures under **Capture your own images** below, then save them."
+    folder = pick_saved_set(captures_root(), f"{P}_capture", "Captured dataset", empty)
+    if folder is not None:
+        counts = capture_counts(captures_root(), Path(folder).name)
+        st.caption(" · ".join(f"{c} {n}" for c, n in counts.items()))
+    return folder
 
 
 def photo_input(raw: bytes, name: str, meta: dict, face_mode: bool):

@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.data import DataError
 from core.data.audio import load_clip, recording_counts, safe_name, save_recording
+from ui.own_sets import pick_saved_set, save_or_discard, show_message
 from ui.uploads import user_data_dir
 
 P = "speech"
@@ -18,11 +19,6 @@ MIN_CLIPS = 10  # what the loader needs to split a dataset
 
 def recordings_root() -> Path:
     return user_data_dir() / "recordings"
-
-
-def saved_recordings() -> list[str]:
-    root = recordings_root()
-    return sorted(d.name for d in root.iterdir() if d.is_dir()) if root.is_dir() else []
 
 
 def _kept() -> dict[str, list[bytes]]:
@@ -99,36 +95,13 @@ def record_section() -> None:
         on_click=_keep_clip,
         args=(i, word),
     )
-    message = st.session_state.get(f"{P}_rec_message")
-    if message:
-        (st.error if message[0] == "error" else st.success)(message[1])
+    show_message(f"{P}_rec_message")
     kept = _kept()
     st.caption("Kept: " + " · ".join(f"{w} {len(kept.get(w, []))}" for w in words))
-    total = sum(len(kept.get(w, [])) for w in words)
-    ready = total >= MIN_CLIPS and sum(bool(kept.get(w)) for w in words) >= 2
-    c1, c2, _ = st.columns([1, 1, 2])
-    c1.button(
-        "Save as dataset",
-        key=f"{P}_rec_save_btn",
-        type="primary",
-        disabled=not ready,
-        on_click=_save_dataset,
-        args=(name, words),
-        help=None if ready else f"Needs at least {MIN_CLIPS} clips of two or more words.",
-        width="stretch",
-    )
-    if c2.button("Discard kept clips", key=f"{P}_rec_clear_btn", disabled=not total, width="stretch"):
-        st.session_state[f"{P}_rec_clips"] = {}
-        st.rerun()
+    save_or_discard(f"{P}_rec", kept, words, MIN_CLIPS, "clips", _save_dataset, (name, words))
 
 
 def recorded_source() -> str | None:
     """The "your recordings" data choice: pick one of the saved recording datasets."""
-    saved = saved_recordings()
-    if not saved:
-        st.info("Nothing saved yet: record clips under **Record your own words** below, then save them.")
-        return None
-    if st.session_state.get(f"{P}_recording") not in saved:
-        st.session_state.pop(f"{P}_recording", None)
-    name = st.selectbox("Recorded dataset", saved, key=f"{P}_recording")
-    return str(recordings_root() / name)
+    empty = "Nothing saved yet: record clips under **Record your own words** below, then save them."
+    return pick_saved_set(recordings_root(), f"{P}_recording", "Recorded dataset", empty)

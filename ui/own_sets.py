@@ -1,0 +1,54 @@
+"""Datasets a person makes on a page (recorded words, camera shots): where they are kept, the picker that offers
+them as data, the message of the last action, and the save and discard buttons."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import streamlit as st
+
+
+def saved_sets(root: Path) -> list[str]:
+    """The names of the sets saved under `root` (one folder each)."""
+    return sorted(d.name for d in root.iterdir() if d.is_dir()) if root.is_dir() else []
+
+
+def pick_saved_set(root: Path, key: str, label: str, empty: str) -> str | None:
+    """A data choice: one of the saved sets under `root` (its folder), or None with `empty` shown."""
+    saved = saved_sets(root)
+    if not saved:
+        st.info(empty)
+        return None
+    if st.session_state.get(key) not in saved:
+        st.session_state.pop(key, None)
+    return str(root / st.selectbox(label, saved, key=key))
+
+
+def show_message(key: str) -> None:
+    """The last action's (kind, text) kept under `key`: error, warning or success."""
+    message = st.session_state.get(key)
+    if message:
+        {"error": st.error, "warning": st.warning}.get(message[0], st.success)(message[1])
+
+
+def save_or_discard(
+    prefix: str, kept: dict[str, list], names: list[str], minimum: int, unit: str, save: Callable, args: tuple
+) -> None:
+    """'Save as dataset' (once there are `minimum` items of two or more classes) and 'Discard kept …'."""
+    total = sum(len(kept.get(n, [])) for n in names)
+    ready = total >= minimum and sum(bool(kept.get(n)) for n in names) >= 2
+    c1, c2, _ = st.columns([1, 1, 2])
+    c1.button(
+        "Save as dataset",
+        key=f"{prefix}_save_btn",
+        type="primary",
+        disabled=not ready,
+        on_click=save,
+        args=args,
+        help=None if ready else f"Needs at least {minimum} {unit} of two or more classes.",
+        width="stretch",
+    )
+    if c2.button(f"Discard kept {unit}", key=f"{prefix}_clear_btn", disabled=not total, width="stretch"):
+        kept.clear()
+        st.rerun()
