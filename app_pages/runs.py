@@ -11,12 +11,12 @@ import streamlit as st
 from core.charts import confusion_matrix_figure, curves_figure
 from core.cli import command_for
 from core.export import example_batch, export_run
-from core.metric_info import format_metric, metric
+from core.metric_info import format_interval, format_metric, metric
 from core.report import run_report
 from core.run_views import SORTS, filter_runs, long_label, setting_text, short_labels
 from core.runs import ACTIVE
 from core.tasks import get_task
-from ui.results_panel import interval_text, results_panel
+from ui.results_panel import results_panel
 from ui.services import get_jobs, get_store, keep_settings, runs_dir
 from ui.share import list_of, one_of, share_settings, text
 
@@ -159,7 +159,7 @@ def settings_diff(runs: list[dict], labels: list[str]) -> None:
 def score_interval(run: dict) -> str | None:
     """The 95% interval of a run's primary metric, as text (runs from before intervals have none)."""
     name = get_task(run["task"]).spec.primary_metric
-    return interval_text(name, (run["details"] or {}).get("ci95", {}).get(name))
+    return format_interval(name, (run["details"] or {}).get("ci95", {}).get(name))
 
 
 def _stop(run_id: str) -> None:

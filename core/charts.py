@@ -458,30 +458,14 @@ def filters_figure(weights: np.ndarray, cols: int = 8) -> go.Figure:
         rgb = (np.stack(planes, -1) * 255).astype(np.uint8)
         return _mosaic_layout(go.Figure(go.Image(z=rgb, hoverinfo="skip")), rgb.shape[:2])
     tiles = weights.mean(1)  # one input channel (or the mean of several): sign shows what it looks for
+    return _signed_mosaic_figure(tiles, cols, "filter %{customdata:.0f}<br>weight %{z:.3f}")
+
+
+def _signed_mosaic_figure(tiles: np.ndarray, cols: int, hover: str) -> go.Figure:
+    """Tiles (K, h, w) in a mosaic, red above zero and blue below on one symmetric scale; `hover` names a tile."""
+    k, h, w = tiles.shape
     z = _mosaic(tiles, cols)
     bound = float(np.abs(tiles).max()) or 1.0
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            customdata=_tile_numbers(k, kh, kw, cols),
-            colorscale="RdBu",
-            reversescale=True,
-            zmin=-bound,
-            zmax=bound,
-            showscale=False,
-            hovertemplate="filter %{customdata:.0f}<br>weight %{z:.3f}<extra></extra>",
-        )
-    )
-    return _mosaic_layout(fig, z.shape)
-
-
-def feature_maps_figure(maps: np.ndarray, cols: int = 8, limit: int = 64) -> go.Figure:
-    """A convolution's output maps (K, h, w), up to `limit`, as tiles; red above zero, blue below (ReLU's cut)."""
-    maps = np.asarray(maps, dtype=np.float32)[:limit]
-    k, h, w = maps.shape
-    cols = min(cols, k)
-    z = _mosaic(maps, cols)
-    bound = float(np.abs(maps).max()) or 1.0
     fig = go.Figure(
         go.Heatmap(
             z=z,
@@ -491,10 +475,16 @@ def feature_maps_figure(maps: np.ndarray, cols: int = 8, limit: int = 64) -> go.
             zmin=-bound,
             zmax=bound,
             showscale=False,
-            hovertemplate="map %{customdata:.0f}<br>%{z:.3f}<extra></extra>",
+            hovertemplate=hover + "<extra></extra>",
         )
     )
     return _mosaic_layout(fig, z.shape)
+
+
+def feature_maps_figure(maps: np.ndarray, cols: int = 8, limit: int = 64) -> go.Figure:
+    """A convolution's output maps (K, h, w), up to `limit`, as tiles; red above zero, blue below (ReLU's cut)."""
+    maps = np.asarray(maps, dtype=np.float32)[:limit]
+    return _signed_mosaic_figure(maps, min(cols, len(maps)), "map %{customdata:.0f}<br>%{z:.3f}")
 
 
 def class_activations_figure(mean: np.ndarray, class_names: Sequence[str], height: int | None = None) -> go.Figure:

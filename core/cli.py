@@ -146,7 +146,7 @@ def add_backend_flags(parser: argparse.ArgumentParser) -> None:
 
 def metric_lines(task: str, metrics: dict[str, Any], ci95: dict[str, Any] | None = None) -> list[str]:
     """Each metric as '  label  value  (95% CI low – high)', the task's headline metrics first."""
-    from core.metric_info import format_metric
+    from core.metric_info import format_interval, format_metric
     from core.tasks import get_task
 
     try:
@@ -158,9 +158,9 @@ def metric_lines(task: str, metrics: dict[str, Any], ci95: dict[str, Any] | None
     for name in [m for m in headline if m in metrics] + [m for m in metrics if m not in headline]:
         value = metrics[name]
         text = format_metric(name, value) if isinstance(value, int | float) else str(value)
-        interval = (ci95 or {}).get(name)
-        if isinstance(interval, list | tuple) and len(interval) == 2:
-            text += f"  (95% CI {format_metric(name, interval[0])} – {format_metric(name, interval[1])})"
+        interval = format_interval(name, (ci95 or {}).get(name), sep=" – ")
+        if interval:
+            text += f"  ({interval})"
         lines.append(f"  {label(name):24s} {text}")
     return lines
 

@@ -72,3 +72,10 @@ def metric(name: str) -> MetricInfo:
 
 def format_metric(name: str, value: float | None) -> str:
     return metric(name).format(value)
+
+
+def format_interval(name: str, ci, sep: str = "–") -> str | None:
+    """'95% CI 96.9%–99.2%' in the metric's own format; None without a (low, high) interval."""
+    if not isinstance(ci, list | tuple) or len(ci) != 2:
+        return None
+    return f"95% CI {format_metric(name, ci[0])}{sep}{format_metric(name, ci[1])}"

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from core.charts import confusion_matrix_figure, curves_figure
 from core.cli import command_for
-from core.metric_info import format_metric, metric
+from core.metric_info import format_interval, format_metric, metric
 from core.run_views import setting_text
 
 STYLE = """
@@ -33,7 +33,7 @@ pre { background: #111827; color: #e5e7eb; padding: 12px; border-radius: 8px; wh
 def _metric(key: str, value: Any, ci: list[float] | None = None) -> tuple[str, str, str]:
     """A metric card's label, value and 95% interval (empty without one), escaped."""
     shown = format_metric(key, value) if isinstance(value, int | float) else str(value)
-    interval = f"95% CI {format_metric(key, ci[0])}–{format_metric(key, ci[1])}" if ci else ""
+    interval = format_interval(key, ci) or ""
     return html.escape(metric(key).label), html.escape(shown), html.escape(interval)
 
 

@@ -10,16 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from core.charts import confusion_matrix_figure, curves_figure, model_comparison_figure
-from core.metric_info import METRICS, format_metric, metric
+from core.metric_info import METRICS, format_interval, format_metric, metric
 from core.tasks import get_task
 from ui.services import get_store
-
-
-def interval_text(name: str, ci: Sequence[float] | None) -> str | None:
-    """'95% CI 96.9%–99.2%' in the metric's own format, or None without an interval."""
-    if not ci:
-        return None
-    return f"95% CI {format_metric(name, ci[0])}–{format_metric(name, ci[1])}"
 
 
 def metric_row(run: dict[str, Any], names: Sequence[str]) -> None:
@@ -30,9 +23,9 @@ def metric_row(run: dict[str, Any], names: Sequence[str]) -> None:
     if not shown:
         return
     for col, name in zip(st.columns(max(len(shown), 1)), shown):
-        col.metric(spec.label(name), format_metric(name, metrics[name]), help=interval_text(name, ci.get(name)))
+        col.metric(spec.label(name), format_metric(name, metrics[name]), help=format_interval(name, ci.get(name)))
         if ci.get(name):
-            col.caption(interval_text(name, ci[name]))
+            col.caption(format_interval(name, ci[name]))
 
 
 def worst_mistakes(run: dict[str, Any], what: str) -> list[dict[str, Any]]:
