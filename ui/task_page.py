@@ -177,12 +177,12 @@ def model_options(task: str, spec: ModelSpec) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v != spec.option_defaults()[k]}  # as the CLI: only what was changed
 
 
-def model_section(task: str, spec: TaskSpec, dataset: str | None) -> tuple[str, dict[str, Any]]:
+def model_section(task: str, spec: TaskSpec, dataset: str | None) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The model, the options its widgets set, and its default config (which the training widgets start from)."""
     st.session_state.setdefault(f"{task}_model", spec.default_model)
     model = st.selectbox("Model", list_models(task), key=f"{task}_model", on_change=_model_changed, args=(task,))
     mspec = get_spec(task, model)
-    defaults = make_config(task, model)  # first visit: the model's own settings in every widget
-    apply_defaults(task, defaults, overwrite=False)
+    defaults = make_config(task, model)  # first visit: the model's own augmentation in its widgets
     apply_augment(task, defaults)
     st.caption(mspec.description)
     if mspec.good_for:
@@ -197,7 +197,7 @@ def model_section(task: str, spec: TaskSpec, dataset: str | None) -> tuple[str, 
         if st.checkbox("Freeze the backbone (train only the new head)", key=f"{task}_freeze"):
             options["model_options"]["freeze_backbone"] = True
     if mspec.closed_form:
-        return model, options
+        return model, options, defaults
     sources = {r["id"]: r["dataset"] for r in finished_runs(task) if r["model"] == model}
     if st.session_state.get(f"{task}_init_from") not in ("", None, *sources):
         st.session_state.pop(f"{task}_init_from", None)
@@ -212,7 +212,7 @@ def model_section(task: str, spec: TaskSpec, dataset: str | None) -> tuple[str, 
     if spec.augment_options:
         with st.expander("Augmentation"):
             options["augment"] = augment_controls(task, spec, dataset)
-    return model, options
+    return model, options, defaults
 
 
 def shared_settings(page: TaskPage, spec: TaskSpec) -> dict[str, Parser]:
@@ -246,11 +246,11 @@ def render(page: TaskPage) -> None:
         dataset, data_path, split, data = data_step(page, spec)
     with model_col.container(border=True):
         st.markdown("**2 · Model**")
-        model, options = model_section(task, spec, dataset)
+        model, options, defaults = model_section(task, spec, dataset)
     with train_col.container(border=True):
         st.markdown("**3 · Training**")
         closed_form = get_spec(task, model).closed_form
-        options.update(training_controls(task, make_config(task, model), closed_form))
+        options.update(training_controls(task, defaults, closed_form))
         if not closed_form:
             st.session_state.setdefault(f"{task}_fit_batch", True)
             options["fit_batch"] = bool(option_widget(RUN_OPTIONS["fit_batch"], f"{task}_fit_batch"))
