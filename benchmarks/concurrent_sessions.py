@@ -62,12 +62,46 @@ def start_server(runs: Path, port: int, log: Path) -> subprocess.Popen:
     raise SystemExit(f"the app did not start:\n{log.read_text()}")
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_table() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command line, CPU seconds so far) of every process this user can read."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (name) ": state ppid ... utime stime
+        table[int(entry.name)] = (int(fields[1]), cmd, (int(fields[11]) + int(fields[12])) / TICKS)
+    return table
+
+
+def kind_of(pid: int, table: dict, server: int) -> str:
+    """ "server", "training workers" (the server's descendants), "browsers" (Chromium) or "other"."""
+    if pid == server:
+        return "server"
+    parent, cmd, _ = table[pid]
+    seen = set()
+    while parent and parent not in seen:
+        if parent == server:
+            return "training workers"
+        seen.add(parent)
+        parent = table.get(parent, (0, "", 0))[0]
+    return "browsers" if "chromium" in cmd or "chrome" in cmd else "other"
+
+
 class MemorySampler(threading.Thread):
-    """Samples the server's resident memory (MB) until stopped."""
+    """Samples the server's resident memory (MB), and every process's CPU time by kind, until stopped."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.samples, self.running = pid, [], True
+        self.cpu: dict[int, list] = {}  # pid -> [kind, [(time, CPU seconds so far), ...]]
 
     def status(self, field: str) -> float:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -76,9 +110,31 @@ class MemorySampler(threading.Thread):
         return float("nan")
 
     def run(self) -> None:
+        tick = 0
         while self.running:
             self.samples.append((time.time(), self.status("VmRSS")))
+            if tick % 3 == 0:
+                self.sample_cpu()
+            tick += 1
             time.sleep(0.2)
+
+    def sample_cpu(self) -> None:
+        now, table = time.time(), process_table()
+        for pid, (_, _, seconds) in table.items():
+            if pid not in self.cpu:
+                self.cpu[pid] = [kind_of(pid, table, self.pid), []]
+            self.cpu[pid][1].append((now, seconds))
+
+    def cpu_between(self, start: float, end: float) -> dict[str, float]:
+        """CPU seconds each kind of process used between two times (read from /proc every 0.6 s)."""
+        totals: dict[str, float] = {}
+        for kind, series in self.cpu.values():
+            inside = [sec for t, sec in series if start <= t <= end]
+            before = [sec for t, sec in series if t < start]
+            if inside:
+                used = inside[-1] - (before[-1] if before else inside[0])
+                totals[kind] = totals.get(kind, 0.0) + used
+        return totals
 
 
 async def switch_dataset(page, state: dict) -> float:
@@ -206,6 +262,8 @@ def main() -> None:
     before = [mb for t, mb in sampler.samples if t < result["train_start"]]
     during = [mb for t, mb in sampler.samples if result["train_start"] <= t <= result["train_end"]]
     workers = os.environ.get("DLSTUDIO_WORKERS", "2")
+    span = result["train_end"] - result["train_start"]
+    cpu = sampler.cpu_between(result["train_start"], result["train_end"])
     summary = {
         "sessions": args.sessions,
         "model": args.model,
@@ -228,7 +286,12 @@ def main() -> None:
         "rss_peak_sampled_mb": max(during, default=float("nan")),
         "rss_peak_vmhwm_mb": peak_hwm,
         "wall_s": wall,
+        "training_phase_s": span,
+        "cpu_seconds_while_training": cpu,
     }
+    shares = " · ".join(
+        f"{kind} {sec:.0f} s ({sec / span:.2f} cores)" for kind, sec in sorted(cpu.items(), key=lambda kv: -kv[1])
+    )
     table = "\n".join(
         [
             f"{args.sessions} Chromium sessions each train `{args.model}` on digits for {args.epochs} epochs at once "
@@ -248,6 +311,7 @@ def main() -> None:
             f"| last page showing its results, after the clicks | {summary['all_results_shown_after_s']:.0f} s |",
             f"| server memory before training (RSS) | {summary['rss_before_training_mb']:.0f} MB |",
             f"| server peak memory (RSS high-water mark) | **{peak_hwm:.0f} MB** |",
+            f"| CPU time while the runs train ({span:.0f} s, {os.cpu_count()} cores) | {shares} |",
         ]
     )
     print(table)

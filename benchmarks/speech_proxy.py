@@ -10,6 +10,7 @@ with different people in each. Here espeak-ng speaks, so the numbers are a proxy
   room (reverberation: the clip convolved with exponentially decaying noise, RT60 0.15-0.5 s, wet share
   0.2-0.5), microphone (a tilt of the spectrum) and background noise (white/pink/brown, 10-25 dB SNR);
   6 speakers in train/, 3 others in test/ (`TEST_SPEAKERS`: their voice *and* variant are never in train/);
+  or, with `--protocol takes` (the free-spoken-digit set's own split), the 6 in both, new takes in test/;
 - takes: every speaker says every digit `--takes` times, each take at its own speed (x0.85-1.15), pitch (+-10)
   and loudness, with 30-200 ms of room noise before and after: variable length, 8 kHz, 16-bit mono WAV;
 - file names `<digit>_<speaker>_<n>.wav` (the free-spoken-digit naming), so the loader reads the speaker and
@@ -113,20 +114,30 @@ def record(word: str, voice: str, speaker: dict, rng: np.random.Generator) -> np
     return (x / np.abs(x).max() * rng.uniform(0.2, 0.9)).astype(np.float32)
 
 
-def make_folder(root: Path, takes: int, seed: int) -> dict[str, int]:
-    """train/<digit>/<digit>_<speaker>_<n>.wav and test/<digit>/...: returns clips per split."""
-    counts = {}
-    for split, speakers in (("train", TRAIN_SPEAKERS), ("test", TEST_SPEAKERS)):
-        counts[split] = 0
-        for s, (name, voice) in enumerate(speakers.items()):
-            rng = np.random.default_rng([seed, split == "test", s])
+def make_folder(root: Path, takes: int, seed: int, protocol: str = "speakers") -> dict[str, int]:
+    """train/<digit>/<digit>_<speaker>_<n>.wav and test/<digit>/...: returns clips per split.
+
+    "speakers": test/ is spoken by TEST_SPEAKERS only, never heard in train/. "takes": the free-spoken-digit
+    set's own split, the six TRAIN_SPEAKERS in both, the first tenth of each one's takes in test/ (FSDD: 0-4 of
+    50 takes, so `--takes 50` is its size, 3,000 clips).
+    """
+    counts = {"train": 0, "test": 0}
+    if protocol == "speakers":
+        groups = [("train", TRAIN_SPEAKERS, 0), ("test", TEST_SPEAKERS, 0)]
+    else:
+        groups = [("both", TRAIN_SPEAKERS, max(1, takes // 10))]
+    for split, speakers, held in groups:
+        for name, voice in speakers.items():
+            own = TEST_SPEAKERS if name in TEST_SPEAKERS else TRAIN_SPEAKERS  # the same voice, room and takes
+            rng = np.random.default_rng([seed, name in TEST_SPEAKERS, list(own).index(name)])
             speaker = make_speaker(rng)
             for digit in DIGITS:
-                (root / split / digit).mkdir(parents=True, exist_ok=True)
                 for n in range(takes):
+                    where = split if split != "both" else ("test" if n < held else "train")
+                    (root / where / digit).mkdir(parents=True, exist_ok=True)
                     clip = record(digit, voice, speaker, rng)
-                    sf.write(root / split / digit / f"{digit}_{name}_{n}.wav", clip, RATE, subtype="PCM_16")
-                    counts[split] += 1
+                    sf.write(root / where / digit / f"{digit}_{name}_{n}.wav", clip, RATE, subtype="PCM_16")
+                    counts[where] += 1
     return counts
 
 
@@ -149,15 +160,24 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="training seeds (the data stay the same)")
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="write the folder here (kept) instead of a temporary one")
+    parser.add_argument(
+        "--protocol",
+        choices=("speakers", "takes"),
+        default="speakers",
+        help="speakers: test/ voices never heard in train/; takes: every voice in both, new takes in test/",
+    )
     parser.add_argument("--models", default=f"{SPEC.default_model},svm")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp) / "digits8k"
         if not (folder / "train").is_dir():
-            counts = make_folder(folder, args.takes, args.data_seed)
+            counts = make_folder(folder, args.takes, args.data_seed, args.protocol)
             made = f"{counts['train']} train clips, {counts['test']} test clips"
             print(f"made {folder}: {made}, 8 kHz", file=sys.stderr)
         voices = f"train/ {', '.join(TRAIN_SPEAKERS.values())}; test/ {', '.join(TEST_SPEAKERS.values())}"
+        if args.protocol == "takes":
+            everyone = ", ".join(TRAIN_SPEAKERS.values())
+            voices = f"{everyone} in both train/ and test/ (the first tenth of each one's takes in test/)"
         print(f"{args.threads} torch thread(s) per run; speakers: {voices}; {args.takes} takes of each digit each\n")
         print(f"split: {load_folder(folder).split_note}\n")
         print("| model | seed | test accuracy | 95% interval | macro-F1 | train seconds |")

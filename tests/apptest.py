@@ -31,3 +31,12 @@ def rerun_until(at: AppTest, done, timeout: float = 120) -> AppTest:
 
 def has_confusion_matrix(at: AppTest) -> bool:
     return any(m.value == "**Confusion matrix** (test split)" for m in at.markdown)
+
+
+def open_tab(at: AppTest, results_key: str, label: str) -> AppTest:
+    """Open a results panel's tab (lazy tabs: only the open one runs), as a click on it does in a browser."""
+    assert label in [t.label for t in at.tabs], [t.label for t in at.tabs]
+    at.session_state[f"{results_key}_tab"] = label
+    at.run()
+    assert not at.exception, at.exception
+    return at

@@ -15,7 +15,7 @@ from skimage import data as samples
 from core.data.captures import INFO_FILE, capture_counts, capture_info, save_captures, take_snapshot
 from core.faces import CROP_SIDE, crop_face, detect_faces, square_box
 from core.tasks.image import load_folder, prepare_image
-from tests.apptest import has_confusion_matrix, open_page, rerun_until
+from tests.apptest import has_confusion_matrix, open_page, open_tab, rerun_until
 
 PAGE = "app_pages/image.py"
 ASTRONAUT_FACE = (177, 66, 94, 94)  # where the cascade finds it in the 512x512 photo (left, top, width, height)
@@ -116,6 +116,7 @@ def test_capture_save_train_and_predict_through_the_page(tmp_path):
     at.number_input(key="image_epochs").set_value(15).run()
     at.button(key="image_train_btn").click().run()
     rerun_until(at, has_confusion_matrix)
+    open_tab(at, "image", "Try it")
     assert at.toggle(key=f"image_try_face_{at.session_state['image_run']}").value  # predictions crop faces too
 
     # predict a new snapshot of each person the way the Try-it tab does: face crop, then the model

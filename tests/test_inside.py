@@ -16,7 +16,7 @@ from core.inside import (
     has_attention,
 )
 from core.models import get_model
-from tests.apptest import has_confusion_matrix, open_page, rerun_until
+from tests.apptest import has_confusion_matrix, open_page, open_tab, rerun_until
 
 
 def _image_model(name: str = "cnn_bn"):
@@ -126,7 +126,10 @@ def test_the_image_page_looks_inside_a_trained_cnn():
     at.number_input(key="image_epochs").set_value(2).run()
     at.button(key="image_train_btn").click().run()
     rerun_until(at, has_confusion_matrix)
+    assert not any("First layer's filters" in m.value for m in at.markdown)  # a closed tab does not run
+    open_tab(at, "image", "Look inside")
     assert any("First layer's filters" in m.value for m in at.markdown)
+    assert not has_confusion_matrix(at)
     assert at.selectbox(key="image_inside_layer").value == "features.0.0"
     at.selectbox(key="image_inside_layer").select("features.4.0").run()
     at.number_input(key="image_inside_index").set_value(5).run()
@@ -140,6 +143,8 @@ def test_the_speech_page_shows_attention_over_time():
     at.number_input(key="speech_epochs").set_value(2).run()
     at.button(key="speech_train_btn").click().run()
     rerun_until(at, has_confusion_matrix, timeout=240)
+    assert not _is_attention_shown(at)
+    open_tab(at, "speech", "Look inside")
     assert _is_attention_shown(at)
     at.selectbox(key="speech_inside_clip").set_value(3).run()
     assert not at.exception and _is_attention_shown(at)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.apptest import has_confusion_matrix, open_page, rerun_until
+from tests.apptest import has_confusion_matrix, open_page, open_tab, rerun_until
 
 PAGE = "app_pages/recsys.py"
 
@@ -39,16 +39,19 @@ def test_the_default_model_gives_ranking_metrics_a_users_top10_and_a_visitors():
     assert {"Precision@10", "Recall@10", "NDCG@10", "Hit rate@10", "MAP@10", "Coverage@10"} <= labels
     assert "RMSE" not in labels and not has_confusion_matrix(at)  # ease ranks; it does not predict ratings
     assert any("full ranking" in m.value and "80/10/10" in m.value for m in at.markdown)  # the protocol
+    open_tab(at, "recsys", "For a user")
     top = table_with(at, "because you liked", "test")
     assert top is not None and len(top) == 10
     history = table_with(at, "split", "rating")
     assert history is not None and set(history["split"]) <= {"train", "val", "test"}
+    open_tab(at, "recsys", "New visitor")
     assert any(i.value == "Rate at least one item to get recommendations." for i in at.info)
     at.feedback(key=at.feedback[0].key).set_value(4).run()
     at.feedback(key=at.feedback[1].key).set_value(3).run()
     visitor = [d.value for d in at.dataframe if "because you liked" in d.value.columns and "test" not in d.value]
     assert len(visitor) == 1 and len(visitor[0]) == 10
     assert any("from 2 ratings" in m.value for m in at.markdown)
+    open_tab(at, "recsys", "All models")
     assert any("Top-10% share" in getattr(d.value, "columns", []) for d in at.dataframe)  # all runs
 
 

@@ -24,7 +24,9 @@ from core.tasks.speech import (
     load_folder,
     make_augment,
     prepare_clip,
+    sound_span,
     spectrogram_saliency,
+    speed_perturb,
     time_shift,
 )
 
@@ -127,6 +129,34 @@ def test_noise_is_added_at_the_asked_snr():
     torch.testing.assert_close(snr, torch.tensor([10.0, 10.0]), rtol=0, atol=1e-3)
 
 
+def test_noise_stays_in_the_recordings_band_and_off_the_padding():
+    """8 kHz recordings padded to a 16 kHz second: noise only below 4 kHz and only where the recording is."""
+    x = torch.zeros(2, SR)
+    x[:, 4000:12000] = torch.from_numpy(tone(0.5, SR, 300.0))
+    span = sound_span(x)
+    assert span[:, 4010:11990].all() and not span[:, :3990].any() and not span[:, 12010:].any()
+    noisy = add_noise(x, 10.0, torch.Generator().manual_seed(0), band=0.5, span=span)
+    noise = noisy - x
+    assert noise[:, :4000].abs().max() == 0 and noise[:, 12000:].abs().max() == 0
+    power = torch.fft.rfft(noise).abs().pow(2)
+    assert power[:, 4001:].sum() < 1e-3 * power.sum()  # above 4 kHz only the edges' leakage (full band: 8%)
+    inside = x[:, 4000:12000].pow(2).mean(1) / noise[:, 4000:12000].pow(2).mean(1)
+    torch.testing.assert_close(10 * torch.log10(inside), torch.tensor([10.0, 10.0]), rtol=0, atol=1e-3)
+
+
+def test_speed_perturbation_stretches_about_the_centre():
+    x = torch.zeros(1, 1001)
+    x[0, 400:601] = 1.0  # a 201-sample block in the middle
+    assert torch.equal(speed_perturb(x, 0.0, torch.Generator().manual_seed(0)), x)
+    lengths = set()
+    for seed in range(20):
+        out = speed_perturb(x, 0.2, torch.Generator().manual_seed(seed))
+        centre = (out * torch.arange(1001)).sum() / out.sum()
+        assert out.shape == x.shape and abs(centre.item() - 500) < 1  # stretched about the window's centre
+        lengths.add(round((out > 0.5).sum().item() / 10))
+    assert min(lengths) <= 18 and max(lengths) >= 22  # faster and slower, up to 20% (201 / 1.2 .. 201 / 0.8)
+
+
 def test_time_shift_moves_without_wrapping():
     x = torch.zeros(3, 100)
     x[:, 50] = 1.0
@@ -139,7 +169,7 @@ def test_time_shift_moves_without_wrapping():
 
 def test_augment_is_off_by_default_and_keeps_shapes():
     assert make_augment() is None
-    aug = make_augment(noise_snr=20.0, shift=0.1)
+    aug = make_augment(noise_snr=20.0, shift=0.1, speed=0.1, source_rate=8000)
     x = torch.from_numpy(np.stack([tone()] * 4))
     assert aug(x, torch.Generator().manual_seed(0)).shape == x.shape
 
@@ -169,6 +199,9 @@ def test_8k_speech_band_audio_is_upsampled(tmp_path):
     clip = load_clip(tmp_path / "phone.wav")
     spectrum = np.abs(np.fft.rfft(clip))
     assert clip.shape == (CLIP_SAMPLES,) and abs(int(spectrum.argmax()) - 300) <= 1
+    make_folder(tmp_path / "mixed", per_class=6, rate=8000)
+    sf.write(tmp_path / "mixed" / "low" / "wide.wav", tone(), SR)
+    assert load_folder(tmp_path / "mixed").meta["source_rate"] == 8000  # the band the narrowest files hold
 
 
 def test_flac_and_ogg_load(tmp_path):
@@ -266,7 +299,13 @@ def test_a_bad_file_in_a_folder_names_the_file(tmp_path):
 def test_bundled_commands_split_is_stratified():
     data = load_bundled("commands")
     assert data.class_names[0] == "_silence_" and len(data.class_names) == 11
-    assert data.meta == {"sample_rate": SR, "clip_samples": SR, "class_names": data.class_names, "dataset": "commands"}
+    assert data.meta == {
+        "sample_rate": SR,
+        "source_rate": SR,
+        "clip_samples": SR,
+        "class_names": data.class_names,
+        "dataset": "commands",
+    }
     sizes = {k: len(v) for k, v in data.y.items()}
     assert sum(sizes.values()) == 352 and sizes["test"] > sizes["val"]
     assert torch.bincount(data.y["test"], minlength=11).min() >= 6
@@ -369,12 +408,32 @@ def test_group_by_none_splits_clips_and_speaker_insists(tmp_path):
 def test_speaker_grouping_is_read_from_the_config_and_carves_val_from_given_train(tmp_path):
     make_speakers(tmp_path / "ds" / "train", "nohash")
     make_speakers(tmp_path / "ds" / "test", "nohash", takes=1)
+    for name in SPEAKERS[:2]:  # the test/ folder's speakers are new voices: validation holds out whole speakers
+        for p in (tmp_path / "ds" / "train").rglob(f"{name}_*"):
+            p.unlink()
+    for name in SPEAKERS[2:]:
+        for p in (tmp_path / "ds" / "test").rglob(f"{name}_*"):
+            p.unlink()
     data = get_task("speech").load_data({"data": str(tmp_path / "ds"), "split_seed": 0})
     found = speakers_per_split(data)
-    assert not found["train"] & found["val"] and len(data.y["test"]) == 18
+    assert not found["train"] & found["val"] and len(data.y["test"]) == 6
     assert "validation: 1/8 of your train/ folder" in data.split_note and "speakers" in data.split_note
     plain = get_task("speech").load_data({"data": str(tmp_path / "ds"), "split_seed": 0, "group_by": "none"})
     assert "speaker" not in plain.split_note
+
+
+def test_validation_mirrors_a_test_folder_spoken_by_the_training_speakers(tmp_path):
+    """Held-out takes of the same people (the free-spoken-digit split): validation by clip, every voice trains."""
+    make_speakers(tmp_path / "ds" / "train", "fsdd", takes=6)
+    make_speakers(tmp_path / "ds" / "test", "fsdd", takes=1)
+    data = get_task("speech").load_data({"data": str(tmp_path / "ds"), "split_seed": 0})
+    found = speakers_per_split(data)
+    assert found["train"] == set(SPEAKERS) == found["test"]
+    assert "by clip, not speaker: your test/ speakers all speak in train/ too" in data.split_note
+    assert len(data.y["val"]) + len(data.y["train"]) == 6 * 3 * 6
+    insist = get_task("speech").load_data({"data": str(tmp_path / "ds"), "split_seed": 0, "group_by": "speaker"})
+    found = speakers_per_split(insist)
+    assert not found["train"] & found["val"] and found["val"]  # "speaker" holds whole speakers out regardless
 
 
 def test_too_few_speakers_fall_back_to_clips_under_auto(tmp_path):
@@ -470,9 +529,7 @@ def test_svm_baseline_predicts_like_scikit_learns_svc_and_reloads(tmp_path):
 
 def test_run_on_commands_stores_a_model_that_predicts_like_the_run(tmp_path):
     store = RunStore(tmp_path / "runs")
-    config = make_config(
-        "speech", "cnn", dataset="commands", epochs=1, max_batches=2, device="cpu"
-    )
+    config = make_config("speech", "cnn", dataset="commands", epochs=1, max_batches=2, device="cpu")
     result = run_experiment(config, store)
     assert result.status == "finished"
     assert {"accuracy", "macro_f1", "parameters", "size_mb", "latency_ms"} <= set(result.metrics)

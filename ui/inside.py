@@ -60,7 +60,7 @@ def image_inside_tab(run: dict) -> None:
             if filters.shape[1] == 3
             else "Red: positive weights, blue: negative; a filter fires where the image matches its pattern."
         )
-        st.plotly_chart(filters_figure(filters), key=f"{key}_filters")
+        st.plotly_chart(run_filters(run["id"]), key=f"{key}_filters")
         st.markdown("**Feature maps** · a convolution's output for one image (before batch norm and ReLU)")
         c1, c2 = st.columns([1, 3])
         with c1:
@@ -94,8 +94,22 @@ def image_inside_tab(run: dict) -> None:
         "Each column is a unit the classifier reads; bright where that class makes it fire. Units are grouped by "
         "the class they respond to most: a clean diagonal of blocks means the classes are well separated."
     )
-    acts = class_activations(model, data.x["test"], data.y["test"], len(data.class_names))
-    st.plotly_chart(class_activations_figure(acts["mean"], data.class_names), key=f"{key}_classes")
+    st.plotly_chart(test_class_activations(run["id"], data), key=f"{key}_classes")
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def run_filters(run_id: str):
+    """A stored run's first-layer filters chart (built once: a stored model never changes)."""
+    return filters_figure(first_filters(run_model(run_id)[0]))
+
+
+@st.cache_resource(show_spinner="Running the test split through the model…", max_entries=16)
+def test_class_activations(run_id: str, _data):
+    """The class-activation chart of a stored run's test split: one forward pass per run, not per page redraw (a
+    run's model and split never change once it is stored; `_data` is run_data's split of that run)."""
+    model, _ = run_model(run_id)
+    acts = class_activations(model, _data.x["test"], _data.y["test"], len(_data.class_names))
+    return class_activations_figure(acts["mean"], _data.class_names)
 
 
 def speech_inside_tab(run: dict) -> None:

@@ -53,6 +53,21 @@ def report_table(report: dict[str, Any]) -> pd.DataFrame:
     return df
 
 
+# A stored run's charts are built once for every redraw and every session: a finished run never changes, and
+# building a Plotly figure costs more than the rest of the results panel (the server answers each click sooner).
+@st.cache_resource(show_spinner=False, max_entries=32)
+def run_curves(run_id: str):
+    """A stored run's training curves."""
+    return curves_figure({"run": get_store().history(run_id)})
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def run_confusion(run_id: str, normalize: bool):
+    """A stored run's confusion matrix on its test split (counts, or each row's shares)."""
+    details = get_store().get(run_id)["details"]
+    return confusion_matrix_figure(details["confusion_matrix"], details["class_names"], normalize)
+
+
 def classification_view(run: dict[str, Any], key: str) -> None:
     details = run["details"]
     if "confusion_matrix" not in details:
@@ -63,10 +78,7 @@ def classification_view(run: dict[str, Any], key: str) -> None:
     with c1:
         st.markdown("**Confusion matrix** (test split)")
         normalize = st.toggle("Show row shares", key=f"{key}_normalize")
-        st.plotly_chart(
-            confusion_matrix_figure(details["confusion_matrix"], details["class_names"], normalize),
-            key=f"{key}_confusion",
-        )
+        st.plotly_chart(run_confusion(run["id"], normalize), key=f"{key}_confusion")
     with c2:
         st.markdown("**Classification report** (scikit-learn)")
         table = report_table(details["report"])
@@ -105,7 +117,7 @@ def overview(run: dict[str, Any], key: str) -> None:
         if len(rows) < 2:
             st.caption("Train another model on this data (a baseline, a neural model) to see them side by side.")
     elif history:
-        st.plotly_chart(curves_figure({"run": history}), key=f"{key}_curves")
+        st.plotly_chart(run_curves(run["id"]), key=f"{key}_curves")
     classification_view(run, key)
 
 
@@ -143,10 +155,11 @@ def results_panel(
         headline = get_task(run["task"]).spec.headline
         metric_row(run, [n for n in headline if not metric(n).cost])
         metric_row(run, [m.name for m in METRICS.values() if m.cost])
-    tabs = st.tabs(["Overview", *(extra_tabs or {})])
-    with tabs[0]:
-        overview(run, key)
-    for tab, render in zip(tabs[1:], (extra_tabs or {}).values()):
-        with tab:
-            render(run)
+    # Lazy tabs: only the open one runs and is sent, so a click elsewhere on the page does not redraw the charts
+    # and models of tabs nobody is looking at (a page answers sooner, most of all with many sessions at once).
+    tabs = st.tabs(["Overview", *(extra_tabs or {})], key=f"{key}_tab", on_change="rerun")
+    for tab, render in zip(tabs, [lambda r: overview(r, key), *(extra_tabs or {}).values()]):
+        if tab.open:
+            with tab:
+                render(run)
     return run

@@ -135,11 +135,22 @@ def load_clip(
     allow_silent: bool = True,
 ) -> np.ndarray:
     """One file -> float32 (clip_samples,) at `sample_rate`, mono, padded or cropped to the window."""
+    return load_clip_and_rate(source, name, sample_rate, clip_samples, allow_silent)[0]
+
+
+def load_clip_and_rate(
+    source: Source,
+    name: str | None = None,
+    sample_rate: int = SAMPLE_RATE,
+    clip_samples: int = CLIP_SAMPLES,
+    allow_silent: bool = True,
+) -> tuple[np.ndarray, int]:
+    """load_clip, and the file's own sample rate (an 8 kHz recording holds nothing above 4 kHz)."""
     name = _name(source, name)
     wave, rate = decode(source, name)
     if not allow_silent and np.abs(wave).max() < SILENCE_PEAK:
         raise DataError(f"{name}: the clip is silent (peak below -60 dBFS); check the microphone")
-    return fit_window(resample(wave, rate, sample_rate), clip_samples)
+    return fit_window(resample(wave, rate, sample_rate), clip_samples), rate
 
 
 SAFE_NAME = re.compile(r"^[\w][\w .-]{0,63}$")

@@ -142,8 +142,6 @@ def guess_channels(modes: list[str]) -> int:
     return 1 if all(mode in GRAY_MODES for mode in modes) else 3
 
 
-
-
 def _polygon(kind: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
     if kind == "square":
         pts = [(math.cos(a), math.sin(a)) for a in np.arange(4) * math.pi / 2 + math.pi / 4]

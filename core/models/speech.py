@@ -329,7 +329,7 @@ def frame_count(clip_samples: int, sample_rate: int) -> int:
 # short epochs. Augmentation: pink noise at 15 dB SNR (the bundled clips hold 10-30 dB of background noise), time
 # shift (seconds) and SpecAugment masks (frames, mel bins); noise was worth the most.
 TRAINING = {"epochs": 60, "batch_size": 32, "schedule": "cosine", "optimizer": "adam"}
-AUGMENT = {"noise_snr": 15.0, "shift": 0.15, "time_mask": 10, "freq_mask": 5}
+AUGMENT = {"noise_snr": 15.0, "shift": 0.15, "speed": 0.0, "time_mask": 10, "freq_mask": 5}
 DEFAULTS_FROM = (
     "chosen on commands by the test numbers of benchmarks/speech_models.py (before validation-only selection; "
     "scripts/tune_defaults.py speech --models NAME re-selects them)"

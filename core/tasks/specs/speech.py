@@ -21,8 +21,17 @@ SPEC = TaskSpec(
     headline=("accuracy", "macro_f1", "parameters", "size_mb", "latency_ms", "train_seconds"),
     result_tabs=("Worst mistakes", "Try it"),
     augment_options=(
-        Option("noise_snr", "Background noise (pink): signal-to-noise ratio (dB)", 15.0, 0.0, 40.0, 5.0, optional=True),
+        Option(
+            "noise_snr",
+            "Background noise (pink, within the recordings' band): signal-to-noise ratio (dB)",
+            15.0,
+            0.0,
+            40.0,
+            5.0,
+            optional=True,
+        ),
         Option("shift", "Random time shift (up to, seconds)", 0.0, 0.0, 0.3, 0.05),
+        Option("speed", "Speed perturbation (up to ±, as a fraction)", 0.0, 0.0, 0.3, 0.05),
         Option("time_mask", "SpecAugment time mask (up to, 10 ms frames)", 0, 0, 40, 5, kind="int"),
         Option("freq_mask", "SpecAugment frequency mask (up to, mel bins)", 0, 0, 15, 1, kind="int"),
     ),
