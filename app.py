@@ -30,22 +30,30 @@ tools = [p for spec in TOOL_PAGES if (p := _page(*spec))]
 nav = st.navigation({"DL Studio": [home], "Demos": demos, **({"Tools": tools} if tools else {})})
 
 
+SIDEBAR_JOBS = 4  # a sidebar that lists every session's jobs grows long, and is redrawn every 2 s in every tab
+
+
 def job_status() -> None:
     """Running and queued jobs of every session, each with its Stop (redrawn on its own by the fragments below)."""
-    from ui.services import get_jobs  # the job pool imports PyTorch: after the page is on screen (see below)
+    from ui.services import get_jobs, session_id  # the job pool imports PyTorch: after the page is on screen
 
     jobs = get_jobs()
-    active = [job.snapshot() for job in jobs.jobs(active_only=True)]
+    mine = session_id()
+    active = sorted(jobs.jobs(active_only=True), key=lambda job: (job.owner != mine, job.status != "running", job.id))
     st.caption(f"**Training jobs** · {jobs.max_workers} at once")
     if not active:
         st.caption("None running.")
-    for snap in active:
+    shown = [job.snapshot() for job in active[:SIDEBAR_JOBS]]  # this session's first, then running, then queued
+    for snap in shown:
         text, stop = st.columns([4, 1], vertical_alignment="center")
         where = f"epoch {snap['epoch']}/{snap['epochs']}" if snap["status"] == "running" else "queued"
         icon = ":material/play_arrow:" if snap["status"] == "running" else ":material/hourglass_empty:"
         text.caption(f"{icon} {snap['label']} · {where}")
         if stop.button(":material/stop:", key=f"sidebar_stop_{snap['id']}", help=f"Stop {snap['label']}"):
             jobs.stop(snap["id"])
+    if len(active) > len(shown):
+        running = sum(job.status == "running" for job in active[len(shown) :])
+        st.caption(f"… and {len(active) - len(shown)} more ({running} running): see **Runs**.")
 
 
 # Every few seconds while anything trains, every 15 s otherwise (to notice other sessions' jobs): each

@@ -95,7 +95,10 @@ def add_train_settings(parser: argparse.ArgumentParser) -> None:
         f"{RUN_OPTIONS['nproc_per_node'].range_text()}, default 1",
     )
     parser.add_argument("--amp", action="store_true", default=None, help="mixed precision (CUDA only)")
-    parser.add_argument("--no-fit-batch", dest="fit_batch", action="store_false", default=None, help=BATCH_RULE)
+    parser.add_argument(
+        "--no-fit-batch", dest="fit_batch", action="store_false", default=None, help=f"turn off the rule: {BATCH_RULE}"
+    )
+    parser.add_argument("--example-budget", type=int, metavar="N", help=RUN_OPTIONS["example_budget"].help)
     parser.add_argument("--augment", nargs="*", metavar="KEY=VALUE", help="e.g. shift=0.1 rotate=10 flip=true")
     parser.add_argument("--option", nargs="*", metavar="KEY=VALUE", help="model options, e.g. width=64")
     parser.add_argument("--weights", help="local weights file to start from (transfer learning)")
@@ -234,7 +237,7 @@ def cmd_list(args) -> int:
         spec = get_spec(args.task, name)
         print(f"  {name:20s} {spec.description}")
         print(f"  {'':20s} {defaults_text(spec)}")
-    print(f"Small data: {BATCH_RULE}.")
+    print(f"Fitted to the data: {BATCH_RULE}.")
     return 0
 
 
@@ -245,6 +248,7 @@ def defaults_text(spec) -> str:
     d = spec.defaults
     text = f"{d.get('epochs')} epochs, {d.get('optimizer', 'adam')} lr {d.get('lr'):g}, batch {d.get('batch_size')}"
     text += f", {d.get('schedule', 'constant')} schedule" + (f", patience {d['patience']}" if d.get("patience") else "")
+    text += f", example budget {d['example_budget']:,}" if d.get("example_budget") else ""
     if spec.augment:
         text += ", augment " + " ".join(f"{k}={v}" for k, v in spec.augment.items() if v)
     return text
@@ -263,6 +267,7 @@ def train_options(args) -> dict[str, Any]:
         max_batches=args.max_batches,
         nproc_per_node=args.nproc_per_node,
         fit_batch=args.fit_batch,
+        example_budget=args.example_budget,
         group_by=args.group_by,
         protocol=args.protocol,
         augment=_key_values(args.augment, "--augment") or None,

@@ -8,6 +8,7 @@ Train button trains with its defaults.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -16,10 +17,23 @@ from core.training import TrainConfig, config_options, setting
 
 MIN_STEPS_PER_EPOCH = 4
 MIN_FITTED_BATCH = 8
-BATCH_RULE = (
-    f"on small data the batch size shrinks to at most a quarter of the training examples (a power of two, at least "
-    f"{MIN_FITTED_BATCH}), so every epoch takes at least {MIN_STEPS_PER_EPOCH} optimizer steps"
-)
+MIN_FITTED_EPOCHS = 5
+
+
+def fit_rule(budget: int | None = None) -> str:
+    """The fit-to-data rule in words; with a model's example budget, its number."""
+    text = (
+        f"on small data the batch size shrinks to at most a quarter of the training examples (a power of two, at "
+        f"least {MIN_FITTED_BATCH}), so every epoch takes at least {MIN_STEPS_PER_EPOCH} optimizer steps"
+    )
+    many = f"about {budget:,}" if budget else "about its example budget's"
+    return (
+        f"{text}; on large data a model with an example budget trains fewer epochs (at least {MIN_FITTED_EPOCHS}), "
+        f"so a run sees {many} examples in all and takes about as long as on the data its defaults were chosen on"
+    )
+
+
+BATCH_RULE = fit_rule()
 
 
 @dataclass
@@ -35,7 +49,16 @@ class RunConfig(TrainConfig):
     init_from: str | None = None
     weights_path: str | None = None
     split_seed: int = setting(0, "Split seed", 0, 1_000_000, kind="int")  # the split stays put while `seed` varies
-    fit_batch: bool = setting(True, "Fit the batch size to small data", kind="bool", help=BATCH_RULE)
+    fit_batch: bool = setting(True, "Fit batch size and epochs to the data", kind="bool", help=BATCH_RULE)
+    example_budget: int | None = setting(
+        None,
+        "Example budget",
+        0,
+        10**10,
+        kind="int",
+        optional=True,
+        help="on large data, at most about this many examples in all (epochs x training examples); 0 = no budget",
+    )
     group_by: str = setting(
         "auto", "Split by speaker", kind="choice", choices=("auto", "speaker", "none"), help="speech only"
     )
@@ -91,7 +114,7 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
     out = dict(config)
     for name, option in RUN_OPTIONS.items():
         out[name] = option.check(config.get(name, option.default), "")
-        if name == "patience" and out[name] == 0:
+        if name in ("patience", "example_budget") and out[name] == 0:
             out[name] = None  # 0 = off, as the page's widget and the CLI write it
         if name in TASK_SETTINGS and name not in task_spec.settings and out[name] != option.default:
             raise ValueError(f"{name} is a setting of another task, not of {config['task']}")
@@ -115,14 +138,29 @@ def _models_taking_weights(task: str) -> list[str]:
 
 
 def fit_to_data(config: dict[str, Any], n_train: int) -> tuple[dict[str, Any], str | None]:
-    """The batch-size rule for small data (BATCH_RULE): the config to train with, and a note when it changed."""
+    """BATCH_RULE: the config to train with on `n_train` examples, and a note saying what changed (None: nothing).
+
+    Small data: the batch size shrinks so an epoch has at least MIN_STEPS_PER_EPOCH steps. Large data, for a
+    model whose spec sets an `example_budget` (the examples its default epochs see on the data they were chosen
+    on): the epochs shrink to about budget / n_train, at least MIN_FITTED_EPOCHS.
+    """
     if not config.get("fit_batch", True) or n_train <= 0:
         return config, None
+    fitted, notes = dict(config), []
     cap = max(MIN_FITTED_BATCH, 1 << max(0, (n_train // MIN_STEPS_PER_EPOCH).bit_length() - 1))
-    if config["batch_size"] <= cap:
-        return config, None
-    note = (
-        f"batch size {config['batch_size']} → {cap} for {n_train:,} training examples "
-        f"(at least {MIN_STEPS_PER_EPOCH} steps per epoch)"
-    )
-    return {**config, "batch_size": cap}, note
+    if config["batch_size"] > cap:
+        fitted["batch_size"] = cap
+        notes.append(
+            f"batch size {config['batch_size']} → {cap} for {n_train:,} training examples "
+            f"(at least {MIN_STEPS_PER_EPOCH} steps per epoch)"
+        )
+    budget = config.get("example_budget")
+    if budget and config["epochs"] * n_train > budget:
+        epochs = max(MIN_FITTED_EPOCHS, math.ceil(budget / n_train))
+        if epochs < config["epochs"]:
+            fitted["epochs"] = epochs
+            notes.append(
+                f"epochs {config['epochs']} → {epochs} for {n_train:,} training examples "
+                f"(about {epochs * n_train:,} examples in all; the model's budget is {budget:,})"
+            )
+    return (fitted, "; ".join(notes)) if notes else (config, None)

@@ -80,3 +80,15 @@ def test_the_runs_page_stops_a_running_run(jobs):
     at.button(key="runs_stop_btn").click().run()
     assert not at.exception
     wait_for(lambda: get_store().get(job.run_id)["status"] == "stopped")
+
+
+def test_the_sidebar_lists_this_sessions_jobs_first_and_counts_the_rest(jobs):
+    shown = 4  # app.py's SIDEBAR_JOBS (app.py is the script itself: not imported here)
+    others = [jobs.submit(long_config(), label=f"image/mlp #{i}", owner="elsewhere", limit=99) for i in range(5)]
+    mine = jobs.submit(long_config(), label="image/mlp (mine)", owner="me")
+    at = open_page()
+    at.session_state["session_id"] = "me"
+    at.run()
+    buttons = [b.key for b in at.sidebar.button if b.key.startswith("sidebar_stop_")]
+    assert len(buttons) == shown and buttons[0] == f"sidebar_stop_{mine.id}"
+    assert any(f"and {len(others) + 1 - shown} more" in c.value for c in at.sidebar.caption)

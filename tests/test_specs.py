@@ -91,6 +91,20 @@ def test_small_data_gets_enough_steps_and_says_so():
     assert "at least 4 optimizer steps" in BATCH_RULE and RUN_OPTIONS["fit_batch"].help == BATCH_RULE
 
 
+def test_large_data_trains_fewer_epochs_within_the_models_example_budget():
+    config = make_config("speech", "crnn_attention", example_budget=36_000, epochs=60)
+    fitted, note = fit_to_data(config, 2_362)  # the free-spoken-digit set's train/ less its validation
+    assert fitted["epochs"] == 16 and fitted["batch_size"] == config["batch_size"]
+    assert "epochs 60 → 16 for 2,362 training examples" in note and "36,000" in note
+    assert fit_to_data(config, 500) == (config, None)  # 30,000 examples: within the budget, untouched
+    assert fit_to_data(config, 1_000_000)[0]["epochs"] == 5  # never fewer than MIN_FITTED_EPOCHS
+    assert fit_to_data({**config, "fit_batch": False}, 2_362)[0]["epochs"] == 60  # the switch turns it off
+    assert fit_to_data({**config, "example_budget": None}, 2_362) == ({**config, "example_budget": None}, None)
+    assert make_config("speech", "crnn_attention", example_budget=0)["example_budget"] is None  # 0 = no budget
+    small, both = fit_to_data({**make_config("image", "cnn_bn"), "example_budget": 100}, 115)
+    assert small["batch_size"] == 16 and small["epochs"] == 5 and "; epochs" in both  # both rules, one note
+
+
 def test_a_tiny_folder_trains_with_the_fitted_batch_and_the_run_records_it(tmp_path):
     rng = np.random.default_rng(0)
     for c, colour in enumerate([(255, 0, 0), (0, 0, 255)]):

@@ -124,7 +124,7 @@ def overview(run: dict[str, Any], key: str) -> None:
 def run_caption(run: dict[str, Any]) -> str:
     details = run["details"]
     notes = [f"Stopped early: {details['stop_reason']}." if details.get("stop_reason") else ""]
-    notes.append(f"Small data: {details['settings_note']}." if details.get("settings_note") else "")
+    notes.append(f"Fitted to the data: {details['settings_note']}." if details.get("settings_note") else "")
     return (
         f"Run `{run['id']}` · {run['status']} · numbers on the held-out **test split** "
         f"({details.get('test_size', '?')} examples; {details.get('split_note', '')}). "

@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.config import BATCH_RULE, RUN_OPTIONS, make_config
+from core.config import RUN_OPTIONS, fit_rule, make_config
 from core.data import DataError
 from core.models import ModelSpec, get_spec, list_models
 from core.tasks import TaskSpec, get_task, split_seed
@@ -254,7 +254,8 @@ def render(page: TaskPage) -> None:
         if not closed_form:
             st.session_state.setdefault(f"{task}_fit_batch", True)
             options["fit_batch"] = bool(option_widget(RUN_OPTIONS["fit_batch"], f"{task}_fit_batch"))
-            st.caption(f"{BATCH_RULE[0].upper()}{BATCH_RULE[1:]}.")
+            rule = fit_rule(defaults.get("example_budget"))
+            st.caption(f"{rule[0].upper()}{rule[1:]}.")
             nproc = RUN_OPTIONS["nproc_per_node"]
             st.session_state.setdefault(f"{task}_nproc_per_node", nproc.default)
             options["nproc_per_node"] = int(option_widget(nproc, f"{task}_nproc_per_node"))

@@ -127,7 +127,14 @@ def live_job_view(prefix: str, job_id: int) -> None:
     epochs = snap["epochs"] or 1
     st.progress(min(snap["epoch"] / epochs, 1.0), text=f"Epoch {snap['epoch']}/{epochs} · {snap['elapsed']:.1f}s")
     if snap["history"]:
-        st.plotly_chart(curves_figure({"run": snap["history"]}), key=f"{prefix}_live_curves")
+        chart = live_curves(snap["run_id"] or f"job {job_id}", len(snap["history"]), snap["history"])
+        st.plotly_chart(chart, key=f"{prefix}_live_curves")
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def live_curves(run_id: str, epochs_done: int, _history: list[dict[str, Any]]):
+    """A running job's curves, built once per finished epoch, not on every one-second redraw of every session."""
+    return curves_figure({"run": _history})
 
 
 def finished_runs(task: str) -> list[dict[str, Any]]:
