@@ -23,7 +23,9 @@ HOP_SECONDS = LogMel().hop_seconds
 
 def data_preview(data) -> None:
     counts = " / ".join(f"{split} {len(y)}" for split, y in data.y.items())
-    st.caption(f"{len(data.class_names)} classes · 1-s clips at {data.meta['sample_rate'] // 1000} kHz · {counts}")
+    rate, source = data.meta["sample_rate"], data.meta.get("source_rate", data.meta["sample_rate"])
+    made = f" (recorded at {source / 1000:g} kHz: nothing above {source / 2000:g} kHz)" if source < rate else ""
+    st.caption(f"{len(data.class_names)} classes · 1-s clips at {rate // 1000} kHz{made} · {counts}")
     st.caption(md_text("Classes: " + ", ".join(data.class_names)))
 
 

@@ -49,7 +49,7 @@ class RunConfig(TrainConfig):
     init_from: str | None = None
     weights_path: str | None = None
     split_seed: int = setting(0, "Split seed", 0, 1_000_000, kind="int")  # the split stays put while `seed` varies
-    fit_batch: bool = setting(True, "Fit batch size and epochs to the data", kind="bool", help=BATCH_RULE)
+    fit_batch: bool = setting(True, "Fit the run to the size of the data", kind="bool", help=BATCH_RULE)
     example_budget: int | None = setting(
         None,
         "Example budget",

@@ -39,7 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.config import fit_to_data, make_config  # noqa: E402
+from core.config import RUN_OPTIONS, fit_to_data, make_config  # noqa: E402
 from core.experiment import run_experiment, train_config  # noqa: E402
 from core.models import get_spec, list_models  # noqa: E402
 from core.tasks import get_task  # noqa: E402
@@ -80,9 +80,9 @@ def parse_grid(items: list[str] | None, task: str) -> dict[str, tuple]:
     grid = {}
     for item in items:
         key, _, values = item.partition("=")
+        whole = key in RUN_OPTIONS and RUN_OPTIONS[key].kind == "int"  # epochs, batch_size, example_budget, ...
         grid[key] = tuple(
-            None if v.lower() == "none" else int(v) if key in ("epochs", "batch_size") else float(v)
-            for v in values.split(",")
+            None if v.lower() == "none" else int(float(v)) if whole else float(v) for v in values.split(",")
         )
     return grid
 

@@ -28,5 +28,8 @@ def test_train_on_digits_and_see_the_results(app_server, page):  # noqa: F811
     page.get_by_role("link", name="Home").first.click()
     page.get_by_text("Latest runs").wait_for()
     page.get_by_role("link", name="Image recognition").first.click()
+    page.get_by_text("got wrong with the most confidence").wait_for()  # on the tab it was left on
+    expect(page.get_by_role("tab", name="Worst mistakes")).to_have_attribute("aria-selected", "true")
+    page.get_by_role("tab", name="Overview").click()
     page.get_by_text("Confusion matrix").wait_for()
     expect(page.get_by_label("Epochs")).to_have_value("4", timeout=15_000)

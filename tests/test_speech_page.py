@@ -57,6 +57,11 @@ def test_a_bad_folder_shows_an_error_naming_the_file(tmp_path):
     assert at.button(key="speech_train_btn").disabled
     at.text_input(key="speech_folder").input(str(tmp_path / "nowhere")).run()
     assert any("no such file or folder" in e.value for e in at.error)
+    (tmp_path / "mine" / "no" / "broken.wav").unlink()
+    for word in ("yes", "no"):  # telephone-band recordings: the page says what they can hold
+        sf.write(tmp_path / "mine" / word / f"{word}_8k.wav", np.zeros(800, np.float32) + 0.1, 8_000)
+    at.text_input(key="speech_folder").input(str(tmp_path / "mine")).run()
+    assert any("recorded at 8 kHz: nothing above 4 kHz" in c.value for c in at.caption), [c.value for c in at.caption]
 
 
 def test_saved_recordings_are_offered_as_a_dataset(tmp_path):
