@@ -137,8 +137,43 @@ class MemorySampler(threading.Thread):
         return totals
 
 
+def watch_server(page, state: dict) -> None:
+    """Timestamps of the page's full-script reruns on its websocket: each rerun the browser asks for (BackMsg
+    rerun_script, not a fragment's) and each complete script run the server reports (script_finished)."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    state["asked"], state["answered"] = [], []
+
+    def sent(payload) -> None:
+        if isinstance(payload, bytes):
+            msg = BackMsg.FromString(payload)
+            if msg.WhichOneof("type") == "rerun_script" and not msg.rerun_script.fragment_id:
+                state["asked"].append(time.perf_counter())
+
+    def received(payload) -> None:
+        if isinstance(payload, bytes) and len(payload) < 4096:  # script_finished is a few bytes; skip the big deltas
+            msg = ForwardMsg.FromString(payload)
+            if msg.WhichOneof("type") == "script_finished" and msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
+                state["answered"].append(time.perf_counter())
+
+    def on_websocket(ws) -> None:
+        ws.on("framesent", sent)
+        ws.on("framereceived", received)
+
+    page.on("websocket", on_websocket)
+
+
+def server_seconds(state: dict, since: float) -> float:
+    """The server's part of the last interaction: from the browser asking for the rerun to the script's end."""
+    asked = [t for t in state["asked"] if t >= since]
+    answered = [t for t in state["answered"] if asked and t >= asked[0]]
+    return answered[0] - asked[0] if answered else float("nan")
+
+
 async def switch_dataset(page, state: dict) -> float:
-    """One interaction: pick the other dataset, wait for its caption. Returns seconds (inf if it never came)."""
+    """One interaction: pick the other dataset, wait for its caption. Returns seconds (inf if it never came); the
+    server's share goes to state["server"]."""
     target, caption = SWITCH[state["dataset"]]
     box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Dataset")
     start = time.perf_counter()
@@ -153,9 +188,11 @@ async def switch_dataset(page, state: dict) -> float:
         step = str(exc).splitlines()[0][:160]
         print(f"an interaction got no answer in {INTERACTION_TIMEOUT} s ({step}); screenshot {shot}", file=sys.stderr)
         await page.keyboard.press("Escape")
+        state["server"].append(float("nan"))
         state["dataset"] = "digits" if await page.get_by_text("10 classes ·").count() else "faces"
         return float("inf")
     state["dataset"] = target
+    state["server"].append(server_seconds(state, start))
     return time.perf_counter() - start
 
 
@@ -165,12 +202,15 @@ async def session(i: int, browser, url: str, go: asyncio.Event, ready: list, out
     page.on("console", lambda m: m.type == "error" and print(f"session {i} console: {m.text[:300]}", file=sys.stderr))
     page.on("pageerror", lambda e: print(f"session {i} page error: {str(e)[:300]}", file=sys.stderr))
     page.set_default_timeout(120_000)
+    state = {"dataset": "digits", "server": []}
+    watch_server(page, state)
     await page.goto(url)
     await page.get_by_text("1 · Data").wait_for()
-    state = {"dataset": "digits"}
     for _ in range(idle_rounds):  # page interactions with nothing training
         out["idle"].append(await switch_dataset(page, state))
         await asyncio.sleep(random.uniform(0.2, 0.6))
+    out["idle_server"] += state["server"]
+    state["server"] = []
     ready.append(i)
     await go.wait()
     clicked = time.perf_counter()
@@ -190,6 +230,7 @@ async def session(i: int, browser, url: str, go: asyncio.Event, ready: list, out
     results = page.get_by_text("Confusion matrix (test split)")
     while not await results.count():
         out["busy"].append(await switch_dataset(page, state))
+        out["busy_server"].append(state["server"][-1] if state["server"] else float("nan"))
         await asyncio.sleep(random.uniform(0.3, 1.0))
     out["done_after"].append(time.perf_counter() - clicked)
     await context.close()
@@ -200,7 +241,7 @@ async def drive(base: str, sessions: int, epochs: int, model: str, idle_rounds: 
 
     SHOTS.mkdir(exist_ok=True)
 
-    out: dict = {"idle": [], "busy": [], "done_after": [], "lost_clicks": []}
+    out: dict = {"idle": [], "busy": [], "idle_server": [], "busy_server": [], "done_after": [], "lost_clicks": []}
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         # Warm the server once (first imports of torch and the page modules) before the timed sessions.
@@ -226,6 +267,12 @@ async def drive(base: str, sessions: int, epochs: int, model: str, idle_rounds: 
 
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
+
+
+def server_percentile(values: list[float], q: float) -> float:
+    """Over the interactions whose rerun was seen on the websocket (nan: not seen)."""
+    seen = [v for v in values if np.isfinite(v)]
+    return float(np.percentile(seen, q)) if seen else float("nan")
 
 
 def main() -> None:
@@ -277,6 +324,11 @@ def main() -> None:
         "training_p50_s": percentile(result["busy"], 50),
         "training_p95_s": percentile(result["busy"], 95),
         "training_max_s": max(result["busy"], default=float("nan")),
+        "idle_server_p50_s": server_percentile(result["idle_server"], 50),
+        "idle_server_p95_s": server_percentile(result["idle_server"], 95),
+        "training_server_p50_s": server_percentile(result["busy_server"], 50),
+        "training_server_p95_s": server_percentile(result["busy_server"], 95),
+        "server_timed": int(sum(np.isfinite(v) for v in result["idle_server"] + result["busy_server"])),
         "unanswered": sum(1 for x in result["idle"] + result["busy"] if x == float("inf")),
         "lost_train_clicks": len(result["lost_clicks"]),
         "runs_in_store": len(runs),
@@ -304,6 +356,10 @@ def main() -> None:
             f"| page interaction while the {args.sessions} runs train: p50 / p95 / max "
             f"({summary['interactions_training']} interactions) | {summary['training_p50_s']:.2f} s / "
             f"**{summary['training_p95_s']:.2f} s** / {summary['training_max_s']:.2f} s |",
+            f"| the server's part (rerun asked → script finished, on the websocket): idle p50 / p95 | "
+            f"{summary['idle_server_p50_s']:.2f} s / {summary['idle_server_p95_s']:.2f} s |",
+            f"| the server's part while the runs train: p50 / p95 | {summary['training_server_p50_s']:.2f} s / "
+            f"**{summary['training_server_p95_s']:.2f} s** |",
             f"| interactions with no answer within {INTERACTION_TIMEOUT} s | {summary['unanswered']} |",
             f"| Train clicks not acted on within {INTERACTION_TIMEOUT} s (clicked again) | "
             f"{summary['lost_train_clicks']} |",

@@ -12,7 +12,7 @@ from torch import nn
 from core.options import Option
 
 # The training settings a spec may recommend; anything else belongs in `options` or `augment`.
-TRAINING_KEYS = ("optimizer", "lr", "epochs", "batch_size", "weight_decay", "schedule", "patience")
+TRAINING_KEYS = ("optimizer", "lr", "epochs", "batch_size", "weight_decay", "schedule", "patience", "example_budget")
 
 
 @dataclass(frozen=True)
