@@ -168,6 +168,8 @@ def main() -> None:
     )
     parser.add_argument("--models", default=f"{SPEC.default_model},svm")
     args = parser.parse_args()
+    if args.protocol == "takes" and args.takes < 2:
+        parser.error("--protocol takes needs --takes 2 or more (some for test/, the rest for train/)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp) / "digits8k"
         if not (folder / "train").is_dir():

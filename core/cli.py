@@ -44,6 +44,7 @@ class ProgressBar(Callback):
     def on_fit_start(self, trainer):
         from tqdm import tqdm
 
+        self.epochs = trainer.config.epochs  # after the fit-to-data rule: what really trains
         self.bar = tqdm(total=self.epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True)
 
     def on_epoch_end(self, trainer, logs):
@@ -98,7 +99,8 @@ def add_train_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-fit-batch", dest="fit_batch", action="store_false", default=None, help=f"turn off the rule: {BATCH_RULE}"
     )
-    parser.add_argument("--example-budget", type=int, metavar="N", help=RUN_OPTIONS["example_budget"].help)
+    budget_help = f"{RUN_OPTIONS['example_budget'].help} (default: the model's spec)"
+    parser.add_argument("--example-budget", type=int, metavar="N", help=budget_help)
     parser.add_argument("--augment", nargs="*", metavar="KEY=VALUE", help="e.g. shift=0.1 rotate=10 flip=true")
     parser.add_argument("--option", nargs="*", metavar="KEY=VALUE", help="model options, e.g. width=64")
     parser.add_argument("--weights", help="local weights file to start from (transfer learning)")
@@ -208,7 +210,8 @@ def command_for(config: dict[str, Any]) -> str:
         elif isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
             words += [action.option_strings[0]] if value != default else []
         else:
-            words += [action.option_strings[0], "0" if key == "patience" and value is None else str(value)]
+            off = key in ("patience", "example_budget") and value is None  # 0 = off, as the flag reads it
+            words += [action.option_strings[0], "0" if off else str(value)]
     line = " ".join(shlex.quote(w) for w in words)
     return line + (f"  # not settable from the command line: {' '.join(left_out)}" if left_out else "")
 

@@ -26,14 +26,19 @@ def fit_rule(budget: int | None = None) -> str:
         f"on small data the batch size shrinks to at most a quarter of the training examples (a power of two, at "
         f"least {MIN_FITTED_BATCH}), so every epoch takes at least {MIN_STEPS_PER_EPOCH} optimizer steps"
     )
-    many = f"about {budget:,}" if budget else "about its example budget's"
+    if budget is None:
+        return text
     return (
-        f"{text}; on large data a model with an example budget trains fewer epochs (at least {MIN_FITTED_EPOCHS}), "
-        f"so a run sees {many} examples in all and takes about as long as on the data its defaults were chosen on"
+        f"{text}; on large data the epochs shrink (to at least {MIN_FITTED_EPOCHS}) so a run sees about {budget:,} "
+        "examples in all, the model's example budget, and takes about as long as on the data its defaults were "
+        "chosen on"
     )
 
 
-BATCH_RULE = fit_rule()
+BATCH_RULE = (
+    f"{fit_rule()}; on large data a model with an example budget trains fewer epochs (at least "
+    f"{MIN_FITTED_EPOCHS}), so a run sees about that many examples in all"
+)
 
 
 @dataclass
@@ -57,7 +62,8 @@ class RunConfig(TrainConfig):
         10**10,
         kind="int",
         optional=True,
-        help="on large data, at most about this many examples in all (epochs x training examples); 0 = no budget",
+        help="on large data, fewer epochs (at least 5) so a run sees about this many examples in all (epochs x "
+        "training examples); 0 = no budget",
     )
     group_by: str = setting(
         "auto", "Split by speaker", kind="choice", choices=("auto", "speaker", "none"), help="speech only"

@@ -14,7 +14,7 @@ BATCH_EVERY = 0.1  # seconds between batch-progress events: a tiny model trains 
 BEAT_EVERY = 10.0  # seconds between heartbeats written to the run store while a run trains
 PASSED_ENV = "DLSTUDIO_"  # the server's settings a job's process takes on (data roots, limits)
 
-Emit = Callable[..., None]  # emit(kind, **payload); kinds: started, batch, epoch, done (and store, from Ray)
+Emit = Callable[..., None]  # emit(kind, **payload); kinds: started, fit, batch, epoch, done (and store, from Ray)
 
 
 def job_task(config: dict[str, Any], run_id: str, store_root: str) -> dict[str, Any]:
@@ -49,6 +49,9 @@ class EventProgress(Callback):
         if self.beat is not None and now - self._beat >= BEAT_EVERY:
             self._beat = now
             self.beat()
+
+    def on_fit_start(self, trainer):
+        self.emit("fit", epochs=trainer.config.epochs)  # after the fit-to-data rule: what will really train
 
     def on_epoch_end(self, trainer, logs):
         self.emit("epoch", logs=dict(logs), batches=self.batch)

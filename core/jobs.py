@@ -45,6 +45,7 @@ class Job:
     batch: int = 0
     batches_per_epoch: int | None = None
     epoch: int = 0
+    epochs: int | None = None  # the epochs that train (after the fit-to-data rule), known once the fit starts
     error: str | None = None
     result: RunResult | None = None  # without the model, which is in the run's checkpoint
     submitted: float = field(default_factory=time.time)
@@ -66,7 +67,7 @@ class Job:
                 "run_id": self.run_id,
                 "history": list(self.history),
                 "epoch": self.epoch,
-                "epochs": self.config.get("epochs"),
+                "epochs": self.epochs or self.config.get("epochs"),
                 "batch": self.batch,
                 "error": self.error,
                 "elapsed": (self.ended or time.time()) - self.started if self.started else 0.0,
@@ -143,6 +144,8 @@ class JobManager:
         if kind == "started":
             job.started = time.time()
             job.status = "running"
+        elif kind == "fit":
+            job.epochs = int(payload["epochs"])
         elif kind == "batch":
             job.batch = payload["batch"]
         elif kind == "epoch":

@@ -81,7 +81,10 @@ def _set_model(config: dict[str, Any], value: str) -> dict[str, Any]:
     keep = {k: v for k, v in (config.get("model_options") or {}).items() if k == "freeze_backbone"}
     keep = keep if get_spec(task, value).accepts_weights else {}
     old, new = make_config(task, config["model"]), make_config(task, value)
-    follow = {k: new[k] for k in (*model_defaults(task, value), "augment") if config.get(k) == old.get(k)}
+    # Every setting either model's spec sets: one the new model leaves to the run config goes back to that default
+    # (a race from crnn_attention to cnn does not keep crnn_attention's example budget).
+    keys = {*model_defaults(task, config["model"]), *model_defaults(task, value), "augment"}
+    follow = {k: new[k] for k in keys if config.get(k) == old.get(k)}
     return {**config, **follow, "model": value, "model_options": keep}
 
 

@@ -9,8 +9,8 @@ Run by hand, one task at a time:
 
 For every model, every point of a small grid (the product of each `--grid` key's values, a key being a training
 setting, one of the model's options or an augmentation setting, `none` turning one off; the task's own grid
-when none is given) trains over `--seeds` initial seeds on one split (split seed 0). Each run is the model's
-spec defaults with the grid point over them, trained by the one Trainer and scored on the validation split
+when none is given) trains over `--seeds` initial seeds on one split (`--split-seed`, default 0). Each run is
+the model's spec defaults with the grid point over them, trained by the one Trainer and scored on the validation split
 only: the trainer's `val_accuracy` (image, speech; ties go to the lower `val_loss`), `val_ndcg@10` (recsys
 ranking models) or `val_rmse` (recsys rating models), read at the epoch whose weights the model ends with.
 Selection never loads, scores or looks at the test split: these runs go through `fit_on_validation`, which
@@ -81,10 +81,15 @@ def parse_grid(items: list[str] | None, task: str) -> dict[str, tuple]:
     for item in items:
         key, _, values = item.partition("=")
         whole = key in RUN_OPTIONS and RUN_OPTIONS[key].kind == "int"  # epochs, batch_size, example_budget, ...
-        grid[key] = tuple(
-            None if v.lower() == "none" else int(float(v)) if whole else float(v) for v in values.split(",")
-        )
+        grid[key] = tuple(None if v.lower() == "none" else _number(key, v, whole) for v in values.split(","))
     return grid
+
+
+def _number(key: str, text: str, whole: bool) -> int | float:
+    value = float(text)
+    if whole and not value.is_integer():
+        raise SystemExit(f"--grid {key}: {text} is not a whole number")
+    return int(value) if whole else value
 
 
 def as_settings(task: str, model: str, point: dict[str, Any]) -> dict[str, Any]:
@@ -93,6 +98,8 @@ def as_settings(task: str, model: str, point: dict[str, Any]) -> dict[str, Any]:
     options = {o.name for o in get_spec(task, model).options}
     augment_names = {o.name for o in get_task(task).spec.augment_options}
     settings = {k: v for k, v in point.items() if k not in options | augment_names}
+    if "epochs" in settings and "example_budget" not in settings:
+        settings["example_budget"] = 0  # a grid over epochs trains the epochs it names, not the budget's
     chosen_options = {k: v for k, v in point.items() if k in options}
     augment = {k: v for k, v in point.items() if k in augment_names}
     return (
@@ -178,6 +185,7 @@ def main() -> None:
     parser.add_argument("--data", help="your own folder or file instead (validation: carved from its training part)")
     parser.add_argument("--grid", action="append", help="KEY=V1,V2 (repeatable); default: the task's grid")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--split-seed", type=int, default=0, help="which validation split (your train/ carved anew)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-test", action="store_true", help="select only; do not report test numbers")
     parser.add_argument("--json", help="write the whole report to this file")
@@ -187,11 +195,13 @@ def main() -> None:
     models = (args.models or MAIN_MODELS[task]).split(",")
     models = [m for m in models if m in list_models(task)]
     grid = parse_grid(args.grid, task)
-    base = {"device": "cpu", "split_seed": 0, "dataset": args.dataset, "data": args.data}
-    data = get_task(task).load_data(make_config(task, **base))  # one split for every run: split seed 0
+    base = {"device": "cpu", "split_seed": args.split_seed, "dataset": args.dataset, "data": args.data}
+    data = get_task(task).load_data(make_config(task, **base))  # one split for every run
     start = time.perf_counter()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {task} on {data.meta['dataset']}, "
-          f"split seed 0; grid {grid}; {args.seeds} seeds; selected on the validation split only")  # fmt: skip
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {task} on {data.meta['dataset']}, "
+        f"split seed {args.split_seed}; grid {grid}; {args.seeds} seeds; selected on the validation split only"
+    )
     reports = []
     for model in models:
         spec = get_spec(task, model)

@@ -98,6 +98,8 @@ def test_command_for_parses_back_to_the_same_config(monkeypatch):
             amp=True,
         ),
         make_config("speech", "cnn", augment={"noise_snr": None, "shift": 0.1, "time_mask": 10, "freq_mask": 5}),
+        make_config("speech", "crnn_attention", example_budget=0),  # no budget: written --example-budget 0
+        make_config("speech", "crnn_attention", example_budget=5_000, augment={"speed": 0.1}),
     ]
     seen = []
     monkeypatch.setattr(

@@ -18,6 +18,7 @@ from core.compare import (
 )
 from core.config import make_config
 from core.metric_info import metric
+from core.models import get_spec
 from core.whatif import available_axes, expand, switch_trait
 
 ACC = primary_metric("image")
@@ -233,6 +234,10 @@ def test_the_model_axis_brings_each_models_recommended_settings_unless_the_user_
     assert mf["lr"] == 0.01 and mf["seed"] == 3  # another axis and the seed are not undone by the model
     changed = make_config("recsys", "pop", epochs=2)
     assert expand(changed, {"model": ["mf"]}).variants[0].configs[0]["epochs"] == 2
+    # a setting only the base model's spec sets goes back to the run config's default for a model without it
+    speech = expand(make_config("speech", "crnn_attention"), {"model": ["crnn_attention", "cnn"]})
+    budgets = [v.configs[0]["example_budget"] for v in speech.variants]
+    assert budgets == [get_spec("speech", "crnn_attention").defaults["example_budget"], None]
 
 
 def test_the_summary_compares_costs_in_plain_words_and_names_ndcg_as_people_write_it():

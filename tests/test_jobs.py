@@ -125,3 +125,19 @@ def test_a_failing_job_says_why_on_its_run_and_the_next_job_still_runs(manager):
     run = manager.store.get(bad.run_id)
     assert run["status"] == "failed" and "no-such-set" in run["error"]
     assert good.status == "finished"
+
+
+def test_a_job_shows_the_epochs_that_train_after_the_fit_to_data_rule():
+    """The progress bar counts the epochs the worker will really train (the example budget may cut them)."""
+    from core.jobs import Job, JobManager
+
+    job = Job(1, make_config("speech", "crnn_attention"))
+    assert job.snapshot()["epochs"] == 60  # before the fit starts: what was asked
+    JobManager._apply(None, job, "fit", {"epochs": 16})
+    assert job.snapshot()["epochs"] == 16
+
+
+def test_a_worker_reports_the_epochs_its_fit_will_train(manager):
+    job = manager.submit(tiny(epochs=50, example_budget=1, max_batches=1), label="mlp")  # the budget cuts it to 5
+    manager.wait(job.id, timeout=120)
+    assert job.status == "finished" and job.snapshot()["epochs"] == 5 and len(job.history) == 5

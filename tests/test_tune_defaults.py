@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import make_config
+from core.config import fit_to_data, make_config
 from core.tasks import get_task
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "tune_defaults.py"
@@ -55,3 +55,13 @@ def test_grid_points_reach_model_options(tune):
     settings = tune.as_settings("recsys", "bpr", {"lr": 1e-3, "reg": 0.0})
     assert settings == {"lr": 1e-3, "model_options": {"reg": 0.0}}
     assert make_config("recsys", "bpr", **settings)["model_options"] == {"reg": 0.0}
+
+
+def test_a_grid_over_epochs_trains_the_epochs_it_names(tune):
+    settings = tune.as_settings("speech", "crnn_attention", {"epochs": 90})
+    assert settings == {"epochs": 90, "example_budget": 0}
+    config = make_config("speech", "crnn_attention", **settings)
+    assert fit_to_data(config, 1_000)[0]["epochs"] == 90  # the model's budget (20,000) would have made it 20
+    assert tune.parse_grid(["example_budget=2e4,0"], "speech") == {"example_budget": (20_000, 0)}
+    with pytest.raises(SystemExit, match="not a whole number"):
+        tune.parse_grid(["epochs=2.5"], "speech")

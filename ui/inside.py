@@ -94,7 +94,7 @@ def image_inside_tab(run: dict) -> None:
         "Each column is a unit the classifier reads; bright where that class makes it fire. Units are grouped by "
         "the class they respond to most: a clean diagonal of blocks means the classes are well separated."
     )
-    st.plotly_chart(test_class_activations(run["id"], data), key=f"{key}_classes")
+    st.plotly_chart(class_activations_chart(run["id"], data), key=f"{key}_classes")
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -104,7 +104,7 @@ def run_filters(run_id: str):
 
 
 @st.cache_resource(show_spinner="Running the test split through the model…", max_entries=16)
-def test_class_activations(run_id: str, _data):
+def class_activations_chart(run_id: str, _data):
     """The class-activation chart of a stored run's test split: one forward pass per run, not per page redraw (a
     run's model and split never change once it is stored; `_data` is run_data's split of that run)."""
     model, _ = run_model(run_id)

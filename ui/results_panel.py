@@ -53,12 +53,12 @@ def report_table(report: dict[str, Any]) -> pd.DataFrame:
     return df
 
 
-# A stored run's charts are built once for every redraw and every session: a finished run never changes, and
+# A stored run's charts are built once for every redraw and every session: a stored result never changes, and
 # building a Plotly figure costs more than the rest of the results panel (the server answers each click sooner).
 @st.cache_resource(show_spinner=False, max_entries=32)
-def run_curves(run_id: str):
-    """A stored run's training curves."""
-    return curves_figure({"run": get_store().history(run_id)})
+def run_curves(run_id: str, epochs: int, _history: list[dict[str, Any]]):
+    """A stored run's training curves after `epochs` epochs (the Runs page also shows runs still training)."""
+    return curves_figure({"run": _history})
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -117,7 +117,7 @@ def overview(run: dict[str, Any], key: str) -> None:
         if len(rows) < 2:
             st.caption("Train another model on this data (a baseline, a neural model) to see them side by side.")
     elif history:
-        st.plotly_chart(run_curves(run["id"]), key=f"{key}_curves")
+        st.plotly_chart(run_curves(run["id"], len(history), history), key=f"{key}_curves")
     classification_view(run, key)
 
 
