@@ -413,7 +413,7 @@ def dscnn(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Mod
     "convolutions, a bidirectional GRU and attention pooling",
     # On large data, about 20,000 examples in all (core.config.fit_to_data): on a free-spoken-digit-sized proxy
     # (3,000 clips, validation by clip) 0.997 validation accuracy in 47 s against 0.9985 for 40,000 in 69 s (one
-    # standard error apart); on the 8 kHz proxy (525 clips: 39 epochs instead of 60) 1.000 either way.
+    # standard error apart); on the 8 kHz proxy (500 training clips: 40 epochs instead of 60) 1.000 either way.
     defaults={**TRAINING, "lr": 3e-3, "example_budget": 20_000},
     # Speed perturbation up to ±20% and in-band noise at 20 dB: validation accuracy (commands, the 8 kHz proxy of
     # benchmarks/speech_proxy.py; held-out speakers, 2 seeds) 0.972, 0.905 with neither; 0.986, 0.965 with the
