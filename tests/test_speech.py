@@ -14,7 +14,7 @@ from core.data import DataError
 from core.data.audio import CLIP_SAMPLES, decode, fit_window, load_clip, recording_counts, save_recording
 from core.experiment import run_experiment
 from core.models import freeze_backbone, get_model, get_spec, list_models
-from core.models.speech import MFCC, LogMel, SpecAugment
+from core.models.speech import MFCC, LogMel, SpecAugment, warp_frequency
 from core.runs import RunStore
 from core.tasks import get_task, load_run_model
 from core.tasks.speech import (
@@ -25,6 +25,7 @@ from core.tasks.speech import (
     make_augment,
     prepare_clip,
     sound_span,
+    spec_augment_options,
     spectrogram_saliency,
     speed_perturb,
     time_shift,
@@ -116,6 +117,22 @@ def test_spec_augment_masks_only_in_training():
     mean = spec.mean(dim=(1, 2), keepdim=True).expand_as(spec)
     changed = ~torch.isclose(masked, spec, atol=1e-5)  # (spec - mean) + mean rounds the rest
     torch.testing.assert_close(masked[changed], mean[changed])  # masks hold each clip's mean
+
+
+def test_frequency_warp_moves_a_formant_by_the_factor_and_only_in_training():
+    spec = torch.zeros(64, 40, 5)
+    spec[:, 20, :] = 1.0  # one formant at bin 20 of every clip
+    torch.manual_seed(0)
+    warped = warp_frequency(spec, 0.2)
+    assert warped.shape == spec.shape
+    centre = (warped[:, :, 0] * torch.arange(40)).sum(1) / warped[:, :, 0].sum(1)  # where the formant went
+    assert centre.min() >= 20 * 0.8 - 0.5 and centre.max() <= 20 * 1.2 + 0.5  # within 1 ± 0.2 of bin 20
+    assert centre.max() - centre.min() > 4  # higher and lower voices, not one
+    assert torch.equal(warp_frequency(spec, 0.0), spec)
+    aug = SpecAugment(freq_warp=0.2)
+    assert torch.equal(aug.eval()(spec), spec) and not torch.equal(aug.train()(spec), spec)
+    assert spec_augment_options({"freq_warp": 0.1}) == {"time_mask": 0, "freq_mask": 0, "freq_warp": 0.1}
+    assert spec_augment_options({"time_mask": 0, "freq_warp": 0.0}) is None
 
 
 # --- augmentation ---------------------------------------------------------------------------------

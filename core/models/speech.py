@@ -43,17 +43,37 @@ class MFCC(nn.Module):
         return (logmel.transpose(-1, -2) @ self.dct).transpose(-1, -2)
 
 
-class SpecAugment(nn.Module):
-    """Time and frequency masking (torchaudio's), only while training; masks take each clip's mean value."""
+def warp_frequency(spec: torch.Tensor, max_warp: float) -> torch.Tensor:
+    """Vocal tract length perturbation (Jaitly & Hinton, 2013): each clip's (B, F, T) spectrogram stretched or
+    squeezed along frequency by a factor in 1 ± `max_warp` (linear interpolation between bins; the top bin is
+    repeated where a squeeze runs out), so formants move as they do between people with longer or shorter vocal
+    tracts while timing and loudness stay."""
+    batch, bins, frames = spec.shape
+    factor = 1 + (torch.rand(batch, 1, device=spec.device) * 2 - 1) * max_warp
+    source = (torch.arange(bins, device=spec.device)[None] / factor).clamp(max=bins - 1)  # (B, F) bins read
+    low = source.floor().long()
+    high = (low + 1).clamp(max=bins - 1)
+    frac = (source - low)[..., None]
+    take = lambda index: spec.gather(1, index[..., None].expand(batch, bins, frames))  # noqa: E731
+    return take(low) * (1 - frac) + take(high) * frac
 
-    def __init__(self, time_mask: int = 0, freq_mask: int = 0, masks: int = 2) -> None:
+
+class SpecAugment(nn.Module):
+    """Time and frequency masking (torchaudio's) and frequency warping, only while training; masks take each
+    clip's mean value."""
+
+    def __init__(self, time_mask: int = 0, freq_mask: int = 0, freq_warp: float = 0.0, masks: int = 2) -> None:
         super().__init__()
-        self.masks = masks
+        self.masks, self.warp = masks, freq_warp
         self.time = T.TimeMasking(time_mask, iid_masks=True) if time_mask else None
         self.freq = T.FrequencyMasking(freq_mask, iid_masks=True) if freq_mask else None
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:  # (B, F, T)
-        if not self.training or (self.time is None and self.freq is None):
+        if not self.training:
+            return spec
+        if self.warp:
+            spec = warp_frequency(spec, self.warp)
+        if self.time is None and self.freq is None:
             return spec
         mean = spec.mean(dim=(1, 2), keepdim=True)
         z = (spec - mean).unsqueeze(1)  # torchaudio's iid masks want (B, C, F, T); 0 is now the clip's mean
@@ -329,7 +349,7 @@ def frame_count(clip_samples: int, sample_rate: int) -> int:
 # short epochs. Augmentation: pink noise at 15 dB SNR (the bundled clips hold 10-30 dB of background noise), time
 # shift (seconds) and SpecAugment masks (frames, mel bins); noise was worth the most.
 TRAINING = {"epochs": 60, "batch_size": 32, "schedule": "cosine", "optimizer": "adam"}
-AUGMENT = {"noise_snr": 15.0, "shift": 0.15, "speed": 0.0, "time_mask": 10, "freq_mask": 5}
+AUGMENT = {"noise_snr": 15.0, "shift": 0.15, "speed": 0.0, "time_mask": 10, "freq_mask": 5, "freq_warp": 0.0}
 DEFAULTS_FROM = (
     "chosen on commands by the test numbers of benchmarks/speech_models.py (before validation-only selection; "
     "scripts/tune_defaults.py speech --models NAME re-selects them)"

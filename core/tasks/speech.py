@@ -199,9 +199,13 @@ def make_augment(
     return augment
 
 
-def spec_augment_options(augment: dict[str, Any]) -> dict[str, int] | None:
+def spec_augment_options(augment: dict[str, Any]) -> dict[str, Any] | None:
+    """What the model's SpecAugment does while training (masks, frequency warp), None for nothing."""
     time_mask, freq_mask = int(augment.get("time_mask") or 0), int(augment.get("freq_mask") or 0)
-    return {"time_mask": time_mask, "freq_mask": freq_mask} if time_mask or freq_mask else None
+    warp = float(augment.get("freq_warp") or 0.0)
+    if not (time_mask or freq_mask or warp):
+        return None
+    return {"time_mask": time_mask, "freq_mask": freq_mask} | ({"freq_warp": warp} if warp else {})
 
 
 class SpeechTask(ClassificationTask):

@@ -34,6 +34,7 @@ SPEC = TaskSpec(
         Option("speed", "Speed perturbation (up to ±, as a fraction)", 0.0, 0.0, 0.3, 0.05),
         Option("time_mask", "SpecAugment time mask (up to, 10 ms frames)", 0, 0, 40, 5, kind="int"),
         Option("freq_mask", "SpecAugment frequency mask (up to, mel bins)", 0, 0, 15, 1, kind="int"),
+        Option("freq_warp", "Vocal tract length perturbation (frequency warp, up to ±)", 0.0, 0.0, 0.3, 0.05),
     ),
     settings=("group_by",),
     lab_model="cnn",  # the plain CNN has both switches: separable convolutions and attention
