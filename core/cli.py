@@ -44,7 +44,8 @@ class ProgressBar(Callback):
     def on_fit_start(self, trainer):
         from tqdm import tqdm
 
-        self.epochs = trainer.config.epochs  # after the fit-to-data rule: what really trains
+        if trainer is not None:  # a run elsewhere (Ray) starts with no trainer here: the asked epochs
+            self.epochs = trainer.config.epochs  # after the fit-to-data rule: what really trains
         self.bar = tqdm(total=self.epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True)
 
     def on_epoch_end(self, trainer, logs):
