@@ -27,7 +27,10 @@ def write_y4m(png: bytes, path, width: int = 640, height: int = 480) -> None:
     img.thumbnail((width, height))
     canvas.paste(img, ((width - img.width) // 2, (height - img.height) // 2))
     yuv = cv2.cvtColor(np.asarray(canvas), cv2.COLOR_RGB2YUV_I420)
-    path.write_bytes(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\nFRAME\n".encode() + yuv.tobytes())
+    header = f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\nFRAME\n".encode()
+    part = path.with_suffix(".part")  # whole or not at all: the camera may reopen the file at any moment
+    part.write_bytes(header + yuv.tobytes())
+    part.replace(path)
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +81,10 @@ def test_capture_two_people_train_and_recognise_one_live(app_server, page, camer
             radio.click()
             page.wait_for_timeout(800)
         take = capture.get_by_test_id("stCameraInputButton")
-        expect(take).to_be_enabled(timeout=20_000)
+        expect(take).to_be_enabled(timeout=45_000)
         take.click()
         keep = capture.get_by_role("button", name=f"Keep this shot of {name}")
-        expect(keep).to_be_enabled(timeout=20_000)
+        expect(keep).to_be_enabled(timeout=45_000)
         if n + 1 < len(plan):
             write_y4m(plan[n + 1][1], camera)  # what the fresh camera after this shot will see
         keep.click()
