@@ -186,7 +186,13 @@ async def switch_dataset(page, state: dict) -> float:
         shot = SHOTS / f"stuck-{id(page)}-{int(time.time())}.png"
         await page.screenshot(path=str(shot))
         step = str(exc).splitlines()[0][:160]
-        print(f"an interaction got no answer in {INTERACTION_TIMEOUT} s ({step}); screenshot {shot}", file=sys.stderr)
+        asked = sum(t >= start for t in state["asked"])  # did the browser ask the server for the rerun at all?
+        answered = sum(t >= start for t in state["answered"])
+        print(
+            f"an interaction got no answer in {INTERACTION_TIMEOUT} s ({step}); the page sent {asked} rerun "
+            f"request(s) and got {answered} finished script run(s) since the click; screenshot {shot}",
+            file=sys.stderr,
+        )
         await page.keyboard.press("Escape")
         state["server"].append(float("nan"))
         state["dataset"] = "digits" if await page.get_by_text("10 classes ·").count() else "faces"
