@@ -17,18 +17,10 @@ from core.cli import main
 from core.config import make_config
 from core.jobs import JobManager
 from core.runs import HOST, STALE_AFTER, RunStore, process_start
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 fork = pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="needs fork")
-
-
-def wait_for(condition, timeout=60.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def long_running():

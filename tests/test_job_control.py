@@ -1,27 +1,17 @@
 """Every job can be stopped from anywhere, a session cannot queue without bound, and page settings have limits."""
 
-import time
-
 import pytest
 
 from core.config import make_config
 from core.jobs import MAX_ACTIVE
 from tests.apptest import open_page
+from tests.waiting import wait_for
 from ui.services import get_jobs, get_store
 
 
 def long_config():
     """Runs until stopped (500 epochs of small batches)."""
     return make_config("image", "mlp", epochs=500, batch_size=8, device="cpu")
-
-
-def wait_for(condition, timeout=60.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 @pytest.fixture

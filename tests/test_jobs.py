@@ -3,12 +3,14 @@ say why; and the thread backend."""
 
 import os
 import time
+from functools import partial
 
 import pytest
 
 from core.config import make_config
 from core.jobs import JobManager
 from core.runs import RunStore
+from tests import waiting
 
 
 def tiny(**options):
@@ -20,13 +22,7 @@ def long_running():
     return tiny(epochs=500, max_batches=None, batch_size=8)
 
 
-def wait_for(condition, timeout=30.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out")
+wait_for = partial(waiting.wait_for, timeout=30.0, poll=0.02)  # these jobs are tiny: fail sooner
 
 
 @pytest.fixture
