@@ -9,12 +9,11 @@ import numpy as np
 import streamlit as st
 
 from core.data import DataError
-from core.data.audio import safe_name
 from core.data.captures import MIN_SHOTS, capture_counts, capture_info, png_bytes, save_captures, take_snapshot
 from core.data.images import open_image
 from core.faces import CROP_SIDE, crop_face
 from core.tasks.image import SPEC, prepare_image
-from ui.own_sets import pick_saved_set, save_or_discard, show_message
+from ui.own_sets import classes_and_name, pick_class, pick_saved_set, save_or_discard, show_message
 from ui.uploads import user_data_dir
 
 P = "image"
@@ -82,10 +81,6 @@ def save_dataset(name: str, classes: list[str], face_mode: bool) -> None:
     st.session_state[f"{P}_cap_message"] = ("success", message)
 
 
-def _class_names(typed: str) -> list[str]:
-    return list(dict.fromkeys(safe_name(c, "class") for c in typed.split(",") if c.strip()))
-
-
 def shot_grid(class_name: str, shots: list[bytes]) -> None:
     """A class's kept shots as thumbnails, each with its delete button."""
     st.markdown(f"**{class_name}** · {len(shots)} shot{'s' * (len(shots) != 1)}")
@@ -115,18 +110,11 @@ def capture_section() -> None:
     name = c2.text_input("Dataset name", key=f"{P}_cap_name")
     st.session_state.setdefault(f"{P}_cap_face", True)
     face_mode = c3.toggle("Face mode", key=f"{P}_cap_face", help="Detect and crop the face (OpenCV Haar cascade)")
-    try:
-        classes = _class_names(typed)
-        name = safe_name(name, "dataset")
-    except DataError as exc:
-        st.error(str(exc))
+    form = classes_and_name(typed, name, "class", "Type at least two class names to take pictures of.")
+    if form is None:
         return
-    if len(classes) < 2:
-        st.info("Type at least two class names to take pictures of.")
-        return
-    if st.session_state.get(f"{P}_cap_class", 0) >= len(classes):
-        st.session_state.pop(f"{P}_cap_class")
-    i = st.radio("Taking", range(len(classes)), format_func=classes.__getitem__, key=f"{P}_cap_class", horizontal=True)
+    classes, name = form
+    i = pick_class("Taking", classes, f"{P}_cap_class")
     shot = st.camera_input(f"A snapshot of {classes[i]}", key=_camera_key())
     st.button(
         f"Keep this shot of {classes[i]}",

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.data import DataError
+from core.data.audio import safe_name
+
 
 def saved_sets(root: Path) -> list[str]:
     """The names of the sets saved under `root` (one folder each)."""
@@ -23,6 +26,28 @@ def pick_saved_set(root: Path, key: str, label: str, empty: str) -> str | None:
     if st.session_state.get(key) not in saved:
         st.session_state.pop(key, None)
     return str(root / st.selectbox(label, saved, key=key))
+
+
+def classes_and_name(typed: str, name: str, what: str, fewer: str) -> tuple[list[str], str] | None:
+    """The comma-separated class names typed (each a safe `what` name, repeats dropped) and the dataset's name;
+    None, with the reason shown, when a name is not usable or fewer than two classes are given (`fewer`)."""
+    try:
+        classes = list(dict.fromkeys(safe_name(c, what) for c in typed.split(",") if c.strip()))
+        name = safe_name(name, "dataset")
+    except DataError as exc:
+        st.error(str(exc))
+        return None
+    if len(classes) < 2:
+        st.info(fewer)
+        return None
+    return classes, name
+
+
+def pick_class(label: str, classes: list[str], key: str) -> int:
+    """Which class the next item is of (a row of radio buttons); a choice left from a longer list is dropped."""
+    if st.session_state.get(key, 0) >= len(classes):
+        st.session_state.pop(key)
+    return st.radio(label, range(len(classes)), format_func=classes.__getitem__, key=key, horizontal=True)
 
 
 def show_message(key: str) -> None:

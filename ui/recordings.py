@@ -8,8 +8,8 @@ from pathlib import Path
 import streamlit as st
 
 from core.data import DataError
-from core.data.audio import load_clip, recording_counts, safe_name, save_recording
-from ui.own_sets import pick_saved_set, save_or_discard, show_message
+from core.data.audio import load_clip, recording_counts, save_recording
+from ui.own_sets import classes_and_name, pick_class, pick_saved_set, save_or_discard, show_message
 from ui.uploads import user_data_dir
 
 P = "speech"
@@ -74,18 +74,11 @@ def record_section() -> None:
     typed = c1.text_input("Words (comma separated)", key=f"{P}_rec_words", placeholder="yes, no, maybe")
     st.session_state.setdefault(f"{P}_rec_name", "my_words")
     name = c2.text_input("Dataset name", key=f"{P}_rec_name")
-    try:
-        words = list(dict.fromkeys(safe_name(w, "word") for w in typed.split(",") if w.strip()))
-        name = safe_name(name, "dataset")
-    except DataError as exc:
-        st.error(str(exc))
+    form = classes_and_name(typed, name, "word", "Type at least two words to record.")
+    if form is None:
         return
-    if len(words) < 2:
-        st.info("Type at least two words to record.")
-        return
-    if st.session_state.get(f"{P}_rec_word", 0) >= len(words):
-        st.session_state.pop(f"{P}_rec_word")
-    i = st.radio("Record", range(len(words)), format_func=words.__getitem__, key=f"{P}_rec_word", horizontal=True)
+    words, name = form
+    i = pick_class("Record", words, f"{P}_rec_word")
     word = words[i]
     clip = st.audio_input(f"Say “{word}”", key=_recording_key(i))
     st.button(
