@@ -48,15 +48,13 @@ def test_one_process_batches_as_before():
     assert all(torch.equal(a, b) for a, b in zip(batches, expected, strict=True))
 
 
+def run_here(command: list[str]) -> subprocess.CompletedProcess:
+    """A command of this repository with one torch thread per process, its output captured."""
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=ONE_THREAD)
+
+
 def train_cli(*args: str, runs: Path) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-m", "core", "train", "image", *TINY, "--runs", str(runs), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=ONE_THREAD,
-    )
+    out = run_here([sys.executable, "-m", "core", "train", "image", *TINY, "--runs", str(runs), *args])
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -79,14 +77,9 @@ def test_two_gloo_processes_train_one_run_like_one_process(tmp_path):
 
 def test_torchrun_runs_the_cli_as_it_is(tmp_path):
     """`torchrun --nproc-per-node 2 -m core train ...`: each rank joins the group itself; rank 0 prints and saves."""
-    out = subprocess.run(
+    out = run_here(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-        + ["-m", "core", "train", "image", *TINY, "--runs", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=ONE_THREAD,
+        + ["-m", "core", "train", "image", *TINY, "--runs", str(tmp_path)]
     )
     assert out.returncode == 0, out.stderr[-3000:]
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
@@ -121,14 +114,9 @@ def test_a_stop_ends_every_rank_at_one_batch_and_keeps_the_model(tmp_path, monke
 
 
 def test_a_failing_run_fails_with_its_reason_and_a_closed_form_model_is_refused(tmp_path):
-    out = subprocess.run(
+    out = run_here(
         [sys.executable, "-m", "core", "train", "image", "--data", str(tmp_path / "nowhere"), "--nproc-per-node", "2"]
-        + ["--runs", str(tmp_path / "runs")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=ONE_THREAD,
+        + ["--runs", str(tmp_path / "runs")]
     )
     assert out.returncode == 2 and "nowhere" in out.stderr.splitlines()[-1]
     (run,) = RunStore(tmp_path / "runs").list()
