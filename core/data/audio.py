@@ -15,6 +15,7 @@ import torch
 import torchaudio.functional as AF
 
 from core.data import DataError
+from core.data.folders import files_per_class, next_number
 
 SAMPLE_RATE = 16_000
 CLIP_SAMPLES = 16_000  # the model's window: one second
@@ -175,18 +176,14 @@ def save_recording(raw: bytes, root: str | Path, dataset: str, class_name: str) 
         raise DataError(f"recording for {class_name!r}: the clip is silent (peak below -60 dBFS); check the microphone")
     wave = np.clip(resample(wave, rate, SAMPLE_RATE), -1.0, 1.0)
     folder.mkdir(parents=True, exist_ok=True)
-    taken = {int(m.group(1)) for p in folder.glob("clip_*.wav") if (m := re.fullmatch(r"clip_(\d+)\.wav", p.name))}
-    path = folder / f"clip_{max(taken, default=0) + 1}.wav"
+    path = folder / f"clip_{next_number(folder, 'clip_', '.wav')}.wav"
     sf.write(path, wave, SAMPLE_RATE, subtype="PCM_16")
     return path
 
 
 def recording_counts(root: str | Path, dataset: str) -> dict[str, int]:
     """Clips saved so far per class of a recorded dataset."""
-    folder = Path(root) / dataset
-    if not folder.is_dir():
-        return {}
-    return {d.name: len(list(d.glob("*.wav"))) for d in sorted(folder.iterdir()) if d.is_dir()}
+    return files_per_class(Path(root) / dataset, "*.wav")
 
 
 def to_wav_bytes(wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from PIL import Image
 
 from core.data.audio import safe_name
+from core.data.folders import files_per_class, next_number
 from core.data.images import open_image
 from core.faces import CROP_SIDE, FaceCrop, centre_square, crop_face
 
@@ -47,8 +47,7 @@ def save_captures(root: str | Path, dataset: str, shots: Mapping[str, Sequence[b
     for class_name, images in shots.items():
         class_dir = folder / safe_name(class_name, "class")
         class_dir.mkdir(parents=True, exist_ok=True)
-        taken = [int(m.group(1)) for p in class_dir.iterdir() if (m := re.fullmatch(r"shot_(\d+)\.png", p.name))]
-        for n, raw in enumerate(images, start=max(taken, default=0) + 1):
+        for n, raw in enumerate(images, start=next_number(class_dir, "shot_", ".png")):
             (class_dir / f"shot_{n}.png").write_bytes(raw)
     if folder.is_dir():
         (folder / INFO_FILE).write_text(json.dumps({"face_mode": bool(face_mode), "side": CROP_SIDE}))
@@ -57,10 +56,7 @@ def save_captures(root: str | Path, dataset: str, shots: Mapping[str, Sequence[b
 
 def capture_counts(root: str | Path, dataset: str) -> dict[str, int]:
     """Shots saved so far per class of a captured dataset."""
-    folder = Path(root) / dataset
-    if not folder.is_dir():
-        return {}
-    return {d.name: len(list(d.glob("*.png"))) for d in sorted(folder.iterdir()) if d.is_dir()}
+    return files_per_class(Path(root) / dataset, "*.png")
 
 
 def capture_info(path: str | Path | None) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,3 +258,17 @@ def coverage_note(parts: dict[str, np.ndarray], labels: np.ndarray, class_names:
     if untrained:
         out += f"; warning: no training examples of {', '.join(untrained)}, so the model cannot learn them"
     return out
+
+
+def files_per_class(folder: Path, pattern: str) -> dict[str, int]:
+    """How many files matching `pattern` each class folder of a page-made dataset holds ({} with no folder)."""
+    if not folder.is_dir():
+        return {}
+    return {d.name: len(list(d.glob(pattern))) for d in sorted(folder.iterdir()) if d.is_dir()}
+
+
+def next_number(folder: Path, prefix: str, suffix: str) -> int:
+    """1 + the highest N of the `<prefix>N<suffix>` files in `folder`: new items go after those saved before."""
+    pattern = re.compile(rf"{re.escape(prefix)}(\d+){re.escape(suffix)}")
+    taken = [int(m.group(1)) for p in folder.glob(f"{prefix}*{suffix}") if (m := pattern.fullmatch(p.name))]
+    return max(taken, default=0) + 1
