@@ -53,11 +53,10 @@ def image_inside_tab(run: dict) -> None:
     if data is None:
         return
     if convs:
-        filters = first_filters(model)
         st.markdown("**First layer's filters** · what each of its small windows looks for")
         st.caption(
             "Each filter's weights as colours (stretched on their own): the colour pattern it responds to."
-            if filters.shape[1] == 3
+            if next(iter(convs.values())).in_channels == 3
             else "Red: positive weights, blue: negative; a filter fires where the image matches its pattern."
         )
         st.plotly_chart(run_filters(run["id"]), key=f"{key}_filters")

@@ -127,7 +127,7 @@ def live_job_view(prefix: str, job_id: int) -> None:
     epochs = snap["epochs"] or 1
     st.progress(min(snap["epoch"] / epochs, 1.0), text=f"Epoch {snap['epoch']}/{epochs} · {snap['elapsed']:.1f}s")
     if snap["history"]:
-        chart = live_curves(snap["run_id"] or f"job {job_id}", len(snap["history"]), snap["history"])
+        chart = live_curves(snap["run_id"], len(snap["history"]), snap["history"])  # a job has its run from submit
         st.plotly_chart(chart, key=f"{prefix}_live_curves")
 
 
