@@ -81,10 +81,19 @@ def test_capture_two_people_train_and_recognise_one_live(app_server, page, camer
             radio.click()
             page.wait_for_timeout(800)
         take = capture.get_by_test_id("stCameraInputButton")
-        expect(take).to_be_enabled(timeout=45_000)
-        take.click()
         keep = capture.get_by_role("button", name=f"Keep this shot of {name}")
-        expect(keep).to_be_enabled(timeout=45_000)
+        for attempt in range(3):
+            expect(take).to_be_enabled(timeout=45_000)
+            take.click()
+            try:
+                expect(keep).to_be_enabled(timeout=20_000)
+                break
+            except AssertionError:
+                # A click that landed while the page redrew the fresh camera is lost; a person clicks again. A
+                # camera that already holds the photo offers to clear it instead: then only wait longer.
+                if attempt == 2 or "clear" in take.inner_text().lower():
+                    expect(keep).to_be_enabled(timeout=45_000)
+                    break
         if n + 1 < len(plan):
             write_y4m(plan[n + 1][1], camera)  # what the fresh camera after this shot will see
         keep.click()
