@@ -173,22 +173,31 @@ class RunStore:
         return len(stale)
 
     def create(self, task: str, config: dict[str, Any], status: str = "running") -> str:
-        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{task}-{config.get('model', 'model')}-{secrets.token_hex(2)}"
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO runs (id, task, dataset, model, status, config, created, pid, pid_start, host, heartbeat) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run_id,
-                    task,
-                    config.get("dataset") or config.get("data"),
-                    config.get("model"),
-                    status,
-                    json.dumps(config),
-                    time.time(),
-                    *_this_process(),
-                ),
-            )
+        """A new run; its id is readable (time, task, model) and unique: a random part of 32 bits, drawn again in
+        the rare case another process took the same id within the same second."""
+        for attempt in range(5):
+            run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{task}-{config.get('model', 'model')}-{secrets.token_hex(4)}"
+            try:
+                with self._connect() as db:
+                    db.execute(
+                        "INSERT INTO runs (id, task, dataset, model, status, config, created, pid, pid_start, host, "
+                        "heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            run_id,
+                            task,
+                            config.get("dataset") or config.get("data"),
+                            config.get("model"),
+                            status,
+                            json.dumps(config),
+                            time.time(),
+                            *_this_process(),
+                        ),
+                    )
+            except RunStoreError as exc:
+                if isinstance(exc.__cause__, sqlite3.IntegrityError) and attempt < 4:
+                    continue
+                raise
+            break
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
         return run_id
 

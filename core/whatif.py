@@ -121,7 +121,7 @@ AXES: dict[str, Axis] = {
             "init_from",
             "Start from",
             _setter("init_from"),
-            lambda v: f"fine-tuned from run {v[-4:]}" if v else "from scratch",  # run ids end in 4 random hex
+            lambda v: f"fine-tuned from run {v[-4:]}" if v else "from scratch",  # the last 4 of the run id's random hex
             True,
         ),
         Axis("model", "Model", _set_model, str),

@@ -145,6 +145,18 @@ def test_a_kill_in_the_middle_of_saving_a_checkpoint_leaves_the_last_good_one(tm
     assert not (tmp_path / run_id / "checkpoint.tmp").exists()  # the half-written one is gone
 
 
+def test_a_run_id_taken_in_the_same_second_is_drawn_again(tmp_path, monkeypatch):
+    """Two processes may create runs in the same second; the random part is drawn again on a collision."""
+    store = RunStore(tmp_path)
+    draws = iter(["0000abcd", "0000abcd", "0000abcd", "1234beef"])
+    monkeypatch.setattr("core.runs.secrets.token_hex", lambda n: next(draws))
+    monkeypatch.setattr("core.runs.time.strftime", lambda fmt: "20260101-000000")
+    first = store.create("image", {"model": "mlp"})
+    second = store.create("image", {"model": "mlp"})
+    assert first.endswith("0000abcd") and second.endswith("1234beef")
+    assert {r["id"] for r in store.list()} == {first, second}
+
+
 def _write_runs(root, start, count):
     start.wait()
     store = RunStore(root)
