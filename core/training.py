@@ -27,6 +27,7 @@ OPTIMIZER_LABELS = {
     "adam": "Adam",
     "adamw": "AdamW",
 }
+RECALIBRATION_EXAMPLES = 2048  # training examples whose batch statistics set batch norm's running ones at the end
 SCHEDULES = ("constant", "cosine")  # cosine: the learning rate decays to 0 over the epochs
 
 
@@ -260,7 +261,8 @@ class EarlyStopping(Callback):
             if self.bad_epochs_ >= self.patience:
                 raise EarlyStopped(f"early stopping: no {self.monitor} improvement in {self.patience} epochs")
 
-    def on_fit_end(self, trainer, status):
+    def restore(self, trainer) -> None:
+        """The best epoch's weights back in the model (the trainer calls this when training ends)."""
         if self.best_state_ is not None:
             trainer.model.load_state_dict(self.best_state_)
 
@@ -434,7 +436,7 @@ class Trainer:
                 self.history.append(logs)
                 self._emit("on_epoch_end", logs)
 
-        return self._run(epochs)
+        return self._run(epochs, settle=True)
 
     def _join_ranks(self) -> None:
         """DDP: this rank's shard of every batch, and the model wrapped so that backward averages the gradients."""
@@ -451,6 +453,48 @@ class Trainer:
         else:
             for tensor in self.model.state_dict().values():  # every rank starts from rank 0's weights, as under DDP
                 dist.broadcast(tensor, 0)
+
+    @torch.no_grad()
+    def recalibrate_batch_norm(self) -> int:
+        """Batch norm's running mean and variance, recomputed for the final weights over training batches drawn
+        as in training (about RECALIBRATION_EXAMPLES examples); returns the layers recomputed.
+
+        During training they are a moving average (momentum 0.1) of batches seen under earlier weights. After a
+        short run that average is still mostly its starting value (mean 0, variance 1): evaluation then normalises
+        with the wrong statistics, and a batch-norm model can score at chance while its training batches score
+        near 1. The same pass `torch.optim.swa_utils.update_bn` makes, through the objective's own batches (the
+        model's forward in train mode, its augmentation included). Under DDP every rank averages its shard's
+        statistics with the others', so every rank keeps the same.
+        """
+        layers = [
+            m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+        ]
+        if not layers:
+            return 0
+        momenta = [m.momentum for m in layers]
+        for m in layers:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average: every batch counts the same
+        self.model.train()
+        generator = torch.Generator().manual_seed(self.config.seed + 7919 + self.rank)
+        batches = max(1, math.ceil(RECALIBRATION_EXAMPLES / self.config.batch_size))
+        if self.config.max_batches is not None:
+            batches = min(batches, self.config.max_batches)
+        try:
+            for batch in itertools.islice(self.objective.train_batches(self.config.batch_size, generator), batches):
+                self.objective.loss(self.model, self._to_device(batch))  # the model itself: DDP's forward would
+                # copy rank 0's buffers over this rank's
+        finally:
+            for m, momentum in zip(layers, momenta):
+                m.momentum = momentum
+            self.model.eval()
+        if self.world_size > 1:
+            for m in layers:
+                for buffer in (m.running_mean, m.running_var):
+                    shared = buffer.to(self._comm_device)
+                    dist.all_reduce(shared)
+                    buffer.copy_(shared / self.world_size)
+        return len(layers)
 
     def fit_closed_form(self, fit: Callable[[], Any]) -> Trainer:
         """A model fitted without gradient descent (scikit-learn, counting, a linear solve), on the CPU.
@@ -472,8 +516,12 @@ class Trainer:
 
         return self._run(one_pass)
 
-    def _run(self, body: Callable[[], Any]) -> Trainer:
-        """Run a fit body between on_fit_start and on_fit_end; the exception type decides the status."""
+    def _run(self, body: Callable[[], Any], settle: bool = False) -> Trainer:
+        """Run a fit body between on_fit_start and on_fit_end; the exception type decides the status.
+
+        `settle` (gradient descent): a run that ends with weights to keep (finished, stopped, stopped early) gets
+        its best epoch's weights back and batch norm's running statistics recomputed for them.
+        """
         self.status = "running"
         self._start = time.perf_counter()
         try:
@@ -490,6 +538,12 @@ class Trainer:
             self.seconds = time.perf_counter() - self._start
             self._emit("on_fit_end", self.status)
             raise
+        if settle:
+            for cb in self.callbacks:
+                if isinstance(cb, EarlyStopping):
+                    cb.restore(self)
+            if self.history:
+                self.recalibrate_batch_norm()
         self.seconds = time.perf_counter() - self._start
         self.model.eval()
         self._emit("on_fit_end", self.status)

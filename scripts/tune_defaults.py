@@ -85,8 +85,11 @@ def parse_grid(items: list[str] | None, task: str) -> dict[str, tuple]:
     return grid
 
 
-def _number(key: str, text: str, whole: bool) -> int | float:
-    value = float(text)
+def _number(key: str, text: str, whole: bool) -> int | float | str:
+    try:
+        value = float(text)
+    except ValueError:  # a choice, e.g. centring=clip,band
+        return text
     if whole and not value.is_integer():
         raise SystemExit(f"--grid {key}: {text} is not a whole number")
     return int(value) if whole else value
@@ -170,7 +173,7 @@ def print_model(report: dict, spec_defaults: dict, grid: dict) -> None:
     print("|" + "---|" * (len(grid) + 5))
     for r in report["rows"]:
         mark = "chosen" if r is report["chosen"] else ("best mean" if r is report["best"] else "")
-        cells = " | ".join("off" if v is None else f"{v:g}" for v in r["setting"].values())
+        cells = " | ".join("off" if v is None else v if isinstance(v, str) else f"{v:g}" for v in r["setting"].values())
         print(
             f"| {cells} | {r['val_mean']:.4f} ± {r['val_std']:.4f} | {r['val_loss']:.4f} | {r['steps']:.0f} "
             f"| {r['seconds']:.1f} | {mark} |"

@@ -106,6 +106,41 @@ def test_early_stopping_stops_and_restores_the_best_weights():
     assert trainer.evaluate()["val_loss"] == pytest.approx(best, rel=1e-5)
 
 
+def test_a_short_run_leaves_batch_norm_with_the_statistics_of_the_data():
+    """Two steps leave a moving average (momentum 0.1) still near its start (mean 0, variance 1): the trainer
+    recomputes batch norm's statistics for the final weights, so evaluation normalises as training did."""
+    x, y = blobs(512)
+    x = x * 3 + 5  # far from mean 0, variance 1
+    model = nn.Sequential(nn.BatchNorm1d(2), nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 3))
+    trainer = Trainer(model, TensorClassification(x, y, x, y), TrainConfig(epochs=1, batch_size=256, lr=0.05)).fit()
+    norm = model[0]
+    assert torch.allclose(norm.running_mean, x.mean(0), atol=0.05 * x.std(0).max().item())
+    assert torch.allclose(norm.running_var, x.var(0), rtol=0.1)
+    assert norm.momentum == 0.1 and not model.training  # put back as it was, ready to evaluate
+    model.train()
+    with torch.no_grad():
+        as_trained = (model(x).argmax(1) == y).float().mean().item()
+    model.eval()
+    with torch.no_grad():
+        as_evaluated = (model(x).argmax(1) == y).float().mean().item()
+    assert as_evaluated == pytest.approx(as_trained, abs=0.02)
+    assert trainer.recalibrate_batch_norm() == 1
+    assert Trainer(mlp(), tiny_objective()).recalibrate_batch_norm() == 0  # nothing to recompute
+
+
+def test_batch_norm_is_recomputed_for_the_restored_best_weights():
+    """Early stopping puts the best epoch's weights back first; the statistics are then computed for them."""
+    x, y = blobs(512)
+    model = nn.Sequential(nn.BatchNorm1d(2), nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 3))
+    trainer = Trainer(model, TensorClassification(x[:400], y[:400], x[400:], y[400:]), TrainConfig(lr=0.5, epochs=200))
+    stopper = EarlyStopping(patience=2)
+    trainer.callbacks.append(stopper)
+    trainer.fit()
+    assert "early stopping" in trainer.stop_reason
+    assert torch.equal(model[1].weight, stopper.best_state_["1.weight"])
+    assert torch.allclose(model[0].running_mean, x[:400].mean(0), atol=0.1)
+
+
 def test_events_reach_callbacks_in_order():
     seen = []
 
