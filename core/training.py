@@ -524,6 +524,7 @@ class Trainer:
         """
         self.status = "running"
         self._start = time.perf_counter()
+        recalibrate = settle
         try:
             self._emit("on_fit_start")
             body()
@@ -532,6 +533,8 @@ class Trainer:
             self.stop_reason, self.status = str(stop), stop.status
         except KeyboardInterrupt:
             self.stop_reason, self.status = "interrupted (Ctrl-C)", "stopped"
+            # under DDP each rank is interrupted at its own point, so no rank may wait on the others again
+            recalibrate = settle and self.world_size == 1
         except BaseException as exc:
             self.status = "diverged" if isinstance(exc, Diverged) else "failed"
             self.stop_reason = str(exc) if isinstance(exc, Diverged) else None
@@ -542,7 +545,7 @@ class Trainer:
             for cb in self.callbacks:
                 if isinstance(cb, EarlyStopping):
                     cb.restore(self)
-            if self.history:
+            if self.history and recalibrate:
                 self.recalibrate_batch_norm()
         self.seconds = time.perf_counter() - self._start
         self.model.eval()

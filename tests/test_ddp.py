@@ -123,3 +123,42 @@ def test_a_failing_run_fails_with_its_reason_and_a_closed_form_model_is_refused(
     assert run["status"] == "failed" and "nowhere" in run["error"]
     with pytest.raises(ValueError, match="closed form"):
         run_experiment(make_config("recsys", "ease", nproc_per_node=2), RunStore(tmp_path / "runs"))
+
+
+def _recalibrated_rank(rank: int, init: str, out) -> None:
+    import torch.distributed as dist
+    from torch import nn
+
+    from core.training import TensorClassification, TrainConfig, Trainer
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    try:
+        x = torch.randn(512, 3, generator=torch.Generator().manual_seed(0)) * 2 + 4
+        y = (x[:, 0] > 4).long()
+        model = nn.Sequential(nn.BatchNorm1d(3), nn.Linear(3, 2))
+        Trainer(model, TensorClassification(x, y, x[:64], y[:64]), TrainConfig(epochs=1, batch_size=256)).fit()
+        out.put((rank, model[0].running_mean.tolist(), model[0].running_var.tolist()))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_every_rank_keeps_the_same_recomputed_batch_norm_statistics(tmp_path):
+    """Each rank recomputes batch norm's statistics on its shard; the ranks average them, so all keep one set,
+    that of the whole training set (a rank whose own differed would evaluate another model)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    init = f"file://{tmp_path / 'rendezvous'}"
+    ranks = [ctx.Process(target=_recalibrated_rank, args=(r, init, out)) for r in range(2)]
+    for p in ranks:
+        p.start()
+    results = dict((r, (m, v)) for r, m, v in (out.get(timeout=120) for _ in ranks))
+    for p in ranks:
+        p.join(60)
+    assert [p.exitcode for p in ranks] == [0, 0]
+    assert results[0] == results[1]
+    x = torch.randn(512, 3, generator=torch.Generator().manual_seed(0)) * 2 + 4
+    mean, var = map(torch.tensor, results[0])
+    assert torch.allclose(mean, x.mean(0), atol=0.1) and torch.allclose(var, x.var(0), rtol=0.15)
