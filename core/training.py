@@ -297,6 +297,7 @@ class Trainer:
         self.stop_reason: str | None = None
         self.best_epoch: int | None = None
         self.epoch = 0
+        self.steps = 0  # optimizer steps taken
         self.seconds = 0.0
         self.optimizer: torch.optim.Optimizer | None = None
         self.rank, self.world_size = process_group()
@@ -334,6 +335,7 @@ class Trainer:
                 loss.backward()
                 self._average_gradients()
                 optimizer.step()
+            self.steps += 1
             value = loss.item()
             total += value * size
             n += size
@@ -472,6 +474,7 @@ class Trainer:
         if not layers:
             return 0
         momenta = [m.momentum for m in layers]
+        kept = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in layers]
         for m in layers:
             m.reset_running_stats()
             m.momentum = None  # a cumulative average: every batch counts the same
@@ -484,6 +487,10 @@ class Trainer:
             for batch in itertools.islice(self.objective.train_batches(self.config.batch_size, generator), batches):
                 self.objective.loss(self.model, self._to_device(batch))  # the model itself: DDP's forward would
                 # copy rank 0's buffers over this rank's
+        except BaseException:  # interrupted or failed half way: the statistics training left, not half of new ones
+            for m, (mean, var, count) in zip(layers, kept):
+                m.running_mean.copy_(mean), m.running_var.copy_(var), m.num_batches_tracked.copy_(count)
+            raise
         finally:
             for m, momentum in zip(layers, momenta):
                 m.momentum = momentum
@@ -545,8 +552,15 @@ class Trainer:
             for cb in self.callbacks:
                 if isinstance(cb, EarlyStopping):
                     cb.restore(self)
-            if self.history and recalibrate:
-                self.recalibrate_batch_norm()
+            if self.steps and recalibrate:
+                try:
+                    self.recalibrate_batch_norm()
+                except KeyboardInterrupt:  # the statistics stay as training left them; the model is kept
+                    self.stop_reason, self.status = "interrupted (Ctrl-C)", "stopped"
+                except BaseException:
+                    self.status, self.seconds = "failed", time.perf_counter() - self._start
+                    self._emit("on_fit_end", self.status)
+                    raise
         self.seconds = time.perf_counter() - self._start
         self.model.eval()
         self._emit("on_fit_end", self.status)

@@ -68,7 +68,9 @@ def fit_on_validation(config: dict[str, Any], data: Any) -> dict[str, Any]:
     seed_everything(config["seed"])
     model = task.build_model(config, data.meta)
     trainer = Trainer(model, task.make_objective(config, data), train_config(config)).fit()
-    ended = trainer.history[(trainer.best_epoch or len(trainer.history)) - 1]  # the weights the model ends with
+    # the weights the model ends with (the best epoch's under early stopping), scored again with the batch norm
+    # statistics the trainer recomputed for them at the end
+    ended = {**trainer.history[(trainer.best_epoch or len(trainer.history)) - 1], **trainer.evaluate()}
     steps = math.ceil(task.train_size(data) / config["batch_size"]) * len(trainer.history)
     return {"final": ended, "seconds": trainer.seconds, "steps": steps}
 
@@ -88,8 +90,10 @@ def parse_grid(items: list[str] | None, task: str) -> dict[str, tuple]:
 def _number(key: str, text: str, whole: bool) -> int | float | str:
     try:
         value = float(text)
-    except ValueError:  # a choice, e.g. centring=clip,band
-        return text
+    except ValueError:
+        if text.isidentifier():  # a choice, e.g. schedule=constant,cosine
+            return text
+        raise SystemExit(f"--grid {key}: {text} is neither a number nor a choice's name") from None
     if whole and not value.is_integer():
         raise SystemExit(f"--grid {key}: {text} is not a whole number")
     return int(value) if whole else value

@@ -13,6 +13,7 @@ from core.training import (
     OPTIMIZERS,
     Callback,
     EarlyStopping,
+    StopRequested,
     StopTraining,
     TensorClassification,
     TrainConfig,
@@ -139,6 +140,43 @@ def test_batch_norm_is_recomputed_for_the_restored_best_weights():
     assert "early stopping" in trainer.stop_reason
     assert torch.equal(model[1].weight, stopper.best_state_["1.weight"])
     assert torch.allclose(model[0].running_mean, x[:400].mean(0), atol=0.1)
+
+
+def test_a_run_stopped_in_its_first_epoch_keeps_batch_norm_statistics_of_the_data():
+    """Stopped after two steps, before any epoch ended: the model it keeps normalises as training did."""
+
+    class StopAtTwo(Callback):
+        def on_batch_end(self, trainer, batch, loss):
+            if batch == 1:
+                raise StopRequested("stopped by the user")
+
+    x, y = blobs(512)
+    x = x * 3 + 5
+    model = nn.Sequential(nn.BatchNorm1d(2), nn.Linear(2, 3))
+    trainer = Trainer(model, TensorClassification(x, y, x, y), TrainConfig(epochs=5, batch_size=64), [StopAtTwo()])
+    trainer.fit()
+    assert trainer.status == "stopped" and trainer.history == [] and trainer.steps == 2
+    assert torch.allclose(model[0].running_mean, x.mean(0), atol=0.05 * x.std(0).max().item())
+
+
+def test_an_interrupted_recalibration_leaves_the_statistics_training_left():
+    x, y = blobs(512)
+    model = nn.Sequential(nn.BatchNorm1d(2), nn.Linear(2, 3))
+    objective = TensorClassification(x, y, x, y)
+    trainer = Trainer(model, objective, TrainConfig(epochs=1, batch_size=64))
+    model[0].running_mean.fill_(0.5)
+    calls = []
+
+    def interrupted(model_, batch):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return TensorClassification.loss(objective, model_, batch)
+
+    objective.loss = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        trainer.recalibrate_batch_norm()
+    assert torch.equal(model[0].running_mean, torch.full((2,), 0.5)) and model[0].momentum == 0.1
 
 
 def test_events_reach_callbacks_in_order():

@@ -65,3 +65,9 @@ def test_a_grid_over_epochs_trains_the_epochs_it_names(tune):
     assert tune.parse_grid(["example_budget=2e4,0"], "speech") == {"example_budget": (20_000, 0)}
     with pytest.raises(SystemExit, match="not a whole number"):
         tune.parse_grid(["epochs=2.5"], "speech")
+
+
+def test_a_grid_takes_a_choices_names_and_refuses_a_mistyped_number(tune):
+    assert tune.parse_grid(["schedule=constant,cosine"], "image") == {"schedule": ("constant", "cosine")}
+    with pytest.raises(SystemExit, match="3e-e"):
+        tune.parse_grid(["lr=3e-e"], "image")
