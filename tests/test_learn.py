@@ -163,6 +163,10 @@ def test_short_runs_and_the_transfer_experiment_train_with_the_one_trainer():
     runs = short_runs(("cnn", "cnn_bn"), data, 1, "sgd", 0.1)
     assert set(runs) == {"cnn", "cnn_bn"} and len(runs["cnn"]["history"]) == 1
     assert "val_accuracy" in runs["cnn_bn"]["history"][0] and len(runs["cnn_bn"]["activations"]) == 5
+    # what the page's caption says: with batch norm every layer's input to its ReLU is about mean 0, spread 1,
+    # even after one epoch (the statistics are recomputed for the final weights)
+    for values in runs["cnn_bn"]["activations"].values():
+        assert abs(values.mean()) < 0.2 and 0.8 < values.std() < 1.25  # before the fix: spread 0.36-0.54
     curves = transfer_experiment(data, shots=5, epochs=2)
     assert list(curves) == ["from scratch", "fine-tuned from digits 0-4"]
     assert all(len(h) == 2 and "val_accuracy" in h[-1] for h in curves.values())
