@@ -9,7 +9,7 @@ Then, each in its own process so that memory peaks are its own:
 2. training through the CLI, `python -m core train image --data FOLDER --model M --max-batches K --epochs 3`,
    with --nproc-per-node 1 and 2 (DDP, gloo on the CPU): training samples/s from the run's stored epoch times
    (epochs 2-3: the first holds the start-up), the test accuracy, and the peak memory of the largest process;
-3. the same accuracy? The default image run (digits, 30 epochs) in 1 and 2 processes over --seeds seeds, with
+3. the same accuracy? The default image run (digits, the default epochs) in 1 and 2 processes over --seeds seeds, with
    Welch's t-test.
 
     .venv/bin/python benchmarks/scale.py [--images 50000] [--work /tmp/dlstudio-scale] [--batches 40]
@@ -154,7 +154,7 @@ def train_rates(folder: Path, work: Path, env: dict[str, str], args) -> list[dic
 
 
 def same_accuracy(work: Path, env: dict[str, str], seeds: int) -> list[dict]:
-    """The default image run (digits, the default model and its 30 epochs) in 1 and 2 processes, seed by seed:
+    """The default image run (digits, the default model and its default epochs) in 1 and 2 processes, seed by seed:
     does DDP train the same model? (The 50,000-image runs above are too short to say.)"""
     rows = []
     for nproc in (1, 2):
