@@ -61,6 +61,17 @@ def test_a_gap_far_beyond_the_seed_spread_passes_welchs_test():
     assert "Welch's t-test over seeds (3 vs 3 seeds; seed-to-seed spread 1.0 points): p < 0.001" in text
 
 
+def test_a_variant_scoring_the_same_every_seed_is_tested_without_warnings():
+    """Batch norm at 1.0, 1.0 against 0.725, 0.75: Welch's test stands (one variance is 0); scipy's warning about
+    that group's variance printed itself under the CLI's verdict."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        v = verdict([VariantStats("BN", [1.0, 1.0]), VariantStats("plain", [0.725, 0.75])], ACC)
+    assert v.winner.label == "BN" and v.tests[0].p_value < 0.05
+
+
 def test_a_gap_within_the_seed_spread_is_not_distinguishable():
     v = verdict([VariantStats("A", [0.90, 0.96]), VariantStats("B", [0.92, 0.93])], ACC)
     assert v.winner.label == "A" and v.margin == pytest.approx(0.005)
