@@ -230,7 +230,7 @@ def _tests_text(v: Verdict) -> str:
         detail = test.detail
         if test.name.startswith("Welch"):
             detail += f"; seed-to-seed spread {v.metric.format_gap(v.spread)}"
-        text += f" {test.name} ({detail}): {format_p(test.p_value)}"
+        text += f" {test.name[0].upper()}{test.name[1:]} ({detail}): {format_p(test.p_value)}"  # starts a sentence
         if test.distinguishable:
             luck = "the luck of the seed" if test.name.startswith("Welch") else "chance on this test set"
             text += f", so the gap is unlikely to be {luck}."

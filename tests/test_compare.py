@@ -105,7 +105,7 @@ def test_deterministic_variants_one_test_image_apart_are_not_distinguishable():
     assert [t.name for t in v.tests] == ["exact McNemar test"]  # no Welch: the seeds do not vary
     assert v.tests[0].p_value == 1.0 and v.clear is False
     text = summary_text(v)
-    assert "exact McNemar test (the same 360 test examples; right only by the winner: 1, only by the other: 0)" in text
+    assert "Exact McNemar test (the same 360 test examples; right only by the winner: 1, only by the other: 0)" in text
     assert "p = 1.00: not distinguishable on this data." in text and "×" not in text
 
 
