@@ -355,6 +355,10 @@ DEFAULTS_FROM = (
     "scripts/tune_defaults.py speech --models NAME re-selects them)"
 )
 DROPOUT = Option("dropout", "Dropout", 0.2, 0.0, 0.9, 0.05)
+NOISE_GRID = (
+    "scripts/tune_defaults.py speech --grid noise_snr=none,15,25 on commands' validation splits only (--split-seed 0 "
+    "and 1, 2 seeds)"
+)
 
 
 def _width(default: int) -> Option:
@@ -402,11 +406,13 @@ def mlp(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Modul
     "cnn",
     "four 3x3 convolutions on the log-mel spectrogram",
     defaults={**TRAINING, "lr": 3e-3},
-    augment=AUGMENT,
+    # No added noise: validation accuracy on commands' splits 0 and 1 (held-out voices, 2 seeds) 0.972 and 0.957
+    # without, 0.972 and 0.829 at 15 dB (the shared default), 0.986 and 0.929 at 25 dB.
+    augment={**AUGMENT, "noise_snr": None},
     options=(_width(16), DROPOUT),
     traits={"separable": False, "attention": False},
     good_for="the plain baseline for the separable and attention what-ifs",
-    defaults_from=DEFAULTS_FROM,
+    defaults_from=f"{DEFAULTS_FROM}; the added noise (none) by {NOISE_GRID}",
 )
 def cnn(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Module:
     return LogMelCNN(num_classes, sample_rate=sample_rate, **kw)
@@ -417,11 +423,13 @@ def cnn(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Modul
     "dscnn",
     "depthwise-separable CNN (Hello Edge DS-CNN)",
     defaults={**TRAINING, "lr": 5e-3},
-    augment=AUGMENT,
+    # Noise at 25 dB: validation accuracy on commands' splits 0 and 1 (held-out voices, 2 seeds) 0.972 and 0.929,
+    # against 0.931 and 0.957 without and 0.972 and 0.814 at 15 dB (the shared default).
+    augment={**AUGMENT, "noise_snr": 25.0},
     options=(_width(64), DROPOUT),
     traits={"separable": True, "attention": False},
     good_for="always-on keyword spotting on small devices",
-    defaults_from=DEFAULTS_FROM,
+    defaults_from=f"{DEFAULTS_FROM}; the added noise (25 dB) by {NOISE_GRID}",
 )
 def dscnn(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Module:
     return DSCNN(num_classes, sample_rate=sample_rate, **kw)
@@ -462,8 +470,7 @@ def crnn_attention(num_classes: int, sample_rate: int, clip_samples: int, **kw) 
     augment={**AUGMENT, "noise_snr": None},
     options=(Option("dim", "Token size", 64, 16, 256, 16, kind="int"), Option("dropout", "Dropout", 0.1, 0.0, 0.9)),
     good_for="attention over the whole clip at once",
-    defaults_from=f"{DEFAULTS_FROM}; the added noise (none) by scripts/tune_defaults.py speech --models kwt --grid "
-    "noise_snr=none,15,25 on validation splits only (--split-seed 0 and 1, 2 seeds)",
+    defaults_from=f"{DEFAULTS_FROM}; the added noise (none) by {NOISE_GRID}",
 )
 def kwt(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Module:
     return KeywordTransformer(num_classes, frame_count(clip_samples, sample_rate), sample_rate=sample_rate, **kw)
