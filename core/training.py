@@ -523,6 +523,18 @@ class Trainer:
 
         return self._run(one_pass)
 
+    def _settle(self, recalibrate: bool) -> None:
+        """The weights a run keeps: early stopping's best back, then batch norm's statistics for them (when any
+        step was taken). A Ctrl-C during that pass leaves the statistics as training left them and stops the run."""
+        for cb in self.callbacks:
+            if isinstance(cb, EarlyStopping):
+                cb.restore(self)
+        if self.steps and recalibrate:
+            try:
+                self.recalibrate_batch_norm()
+            except KeyboardInterrupt:
+                self.stop_reason, self.status = "interrupted (Ctrl-C)", "stopped"
+
     def _run(self, body: Callable[[], Any], settle: bool = False) -> Trainer:
         """Run a fit body between on_fit_start and on_fit_end; the exception type decides the status.
 
@@ -531,36 +543,26 @@ class Trainer:
         """
         self.status = "running"
         self._start = time.perf_counter()
-        recalibrate = settle
         try:
             self._emit("on_fit_start")
-            body()
-            self.status = "finished"
-        except StopTraining as stop:
-            self.stop_reason, self.status = str(stop), stop.status
-        except KeyboardInterrupt:
-            self.stop_reason, self.status = "interrupted (Ctrl-C)", "stopped"
-            # under DDP each rank is interrupted at its own point, so no rank may wait on the others again
-            recalibrate = settle and self.world_size == 1
+            recalibrate = settle
+            try:
+                body()
+                self.status = "finished"
+            except StopTraining as stop:
+                self.stop_reason, self.status = str(stop), stop.status
+            except KeyboardInterrupt:
+                self.stop_reason, self.status = "interrupted (Ctrl-C)", "stopped"
+                # under DDP each rank is interrupted at its own point, so no rank may wait on the others again
+                recalibrate = settle and self.world_size == 1
+            if settle:
+                self._settle(recalibrate)
         except BaseException as exc:
             self.status = "diverged" if isinstance(exc, Diverged) else "failed"
             self.stop_reason = str(exc) if isinstance(exc, Diverged) else None
             self.seconds = time.perf_counter() - self._start
             self._emit("on_fit_end", self.status)
             raise
-        if settle:
-            for cb in self.callbacks:
-                if isinstance(cb, EarlyStopping):
-                    cb.restore(self)
-            if self.steps and recalibrate:
-                try:
-                    self.recalibrate_batch_norm()
-                except KeyboardInterrupt:  # the statistics stay as training left them; the model is kept
-                    self.stop_reason, self.status = "interrupted (Ctrl-C)", "stopped"
-                except BaseException:
-                    self.status, self.seconds = "failed", time.perf_counter() - self._start
-                    self._emit("on_fit_end", self.status)
-                    raise
         self.seconds = time.perf_counter() - self._start
         self.model.eval()
         self._emit("on_fit_end", self.status)

@@ -125,6 +125,11 @@ def test_a_failing_run_fails_with_its_reason_and_a_closed_form_model_is_refused(
         run_experiment(make_config("recsys", "ease", nproc_per_node=2), RunStore(tmp_path / "runs"))
 
 
+def _far_from_standard() -> torch.Tensor:
+    """The training inputs of the recalibration test: mean 4, variance 4, far from batch norm's start (0, 1)."""
+    return torch.randn(512, 3, generator=torch.Generator().manual_seed(0)) * 2 + 4
+
+
 def _recalibrated_rank(rank: int, init: str, out) -> None:
     import torch.distributed as dist
     from torch import nn
@@ -134,7 +139,7 @@ def _recalibrated_rank(rank: int, init: str, out) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
     try:
-        x = torch.randn(512, 3, generator=torch.Generator().manual_seed(0)) * 2 + 4
+        x = _far_from_standard()
         y = (x[:, 0] > 4).long()
         model = nn.Sequential(nn.BatchNorm1d(3), nn.Linear(3, 2))
         Trainer(model, TensorClassification(x, y, x[:64], y[:64]), TrainConfig(epochs=1, batch_size=256)).fit()
@@ -159,6 +164,6 @@ def test_every_rank_keeps_the_same_recomputed_batch_norm_statistics(tmp_path):
         p.join(60)
     assert [p.exitcode for p in ranks] == [0, 0]
     assert results[0] == results[1]
-    x = torch.randn(512, 3, generator=torch.Generator().manual_seed(0)) * 2 + 4
+    x = _far_from_standard()
     mean, var = map(torch.tensor, results[0])
     assert torch.allclose(mean, x.mean(0), atol=0.1) and torch.allclose(var, x.var(0), rtol=0.15)
