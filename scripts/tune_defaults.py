@@ -9,7 +9,8 @@ Run by hand, one task at a time:
 
 For every model, every point of a small grid (the product of each `--grid` key's values, a key being a training
 setting, one of the model's options or an augmentation setting, `none` turning one off; the task's own grid
-when none is given) trains over `--seeds` initial seeds on one split (`--split-seed`, default 0). Each run is
+when none is given) trains over `--seeds` initial seeds on each split (`--split-seed`, default 0; several pool their
+runs, e.g. `--split-seed 0,1,2,3,8,13` holds out each of the 8 kHz proxy's six training speakers once). Each run is
 the model's spec defaults with the grid point over them, trained by the one Trainer and scored on the validation split
 only: the trainer's `val_accuracy` (image, speech; ties go to the lower `val_loss`), `val_ndcg@10` (recsys
 ranking models) or `val_rmse` (recsys rating models), read at the epoch whose weights the model ends with.
@@ -17,7 +18,7 @@ Selection never loads, scores or looks at the test split: these runs go through 
 has no test step.
 
 The rule, the one-standard-error rule (Breiman et al. 1984): the best mean validation score, then the cheapest
-setting (fewest optimizer steps) whose mean lies within one standard error of it over the seeds; so a setting
+setting (fewest optimizer steps) whose mean lies within one standard error of it over its runs; so a setting
 that only looks better by the seed-to-seed noise does not cost twice the training time. After selection, and
 only then, the chosen setting is trained once more per seed through `run_experiment` and its test numbers are
 printed, with the 95% interval of the seed-0 run.
@@ -116,45 +117,55 @@ def as_settings(task: str, model: str, point: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def tune_model(task: str, model: str, grid: dict[str, tuple], seeds: int, data: Any, base: dict) -> dict:
+def tune_model(task: str, model: str, grid: dict[str, tuple], seeds: int, splits: dict[int, Any], base: dict) -> dict:
+    """Every grid point over every split (`splits`: split seed -> data) x `seeds` initial seeds."""
     key, sign = val_score_key(task, model)
     rows = []
     for values in itertools.product(*grid.values()):
         point = dict(zip(grid, values))
         runs = []
-        for seed in range(seeds):
-            config = make_config(task, model, **base, seed=seed, **as_settings(task, model, point))
-            runs.append(fit_on_validation(config, data))
-            print(f"  {model} {point} seed {seed}: {key} {runs[-1]['final'][key]:.4f}", file=sys.stderr, flush=True)
+        for split, data in splits.items():
+            for seed in range(seeds):
+                settings = as_settings(task, model, point)
+                config = make_config(task, model, **{**base, "split_seed": split}, seed=seed, **settings)
+                runs.append(fit_on_validation(config, data))
+                score = runs[-1]["final"][key]
+                print(f"  {model} {point} split {split} seed {seed}: {key} {score:.4f}", file=sys.stderr, flush=True)
         scores = [r["final"][key] for r in runs]
         rows.append(
             {
                 "setting": point,
                 "val_mean": statistics.mean(scores),
-                "val_std": statistics.stdev(scores) if seeds > 1 else 0.0,
+                "val_std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+                "runs": len(scores),
                 "val_loss": statistics.mean(r["final"].get("val_loss", 0.0) for r in runs),
                 "steps": statistics.mean(r["steps"] for r in runs),
                 "seconds": statistics.mean(r["seconds"] for r in runs),
             }
         )
-    best, chosen = choose(rows, sign, seeds)
+    best, chosen = choose(rows, sign, len(splits) * seeds)
     return {"model": model, "key": key, "rows": rows, "best": best, "chosen": chosen}
 
 
-def choose(rows: list[dict], sign: int, seeds: int) -> tuple[dict, dict]:
+def choose(rows: list[dict], sign: int, runs: int) -> tuple[dict, dict]:
     """(best, chosen): the best mean validation score (ties: the lower validation loss), and the one-standard-error
-    choice, the fewest optimizer steps among the rows whose mean lies within one standard error of the best."""
+    choice, the fewest optimizer steps among the rows whose mean lies within one standard error of the best (its
+    standard deviation over its `runs` runs, splits x seeds, over the square root of their number)."""
     best = max(rows, key=lambda r: (sign * r["val_mean"], -r["val_loss"]))
-    se = best["val_std"] / math.sqrt(seeds)
+    se = best["val_std"] / math.sqrt(runs)
     near = [r for r in rows if sign * (best["val_mean"] - r["val_mean"]) <= se]
     return best, min(near, key=lambda r: (r["steps"], -sign * r["val_mean"], r["val_loss"]))
 
 
-def test_once(task: str, model: str, setting: dict, seeds: int, base: dict) -> dict:
-    """After selection: the chosen setting's test numbers over the same seeds and split."""
+def test_once(task: str, model: str, setting: dict, seeds: int, base: dict, split_seeds: list[int]) -> dict:
+    """After selection: the chosen setting's test numbers over the same splits and seeds."""
     primary = get_task(task).spec.primary_metric
     settings = as_settings(task, model, setting)
-    results = [run_experiment(make_config(task, model, **base, seed=s, **settings)) for s in range(seeds)]
+    results = [
+        run_experiment(make_config(task, model, **{**base, "split_seed": split}, seed=s, **settings))
+        for split in split_seeds
+        for s in range(seeds)
+    ]
     values = [r.metrics[primary] for r in results]
     extra = {}
     if task == "recsys" and "rmse" in results[0].metrics:
@@ -163,7 +174,7 @@ def test_once(task: str, model: str, setting: dict, seeds: int, base: dict) -> d
         "metric": primary,
         "mean": statistics.mean(values),
         "std": statistics.pstdev(values),
-        "ci95_seed0": results[0].details["ci95"][primary],
+        "ci95_seed0": results[0].details["ci95"][primary],  # the first split's seed 0
         "seconds": statistics.mean(r.metrics["train_seconds"] for r in results),
         **extra,
     }
@@ -171,7 +182,7 @@ def test_once(task: str, model: str, setting: dict, seeds: int, base: dict) -> d
 
 def print_model(report: dict, spec_defaults: dict, grid: dict) -> None:
     key = report["key"]
-    print(f"\n#### {report['model']} (by {key}, mean ± std over seeds; spec today: "
+    print(f"\n#### {report['model']} (by {key}, mean ± std over splits x seeds; spec today: "
           + ", ".join(f"{k}={spec_defaults.get(k)}" for k in grid) + ")\n")  # fmt: skip
     print(f"| {' | '.join(grid)} | {key} | val_loss | optimizer steps | train s | |")
     print("|" + "---|" * (len(grid) + 5))
@@ -192,7 +203,12 @@ def main() -> None:
     parser.add_argument("--data", help="your own folder or file instead (validation: carved from its training part)")
     parser.add_argument("--grid", action="append", help="KEY=V1,V2 (repeatable); default: the task's grid")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--split-seed", type=int, default=0, help="which validation split (your train/ carved anew)")
+    parser.add_argument(
+        "--split-seed",
+        default="0",
+        help="which validation split (your train/ carved anew); several, comma-separated (e.g. 0,1,2), pool every "
+        "grid point's runs over those splits, so one held-out speaker or batch of photos does not decide",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-test", action="store_true", help="select only; do not report test numbers")
     parser.add_argument("--json", help="write the whole report to this file")
@@ -202,33 +218,41 @@ def main() -> None:
     models = (args.models or MAIN_MODELS[task]).split(",")
     models = [m for m in models if m in list_models(task)]
     grid = parse_grid(args.grid, task)
-    base = {"device": "cpu", "split_seed": args.split_seed, "dataset": args.dataset, "data": args.data}
-    data = get_task(task).load_data(make_config(task, **base))  # one split for every run
+    try:
+        split_seeds = list(dict.fromkeys(int(s) for s in args.split_seed.split(",")))
+    except ValueError:
+        raise SystemExit(f"--split-seed: {args.split_seed} is not a whole number or a list of them") from None
+    base = {"device": "cpu", "split_seed": split_seeds[0], "dataset": args.dataset, "data": args.data}
+    # each split loaded once, for every run on it
+    splits = {s: get_task(task).load_data(make_config(task, **{**base, "split_seed": s})) for s in split_seeds}
     start = time.perf_counter()
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {task} on {data.meta['dataset']}, "
-        f"split seed {args.split_seed}; grid {grid}; {args.seeds} seeds; selected on the validation split only"
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {task} on "
+        f"{splits[split_seeds[0]].meta['dataset']}, split seed(s) {args.split_seed}; grid {grid}; {args.seeds} seeds "
+        "per split; selected on the validation splits only"
     )
+    for s, data in splits.items():
+        print(f"  split {s}: {getattr(data, 'split_note', '')}")
     reports = []
     for model in models:
         spec = get_spec(task, model)
         if spec.closed_form:
             print(f"\n{model}: closed form, no training settings to tune", flush=True)
             continue
-        report = tune_model(task, model, grid, args.seeds, data, base)
+        report = tune_model(task, model, grid, args.seeds, splits, base)
         print_model(report, {**spec.option_defaults(), **spec.augment, **spec.defaults}, grid)
         chosen = report["chosen"]["setting"]
         today = {**spec.option_defaults(), **spec.augment, **spec.defaults}
         changed = {k: v for k, v in chosen.items() if today.get(k) != v}
         print(f"\nchosen for {model}: {chosen} ({'changes ' + str(changed) if changed else 'the spec default'})")
         if not args.no_test:
-            report["test"] = test_once(task, model, chosen, args.seeds, base)
+            report["test"] = test_once(task, model, chosen, args.seeds, base, split_seeds)
             t = report["test"]
             low, high = t["ci95_seed0"]
             print(
                 f"test, once, after selection: {t['metric']} {t['mean']:.4f} ± {t['std']:.4f} over {args.seeds} "
-                f"seeds (seed 0's 95% interval [{low:.4f}, {high:.4f}]), {t['seconds']:.1f} s training"
-                + (f"; rmse {t['rmse']:.4f}" if "rmse" in t else ""),
+                f"seeds x {len(split_seeds)} split(s) (the first run's 95% interval [{low:.4f}, {high:.4f}]), "
+                f"{t['seconds']:.1f} s training" + (f"; rmse {t['rmse']:.4f}" if "rmse" in t else ""),
                 flush=True,
             )
         reports.append(report)
