@@ -453,6 +453,41 @@ def test_validation_mirrors_a_test_folder_spoken_by_the_training_speakers(tmp_pa
     assert not found["train"] & found["val"] and found["val"]  # "speaker" holds whole speakers out regardless
 
 
+def make_speech_commands(root: Path) -> Path:
+    """A Speech Commands-shaped folder: `<word>/<speaker>_nohash_<n>.wav`, its two split lists, and the
+    `_background_noise_/` folder of long noise recordings (over the 60 s a clip may last) and its README."""
+    make_speakers(root, "nohash", rate=16_000)
+    noise = root / "_background_noise_"
+    noise.mkdir()
+    sf.write(noise / "white_noise.wav", np.random.default_rng(0).normal(0, 0.1, 61 * 8000).astype(np.float32), 8000)
+    (noise / "README.md").write_text("long noise recordings\n")
+    (root / "validation_list.txt").write_text("".join(f"{w}/spk4_nohash_{n}.wav\n" for w in WORDS for n in range(2)))
+    (root / "testing_list.txt").write_text("".join(f"{w}/spk5_nohash_{n}.wav\n" for w in WORDS for n in range(2)))
+    return root
+
+
+def test_speech_commands_as_downloaded_loads_with_its_own_split(tmp_path):
+    root = make_speech_commands(tmp_path / "speech_commands_v0.02")
+    data = get_task("speech").load_data({"data": str(root), "split_seed": 0})
+    assert data.class_names == list(sorted(WORDS))  # _background_noise_ is no word
+    found = speakers_per_split(data)
+    assert found == {"train": set(SPEAKERS[:4]), "val": {"spk4"}, "test": {"spk5"}}
+    assert sorted(data.files["test"]) == sorted(f"{w}/spk5_nohash_{n}.wav" for w in WORDS for n in range(2))
+    note = data.split_note
+    assert "validation_list.txt and testing_list.txt name (Speech Commands' own split)" in note
+    assert "6 speakers, none in two splits" in note and "_background_noise_/ left out" in note
+    for seed in (1, 2):  # the lists decide, not the seed
+        assert get_task("speech").load_data({"data": str(root), "split_seed": seed}).files == data.files
+
+
+def test_split_lists_that_name_none_of_the_files_are_not_used_and_the_note_says_why(tmp_path):
+    root = make_speech_commands(tmp_path / "subset")
+    (root / "testing_list.txt").write_text("left/abc_nohash_0.wav\n")  # a word this subset left out
+    data = get_task("speech").load_data({"data": str(root), "split_seed": 0})
+    assert "testing_list.txt names none of these files" in data.split_note
+    assert "grouped by speaker" in data.split_note and len(data.y["test"]) > 0
+
+
 def test_too_few_speakers_fall_back_to_clips_under_auto(tmp_path):
     root = tmp_path / "two"
     for word in WORDS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class FolderIndex:
     labels: dict[str, list[int]] = field(default_factory=dict)  # split (or "all") -> class indices
     given_split: bool = False
     folder_names: dict[str, str] = field(default_factory=dict)  # split -> its folder's own name (dev/ for val)
+    left_out: list[str] = field(default_factory=list)  # folders found where classes are, known not to be one
 
     @property
     def all_files(self) -> list[Path]:
@@ -91,20 +93,26 @@ def _split_folders(root: Path) -> dict[str, Path]:
     return found if "train" in found and len(found) > 1 else {}
 
 
-def index_folder(root: Path, extensions: set[str] | None = None) -> FolderIndex:
-    """Scan class subfolders (or train/val/test folders of them) and check the shape of the data."""
+def index_folder(root: Path, extensions: set[str] | None = None, not_classes: Collection[str] = ()) -> FolderIndex:
+    """Scan class subfolders (or train/val/test folders of them) and check the shape of the data.
+
+    Folders named in `not_classes` (a data set's known extras, such as Speech Commands' `_background_noise_`)
+    are not classes: they are left out, and `left_out` says which were found.
+    """
     splits = _split_folders(root)
+    parents = list(splits.values()) if splits else [root]
+    found = sorted({c.name for d in parents for c in _visible(d.iterdir()) if c.is_dir()})
+    class_names = [c for c in found if c not in not_classes]
     if splits:
-        class_names = sorted({c.name for d in splits.values() for c in _visible(d.iterdir()) if c.is_dir()})
         index = FolderIndex(class_names, given_split=True)
         for split in SPLITS:
             if split in splits:
                 index.files[split], index.labels[split] = _scan_classes(splits[split], class_names, extensions)
                 index.folder_names[split] = splits[split].name
     else:
-        class_names = [c.name for c in _visible(root.iterdir()) if c.is_dir()]
         index = FolderIndex(class_names)
         index.files["all"], index.labels["all"] = _scan_classes(root, class_names, extensions)
+    index.left_out = [c for c in found if c in not_classes]
     if len(class_names) < 2:
         found = f"only {class_names[0]!r}" if class_names else "none"
         raise DataError(f"{root.name}: needs at least two class subfolders, found {found}")

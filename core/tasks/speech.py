@@ -13,7 +13,16 @@ from torch import nn
 
 from core.data import DataError
 from core.data.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, load_clip, load_clip_and_rate
-from core.data.folders import FolderIndex, TooFewGroups, coverage_note, index_folder, open_data_path, split_index
+from core.data.folders import (
+    SPLITS,
+    FolderIndex,
+    TooFewGroups,
+    coverage_note,
+    group_note,
+    index_folder,
+    open_data_path,
+    split_index,
+)
 from core.data.speakers import speaker_groups
 from core.models import freeze_backbone, get_model, get_spec
 from core.models.speech import MFCC, LogMel
@@ -23,6 +32,10 @@ from core.tasks.specs.speech import SPEC
 from core.training import TensorClassification
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
+# Folders that hold audio but are no word: Speech Commands' long recordings of background noise.
+NOT_CLASSES = {"_background_noise_": "Speech Commands' long background-noise recordings, not a word"}
+# Speech Commands' own split: files named (relative to the folder) in these lists are validation and test.
+SPLIT_LISTS = {"val": "validation_list.txt", "test": "testing_list.txt"}
 
 
 @dataclass
@@ -55,20 +68,50 @@ def load_folder(path: str | Path, seed: int = 0, name: str | None = None, group_
     from the file names or folders, "speaker" insists on it, "none" splits clips regardless of who speaks.
     """
     root = open_data_path(path)
-    index = index_folder(root, AUDIO_EXTENSIONS)
+    index = index_folder(root, AUDIO_EXTENSIONS, NOT_CLASSES)
     files, labels = index.all_files, index.all_labels
     if not index.given_split and len(labels) < 10:
         raise DataError(f"{root.name}: only {len(labels)} clips; at least 10 are needed to split")
     names = [f"{f.parent.name}/{f.name}" for f in files]
     loaded = [load_clip_and_rate(f, n) for f, n in zip(files, names)]
     waves = np.stack([wave for wave, _ in loaded])
-    parts, note = _split_by_speaker(index, seed, group_by)
+    parts, note = _split_by_lists(root, index, group_by)
+    if parts is None:
+        parts, split = _split_by_speaker(index, seed, group_by)
+        note = split + note
     note += coverage_note(parts, labels, index.class_names)
+    note += "".join(f"; {name}/ left out: {NOT_CLASSES[name]}" for name in index.left_out)
     x = {s: torch.from_numpy(waves[i]) for s, i in parts.items()}
     y = {s: torch.from_numpy(labels[i]).long() for s, i in parts.items()}
     split_names = {s: [names[j] for j in i] for s, i in parts.items()}
     source_rate = min(rate for _, rate in loaded)
     return SpeechData(name or root.name, x, y, index.class_names, note, split_names, source_rate)
+
+
+def _split_by_lists(root: Path, index: FolderIndex, group_by: str) -> tuple[dict[str, np.ndarray] | None, str]:
+    """Speech Commands' own split: the files its validation_list.txt and testing_list.txt name (paths relative
+    to the folder, one a line), training the rest. (None, why not) when the folder has no such lists, has split
+    folders, or its lists name none of its files (a note then says so)."""
+    lists = {split: root / name for split, name in SPLIT_LISTS.items() if (root / name).is_file()}
+    if index.given_split or not lists:
+        return None, ""
+    named: dict[str, set[str]] = {}
+    for split, path in lists.items():
+        with path.open(encoding="utf-8", errors="replace") as f:
+            named[split] = {line.strip().replace("\\", "/") for line in f if line.strip()}
+    where = np.array(
+        [next((s for s in ("test", "val") if f.relative_to(root).as_posix() in named.get(s, ())), "train")
+         for f in index.all_files]
+    )  # fmt: skip
+    missing = [SPLIT_LISTS[s] for s in ("val", "test") if not (where == s).any()]
+    if missing or not (where == "train").any():
+        why = f"{' and '.join(missing)} names none of these files" if missing else "they name every file"
+        return None, f"; {', '.join(SPLIT_LISTS[s] for s in lists)} not used: {why}"
+    parts = {s: np.flatnonzero(where == s) for s in SPLITS}
+    note = f"validation and test: the files your {SPLIT_LISTS['val']} and {SPLIT_LISTS['test']} name (Speech "
+    note += "Commands' own split); training: the rest"
+    groups = speaker_groups(index.all_files, index.all_labels, index.class_names, group_by)
+    return parts, note + (f"; {group_note(parts, groups)}" if groups is not None else "")
 
 
 def _split_by_speaker(index: FolderIndex, seed: int, group_by: str) -> tuple[dict[str, np.ndarray], str]:
