@@ -18,8 +18,9 @@ Selection never loads, scores or looks at the test split: these runs go through 
 has no test step.
 
 The rule, the one-standard-error rule (Breiman et al. 1984): the best mean validation score, then the cheapest
-setting (fewest optimizer steps) whose mean lies within one standard error of it over its runs; so a setting
-that only looks better by the seed-to-seed noise does not cost twice the training time. After selection, and
+setting (fewest optimizer steps) whose mean lies within one standard error of it (of the run-for-run differences
+from it, the same split and seed); so a setting that only looks better by the noise does not cost twice the
+training time. After selection, and
 only then, the chosen setting is trained once more per seed through `run_experiment` and its test numbers are
 printed, with the 95% interval of the seed-0 run.
 """
@@ -124,6 +125,7 @@ def tune_model(task: str, model: str, grid: dict[str, tuple], seeds: int, splits
     for values in itertools.product(*grid.values()):
         point = dict(zip(grid, values))
         runs = []
+        keys = [(split, seed) for split in splits for seed in range(seeds)]
         for split, data in splits.items():
             for seed in range(seeds):
                 settings = as_settings(task, model, point)
@@ -138,6 +140,8 @@ def tune_model(task: str, model: str, grid: dict[str, tuple], seeds: int, splits
                 "val_mean": statistics.mean(scores),
                 "val_std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
                 "runs": len(scores),
+                # each run's score by "split/seed", so settings are compared run for run
+                "scores": {f"{split}/{seed}": v for (split, seed), v in zip(keys, scores)},
                 "val_loss": statistics.mean(r["final"].get("val_loss", 0.0) for r in runs),
                 "steps": statistics.mean(r["steps"] for r in runs),
                 "seconds": statistics.mean(r["seconds"] for r in runs),
@@ -149,12 +153,40 @@ def tune_model(task: str, model: str, grid: dict[str, tuple], seeds: int, splits
 
 def choose(rows: list[dict], sign: int, runs: int) -> tuple[dict, dict]:
     """(best, chosen): the best mean validation score (ties: the lower validation loss), and the one-standard-error
-    choice, the fewest optimizer steps among the rows whose mean lies within one standard error of the best (its
-    standard deviation over its `runs` runs, splits x seeds, over the square root of their number)."""
+    choice, the fewest optimizer steps among the rows whose mean lies within one standard error of the best.
+
+    With each run's score (`scores`, by split and seed) the standard error is that of the paired differences
+    from the best, run for run: how hard each held-out split is then cancels out, where pooled over splits it
+    would pass for noise and let a worse setting through. Without them, the best's standard deviation over its
+    `runs` runs over the square root of their number.
+    """
     best = max(rows, key=lambda r: (sign * r["val_mean"], -r["val_loss"]))
-    se = best["val_std"] / math.sqrt(runs)
-    near = [r for r in rows if sign * (best["val_mean"] - r["val_mean"]) <= se]
-    return best, min(near, key=lambda r: (r["steps"], -sign * r["val_mean"], r["val_loss"]))
+
+    def near(row: dict) -> bool:
+        paired = row.get("scores", {}).keys() & best.get("scores", {}).keys()
+        if len(paired) > 1:
+            gaps = [sign * (best["scores"][k] - row["scores"][k]) for k in paired]
+            return statistics.mean(gaps) <= statistics.stdev(gaps) / math.sqrt(len(gaps))
+        return sign * (best["val_mean"] - row["val_mean"]) <= best["val_std"] / math.sqrt(runs)
+
+    return best, min(filter(near, rows), key=lambda r: (r["steps"], -sign * r["val_mean"], r["val_loss"]))
+
+
+def distinct_splits(splits: dict[int, Any]) -> dict[int, Any]:
+    """The split seeds whose validation splits differ: given split folders or Speech Commands' lists fix the
+    split, and the same runs twice would only shrink the standard error. Says which were left out."""
+    kept: dict[int, Any] = {}
+    seen: dict[tuple, int] = {}
+    for seed, data in splits.items():
+        files = getattr(data, "files", None)
+        val = tuple(files.get("val") or ()) if isinstance(files, dict) else ()
+        if val in seen:
+            print(f"  split {seed}: the same validation split as split {seen[val]} (the data fix it): left out")
+            continue
+        if val:
+            seen[val] = seed
+        kept[seed] = data
+    return kept
 
 
 def test_once(task: str, model: str, setting: dict, seeds: int, base: dict, split_seeds: list[int]) -> dict:
@@ -225,10 +257,13 @@ def main() -> None:
     base = {"device": "cpu", "split_seed": split_seeds[0], "dataset": args.dataset, "data": args.data}
     # each split loaded once, for every run on it
     splits = {s: get_task(task).load_data(make_config(task, **{**base, "split_seed": s})) for s in split_seeds}
+    splits = distinct_splits(splits)
+    split_seeds = list(splits)
     start = time.perf_counter()
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {task} on "
-        f"{splits[split_seeds[0]].meta['dataset']}, split seed(s) {args.split_seed}; grid {grid}; {args.seeds} seeds "
+        f"{splits[split_seeds[0]].meta['dataset']}, split seed(s) {', '.join(map(str, split_seeds))}; grid {grid}; "
+        f"{args.seeds} seeds "
         "per split; selected on the validation splits only"
     )
     for s, data in splits.items():

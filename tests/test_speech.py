@@ -469,7 +469,7 @@ def make_speech_commands(root: Path) -> Path:
 def test_speech_commands_as_downloaded_loads_with_its_own_split(tmp_path):
     root = make_speech_commands(tmp_path / "speech_commands_v0.02")
     data = get_task("speech").load_data({"data": str(root), "split_seed": 0})
-    assert data.class_names == list(sorted(WORDS))  # _background_noise_ is no word
+    assert data.class_names == sorted(WORDS)  # _background_noise_ is no word
     found = speakers_per_split(data)
     assert found == {"train": set(SPEAKERS[:4]), "val": {"spk4"}, "test": {"spk5"}}
     assert sorted(data.files["test"]) == sorted(f"{w}/spk5_nohash_{n}.wav" for w in WORDS for n in range(2))
@@ -486,6 +486,39 @@ def test_split_lists_that_name_none_of_the_files_are_not_used_and_the_note_says_
     data = get_task("speech").load_data({"data": str(root), "split_seed": 0})
     assert "testing_list.txt names none of these files" in data.split_note
     assert "grouped by speaker" in data.split_note and len(data.y["test"]) > 0
+
+
+def test_split_lists_written_elsewhere_read_the_same(tmp_path):
+    """A byte-order mark, Windows line ends and separators, and `./` before a path name the same files."""
+    clean = get_task("speech").load_data({"data": str(make_speech_commands(tmp_path / "clean")), "split_seed": 0})
+    root = make_speech_commands(tmp_path / "windows")
+    for name in ("validation_list.txt", "testing_list.txt"):
+        lines = (root / name).read_text().splitlines()
+        text = "\r\n".join(f"./{line}".replace("/", "\\") for line in lines) + "\r\n"
+        (root / name).write_bytes(b"\xef\xbb\xbf" + text.encode())
+    data = get_task("speech").load_data({"data": str(root), "split_seed": 0})
+    assert data.files == clean.files and "none in two splits" in data.split_note
+
+
+def test_one_split_list_alone_is_not_used_and_the_note_says_which_is_missing(tmp_path):
+    root = make_speech_commands(tmp_path / "half")
+    (root / "validation_list.txt").unlink()
+    data = get_task("speech").load_data({"data": str(root), "split_seed": 0})
+    assert "testing_list.txt not used: validation_list.txt is missing" in data.split_note
+    assert "grouped by speaker" in data.split_note
+
+
+def test_speech_commands_zipped_with_its_readme_and_lists_loads_as_the_folder(tmp_path):
+    import shutil
+
+    root = make_speech_commands(tmp_path / "speech_commands_v0.02")
+    (root / "README.md").write_text("Speech Commands\n")
+    (root / "LICENSE").write_text("CC BY 4.0\n")
+    archive = shutil.make_archive(str(tmp_path / "sc"), "zip", tmp_path, "speech_commands_v0.02")
+    zipped = get_task("speech").load_data({"data": archive, "split_seed": 0})
+    folder = get_task("speech").load_data({"data": str(root), "split_seed": 0})
+    assert zipped.class_names == folder.class_names == sorted(WORDS)
+    assert zipped.files == folder.files
 
 
 def test_too_few_speakers_fall_back_to_clips_under_auto(tmp_path):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import statistics
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -70,6 +72,36 @@ def test_one_standard_error_rule_prefers_the_cheaper_setting_within_the_noise(tu
     assert chosen is best
     rmse = [dict(r, val_mean=1 - r["val_mean"]) for r in rows]  # lower is better
     assert tune.choose(rmse, -1, runs=3)[1]["steps"] == 300
+
+
+def test_the_standard_error_is_taken_run_for_run_so_a_hard_split_is_not_counted_as_noise(tune):
+    """One held-out speaker scores 0.7 and another 1.0 for every setting: pooled, that spread would let a setting
+    that is worse on every split through; run for run, the differences are what counts."""
+    splits = {"0/0": 1.0, "1/0": 0.70, "2/0": 0.95, "0/1": 1.0, "1/1": 0.72, "2/1": 0.93}
+    best = {"setting": {"epochs": 60}, "scores": splits, "val_loss": 0.2, "steps": 600}
+    worse = {"setting": {"epochs": 30}, "scores": {k: v - 0.03 for k, v in splits.items()}, "val_loss": 0.3,
+             "steps": 300}  # fmt: skip
+    wobble = (0.04, -0.04, 0.04, -0.04, 0.03, -0.02)
+    noisy = {"setting": {"epochs": 45}, "val_loss": 0.25, "steps": 450,
+             "scores": {k: v - d for (k, v), d in zip(splits.items(), wobble)}}  # fmt: skip
+    rows = [best, worse, noisy]
+    for r in rows:
+        values = list(r["scores"].values())
+        r["val_mean"], r["val_std"] = statistics.mean(values), statistics.stdev(values)
+    pooled = [{k: v for k, v in r.items() if k != "scores"} for r in rows]
+    assert tune.choose(pooled, 1, runs=6)[1]["steps"] == 300  # the split-to-split spread (0.13) passes for noise
+    best_row, chosen = tune.choose(rows, 1, runs=6)
+    assert best_row is best and chosen is noisy  # -0.03 on every run is a real loss; noisy's gap is within its SE
+
+
+def test_split_seeds_that_give_the_same_validation_split_are_left_out(tune, capsys):
+    fixed = SimpleNamespace(files={"val": ["a/1.wav", "b/2.wav"]})
+    same = SimpleNamespace(files={"val": ["a/1.wav", "b/2.wav"]})
+    other = SimpleNamespace(files={"val": ["a/3.wav", "b/4.wav"]})
+    assert list(tune.distinct_splits({0: fixed, 1: same, 2: other})) == [0, 2]
+    assert "split 1: the same validation split as split 0" in capsys.readouterr().out
+    no_files = {0: SimpleNamespace(), 1: SimpleNamespace()}  # e.g. recommendation data: kept as they are
+    assert list(tune.distinct_splits(no_files)) == [0, 1]
 
 
 def test_grid_points_reach_model_options(tune):

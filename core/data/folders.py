@@ -19,6 +19,7 @@ SPLITS = ("train", "val", "test")
 # Folder names read as a split: the validation split goes by several names.
 SPLIT_FOLDERS = {"train": "train", "test": "test", "val": "val", "valid": "val", "validation": "val", "dev": "val"}
 IGNORED = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}
+DOCUMENTS = {"", ".txt", ".md", ".rst", ".html", ".pdf"}  # a data set's README, LICENSE, lists: never its data
 SPLIT_NOTE = "seeded stratified split 70/10/20 (train/validation/test)"
 TEST_SHARE, VAL_SHARE = 0.2, 0.1  # of all examples when no split is given: 70/10/20
 
@@ -73,8 +74,10 @@ def _descend_single(path: Path) -> Path:
     while True:
         kids = _visible(path.iterdir())
         inner = _visible(kids[0].iterdir()) if len(kids) == 1 and kids[0].is_dir() else []
-        # a wrapper folder holds only folders; a lone class folder holds files
-        if inner and all(k.is_dir() for k in inner) and kids[0].name.lower() not in SPLIT_FOLDERS:
+        # a wrapper folder holds folders, and beside them at most documents (Speech Commands' README, LICENSE
+        # and split lists); a lone class folder holds data files
+        wraps = any(k.is_dir() for k in inner) and all(k.is_dir() or k.suffix.lower() in DOCUMENTS for k in inner)
+        if wraps and kids[0].name.lower() not in SPLIT_FOLDERS:
             path = kids[0]
         else:
             return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,7 @@ def load_folder(path: str | Path, seed: int = 0, name: str | None = None, group_
 
     `group_by` (core.data.speakers.GROUP_BY): "auto" keeps each speaker in one split when speakers can be read
     from the file names or folders, "speaker" insists on it, "none" splits clips regardless of who speaks.
+    Given split folders, or Speech Commands' validation_list.txt and testing_list.txt, are kept as they are.
     """
     root = open_data_path(path)
     index = index_folder(root, AUDIO_EXTENSIONS, NOT_CLASSES)
@@ -90,23 +92,31 @@ def load_folder(path: str | Path, seed: int = 0, name: str | None = None, group_
 
 def _split_by_lists(root: Path, index: FolderIndex, group_by: str) -> tuple[dict[str, np.ndarray] | None, str]:
     """Speech Commands' own split: the files its validation_list.txt and testing_list.txt name (paths relative
-    to the folder, one a line), training the rest. (None, why not) when the folder has no such lists, has split
-    folders, or its lists name none of its files (a note then says so)."""
+    to the folder, one a line), training the rest. The lists decide, as given split folders do: the seed and
+    `group_by` do not change them, and the note counts the speakers found in more than one split. (None, why
+    not) when the folder has no such lists or has split folders, or when a list is missing or names none of its
+    files (the note then says so)."""
     lists = {split: root / name for split, name in SPLIT_LISTS.items() if (root / name).is_file()}
     if index.given_split or not lists:
         return None, ""
+    found = " and ".join(path.name for path in lists.values())
+    if len(lists) < len(SPLIT_LISTS):
+        absent = next(name for split, name in SPLIT_LISTS.items() if split not in lists)
+        return None, f"; {found} not used: {absent} is missing"
     named: dict[str, set[str]] = {}
     for split, path in lists.items():
-        with path.open(encoding="utf-8", errors="replace") as f:
-            named[split] = {line.strip().replace("\\", "/") for line in f if line.strip()}
+        with path.open(encoding="utf-8-sig", errors="replace") as f:  # -sig: a byte-order mark is no path
+            named[split] = {posixpath.normpath(line.strip().replace("\\", "/")) for line in f if line.strip()}
     where = np.array(
-        [next((s for s in ("test", "val") if f.relative_to(root).as_posix() in named.get(s, ())), "train")
+        [next((s for s in ("test", "val") if f.relative_to(root).as_posix() in named[s]), "train")
          for f in index.all_files]
     )  # fmt: skip
-    missing = [SPLIT_LISTS[s] for s in ("val", "test") if not (where == s).any()]
-    if missing or not (where == "train").any():
-        why = f"{' and '.join(missing)} names none of these files" if missing else "they name every file"
-        return None, f"; {', '.join(SPLIT_LISTS[s] for s in lists)} not used: {why}"
+    empty = [SPLIT_LISTS[s] for s in ("val", "test") if not (where == s).any()]
+    if empty or not (where == "train").any():
+        why = f"{empty[0]} names none of these files" if len(empty) == 1 else "they name every file"
+        if len(empty) == 2:
+            why = f"neither {empty[0]} nor {empty[1]} names any of these files"
+        return None, f"; {found} not used: {why}"
     parts = {s: np.flatnonzero(where == s) for s in SPLITS}
     note = f"validation and test: the files your {SPLIT_LISTS['val']} and {SPLIT_LISTS['test']} name (Speech "
     note += "Commands' own split); training: the rest"
