@@ -521,6 +521,22 @@ def test_speech_commands_zipped_with_its_readme_and_lists_loads_as_the_folder(tm
     assert zipped.files == folder.files
 
 
+def test_folder_loading_reports_progress_and_refuses_too_many_clips_before_decoding(tmp_path, monkeypatch):
+    root = make_speakers(tmp_path / "ds", "nohash")  # 36 clips
+    heard = []
+    data = get_task("speech").load_data({"data": str(root), "split_seed": 0}, lambda d, t: heard.append((d, t)))
+    assert heard[-1] == (36, 36) and all(t == 36 for _, t in heard) and len(heard) == 36
+    assert sum(len(y) for y in data.y.values()) == 36 and data.meta["source_rate"] == 8000
+    monkeypatch.setenv("DLSTUDIO_MAX_CLIPS", "35")
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded a clip of a folder over the limit")
+
+    monkeypatch.setattr("core.tasks.speech.load_clip_and_rate", no_decoding)
+    with pytest.raises(DataError, match=r"ds: 36 clips, more than the limit of 35 \(DLSTUDIO_MAX_CLIPS"):
+        load_folder(root)
+
+
 def test_too_few_speakers_fall_back_to_clips_under_auto(tmp_path):
     root = tmp_path / "two"
     for word in WORDS:

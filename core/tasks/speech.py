@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.data import DataError
-from core.data.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, load_clip, load_clip_and_rate
+from core.data import DataError, env_limit
+from core.data.audio import AUDIO_EXTENSIONS, CLIP_SAMPLES, SAMPLE_RATE, load_clip, load_clip_and_rate
 from core.data.folders import (
     SPLITS,
     FolderIndex,
@@ -35,6 +35,13 @@ from core.training import TensorClassification
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
 # Folders that hold audio but are no word: Speech Commands' long recordings of background noise.
 NOT_CLASSES = {"_background_noise_": "Speech Commands' long background-noise recordings, not a word"}
+MAX_CLIPS = 120_000  # clips in one data set (Speech Commands v2 holds 105,829); DLSTUDIO_MAX_CLIPS
+
+
+def max_clips() -> int:
+    return int(env_limit("DLSTUDIO_MAX_CLIPS", MAX_CLIPS))
+
+
 # Speech Commands' own split: files named (relative to the folder) in these lists are validation and test.
 SPLIT_LISTS = {"val": "validation_list.txt", "test": "testing_list.txt"}
 
@@ -62,21 +69,39 @@ class SpeechData:
         }
 
 
-def load_folder(path: str | Path, seed: int = 0, name: str | None = None, group_by: str = "auto") -> SpeechData:
+def load_folder(
+    path: str | Path,
+    seed: int = 0,
+    name: str | None = None,
+    group_by: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
+) -> SpeechData:
     """A folder or .zip of class folders of audio (optional train/val/test) -> 16 kHz mono 1-s clips, split.
 
     `group_by` (core.data.speakers.GROUP_BY): "auto" keeps each speaker in one split when speakers can be read
     from the file names or folders, "speaker" insists on it, "none" splits clips regardless of who speaks.
     Given split folders, or Speech Commands' validation_list.txt and testing_list.txt, are kept as they are.
+    `progress(done, total)` hears how far decoding got, about every 1%. Memory: one second of float32 at 16 kHz
+    a clip (64 KB), at most `max_clips()` clips (7.7 GB at the default), refused before anything is decoded.
     """
     root = open_data_path(path)
     index = index_folder(root, AUDIO_EXTENSIONS, NOT_CLASSES)
     files, labels = index.all_files, index.all_labels
     if not index.given_split and len(labels) < 10:
         raise DataError(f"{root.name}: only {len(labels)} clips; at least 10 are needed to split")
+    if len(files) > max_clips():
+        raise DataError(
+            f"{root.name}: {len(files):,} clips, more than the limit of {max_clips():,} (DLSTUDIO_MAX_CLIPS; "
+            f"{CLIP_SAMPLES * 4 / 1e3:.0f} KB each in memory)"
+        )
     names = [f"{f.parent.name}/{f.name}" for f in files]
-    loaded = [load_clip_and_rate(f, n) for f, n in zip(files, names)]
-    waves = np.stack([wave for wave, _ in loaded])
+    waves = np.empty((len(files), CLIP_SAMPLES), np.float32)  # filled in place: no second copy to stack
+    rates = np.empty(len(files), np.int64)
+    every = max(1, len(files) // 100)
+    for i, (f, n) in enumerate(zip(files, names)):
+        waves[i], rates[i] = load_clip_and_rate(f, n)
+        if progress is not None and (i % every == 0 or i == len(files) - 1):
+            progress(i + 1, len(files))
     parts, note = _split_by_lists(root, index, group_by)
     if parts is None:
         parts, split = _split_by_speaker(index, seed, group_by)
@@ -86,7 +111,7 @@ def load_folder(path: str | Path, seed: int = 0, name: str | None = None, group_
     x = {s: torch.from_numpy(waves[i]) for s, i in parts.items()}
     y = {s: torch.from_numpy(labels[i]).long() for s, i in parts.items()}
     split_names = {s: [names[j] for j in i] for s, i in parts.items()}
-    source_rate = min(rate for _, rate in loaded)
+    source_rate = int(rates.min())
     return SpeechData(name or root.name, x, y, index.class_names, note, split_names, source_rate)
 
 
@@ -271,7 +296,7 @@ class SpeechTask(ClassificationTask):
     def load_data(self, config: dict[str, Any], progress: Callable[[int, int], None] | None = None) -> SpeechData:
         group_by = config.get("group_by", "auto")
         if config.get("data"):
-            return load_folder(config["data"], split_seed(config), group_by=group_by)
+            return load_folder(config["data"], split_seed(config), group_by=group_by, progress=progress)
         return load_bundled(config.get("dataset") or SPEC.dataset_names[0], split_seed(config), group_by)
 
     def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
