@@ -537,6 +537,18 @@ def test_folder_loading_reports_progress_and_refuses_too_many_clips_before_decod
         load_folder(root)
 
 
+def test_free_spoken_digit_files_filed_under_word_folders_still_name_their_speakers(tmp_path):
+    """`0_jackson_0.wav` in `zero/`: the file's label is the folder's own name for the class."""
+    root = make_speakers(tmp_path / "fsdd", "fsdd", takes=2)
+    for w, word in enumerate(WORDS):  # yes_spk0_0.wav -> 0_spk0_0.wav, kept in yes/
+        for p in (root / word).iterdir():
+            p.rename(p.with_name(p.name.replace(f"{word}_", f"{w}_", 1)))
+    data = load_folder(root, seed=0)
+    found = {s: {Path(f).stem.split("_")[1] for f in files} for s, files in data.files.items()}
+    assert "grouped by speaker" in data.split_note and "6 speakers, none in two splits" in data.split_note
+    assert not found["train"] & found["test"] and not found["val"] & (found["test"] | found["train"])
+
+
 def test_too_few_speakers_fall_back_to_clips_under_auto(tmp_path):
     root = tmp_path / "two"
     for word in WORDS:

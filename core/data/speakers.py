@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,9 +39,28 @@ def read_speakers(files: Sequence[Path], labels: Sequence[int], class_names: lis
     """One group per clip: its speaker, or (unknown speaker) the clip itself. None when at most half of the
     clips name a speaker: then the names are no speaker scheme, and grouping would be guesswork."""
     speakers = [speaker_of(Path(f), class_names[y]) for f, y in zip(files, labels)]
+    _read_relabelled_classes(files, labels, speakers)
     if sum(s is not None for s in speakers) * 2 <= len(speakers):
         return None
     return np.array([f"speaker:{s}" if s is not None else f"clip:{f}" for f, s in zip(files, speakers)])
+
+
+def _read_relabelled_classes(files: Sequence[Path], labels: Sequence[int], speakers: list[str | None]) -> None:
+    """A class folder whose every file reads `<label>_<speaker>_<n>` with one and the same <label> that is not the
+    folder's name (free-spoken-digit files `0_jackson_0.wav` filed under `zero/`): <label> is this folder's own
+    name for its class, so the middle part is the speaker. Fills those in `speakers`, in place."""
+    by_class: dict[int, list[int]] = {}
+    for i, y in enumerate(labels):
+        if speakers[i] is None:
+            by_class.setdefault(int(y), []).append(i)
+    sizes = Counter(int(y) for y in labels)
+    for y, where in by_class.items():
+        if len(where) != sizes[y]:
+            continue  # some of the class's files were read another way: no single scheme
+        matches = [LABEL_SPEAKER_N.match(Path(files[i]).stem) for i in where]
+        if all(matches) and len({m["label"].lower() for m in matches}) == 1:
+            for i, m in zip(where, matches):
+                speakers[i] = m["speaker"]
 
 
 def speaker_groups(
