@@ -14,7 +14,7 @@ from ui.inside import image_inside_tab
 from ui.results_panel import worst_mistakes
 from ui.services import run_model
 from ui.share import text
-from ui.task_page import TaskPage, render
+from ui.task_page import TaskPage, render, split_caption
 
 P = "image"
 
@@ -25,6 +25,8 @@ def data_preview(data) -> None:
         f"{len(data.class_names)} classes · {data.meta['channels']}×{data.meta['size']}×{data.meta['size']} · "
         + " / ".join(f"{k} {v}" for k, v in counts.items())
     )
+    if data.split_note:
+        split_caption(data.split_note)
     x, y = data.x["train"], data.y["train"].numpy()
     picks = [int(np.flatnonzero(y == c)[0]) for c in range(len(data.class_names)) if (y == c).any()][:10]
     st.image(

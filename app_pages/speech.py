@@ -15,7 +15,7 @@ from ui.recordings import RECORDED, record_section, recorded_source
 from ui.results_panel import worst_mistakes
 from ui.services import run_model
 from ui.share import text
-from ui.task_page import TaskPage, md_text, render
+from ui.task_page import TaskPage, md_text, render, split_caption
 
 P = "speech"
 HOP_SECONDS = LogMel().hop_seconds
@@ -27,6 +27,7 @@ def data_preview(data) -> None:
     made = f" (recorded at {source / 1000:g} kHz: nothing above {source / 2000:g} kHz)" if source < rate else ""
     st.caption(f"{len(data.class_names)} classes · 1-s clips at {rate // 1000} kHz{made} · {counts}")
     st.caption(md_text("Classes: " + ", ".join(data.class_names)))
+    split_caption(data.split_note)
 
 
 def features_section(data) -> None:

@@ -64,6 +64,23 @@ def test_a_bad_folder_shows_an_error_naming_the_file(tmp_path):
     assert any("recorded at 8 kHz: nothing above 4 kHz" in c.value for c in at.caption), [c.value for c in at.caption]
 
 
+def test_the_split_and_its_warnings_show_before_training(tmp_path):
+    """Speech Commands' extras: the page says what the split will be, what was left out, and what is not tested."""
+    for split, words in (("train", ("yes", "no")), ("test", ("yes",))):
+        for word in words:
+            (tmp_path / "mine" / split / word).mkdir(parents=True)
+            for i in range(4):
+                wave = 0.3 * np.sin(2 * np.pi * (300 + 40 * i) * np.arange(8000) / 16_000)
+                sf.write(tmp_path / "mine" / split / word / f"{word}_{i}.wav", wave, 16_000)
+    at = open_page(PAGE)
+    at.selectbox(key="speech_dataset").select("your own (.zip or folder)").run()
+    at.text_input(key="speech_folder").input(str(tmp_path / "mine")).run()
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Split: test: your test/ folder; validation: 1/8 of your train/ folder") for c in captions)
+    assert [w.value for w in at.warning] == ["No test examples of no, so accuracy on them is not measured"]
+
+
 def test_saved_recordings_are_offered_as_a_dataset(tmp_path):
     root = tmp_path / "user_data" / "recordings" / "my_words"
     for word, freq in (("high", 880.0), ("low", 220.0)):

@@ -35,6 +35,18 @@ def md_text(value: str) -> str:
     return value.replace("_", "\\_")
 
 
+def split_caption(note: str) -> None:
+    """How the data will be split, before anything is trained: the note as a caption, its warnings (a class
+    with no test or no training examples) as warnings."""
+    parts = note.split("; warning: ")
+    st.caption(md_text(f"Split: {parts[0]}"))
+    for warning in parts[1:]:
+        st.warning(md_text(warning[:1].upper() + warning[1:].split("; ")[0]), icon=":material/warning:")
+        rest = "; ".join(warning.split("; ")[1:])
+        if rest:
+            st.caption(md_text(rest))
+
+
 @dataclass
 class TaskPage:
     """What one task page adds to the skeleton."""
