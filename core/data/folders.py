@@ -117,8 +117,8 @@ def index_folder(root: Path, extensions: set[str] | None = None, not_classes: Co
         index.files["all"], index.labels["all"] = _scan_classes(root, class_names, extensions)
     index.left_out = [c for c in found if c in not_classes]
     if len(class_names) < 2:
-        found = f"only {class_names[0]!r}" if class_names else "none"
-        raise DataError(f"{root.name}: needs at least two class subfolders, found {found}")
+        seen = f"only {class_names[0]!r}" if class_names else "none"
+        raise DataError(f"{root.name}: needs at least two class subfolders, found {seen}")
     if index.given_split:
         _check_train_has_every_class(root, index)
     return index
