@@ -124,24 +124,22 @@ def tune_model(task: str, model: str, grid: dict[str, tuple], seeds: int, splits
     rows = []
     for values in itertools.product(*grid.values()):
         point = dict(zip(grid, values))
-        runs = []
-        keys = [(split, seed) for split in splits for seed in range(seeds)]
+        settings = as_settings(task, model, point)
+        runs, by_run = [], {}  # by_run: each run's score by "split/seed", so settings are compared run for run
         for split, data in splits.items():
             for seed in range(seeds):
-                settings = as_settings(task, model, point)
                 config = make_config(task, model, **{**base, "split_seed": split}, seed=seed, **settings)
                 runs.append(fit_on_validation(config, data))
-                score = runs[-1]["final"][key]
+                by_run[f"{split}/{seed}"] = score = runs[-1]["final"][key]
                 print(f"  {model} {point} split {split} seed {seed}: {key} {score:.4f}", file=sys.stderr, flush=True)
-        scores = [r["final"][key] for r in runs]
+        scores = list(by_run.values())
         rows.append(
             {
                 "setting": point,
                 "val_mean": statistics.mean(scores),
                 "val_std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
                 "runs": len(scores),
-                # each run's score by "split/seed", so settings are compared run for run
-                "scores": {f"{split}/{seed}": v for (split, seed), v in zip(keys, scores)},
+                "scores": by_run,
                 "val_loss": statistics.mean(r["final"].get("val_loss", 0.0) for r in runs),
                 "steps": statistics.mean(r["steps"] for r in runs),
                 "seconds": statistics.mean(r["seconds"] for r in runs),
@@ -263,8 +261,7 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {task} on "
         f"{splits[split_seeds[0]].meta['dataset']}, split seed(s) {', '.join(map(str, split_seeds))}; grid {grid}; "
-        f"{args.seeds} seeds "
-        "per split; selected on the validation splits only"
+        f"{args.seeds} seeds per split; selected on the validation splits only"
     )
     for s, data in splits.items():
         print(f"  split {s}: {getattr(data, 'split_note', '')}")

@@ -41,8 +41,8 @@ def split_caption(note: str) -> None:
     parts = note.split("; warning: ")
     st.caption(md_text(f"Split: {parts[0]}"))
     for warning in parts[1:]:
-        st.warning(md_text(warning[:1].upper() + warning[1:].split("; ")[0]), icon=":material/warning:")
-        rest = "; ".join(warning.split("; ")[1:])
+        said, _, rest = warning.partition("; ")  # what follows the warning is the note's next part
+        st.warning(md_text(said[:1].upper() + said[1:]), icon=":material/warning:")
         if rest:
             st.caption(md_text(rest))
 

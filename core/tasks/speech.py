@@ -138,9 +138,12 @@ def _split_by_lists(root: Path, index: FolderIndex, group_by: str) -> tuple[dict
     )  # fmt: skip
     empty = [SPLIT_LISTS[s] for s in ("val", "test") if not (where == s).any()]
     if empty or not (where == "train").any():
-        why = f"{empty[0]} names none of these files" if len(empty) == 1 else "they name every file"
         if len(empty) == 2:
             why = f"neither {empty[0]} nor {empty[1]} names any of these files"
+        elif empty:
+            why = f"{empty[0]} names none of these files"
+        else:
+            why = "they name every file"
         return None, f"; {found} not used: {why}"
     parts = {s: np.flatnonzero(where == s) for s in SPLITS}
     note = f"validation and test: the files your {SPLIT_LISTS['val']} and {SPLIT_LISTS['test']} name (Speech "
