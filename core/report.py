@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from core.charts import confusion_matrix_figure, curves_figure
 from core.cli import command_for
 from core.metric_info import format_interval, format_metric, metric
+from core.metrics import report_with_present_macro_avg
 from core.run_views import setting_text
 
 STYLE = """
@@ -104,8 +105,14 @@ def run_report(run: dict[str, Any], history: list[dict[str, float]]) -> str:
         parts.append(_figure(cm, first))
         first = False
     if isinstance(details.get("report"), dict):
-        parts.append("<h2>Classification report</h2><p class='sub'>scikit-learn, test split.</p>")
-        parts.append(_classification_report(details["report"]))
+        parts.append(
+            "<h2>Classification report</h2><p class='sub'>scikit-learn, test split; macro avg over the classes "
+            "in the test split or predicted, as the headline macro-F1.</p>"
+        )
+        report = details["report"]
+        if "confusion_matrix" in details:
+            report = report_with_present_macro_avg(report, details["confusion_matrix"], details["class_names"])
+        parts.append(_classification_report(report))
     parts.append("<h2>Configuration</h2>")
     parts.append(
         _table([[html.escape(k), html.escape(setting_text(v))] for k, v in config.items()], ["setting", "value"], 2)

@@ -6,6 +6,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from sklearn.metrics import classification_report
 from torch import nn
 
 from core.config import make_config
@@ -104,3 +105,15 @@ def test_a_recommender_exports_and_is_checked_on_several_users(tmp_path):
         assert check.examples == 16 and check.same_predictions  # the same top item for each of the 16 users
     report = run_report(store.get(run_id), store.history(run_id))
     assert "NDCG@10" in report and "ndcg@10</div>" not in report  # ranking metrics under their own names
+
+
+def test_the_html_reports_macro_avg_row_is_the_headline_macro_f1():
+    # issue 18 item 2, also for a run stored before the rule (its report's row counted the missing class "c" as 0)
+    names = ["a", "b", "c"]
+    report = classification_report(
+        [0, 0, 1, 1, 1], [0, 1, 1, 1, 1], labels=[0, 1, 2], target_names=names, output_dict=True
+    )
+    details = {"report": report, "confusion_matrix": [[1, 1, 0], [0, 3, 0], [0, 0, 0]], "class_names": names}
+    html = run_report({"id": "r", "task": "image", "status": "done", "details": details}, [])
+    assert "<td>macro avg</td><td class=num>0.875</td><td class=num>0.750</td><td class=num>0.762</td>" in html
+    assert "<td>c</td>" in html

@@ -95,3 +95,12 @@ def test_intervals_hold_the_estimate_and_shrink_with_more_data():
     widths = np.array(widths)
     assert np.all(widths[1:] < widths[:-1])  # four times the data: about half the width
     assert ci95_mean(np.ones(50)) == [1.0, 1.0]  # no spread, no width
+
+
+def test_the_reports_macro_avg_row_is_the_headline_macro_f1():
+    # issue 18: true [0,0,1,1,1], predicted [0,1,1,1,1], classes a/b/c: headline 0.762, the row said 0.508
+    m = classification_metrics([0, 0, 1, 1, 1], [0, 1, 1, 1, 1], ["a", "b", "c"])
+    assert m["report"]["macro avg"]["f1-score"] == pytest.approx(m["macro_f1"]) == pytest.approx(0.7619, abs=1e-4)
+    assert set(m["report"]) >= {"a", "b", "c", "macro avg", "weighted avg"}  # every class keeps its row
+    all_right = classification_metrics([0, 0], [0, 0], ["a", "b"])["report"]["macro avg"]
+    assert all_right["f1-score"] == all_right["precision"] == all_right["recall"] == 1.0

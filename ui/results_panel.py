@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.charts import confusion_matrix_figure, curves_figure, model_comparison_figure
 from core.metric_info import METRICS, format_interval, format_metric, metric
+from core.metrics import report_with_present_macro_avg
 from core.tasks import get_task
 from ui.services import get_store
 
@@ -81,7 +82,9 @@ def classification_view(run: dict[str, Any], key: str) -> None:
         st.plotly_chart(run_confusion(run["id"], normalize), key=f"{key}_confusion")
     with c2:
         st.markdown("**Classification report** (scikit-learn)")
-        table = report_table(details["report"])
+        table = report_table(
+            report_with_present_macro_avg(details["report"], details["confusion_matrix"], details["class_names"])
+        )
         st.dataframe(table.style.format(precision=3), height=38 + 35 * len(table), key=f"{key}_report")
 
 
