@@ -102,6 +102,33 @@ def test_non_image_file_names_the_file(tmp_path):
         load_folder(root)
 
 
+@pytest.mark.parametrize(
+    "train_name,test_name",
+    [("training", "testing"), ("train", "eval"), ("train", "holdout"), ("Train", "Evaluation"), ("TRAINING", "Test")],
+)
+def test_other_common_split_folder_names_are_splits_not_classes(tmp_path, train_name, test_name):
+    # issue 18 item 3: training/ + testing/ loaded as two classes, and the model learnt which folder a file was in
+    make_folder(tmp_path / "ds" / train_name, n=16)
+    make_folder(tmp_path / "ds" / test_name, n=3)
+    data = load_folder(tmp_path / "ds")
+    assert data.class_names == ["cat", "dog"]
+    assert len(data.y["test"]) == 6 and f"your {test_name}/ folder" in data.split_note
+
+
+def test_eval_beside_a_test_folder_is_the_validation_split(tmp_path):
+    for name, n in (("train", 10), ("eval", 2), ("test", 3)):
+        make_folder(tmp_path / "ds" / name, n=n)
+    data = load_folder(tmp_path / "ds")
+    assert (len(data.y["train"]), len(data.y["val"]), len(data.y["test"])) == (20, 4, 6)
+
+
+@pytest.mark.parametrize("classes", [("training", "validation"), ("Train", "cat"), ("cat", "holdout")])
+def test_class_folders_named_like_splits_are_refused(tmp_path, classes):
+    root = make_folder(tmp_path / "pets", classes=classes)
+    with pytest.raises(DataError, match="look like split folders, not classes"):
+        load_folder(root)
+
+
 def test_empty_class_folder(tmp_path):
     root = make_folder(tmp_path / "pets")
     (root / "bird").mkdir()

@@ -16,8 +16,13 @@ from core.data.archive import cached_extraction
 from core.data.roots import check_data_path
 
 SPLITS = ("train", "val", "test")
-# Folder names read as a split: the validation split goes by several names.
-SPLIT_FOLDERS = {"train": "train", "test": "test", "val": "val", "valid": "val", "validation": "val", "dev": "val"}
+# Folder names read as a split (any case): each split goes by several names.
+SPLIT_FOLDERS = {
+    **dict.fromkeys(("train", "training"), "train"),
+    **dict.fromkeys(("test", "testing", "eval", "evaluation", "holdout"), "test"),
+    **dict.fromkeys(("val", "valid", "validation", "dev"), "val"),
+}
+HELD_OUT = {"eval", "evaluation", "holdout"}  # the test split, or the validation split beside a test/ folder
 IGNORED = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}
 DOCUMENTS = {"", ".txt", ".md", ".rst", ".html", ".pdf"}  # a data set's README, LICENSE, lists: never its data
 SPLIT_NOTE = "seeded stratified split 70/10/20 (train/validation/test)"
@@ -84,12 +89,17 @@ def _descend_single(path: Path) -> Path:
 
 
 def _split_folders(root: Path) -> dict[str, Path]:
-    """train/ with test/ and/or a validation folder (val/, valid/, validation/, dev/), each of class folders."""
+    """train/ with test/ and/or a validation folder (val/, dev/, eval/ beside test/ ...), each of class folders."""
+    named = {
+        child: SPLIT_FOLDERS[child.name.lower()]
+        for child in _visible(root.iterdir())
+        if child.name.lower() in SPLIT_FOLDERS and child.is_dir() and any(c.is_dir() for c in _visible(child.iterdir()))
+    }
+    has_test = any(split == "test" and c.name.lower() not in HELD_OUT for c, split in named.items())
     found: dict[str, Path] = {}
-    for child in _visible(root.iterdir()):
-        split = SPLIT_FOLDERS.get(child.name.lower())
-        if split is None or not child.is_dir() or not any(c.is_dir() for c in _visible(child.iterdir())):
-            continue
+    for child, split in named.items():
+        if has_test and child.name.lower() in HELD_OUT:
+            split = "val"
         if split in found:
             raise DataError(f"{root.name}: both {found[split].name}/ and {child.name}/ are a {split} split; keep one")
         found[split] = child
@@ -116,12 +126,24 @@ def index_folder(root: Path, extensions: set[str] | None = None, not_classes: Co
         index = FolderIndex(class_names)
         index.files["all"], index.labels["all"] = _scan_classes(root, class_names, extensions)
     index.left_out = [c for c in found if c in not_classes]
+    _check_no_split_named_classes(root, class_names)
     if len(class_names) < 2:
         seen = f"only {class_names[0]!r}" if class_names else "none"
         raise DataError(f"{root.name}: needs at least two class subfolders, found {seen}")
     if index.given_split:
         _check_train_has_every_class(root, index)
     return index
+
+
+def _check_no_split_named_classes(root: Path, class_names: list[str]) -> None:
+    """A class named like a split (training/, holdout/) is a split read wrong: the model would learn the folder."""
+    splitlike = [c for c in class_names if c.lower() in SPLIT_FOLDERS]
+    if splitlike:
+        names = ", ".join(f"{c}/" for c in splitlike)
+        raise DataError(
+            f"{root.name}: {names} look like split folders, not classes; use train/ with test/ (and optionally "
+            "val/), each holding one folder per class, or one folder per class with no split folders"
+        )
 
 
 def _check_train_has_every_class(root: Path, index: FolderIndex) -> None:
