@@ -6,6 +6,8 @@ import io
 import os
 import re
 import struct
+from collections.abc import Iterable
+from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,6 +25,9 @@ AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff"}
 MAX_BYTES = 32_000_000  # refused before decoding: a keyword clip is a few kB
 MAX_SECONDS = 60.0  # refused from the header alone, so a ten-minute file costs nothing
 SILENCE_PEAK = 10 ** (-60 / 20)  # -60 dBFS
+# torchaudio's resampling kernel holds about (to x from) taps for the rates' ratio in lowest terms: 1,000,000 is
+# 4 MB; 8,001 Hz -> 16 kHz (no common factor) would be 128 million taps, gigabytes.
+MAX_RATIO_TAPS = 1_000_000
 
 Source = str | Path | bytes
 
@@ -105,10 +110,43 @@ def decode(source: Source, name: str | None = None) -> tuple[np.ndarray, int]:
     return wave.mean(axis=1), int(rate)  # mix the channels down
 
 
+def resampling_ratio(rate: int, target: int = SAMPLE_RATE) -> tuple[int, int]:
+    """(from, to): the whole numbers `rate` is resampled by, in lowest terms, within MAX_RATIO_TAPS.
+
+    Every common rate is exact (44.1 kHz -> 16 kHz is 441 -> 160). A rate whose ratio to `target` needs larger
+    terms (8,001 Hz: 8001 -> 16000) is resampled by the nearest fraction with terms up to 1,000: 8,001 Hz is
+    treated as 8,000 Hz, a pitch change of 0.0125% (`resampling_note` says so).
+    """
+    exact = Fraction(target, rate)
+    if exact.numerator * exact.denominator <= MAX_RATIO_TAPS:
+        return exact.denominator, exact.numerator
+    most = int(MAX_RATIO_TAPS**0.5)
+    if target >= rate:  # the ratio below 1 is approximated, so both terms stay within `most`
+        near = max(Fraction(rate, target).limit_denominator(most), Fraction(1, most))
+        return near.numerator, near.denominator
+    near = max(Fraction(target, rate).limit_denominator(most), Fraction(1, most))
+    return near.denominator, near.numerator
+
+
+def resampling_note(rates: Iterable[int], target: int = SAMPLE_RATE) -> str:
+    """'; clips at 8,001 Hz resampled as if at 8,000.5 Hz (...)' for each rate resampling_ratio approximated."""
+    notes = []
+    for rate in sorted(set(int(r) for r in rates)):
+        source, to = resampling_ratio(rate, target)
+        used = target * source / to
+        if used != rate:
+            notes.append(f"{rate:,} Hz as if at {used:,.1f} Hz (pitch off by {abs(used / rate - 1):.4%})")
+    if not notes:
+        return ""
+    return f"; clips at {', '.join(notes)}: the nearest ratio of small whole numbers, so resampling stays fast"
+
+
 def resample(wave: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
-    if rate == target:
+    """`wave` at `rate` -> at `target` (torchaudio's sinc interpolation, by resampling_ratio: bounded memory)."""
+    source, to = resampling_ratio(rate, target)
+    if source == to:
         return wave
-    return AF.resample(torch.from_numpy(np.ascontiguousarray(wave)), rate, target).numpy()
+    return AF.resample(torch.from_numpy(np.ascontiguousarray(wave)), source, to).numpy()
 
 
 def fit_window(wave: np.ndarray, length: int = CLIP_SAMPLES) -> np.ndarray:

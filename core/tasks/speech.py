@@ -13,7 +13,14 @@ import torch
 from torch import nn
 
 from core.data import DataError, env_limit
-from core.data.audio import AUDIO_EXTENSIONS, CLIP_SAMPLES, SAMPLE_RATE, load_clip, load_clip_and_rate
+from core.data.audio import (
+    AUDIO_EXTENSIONS,
+    CLIP_SAMPLES,
+    SAMPLE_RATE,
+    load_clip,
+    load_clip_and_rate,
+    resampling_note,
+)
 from core.data.folders import (
     SPLITS,
     FolderIndex,
@@ -56,7 +63,7 @@ class SpeechData:
     class_names: list[str]
     split_note: str
     files: dict[str, list[str]] = field(default_factory=dict)  # split -> "class/file.wav", for showing clips
-    source_rate: int = SAMPLE_RATE  # the lowest sample rate among the files: the band the recordings can hold
+    source_rate: int = SAMPLE_RATE  # the lowest sample rate of the training files: the band they can hold
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -108,10 +115,11 @@ def load_folder(
         note = split + note
     note += coverage_note(parts, labels, index.class_names)
     note += "".join(f"; {name}/ left out: {NOT_CLASSES[name]}" for name in index.left_out)
+    note += resampling_note(rates)
     x = {s: torch.from_numpy(waves[i]) for s, i in parts.items()}
     y = {s: torch.from_numpy(labels[i]).long() for s, i in parts.items()}
     split_names = {s: [names[j] for j in i] for s, i in parts.items()}
-    source_rate = int(rates.min())
+    source_rate = int(rates[parts["train"]].min())  # the band training noise is shaped to: training files only
     return SpeechData(name or root.name, x, y, index.class_names, note, split_names, source_rate)
 
 

@@ -1,0 +1,55 @@
+"""Hostile input, third pass: odd sample rates, numbers and names that overflow, files that are not what they
+seem, and stores that cannot be written. Memory is measured in a fresh interpreter (tests/test_hostile.py's
+`measured`), so the numbers belong to the case alone."""
+
+import wave
+
+import numpy as np
+import pytest
+
+from core.data.audio import resampling_note
+from tests.test_hostile import measured
+
+
+def write_wav(path, rate: int, seconds: float = 1.0, amplitude: float = 0.5):
+    t = np.arange(int(rate * seconds)) / rate
+    samples = (amplitude * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return path
+
+
+# ---------------------------------------------------------------- 1. sample rates that share no factor with 16 kHz
+
+
+@pytest.mark.parametrize("rate", [8001, 16001, 44101])
+def test_a_clip_at_an_odd_sample_rate_resamples_in_bounded_memory_and_time(tmp_path, rate):
+    clip = write_wav(tmp_path / f"odd{rate}.wav", rate)
+    out = measured(f"""
+        import time
+        import numpy as np
+        from core.data.audio import load_clip
+        start()
+        began = time.perf_counter()
+        x = load_clip({str(clip)!r})
+        seconds = time.perf_counter() - began
+        spectrum = np.abs(np.fft.rfft(x))
+        done(seconds=seconds, shape=list(x.shape), peak_hz=float(np.argmax(spectrum)))
+    """)
+    # torchaudio's kernel for the exact ratio was 2-2.8 GB (8,001 Hz: 11 s; 16,001 and 44,101 Hz: out of memory)
+    assert out["growth_mb"] < 100 and out["seconds"] < 2, out
+    assert out["shape"] == [16000] and out["peak_hz"] == pytest.approx(440, abs=1)  # the tone is where it was
+
+
+def test_the_split_note_says_which_rates_were_resampled_by_a_near_ratio(tmp_path):
+    from core.tasks.speech import load_folder
+
+    for word in ("yes", "no"):
+        for i in range(6):
+            write_wav(tmp_path / "words" / word / f"clip{i}.wav", 8001 if i == 0 else 16000, seconds=0.2)
+    note = load_folder(tmp_path / "words", group_by="none").split_note
+    assert note.endswith("; clips at 8,001 Hz as if at 8,000.0 Hz (pitch off by 0.0125%): the nearest ratio of "
+                         "small whole numbers, so resampling stays fast")  # fmt: skip
+    assert resampling_note([16000, 44100, 22050, 48000, 8000, 11025]) == ""  # common rates resample exactly
