@@ -221,6 +221,13 @@ def test_8k_speech_band_audio_is_upsampled(tmp_path):
     assert load_folder(tmp_path / "mixed").meta["source_rate"] == 8000  # the band the narrowest files hold
 
 
+def test_the_noise_band_comes_from_the_training_files_only(tmp_path):
+    # issue 18 item 7: 8 kHz test files narrowed the training noise band (rates.min() over every split)
+    make_folder(tmp_path / "mine" / "train", per_class=8, rate=SR)
+    make_folder(tmp_path / "mine" / "test", per_class=3, rate=8000)
+    assert load_folder(tmp_path / "mine").meta["source_rate"] == SR
+
+
 def test_flac_and_ogg_load(tmp_path):
     sf.write(tmp_path / "a.flac", tone(), SR)
     sf.write(tmp_path / "a.ogg", tone(), SR)
