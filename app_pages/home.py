@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.metric_info import format_metric, metric
 from core.tasks import run_headline, task_spec, task_specs
+from ui.text import plain
 
 st.title("DL Studio")
 st.markdown(
@@ -55,7 +56,7 @@ def best_run_card(name: str, best: dict) -> None:
         format_metric(primary, best["metrics"][primary]),
         help=f"The best finished run by the task's primary metric, on its held-out test split (run {best['id']}).",
     )
-    st.caption(f"**{best['model']}** on {Path(best['dataset']).name}")  # a folder of your own: its name
+    st.caption(f"**{best['model']}** on {plain(Path(best['dataset']).name)}")  # a folder of your own: its name
     history = get_store().history(best["id"])
     key = next((k for k in (f"val_{primary}", "val_loss") if any(k in h for h in history)), None)
     if key and len(history) > 1:

@@ -15,6 +15,7 @@ from ui.results_panel import worst_mistakes
 from ui.services import run_model
 from ui.share import text
 from ui.task_page import TaskPage, render, split_caption
+from ui.text import plain
 
 P = "image"
 
@@ -31,7 +32,7 @@ def data_preview(data) -> None:
     picks = [int(np.flatnonzero(y == c)[0]) for c in range(len(data.class_names)) if (y == c).any()][:10]
     st.image(
         [_to_pil_array(x[i].numpy()) for i in picks],
-        caption=[data.class_names[y[i]] for i in picks],
+        caption=[plain(data.class_names[y[i]]) for i in picks],
         width=44,
     )
 
@@ -47,7 +48,7 @@ def _to_pil_array(img: np.ndarray) -> np.ndarray:
 def mistakes_tab(run: dict) -> None:
     cols = st.columns(6)
     for m in worst_mistakes(run, "images"):
-        caption = f"true {m['true']} → {m['pred']} ({m['p']:.0%})"
+        caption = f"true {plain(m['true'])} → {plain(m['pred'])} ({m['p']:.0%})"
         cols[m["n"] % 6].image(_to_pil_array(m["input"]), caption=caption, width="stretch")
 
 
@@ -76,7 +77,7 @@ def try_tab(run: dict) -> None:
     target = int(probs.argmax())
     heat, method = explain(model, x, target)
     c1, c2 = st.columns(2)
-    c1.markdown(f"**Prediction: {meta['class_names'][target]}** ({probs[target]:.1%})")
+    c1.markdown(f"**Prediction: {plain(meta['class_names'][target])}** ({probs[target]:.1%})")
     c1.plotly_chart(probability_bar_figure(probs, meta["class_names"]), key=f"{P}_try_probs")
     c2.markdown(f"**Where it looked** · {method}")
     c2.plotly_chart(image_heatmap_figure(x[0].numpy(), heat.numpy()), key=f"{P}_try_heat")

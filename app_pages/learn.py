@@ -39,6 +39,7 @@ from ui.inside import speech_inside_tab
 from ui.services import get_store, keep_settings, run_model
 from ui.share import one_of, share_settings
 from ui.task_page import load_data
+from ui.text import plain
 
 P = "learn"
 SECTIONS = {
@@ -272,7 +273,7 @@ def transfer_section() -> None:
     if pair is not None:
         scratch, tuned = pair
         st.markdown(
-            f"**Your runs**: {tuned['model']} on {tuned['dataset']}, from scratch (run {scratch['id']}) and "
+            f"**Your runs**: {tuned['model']} on {plain(tuned['dataset'])}, from scratch (run {scratch['id']}) and "
             f"fine-tuned from run {tuned['config']['init_from']} (run {tuned['id']})"
         )
         histories = {"from scratch": get_store().history(scratch["id"]), "fine-tuned": get_store().history(tuned["id"])}
@@ -303,7 +304,7 @@ def attention_section() -> None:
     if run is None:
         st.info("No trained attention model yet: train `crnn_attention` (the default) on the speech page first.")
     else:
-        st.caption(f"Run {run['id']}: {run['model']} on {run['dataset']}")
+        st.caption(f"Run {run['id']}: {run['model']} on {plain(run['dataset'])}")
         speech_inside_tab(run)
     see_it("Train a keyword spotter with attention", "app_pages/speech.py", model="crnn_attention")
 

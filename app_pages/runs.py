@@ -19,6 +19,7 @@ from core.tasks import get_task
 from ui.results_panel import results_panel
 from ui.services import get_jobs, get_store, keep_settings, runs_dir
 from ui.share import list_of, one_of, share_settings, text
+from ui.text import plain
 
 P = "runs"
 STATUSES = ["finished", "stopped", "running", "queued", "failed", "diverged", "interrupted", "crashed", "cancelled"]
@@ -119,7 +120,7 @@ def compare_view(runs: list[dict]) -> None:
     settings_diff(runs, labels)
     for r in runs:
         if r.get("error"):
-            st.error(f"Run {r['id']} {r['status']}: {r['error']}")
+            st.error(f"Run {r['id']} {r['status']}: {plain(r['error'])}")
     histories = {lab: store.history(r["id"]) for lab, r in zip(labels, runs)}
     st.markdown("**Training curves** · one colour per run; train solid, validation dashed")
     if any(len(h) > 1 for h in histories.values()):
@@ -137,7 +138,7 @@ def compare_view(runs: list[dict]) -> None:
     per_row = 4 if len(with_cm) in (4, 7, 8) else min(len(with_cm), 3)  # rows as even as they can be
     for start in range(0, len(with_cm), per_row):
         for col, (lab, r) in zip(st.columns(per_row), with_cm[start : start + per_row]):
-            col.markdown(f"**{lab}** · {r['dataset']}")
+            col.markdown(f"**{plain(lab)}** · {plain(r['dataset'])}")
             fig = confusion_matrix_figure(r["details"]["confusion_matrix"], r["details"]["class_names"], normalize)
             col.plotly_chart(fig, key=f"{P}_cm_{r['id']}")
 
@@ -193,7 +194,7 @@ def export_section(run: dict) -> None:
                 examples = export_examples(json.dumps(config, sort_keys=True))
                 exports[run["id"]] = [c.to_dict() for c in export_run(get_store(), run["id"], examples)]
             except Exception as exc:  # the run's data may be gone (a deleted folder): say so
-                st.error(f"Could not export run {run['id']}: {type(exc).__name__}: {exc}")
+                st.error(f"Could not export run {run['id']}: {type(exc).__name__}: {plain(exc)}")
     checks = exports.get(run["id"])
     if not checks:
         return

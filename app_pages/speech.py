@@ -15,7 +15,8 @@ from ui.recordings import RECORDED, record_section, recorded_source
 from ui.results_panel import worst_mistakes
 from ui.services import run_model
 from ui.share import text
-from ui.task_page import TaskPage, md_text, render, split_caption
+from ui.task_page import TaskPage, render, split_caption
+from ui.text import plain
 
 P = "speech"
 HOP_SECONDS = LogMel().hop_seconds
@@ -26,7 +27,7 @@ def data_preview(data) -> None:
     rate, source = data.meta["sample_rate"], data.meta.get("source_rate", data.meta["sample_rate"])
     made = f" (recorded at {source / 1000:g} kHz: nothing above {source / 2000:g} kHz)" if source < rate else ""
     st.caption(f"{len(data.class_names)} classes · 1-s clips at {rate // 1000} kHz{made} · {counts}")
-    st.caption(md_text("Classes: " + ", ".join(data.class_names)))
+    st.caption("Classes: " + plain(", ".join(data.class_names)))
     split_caption(data.split_note)
 
 
@@ -57,9 +58,9 @@ def mistakes_tab(run: dict) -> None:
     for m in worst_mistakes(run, "clips (listen, and look at what it heard)"):
         n = m["n"]
         with cols[n % 3].container(border=True):
-            st.markdown(md_text(f"true **{m['true']}** → predicted **{m['pred']}** ({m['p']:.0%})"))
+            st.markdown(f"true **{plain(m['true'])}** → predicted **{plain(m['pred'])}** ({m['p']:.0%})")
             if n < len(files):
-                st.caption(md_text(files[n]))
+                st.caption(plain(files[n]))
             st.audio(to_wav_bytes(m["input"]), format="audio/wav")
             spec = clip_features(m["input"])["logmel"]
             st.plotly_chart(spectrogram_figure(spec, HOP_SECONDS, height=170), key=f"{P}_mistake_{n}")
@@ -71,7 +72,7 @@ def try_tab(run: dict) -> None:
     mic_tab, upload_tab = st.tabs(["Microphone", "Upload"])
     source = None
     with mic_tab:
-        said = st.audio_input("Say one of: " + ", ".join(meta["class_names"]), key=f"{P}_try_mic_file")
+        said = st.audio_input("Say one of: " + plain(", ".join(meta["class_names"])), key=f"{P}_try_mic_file")
         if said is not None:
             source = (said.getvalue(), "your recording")
     with upload_tab:
@@ -86,14 +87,14 @@ def try_tab(run: dict) -> None:
     try:
         x = prepare_clip(*source, meta)
     except DataError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     with torch.no_grad():
         probs = torch.softmax(model(x), 1)[0].numpy()
     target = int(probs.argmax())
     spec, saliency = spectrogram_saliency(model, x, target)
     c1, c2 = st.columns([2, 3])
-    c1.markdown(f"**Prediction: {meta['class_names'][target]}** ({probs[target]:.1%})")
+    c1.markdown(f"**Prediction: {plain(meta['class_names'][target])}** ({probs[target]:.1%})")
     c1.plotly_chart(probability_bar_figure(probs, meta["class_names"], top=5), key=f"{P}_try_probs")
     c2.markdown("**Where it listened** · gradient saliency (red) on the log-mel spectrogram of the 1-s window")
     c2.audio(to_wav_bytes(x[0].numpy(), meta["sample_rate"]), format="audio/wav")

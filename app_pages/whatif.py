@@ -28,6 +28,7 @@ from core.whatif import (
 )
 from ui.services import get_jobs, get_store, keep_settings, session_id
 from ui.share import int_in, list_of, one_of, parser_for, share_settings, text
+from ui.text import plain
 from ui.training_panel import BATCH_SIZES, TRAINING_SETTINGS, apply_defaults, finished_runs, training_controls
 
 P = "whatif"
@@ -245,7 +246,7 @@ def race_results(race: dict, snaps: dict[str, list[dict]]) -> None:
     for label, recs in records.items():
         for r in recs:
             if r and r["status"] in ("failed", "diverged", "interrupted", "crashed"):
-                st.error(f"{label} · seed {r['config'].get('seed')}: {r['error']}")
+                st.error(f"{label} · seed {r['config'].get('seed')}: {plain(r['error'])}")
     st.session_state.setdefault(f"{P}_cost", "train_seconds")
     cost = st.segmented_control("Cost", list(COSTS), format_func=lambda c: COSTS[c], key=f"{P}_cost")
     cost = cost or "train_seconds"
@@ -355,7 +356,7 @@ with race_col.container(border=True):
         plan = expand(make_config(task, model, dataset=dataset, **options), axes, int(_state("seeds")))
         race_section(plan, task, active)
     except ValueError as exc:
-        st.warning(str(exc))
+        st.warning(plain(exc))
 
 if race:
     st.subheader("Race" if active else "Verdict")

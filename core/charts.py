@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -9,6 +10,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 PALETTE = ("#4f46e5", "#f97316", "#10b981", "#e11d48", "#0ea5e9", "#a855f7", "#84cc16", "#f59e0b")
+
+
+def as_text(value: object) -> str:
+    """A class name, title or path for a figure: Plotly renders `<a href>`, `<b>`… in labels; `&lt;` is shown as `<`."""
+    return html.escape(str(value), quote=False)
 
 
 def _metric_names(histories: Mapping[str, Sequence[dict]]) -> list[str]:
@@ -37,7 +43,7 @@ def curves_figure(histories: Mapping[str, Sequence[dict]], height: int = 320) ->
                 ys = [h.get(key) for h in history]
                 if all(y is None for y in ys):
                     continue
-                prefix = f"{label} · " if len(histories) > 1 else ""
+                prefix = f"{as_text(label)} · " if len(histories) > 1 else ""
                 fig.add_trace(
                     go.Scatter(
                         x=epochs,
@@ -68,7 +74,7 @@ def confusion_matrix_figure(
     cm = np.asarray(cm, dtype=float)
     shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
     text = [[f"{v:.2f}" if normalize else f"{int(v)}" for v in row] for row in shown]
-    names = [str(c) for c in class_names]
+    names = [as_text(c) for c in class_names]
     fig = go.Figure(
         go.Heatmap(
             z=shown,
@@ -98,7 +104,7 @@ def probability_bar_figure(probs: Sequence[float], class_names: Sequence[str], t
     fig = go.Figure(
         go.Bar(
             x=probs[order],
-            y=[str(class_names[i]) for i in order],
+            y=[as_text(class_names[i]) for i in order],
             orientation="h",
             marker_color=[PALETTE[0] if i == order[-1] else "#a5b4fc" for i in order],
             text=[f"{p:.1%}" for p in probs[order]],
@@ -340,8 +346,8 @@ def item_map_figure(frame, top_genres: int = 12, height: int = 520) -> go.Figure
                 x=part["x"],
                 y=part["y"],
                 mode="markers",
-                name=f"{name} ({len(part)})",
-                text=part["title"],
+                name=f"{as_text(name)} ({len(part)})",
+                text=[as_text(t) for t in part["title"]],
                 customdata=part["interactions"],
                 marker={
                     "size": 5 + 10 * np.sqrt(part["interactions"] / max(frame["interactions"].max(), 1)),
@@ -490,7 +496,7 @@ def feature_maps_figure(maps: np.ndarray, cols: int = 8, limit: int = 64) -> go.
 def class_activations_figure(mean: np.ndarray, class_names: Sequence[str], height: int | None = None) -> go.Figure:
     """Per-class average of the last layer's inputs (classes, units): a unit per column, grouped by its class."""
     mean = np.asarray(mean, dtype=np.float32)
-    names = [str(c) for c in class_names]
+    names = [as_text(c) for c in class_names]
     fig = go.Figure(
         go.Heatmap(
             z=mean,

@@ -1,5 +1,6 @@
-"""Comparing variants: the primary metric per task, seed statistics, the winner and a stated test of the gap
-(Welch over seeds; McNemar or a paired bootstrap on the same test examples), the Pareto front, a summary."""
+"""Comparing variants: the primary metric per task, seed statistics, the winner and stated tests of the gap
+(Welch over seeds; McNemar or a paired bootstrap on the same test examples; a paired bootstrap over both, which
+decides the trophy), the Pareto front, a summary."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.metric_info import MetricInfo, metric
-from core.significance import GapTest, format_p, paired_test, welch_test
+from core.significance import GapTest, format_p, paired_test, seeds_and_units_bootstrap, welch_test
 
 # What a variant costs, as stored in run metrics: key -> label.
 COSTS: dict[str, str] = {
@@ -86,8 +87,11 @@ class Verdict:
     ranking: list[VariantStats]  # best first
     margin: float | None  # winner minus runner-up (in the metric's units, always >= 0)
     spread: float | None  # pooled seed std of winner and runner-up; None with one seed each
-    clear: bool | None  # the first test says distinguishable (p < 0.05); None when no test could be made
-    tests: list[GapTest] = field(default_factory=list)  # over seeds first, then on the same test examples
+    # a trophy: every deciding test says distinguishable (p < 0.05); None when chance on the test examples
+    # could not be measured (no stored predictions) and the seeds alone do not rule the winner out
+    clear: bool | None
+    tests: list[GapTest] = field(default_factory=list)  # over seeds, on the same test examples, over both
+    decided_by: GapTest | None = None  # the test the trophy went by: the first deciding test that failed, or the last
 
     @property
     def winner(self) -> VariantStats:
@@ -108,17 +112,32 @@ def verdict(stats: Sequence[VariantStats], metric: MetricInfo) -> Verdict | None
     best, second = ranked[0], ranked[1]
     margin = abs(best.mean - second.mean)
     tests = gap_tests(best, second, metric)
-    clear = tests[0].distinguishable if tests else None
-    return Verdict(metric, ranked, margin, pooled_std(best, second), clear, tests)
+    deciding = deciding_tests(tests)
+    failed = next((t for t in deciding if not t.distinguishable), None)
+    decided_by = failed or (deciding[-1] if deciding else None)
+    clear = None if decided_by is None else decided_by.distinguishable
+    if deciding and deciding[-1].name.startswith("Welch") and clear:
+        clear, decided_by = None, None  # seeds rule nothing out, and the test examples' chance is not measured
+    return Verdict(metric, ranked, margin, pooled_std(best, second), clear, tests, decided_by)
 
 
 def gap_tests(best: VariantStats, second: VariantStats, metric: MetricInfo) -> list[GapTest]:
-    """Welch's t-test over seeds (when seeds vary), and a paired test of the first seed's runs on the same test
-    examples (always possible from stored predictions; the only test for models whose seeds change nothing)."""
+    """Welch's t-test over seeds (when seeds vary), a paired test of the first seed's runs on the same test
+    examples (always possible from stored predictions; the only test for models whose seeds change nothing),
+    and a paired bootstrap over seeds and test examples together (with 2 or more seeds of stored predictions)."""
     tests = [welch_test(best.values, second.values)]
     if best.predictions and second.predictions:
         tests.append(paired_test(best.predictions[0], second.predictions[0], metric.name))
+        tests.append(seeds_and_units_bootstrap(best.predictions, second.predictions, metric.name))
     return [t for t in tests if t is not None]
+
+
+def deciding_tests(tests: Sequence[GapTest]) -> list[GapTest]:
+    """The tests a trophy needs passed: Welch's (when seeds vary) and the one over both seeds and test examples;
+    without that one, the paired test on the same test examples (one seed each, or seeds that change nothing)."""
+    both = [t for t in tests if t.name.startswith("paired bootstrap over seeds")]
+    welch = [t for t in tests if t.name.startswith("Welch")]
+    return welch + (both or [t for t in tests if t not in welch][:1])
 
 
 def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool = True) -> list[bool]:
@@ -232,8 +251,26 @@ def _tests_text(v: Verdict) -> str:
             detail += f"; seed-to-seed spread {v.metric.format_gap(v.spread)}"
         text += f" {test.name[0].upper()}{test.name[1:]} ({detail}): {format_p(test.p_value)}"  # starts a sentence
         if test.distinguishable:
-            luck = "the luck of the seed" if test.name.startswith("Welch") else "chance on this test set"
-            text += f", so the gap is unlikely to be {luck}."
+            text += f", so the gap is unlikely to be {_luck(test)}."
         else:
             text += ": not distinguishable on this data."
-    return text
+    return text + _trophy_text(v)
+
+
+def _luck(test: GapTest) -> str:
+    if test.name.startswith("Welch"):
+        return "the luck of the seed"
+    return "the luck of the seed or of the test set" if "over seeds" in test.name else "chance on this test set"
+
+
+def _trophy_text(v: Verdict) -> str:
+    """Which test the trophy went by, in one sentence."""
+    if v.decided_by is None:
+        return (
+            " No trophy: Welch's test counts only the luck of the seed, and without stored test predictions the "
+            "luck of the test examples cannot be measured."
+        )
+    p = format_p(v.decided_by.p_value)
+    if v.clear:
+        return f" Trophy: the {v.decided_by.name} decided ({p})."
+    return f" No trophy: the {v.decided_by.name} cannot tell the two apart ({p})."

@@ -1,5 +1,6 @@
 """Is a gap between two variants real? Welch's t-test over seeds; on the same test examples, an exact McNemar
-test (accuracy) or a paired bootstrap over users (NDCG@10)."""
+test (accuracy) or a paired bootstrap over users (NDCG@10); over both at once, a paired bootstrap that resamples
+seeds and test examples (or users, or speakers) together."""
 
 from __future__ import annotations
 
@@ -73,6 +74,73 @@ def paired_test(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], metric
     if metric == "ndcg@10" and _same(a, b, "test_users", "user_ndcg"):
         return paired_bootstrap(a["user_ndcg"], b["user_ndcg"])
     return None
+
+
+def unit_scores(run: Mapping[str, np.ndarray], metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(test units, each unit's score) from a run's stored predictions: right (1) or wrong (0) per test example
+    for accuracy, NDCG@10 per test user; None when the run holds neither."""
+    if metric == "accuracy" and "y_true" in run and "probs" in run:
+        return run["y_true"], (run["probs"].argmax(1) == run["y_true"]).astype(np.float64)
+    if metric == "ndcg@10" and "test_users" in run and "user_ndcg" in run:
+        return run["test_users"], run["user_ndcg"].astype(np.float64)
+    return None
+
+
+def seeds_and_units_bootstrap(
+    a: Sequence[Mapping[str, np.ndarray]], b: Sequence[Mapping[str, np.ndarray]], metric: str, seed: int = 0
+) -> GapTest | None:
+    """Paired hierarchical bootstrap of the mean gap over seeds and test units together (Bouthillier et al. 2021:
+    both are chance). Seed i of `a` is paired with seed i of `b` when both were scored on the same test units;
+    each resample draws seeds with replacement and, within them, test units (the same draw for every seed when
+    the seeds share a test split: a unit one variant gets right every seed counts once, not once a seed). Units
+    are a run's `groups` (speakers) when stored, else examples or users. None with fewer than 2 paired seeds."""
+    pairs = [pair for ra, rb in zip(a, b) if (pair := _paired_seed(ra, rb, metric)) is not None]
+    if len(pairs) < 2:
+        return None
+    sums, sizes, names = zip(*(_cluster_sums(diff, groups) for _, diff, groups in pairs))
+    shared = all(np.array_equal(units, pairs[0][0]) for units, _, _ in pairs) and len({len(s) for s in sums}) == 1
+    gaps = _hierarchical_gaps(list(sums), list(sizes), shared, seed)
+    p = min(1.0, 2 * min(np.mean(gaps <= 0), np.mean(gaps >= 0)))
+    low, high = np.percentile(gaps, [2.5, 97.5])
+    unit = names[0] if len(set(names)) == 1 else "units"
+    units = "test speakers" if unit == "speakers" else f"test {'users' if metric == 'ndcg@10' else 'examples'}"
+    many = f"the same {len(sums[0]):,} {units}" if shared else f"{units} of each seed's split"
+    detail = f"{len(pairs)} seeds × {many}, both resampled; the gap's 95% interval is [{low:.3f}, {high:.3f}]"
+    name = f"paired bootstrap over seeds and {units}"
+    return GapTest(name, float(p), detail, (float(low), float(high)))
+
+
+def _paired_seed(ra: Mapping[str, np.ndarray], rb: Mapping[str, np.ndarray], metric: str):
+    """(test units, per-unit gap a - b, speakers or None) of one seed's two runs; None unless on the same units."""
+    sa, sb = unit_scores(ra, metric), unit_scores(rb, metric)
+    if sa is None or sb is None or not np.array_equal(sa[0], sb[0]):
+        return None
+    return sa[0], sa[1] - sb[1], ra.get("groups")
+
+
+def _cluster_sums(diff: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Per resampling unit: the sum of the gap and how many test examples (or users) it holds."""
+    if groups is None or len(groups) != len(diff):
+        return diff, np.ones(len(diff)), "examples"
+    _, codes = np.unique(groups, return_inverse=True)
+    return np.bincount(codes, weights=diff), np.bincount(codes).astype(np.float64), "speakers"
+
+
+def _hierarchical_gaps(sums: list[np.ndarray], sizes: list[np.ndarray], shared: bool, seed: int) -> np.ndarray:
+    """RESAMPLES mean gaps: per seed, the gap over resampled units (B, S); then seeds resampled (multinomial)."""
+    n_seeds = len(sums)
+    if shared:
+        table, size = np.stack(sums), sizes[0]  # (S, units)
+        per_seed = bootstrap(
+            lambda idx: (table[:, idx].sum(2) / size[idx].sum(1)).T, len(size), RESAMPLES, seed, len(size) * n_seeds
+        )
+    else:
+        per_seed = np.stack(
+            [bootstrap(lambda idx, s=s, z=z: s[idx].sum(1) / z[idx].sum(1), len(z), RESAMPLES, seed + i)
+             for i, (s, z) in enumerate(zip(sums, sizes))], 1
+        )  # fmt: skip
+    weights = np.random.default_rng(seed).multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=RESAMPLES)
+    return (weights * per_seed).sum(1) / n_seeds
 
 
 def _same(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], key: str, values: str) -> bool:

@@ -14,6 +14,7 @@ from core.data.images import open_image
 from core.faces import CROP_SIDE, crop_face
 from core.tasks.image import SPEC, prepare_image
 from ui.own_sets import classes_and_name, pick_class, pick_saved_set, save_or_discard, show_message
+from ui.text import plain
 from ui.uploads import user_data_dir
 
 P = "image"
@@ -83,7 +84,7 @@ def save_dataset(name: str, classes: list[str], face_mode: bool) -> None:
 
 def shot_grid(class_name: str, shots: list[bytes]) -> None:
     """A class's kept shots as thumbnails, each with its delete button."""
-    st.markdown(f"**{class_name}** · {len(shots)} shot{'s' * (len(shots) != 1)}")
+    st.markdown(f"**{plain(class_name)}** · {len(shots)} shot{'s' * (len(shots) != 1)}")
     for start in range(0, len(shots), GRID):
         cols = st.columns(GRID)
         for col, i in zip(cols, range(start, min(start + GRID, len(shots)))):
@@ -91,7 +92,7 @@ def shot_grid(class_name: str, shots: list[bytes]) -> None:
             col.button(
                 ":material/delete:",
                 key=f"{P}_cap_del_{class_name}_{i}_btn",
-                help=f"Delete this shot of {class_name}",
+                help=f"Delete this shot of {plain(class_name)}",
                 on_click=_delete_shot,
                 args=(class_name, i),
             )
@@ -115,9 +116,9 @@ def capture_section() -> None:
         return
     classes, name = form
     i = pick_class("Taking", classes, f"{P}_cap_class")
-    shot = st.camera_input(f"A snapshot of {classes[i]}", key=_camera_key())
+    shot = st.camera_input(f"A snapshot of {plain(classes[i])}", key=_camera_key())
     st.button(
-        f"Keep this shot of {classes[i]}",
+        f"Keep this shot of {plain(classes[i])}",
         key=f"{P}_cap_keep_btn",
         disabled=shot is None,
         on_click=_keep_from_camera,
@@ -136,7 +137,7 @@ def captured_source() -> str | None:
     folder = pick_saved_set(captures_root(), f"{P}_capture", "Captured dataset", empty)
     if folder is not None:
         counts = capture_counts(captures_root(), Path(folder).name)
-        st.caption(" · ".join(f"{c} {n}" for c, n in counts.items()))
+        st.caption(" · ".join(f"{plain(c)} {n}" for c, n in counts.items()))
     return folder
 
 
@@ -146,7 +147,7 @@ def photo_input(raw: bytes, name: str, meta: dict, face_mode: bool):
     try:
         img = open_image(raw, name, size=4 * CROP_SIDE if face_mode else meta["size"])  # decoded near its use
     except DataError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None
     if face_mode:
         crop = crop_face(img)

@@ -27,7 +27,8 @@ from core.inside import (
 from core.tasks.image import IMAGE_EXTENSIONS
 from ui.capture import face_mode_toggle, photo_input
 from ui.services import run_model
-from ui.task_page import md_text, run_data
+from ui.task_page import run_data
+from ui.text import plain
 
 
 def _test_image(run: dict, data, key: str) -> tuple[torch.Tensor | None, str]:
@@ -38,11 +39,11 @@ def _test_image(run: dict, data, key: str) -> tuple[torch.Tensor | None, str]:
         if file is None:
             return None, ""
         face = face_mode_toggle(run, f"{key}_face")
-        return photo_input(file.getvalue(), file.name, run_model(run["id"])[1]["meta"], face), file.name
+        return photo_input(file.getvalue(), file.name, run_model(run["id"])[1]["meta"], face), plain(file.name)
     n = len(data.y["test"])
     st.session_state[f"{key}_index"] = min(st.session_state.get(f"{key}_index", 0), n - 1)
     i = st.number_input(f"Test image (0–{n - 1})", 0, n - 1, key=f"{key}_index")
-    return data.x["test"][i : i + 1], f"test image {i}, a {data.class_names[int(data.y['test'][i])]}"
+    return data.x["test"][i : i + 1], f"test image {i}, a {plain(data.class_names[int(data.y['test'][i])])}"
 
 
 def image_inside_tab(run: dict) -> None:
@@ -76,7 +77,7 @@ def image_inside_tab(run: dict) -> None:
                     probs = torch.softmax(model(x), 1)[0].numpy()
                 st.plotly_chart(image_heatmap_figure(x[0].numpy()), key=f"{key}_image")
                 pred = int(probs.argmax())
-                st.caption(f"{what} · predicted **{ckpt['meta']['class_names'][pred]}** ({probs[pred]:.0%})")
+                st.caption(f"{what} · predicted **{plain(ckpt['meta']['class_names'][pred])}** ({probs[pred]:.0%})")
         with c2:
             if x is not None:
                 maps = feature_maps(model, x, layer)
@@ -139,7 +140,7 @@ def speech_inside_tab(run: dict) -> None:
     labels = ["attention pooling"] if rows == 1 else [f"layer {r + 1}: class token" for r in range(rows)]
     peak = float(np.argmax(att["weights"][-1])) * model.logmel.hop_seconds
     st.markdown(
-        f"true **{md_text(classes[true])}** → predicted **{md_text(classes[pred])}** ({probs[pred]:.0%}) · the model "
+        f"true **{plain(classes[true])}** → predicted **{plain(classes[pred])}** ({probs[pred]:.0%}) · the model "
         f"attends most around **{peak:.2f} s**"
     )
     st.audio(to_wav_bytes(wave.numpy(), ckpt["meta"]["sample_rate"]), format="audio/wav")

@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.data import DataError
 from core.data.audio import safe_name
+from ui.text import plain
 
 
 def saved_sets(root: Path) -> list[str]:
@@ -35,7 +36,7 @@ def classes_and_name(typed: str, name: str, what: str, fewer: str) -> tuple[list
         classes = list(dict.fromkeys(safe_name(c, what) for c in typed.split(",") if c.strip()))
         name = safe_name(name, "dataset")
     except DataError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None
     if len(classes) < 2:
         st.info(fewer)
@@ -47,14 +48,14 @@ def pick_class(label: str, classes: list[str], key: str) -> int:
     """Which class the next item is of (a row of radio buttons); a choice left from a longer list is dropped."""
     if st.session_state.get(key, 0) >= len(classes):
         st.session_state.pop(key)
-    return st.radio(label, range(len(classes)), format_func=classes.__getitem__, key=key, horizontal=True)
+    return st.radio(label, range(len(classes)), format_func=lambda i: plain(classes[i]), key=key, horizontal=True)
 
 
 def show_message(key: str) -> None:
     """The last action's (kind, text) kept under `key`: error, warning or success."""
     message = st.session_state.get(key)
     if message:
-        {"error": st.error, "warning": st.warning}.get(message[0], st.success)(message[1])
+        {"error": st.error, "warning": st.warning}.get(message[0], st.success)(plain(message[1]))
 
 
 def save_or_discard(

@@ -10,6 +10,7 @@ import streamlit as st
 from core.data import DataError
 from core.data.audio import load_clip, recording_counts, save_recording
 from ui.own_sets import classes_and_name, pick_class, pick_saved_set, save_or_discard, show_message
+from ui.text import plain
 from ui.uploads import user_data_dir
 
 P = "speech"
@@ -80,9 +81,9 @@ def record_section() -> None:
     words, name = form
     i = pick_class("Record", words, f"{P}_rec_word")
     word = words[i]
-    clip = st.audio_input(f"Say “{word}”", key=_recording_key(i))
+    clip = st.audio_input(f"Say “{plain(word)}”", key=_recording_key(i))
     st.button(
-        f"Keep this clip of “{word}”",
+        f"Keep this clip of “{plain(word)}”",
         key=f"{P}_rec_keep_btn",
         disabled=clip is None,
         on_click=_keep_clip,
@@ -90,7 +91,7 @@ def record_section() -> None:
     )
     show_message(f"{P}_rec_message")
     kept = _kept()
-    st.caption("Kept: " + " · ".join(f"{w} {len(kept.get(w, []))}" for w in words))
+    st.caption("Kept: " + " · ".join(f"{plain(w)} {len(kept.get(w, []))}" for w in words))
     save_or_discard(f"{P}_rec", kept, words, MIN_CLIPS, "clips", _save_dataset, (name, words))
 
 

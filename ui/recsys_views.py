@@ -24,6 +24,7 @@ from core.recsys_explore import (
 from core.tasks.recsys import ranking_protocol
 from ui.services import get_store, run_model
 from ui.task_page import run_data
+from ui.text import plain
 
 P = "recsys"
 SPLIT_ORDER = {"train": 0, "val": 1, "test": 2}
@@ -102,8 +103,8 @@ def visitor_tab(run: dict) -> None:
     cols = st.columns(4)
     for n, item in enumerate(picks):
         with cols[n % 4].container(border=True, height=150):
-            st.markdown(f"**{data.titles[item]}**")
-            st.caption(data.genres[item].replace("|", " · ") or " ")
+            st.markdown(f"**{plain(data.titles[item])}**")
+            st.caption(plain(data.genres[item].replace("|", " · ")) or " ")
             st.feedback("stars", key=keys[item])
     stars = {i: st.session_state.get(k) for i, k in keys.items()}
     rated = {i: stars_to_rating(s, data.meta) for i, s in stars.items() if s is not None}

@@ -14,6 +14,7 @@ from core.metric_info import METRICS, format_interval, format_metric, metric
 from core.metrics import report_with_present_macro_avg
 from core.tasks import get_task
 from ui.services import get_store
+from ui.text import plain
 
 
 def metric_row(run: dict[str, Any], names: Sequence[str]) -> None:
@@ -113,7 +114,7 @@ def overview(run: dict[str, Any], key: str) -> None:
         name = spec.primary_metric
         st.caption(
             f"{run['model']} is fitted in closed form, so there are no training curves: here is its "
-            f"{spec.label(name)} beside the other runs on {run['dataset']} (up to 15, best first)."
+            f"{spec.label(name)} beside the other runs on {plain(run['dataset'])} (up to 15, best first)."
         )
         rows = same_data_runs(run, name)
         st.plotly_chart(model_comparison_figure(rows, spec.label(name), run["id"]), key=f"{key}_same_data")
@@ -130,7 +131,7 @@ def run_caption(run: dict[str, Any]) -> str:
     notes.append(f"Fitted to the data: {details['settings_note']}." if details.get("settings_note") else "")
     return (
         f"Run `{run['id']}` · {run['status']} · numbers on the held-out **test split** "
-        f"({details.get('test_size', '?')} examples; {details.get('split_note', '')}). "
+        f"({details.get('test_size', '?')} examples; {plain(details.get('split_note', ''))}). "
         + " ".join(n for n in notes if n)
     )
 
@@ -148,9 +149,9 @@ def results_panel(
         st.warning(f"Run {run_id} is no longer in the run store.")
         return None
     if run["status"] in ("failed", "diverged"):
-        st.error(f"Run {run_id} {run['status']}: {run['error']}")
+        st.error(f"Run {run_id} {run['status']}: {plain(run['error'])}")
         return run
-    st.subheader(f"Results · {run['model']} on {Path(run['dataset'] or '').name or run['dataset']}")
+    st.subheader(f"Results · {run['model']} on {plain(Path(run['dataset'] or '').name or run['dataset'])}")
     st.caption(run_caption(run))
     if metrics_view is not None:
         metrics_view(run)

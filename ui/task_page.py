@@ -19,6 +19,7 @@ from core.tasks import TaskSpec, get_task, split_seed
 from ui.results_panel import results_panel
 from ui.services import keep_settings
 from ui.share import Parser, flag, one_of, parser_for, share_settings, text
+from ui.text import plain
 from ui.training_panel import (
     TRAINING_SETTINGS,
     apply_defaults,
@@ -30,21 +31,16 @@ from ui.training_panel import (
 from ui.uploads import data_stamp, load_and_preview, save_upload, user_path
 
 
-def md_text(value: str) -> str:
-    """Plain text for st.markdown/st.caption: `_silence_` would otherwise turn italic."""
-    return value.replace("_", "\\_")
-
-
 def split_caption(note: str) -> None:
     """How the data will be split, before anything is trained: the note as a caption, its warnings (a class
     with no test or no training examples) as warnings."""
     parts = note.split("; warning: ")
-    st.caption(md_text(f"Split: {parts[0]}"))
+    st.caption(f"Split: {plain(parts[0])}")
     for warning in parts[1:]:
         said, _, rest = warning.partition("; ")  # what follows the warning is the note's next part
-        st.warning(md_text(said[:1].upper() + said[1:]), icon=":material/warning:")
+        st.warning(plain(said[:1].upper() + said[1:]), icon=":material/warning:")
         if rest:
-            st.caption(md_text(rest))
+            st.caption(plain(rest))
 
 
 @dataclass
@@ -97,7 +93,7 @@ def run_data(run: dict[str, Any]):
     try:
         return load_data(config["task"], config.get("dataset"), config.get("data"), **split_settings(config))
     except DataError as exc:
-        st.error(f"The data of run {run['id']} cannot be read any more: {exc}")
+        st.error(f"The data of run {run['id']} cannot be read any more: {plain(exc)}")
         return None
 
 
@@ -105,7 +101,7 @@ def data_section(page: TaskPage, spec: TaskSpec) -> tuple[str | None, str | None
     key = f"{page.task}_dataset"
     choice = st.selectbox("Dataset", [*spec.dataset_names, page.own_label, *page.sources], key=key)
     if spec.dataset(choice):
-        st.caption(md_text(spec.dataset(choice).description))
+        st.caption(plain(spec.dataset(choice).description))
         return choice, None
     if choice in page.sources:
         return None, page.sources[choice]()

@@ -11,6 +11,7 @@ from core.config import RUN_OPTIONS, make_config
 from core.options import Option
 from core.training import OPTIMIZER_LABELS
 from ui.services import get_jobs, get_store, session_id
+from ui.text import plain
 
 TRAINING_SETTINGS = ("optimizer", "lr", "epochs", "batch_size", "weight_decay", "patience", "schedule", "seed")
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
@@ -90,7 +91,7 @@ def training_panel(prefix: str, task: str, model: str, options: dict[str, Any], 
     if c1.button("Train", type="primary", key=f"{prefix}_train_btn", disabled=disabled, width="stretch"):
         start_training(prefix, task, model, options)
     if st.session_state.get(f"{prefix}_start_error"):
-        st.error(st.session_state[f"{prefix}_start_error"])
+        st.error(plain(st.session_state[f"{prefix}_start_error"]))
     job_id = st.session_state.get(f"{prefix}_job")
     job = get_jobs().get(job_id) if job_id else None
     if job is not None and not job.done:
@@ -104,7 +105,7 @@ def training_panel(prefix: str, task: str, model: str, options: dict[str, Any], 
 
 def _record_finished(prefix: str, job) -> None:
     if job.status in ("failed", "diverged"):
-        st.error(f"Training {job.status}: {job.error}")
+        st.error(f"Training {job.status}: {plain(job.error)}")
     elif job.status in ("finished", "stopped"):
         st.session_state[f"{prefix}_run"] = job.run_id
         if job.status == "stopped":

@@ -12,6 +12,7 @@ import streamlit as st
 
 from core.data import DataError
 from core.data.roots import resolve_in_roots, user_data_dir
+from ui.text import plain
 
 
 def user_path(text: str | None) -> str | None:
@@ -26,7 +27,7 @@ def user_path(text: str | None) -> str | None:
     try:
         return str(resolve_in_roots(text))
     except DataError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None
 
 
@@ -54,10 +55,10 @@ def load_and_preview(load: Callable[[], Any], preview: Callable[[Any], None], so
     try:
         data = load()
     except DataError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None
     except Exception as exc:  # a file we could not foresee: say so, never take the page down
-        st.error(f"{Path(source).name}: could not be loaded ({type(exc).__name__}: {exc})")
+        st.error(plain(f"{Path(source).name}: could not be loaded ({type(exc).__name__}: {exc})"))
         return None
     preview(data)
     return data
