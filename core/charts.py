@@ -355,7 +355,7 @@ def item_map_figure(frame, top_genres: int = 12, height: int = 520) -> go.Figure
                     "opacity": 0.75,
                     "line": {"width": 0},
                 },
-                hovertemplate="%{text}<br>" + name + "<br>%{customdata} interactions<extra></extra>",
+                hovertemplate="%{text}<br>" + as_text(name) + "<br>%{customdata} interactions<extra></extra>",
             )
         )
     fig.update_layout(
