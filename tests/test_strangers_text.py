@@ -4,6 +4,7 @@ HTML reach every page as typed, never as a link, an image (a request to someone'
 import re
 
 import numpy as np
+import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -107,10 +108,8 @@ def test_a_failed_run_names_its_file_as_text(tmp_path):
     root = image_set(tmp_path / "set", ["good", "fine"])
     (root / "good" / f"{IMAGE}.png").write_bytes(b"not a picture")
     store = RunStore(runs_dir())
-    try:
+    with pytest.raises(ValueError):
         run_experiment(make_config("image", "mlp", data=str(root), epochs=1), store)
-    except ValueError:
-        pass
     failed = next(r["id"] for r in store.list() if r["status"] == "failed")
     assert_shown_as_text(open_link("app_pages/runs.py", {"selected": failed}))
 
