@@ -87,6 +87,20 @@ def ci95_mean(values, resamples: int = RESAMPLES, seed: int = 0, transform=None)
     return bootstrap_ci95(lambda idx: transform(values[idx].mean(1)), len(values), resamples, seed)
 
 
+def cluster_sums(values, groups) -> tuple[np.ndarray, np.ndarray]:
+    """Per cluster (a user, a speaker), in sorted order of its id: the sum of `values` and how many it holds."""
+    _, codes = np.unique(np.asarray(groups), return_inverse=True)
+    return np.bincount(codes, weights=np.asarray(values, dtype=np.float64)), np.bincount(codes).astype(np.float64)
+
+
+def ci95_cluster_mean(values, groups, resamples: int = RESAMPLES, seed: int = 0, transform=None) -> list[float]:
+    """Cluster bootstrap interval of the mean of `values` (or of `transform(mean)`): whole clusters (users,
+    speakers) are drawn with replacement, as their members are not independent (Field & Welsh 2007)."""
+    sums, sizes = cluster_sums(values, groups)
+    transform = transform or (lambda m: m)
+    return bootstrap_ci95(lambda idx: transform(sums[idx].sum(1) / sizes[idx].sum(1)), len(sizes), resamples, seed)
+
+
 def ci95_macro_f1(y_true, y_pred, n_classes: int, resamples: int = RESAMPLES, seed: int = 0) -> list[float]:
     """Bootstrap interval of macro-F1 (over the classes present in each resample), all resamples at once."""
     codes = np.asarray(y_true) * n_classes + np.asarray(y_pred)
@@ -111,10 +125,10 @@ def classification_ci95(y_true, y_pred, n_classes: int) -> dict[str, list[float]
     }
 
 
-def rating_ci95(y_true, y_pred) -> dict[str, list[float]]:
-    """95% intervals of RMSE and MAE, bootstrap over test ratings."""
+def rating_ci95(y_true, y_pred, users) -> dict[str, list[float]]:
+    """95% intervals of RMSE and MAE, bootstrap over test users (each with all their test ratings)."""
     err = np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)
-    return {"rmse": ci95_mean(err**2, transform=np.sqrt), "mae": ci95_mean(np.abs(err))}
+    return {"rmse": ci95_cluster_mean(err**2, users, transform=np.sqrt), "mae": ci95_cluster_mean(np.abs(err), users)}
 
 
 def worst_mistakes(y_true, probs: np.ndarray, k: int = 12) -> list[int]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from core.metrics import bootstrap
+from core.metrics import bootstrap, cluster_sums
 
 ALPHA = 0.05  # a gap with p below this is called distinguishable
 RESAMPLES = 2000
@@ -122,8 +122,7 @@ def _cluster_sums(diff: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarr
     """Per resampling unit: the sum of the gap and how many test examples (or users) it holds."""
     if groups is None or len(groups) != len(diff):
         return diff, np.ones(len(diff)), "examples"
-    _, codes = np.unique(groups, return_inverse=True)
-    return np.bincount(codes, weights=diff), np.bincount(codes).astype(np.float64), "speakers"
+    return *cluster_sums(diff, groups), "speakers"
 
 
 def _hierarchical_gaps(sums: list[np.ndarray], sizes: list[np.ndarray], shared: bool, seed: int) -> np.ndarray:

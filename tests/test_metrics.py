@@ -89,7 +89,7 @@ def test_intervals_hold_the_estimate_and_shrink_with_more_data():
             assert ci[name][0] <= m[name] <= ci[name][1]
         err = rng.normal(0, 1, n)
         rmse, mae = np.sqrt(np.mean(err**2)), np.mean(np.abs(err))
-        rating = rating_ci95(np.zeros(n), err)
+        rating = rating_ci95(np.zeros(n), err, users=np.arange(n))
         assert rating["rmse"][0] <= rmse <= rating["rmse"][1] and rating["mae"][0] <= mae <= rating["mae"][1]
         widths.append([ci["accuracy"][1] - ci["accuracy"][0], ci["macro_f1"][1] - ci["macro_f1"][0]])
     widths = np.array(widths)
@@ -104,3 +104,17 @@ def test_the_reports_macro_avg_row_is_the_headline_macro_f1():
     assert set(m["report"]) >= {"a", "b", "c", "macro avg", "weighted avg"}  # every class keeps its row
     all_right = classification_metrics([0, 0], [0, 0], ["a", "b"])["report"]["macro avg"]
     assert all_right["f1-score"] == all_right["precision"] == all_right["recall"] == 1.0
+
+
+def test_rating_intervals_resample_users_not_ratings():
+    # issue 18 item 5: a user's ratings are not independent, so RMSE/MAE are bootstrapped over users
+    rng = np.random.default_rng(3)
+    users = np.repeat(np.arange(100), 20)
+    err = rng.normal(0, 1, 100)[users] + rng.normal(0, 0.3, len(users))  # each user's own bias
+    by_users = rating_ci95(np.zeros(len(err)), err, users)
+    by_ratings = ci95_mean(err**2, transform=np.sqrt)
+    assert by_users["rmse"][0] <= np.sqrt(np.mean(err**2)) <= by_users["rmse"][1]
+    assert by_users["rmse"][1] - by_users["rmse"][0] > 2 * (by_ratings[1] - by_ratings[0])
+    # one rating per user: the same resamples as the bootstrap over ratings
+    one = rating_ci95(np.zeros(50), err[:50], np.arange(50))
+    assert one["rmse"] == ci95_mean(err[:50] ** 2, transform=np.sqrt) and one["mae"] == ci95_mean(np.abs(err[:50]))

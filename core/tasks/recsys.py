@@ -502,8 +502,8 @@ class RecsysTask:
         per_user, users, top = per_user_ranking(model, data, "test")
         metrics = {name: float(values.mean()) for name, values in per_user.items()}
         metrics[f"coverage@{K}"] = catalogue_coverage(top, data.n_items)
-        # 95% intervals: bootstrap over test users (ranking) and test ratings (RMSE, MAE); coverage is a
-        # catalogue-level number (resampled users cover fewer items), so it gets none
+        # 95% intervals: bootstrap over test users (ranking; RMSE/MAE too, as a user's ratings go together); coverage
+        # is a catalogue-level number (resampled users cover fewer items), so it gets none
         ci95 = {name: ci95_mean(values) for name, values in per_user.items()}
         details: dict[str, Any] = {
             "split_note": data.split_note,
@@ -519,7 +519,7 @@ class RecsysTask:
             with torch.no_grad():
                 pred = model.predict_rating(test.users, test.items).numpy()
             metrics = {**rating_metrics(test.ratings.numpy(), pred), **metrics}
-            ci95 = {**rating_ci95(test.ratings.numpy(), pred), **ci95}
+            ci95 = {**rating_ci95(test.ratings.numpy(), pred, test.users.numpy()), **ci95}
             details["rating_protocol"] = rating_protocol(data.protocol)
             details.update(like_view(test.ratings.numpy(), pred, data.meta))
         details["ci95"] = ci95
