@@ -49,7 +49,7 @@ def job_status() -> None:
         where = f"epoch {snap['epoch']}/{snap['epochs']}" if snap["status"] == "running" else "queued"
         icon = ":material/play_arrow:" if snap["status"] == "running" else ":material/hourglass_empty:"
         text.caption(f"{icon} {snap['label']} · {where}")
-        if stop.button(":material/stop:", key=f"sidebar_stop_{snap['id']}", help=f"Stop {snap['label']}"):
+        if stop.button(":material/stop:", key=f"sidebar_stop_{snap['id']}_btn", help=f"Stop {snap['label']}"):
             jobs.stop(snap["id"])
     if len(active) > len(shown):
         running = sum(job.status == "running" for job in active[len(shown) :])

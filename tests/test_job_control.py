@@ -55,7 +55,7 @@ def test_the_sidebar_stops_any_running_job_even_after_a_reload(jobs):
     job = jobs.submit(long_config(), label="image/mlp", owner="a tab that was reloaded")
     wait_for(lambda: jobs.get(job.id).status == "running")
     at = open_page()  # a fresh session: not the one that started the job
-    stop = at.sidebar.button(key=f"sidebar_stop_{job.id}")
+    stop = at.sidebar.button(key=f"sidebar_stop_{job.id}_btn")
     stop.click().run()
     wait_for(lambda: jobs.get(job.id).done)
     assert jobs.get(job.id).status == "stopped"
@@ -80,5 +80,39 @@ def test_the_sidebar_lists_this_sessions_jobs_first_and_counts_the_rest(jobs):
     at.session_state["session_id"] = "me"
     at.run()
     buttons = [b.key for b in at.sidebar.button if b.key.startswith("sidebar_stop_")]
-    assert len(buttons) == shown and buttons[0] == f"sidebar_stop_{mine.id}"
+    assert len(buttons) == shown and buttons[0] == f"sidebar_stop_{mine.id}_btn"
     assert any(f"and {len(others) + 1 - shown} more" in c.value for c in at.sidebar.caption)
+
+
+def test_a_stop_button_that_leaves_the_sidebar_and_comes_back_is_never_written_back(jobs):
+    """The settings keeper copied button keys and put them back: a job pushed out of the sidebar's first four
+    and back crashed it with "st.session_state['sidebar_stop_N'] is read-only"."""
+    others = [jobs.submit(long_config(), label=f"image/mlp #{i}", owner="elsewhere", limit=99) for i in range(4)]
+    at = open_page("app_pages/image.py")  # a page whose settings are kept
+    at.session_state["session_id"] = "me"
+    at.run()
+    last = [b.key for b in at.sidebar.button][-1]
+    assert last == f"sidebar_stop_{others[-1].id}_btn"  # the fourth job's Stop is shown ...
+    mine = jobs.submit(long_config(), label="image/mlp (mine)", owner="me")
+    at.run()  # ... then not (this session's job comes first) ...
+    assert last not in [b.key for b in at.sidebar.button]
+    jobs.stop(mine.id)
+    wait_for(lambda: jobs.get(mine.id).done)
+    at.run()  # ... and again: the keeper must not have put its key back
+    assert not at.exception, at.exception
+    assert last in [b.key for b in at.sidebar.button]
+
+
+def test_every_button_key_ends_in_btn_so_the_settings_keeper_leaves_it_alone():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for path in [root / "app.py", *(root / "ui").glob("*.py"), *(root / "app_pages").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "").endswith("button"):
+                key = next((k.value for k in node.keywords if k.arg == "key"), None)
+                if key is None:
+                    continue
+                text = ast.unparse(key)
+                assert text.rstrip("'\"").endswith("_btn"), f"{path.name}: key={text}"

@@ -63,18 +63,22 @@ def session_id() -> str:
     return st.session_state.session_id
 
 
+UNSETTABLE = ("_btn", "_file")  # the ends of widget keys that st.session_state may not set: buttons, uploads
+
+
 def keep_settings() -> None:
     """Call first on every page with settings: Streamlit forgets a widget's value when its page is not shown.
 
     A copy of every setting lives under "_keep_<key>" and is put back when the widget's own value has
     gone, so leaving a page and coming back finds it as it was. Buttons ("_btn") and uploads ("_file")
-    cannot be set, so they are not kept.
+    cannot be set, so they are never kept or put back: a button whose key was written in the run that draws
+    it is an error (every button's key ends in "_btn"; tests/test_job_control.py checks).
     """
     state = st.session_state
     for key in [k for k in state if str(k).startswith("_keep_")]:
-        if key[6:] not in state:
+        if key[6:] not in state and not key.endswith(UNSETTABLE):
             state[key[6:]] = state[key]
     for key in [k for k in state if not str(k).startswith("_keep_")]:
         value = state[key]
-        if isinstance(value, int | float | str | bool | list | type(None)) and not str(key).endswith(("_btn", "_file")):
+        if isinstance(value, int | float | str | bool | list | type(None)) and not str(key).endswith(UNSETTABLE):
             state[f"_keep_{key}"] = value
