@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.baseline import baseline_cells
 from core.charts import confusion_matrix_figure, curves_figure
 from core.cli import command_for
 from core.export import example_batch, export_run
@@ -62,6 +63,7 @@ def runs_table(runs: list[dict]) -> None:
             "accuracy": r["metrics"].get("accuracy"),
             "ndcg@10": r["metrics"].get("ndcg@10"),
             "95% interval": score_interval(r),
+            **dict(zip(("baseline", "vs baseline"), baseline_cells(r))),
             "optimizer": _training(r, "optimizer"),
             "lr": _training(r, "lr"),
             "epochs": _training(r, "epochs"),

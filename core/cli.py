@@ -283,6 +283,7 @@ def train_options(args) -> dict[str, Any]:
 
 
 def cmd_train(args) -> int:
+    from core.baseline import baseline_lines
     from core.config import make_config
     from core.experiment import run_experiment
     from core.runs import RunStore
@@ -306,6 +307,9 @@ def cmd_train(args) -> int:
         if result.details.get("settings_note"):
             print(f"  note: {result.details['settings_note']}")
         print("\n".join(metric_lines(config["task"], result.metrics, result.details.get("ci95"))))
+        run = {"task": config["task"], "model": config["model"], "metrics": result.metrics, "details": result.details}
+        for line in baseline_lines(run):
+            print(line)
     return INTERRUPTED if result.status == "stopped" else 0
 
 
@@ -324,6 +328,7 @@ def result_json(result, backend: str, world_size: int = 1) -> dict[str, Any]:
         "world_size": world_size,
         "backend": backend,
         "settings_note": result.details.get("settings_note"),
+        "baseline": result.details.get("baseline"),  # the task's classical baseline on the same split (core.baseline)
     }
 
 

@@ -106,6 +106,8 @@ def cmd_runs(args) -> int:
 
 
 def cmd_show(args) -> int:
+    from core.baseline import baseline_lines  # scipy's statistics: only for the command that prints them
+
     store, run = find_run(args.runs, args.run)
     config, details = run.get("config") or {}, run.get("details") or {}
     try:
@@ -125,6 +127,8 @@ def cmd_show(args) -> int:
         size = f" ({details['test_size']:,} examples)" if details.get("test_size") else ""
         print(f"test metrics{size}:")
         print("\n".join(metric_lines(run["task"], run["metrics"], details.get("ci95"))))
+        for line in baseline_lines(run):
+            print(line)
     notes = _detail_notes(details)
     if notes:
         print("details:")

@@ -10,6 +10,7 @@ from typing import Any
 from torch import nn
 
 from core import distributed
+from core.baseline import run_baseline
 from core.config import fit_to_data
 from core.models import get_spec, transfer_weights
 from core.runs import RunStore
@@ -107,6 +108,10 @@ def run_experiment(
         details["closed_form"] = spec.closed_form  # optimizer, learning rate, epochs and batch size played no part
         details["settings_note"] = fitted
         details["world_size"] = world  # processes that trained it (DDP)
+        if trainer.status == "finished":  # a stopped run ends now, without the seconds a baseline takes
+            baseline = run_baseline(task, data, config, metrics, artifacts)
+            if baseline is not None:
+                details["baseline"] = baseline
         if store is not None:
             store.save_checkpoint(
                 run_id,

@@ -8,6 +8,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from core.baseline import comparison_line, verdict_text
 from core.charts import confusion_matrix_figure, curves_figure
 from core.cli import command_for
 from core.metric_info import format_interval, format_metric, metric
@@ -28,6 +29,7 @@ th { background: #eef2ff; } td.num { text-align: right; font-variant-numeric: ta
 pre { background: #111827; color: #e5e7eb; padding: 12px; border-radius: 8px; white-space: pre-wrap; }
 .figure { background: white; border: 1px solid #e5e7eb; border-radius: 10px; padding: 8px; overflow-x: auto; }
 .error { color: #b91c1c; }
+.warn { color: #92400e; background: #fffbeb; border: 1px solid #fcd34d; border-radius: 8px; padding: 8px 12px; }
 """
 
 
@@ -63,6 +65,18 @@ def _classification_report(report: dict[str, Any]) -> str:
     return _table(rows, ["class", "precision", "recall", "f1-score", "support"])
 
 
+def _baseline(run: dict[str, Any]) -> str:
+    """The run beside its classical baseline on the same split, and the paired test's verdict; '' without one."""
+    said = verdict_text(run)
+    if said is None:
+        return ""
+    line, note = comparison_line(run), run["details"]["baseline"].get("note")
+    cls = "warn" if said[0] in ("level", "worse") else "sub"
+    parts = [f"<p><b>{html.escape(line)}</b></p>" if line else "", f'<p class="{cls}">{html.escape(said[1])}</p>']
+    parts.append(f'<p class="sub">{html.escape(note)}</p>' if note else "")
+    return "<h2>Classical baseline</h2>" + "".join(parts)
+
+
 def run_report(run: dict[str, Any], history: list[dict[str, float]]) -> str:
     """The whole report as one HTML string (a few MB: plotly.js is inside so charts stay interactive offline)."""
     details, metrics, config = run.get("details") or {}, run.get("metrics") or {}, run.get("config") or {}
@@ -88,6 +102,7 @@ def run_report(run: dict[str, Any], history: list[dict[str, float]]) -> str:
             for k, v in metrics.items()
         )
         parts.append(f'<div class="cards">{cards}</div>')
+        parts.append(_baseline(run))
     first = True
     if history:
         parts.append("<h2>Training curves</h2><p class='sub'>Train solid, validation dashed, per epoch.</p>")

@@ -9,7 +9,7 @@ from core.config import make_config
 from core.data import DataError
 from core.experiment import run_experiment
 from core.explain import explain, grad_cam
-from core.models import freeze_backbone, get_model, list_models
+from core.models import freeze_backbone, get_model, get_spec, list_models
 from core.runs import RunStore
 from core.tasks import load_run_model
 
@@ -29,7 +29,7 @@ def test_output_shape(name, channels, size):
     assert model(torch.rand(2, channels, size, size)).shape == (2, 5)
 
 
-@pytest.mark.parametrize("name", [m for m in MODELS if m != "logreg"])
+@pytest.mark.parametrize("name", [m for m in MODELS if not get_spec("image", m).closed_form])
 def test_loss_falls_on_a_tiny_batch(name):
     torch.manual_seed(0)
     y = torch.arange(16) % 4
@@ -65,6 +65,39 @@ def test_logreg_matches_scikit_learn():
     ours = torch.softmax(model(x[1000:]), 1).detach().numpy()
     theirs = ref.predict_proba(scaler.transform(x[1000:].flatten(1).numpy()))
     assert abs(ours - theirs).max() < 1e-4
+
+
+def test_pca_svm_predicts_like_scikit_learns_whitened_pca_and_svc_and_reloads():
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    d = load_digits()
+    x, y = torch.tensor(d.images[:, None] / 16.0, dtype=torch.float32), torch.tensor(d.target)
+    model = get_model("image", "pca_svm", channels=1, size=8, num_classes=10, components=20)
+    model.fit_sklearn(x[:600], y[:600], val=(x[600:800], y[600:800]))  # C and gamma chosen on these
+    flat = x.flatten(1).double().numpy()
+    pca = PCA(n_components=20, whiten=True, random_state=0).fit(flat[:600])
+    scaler = StandardScaler().fit(pca.transform(flat[:600]))
+    scaler.scale_ = pca.transform(flat[:600]).std(0, ddof=1)  # ours standardises with n - 1, as the speech SVM
+    z = scaler.transform(pca.transform(flat[:600]))
+    theirs = (
+        SVC(C=float(model.svm.C), gamma=float(model.svm.gamma))
+        .fit(z, y[:600])
+        .predict(scaler.transform(pca.transform(flat[800:])))
+    )
+    ours = model(x[800:]).argmax(1).numpy()
+    assert (ours == theirs).mean() > 0.99 and (ours == y[800:].numpy()).mean() > 0.9
+    again = get_model("image", "pca_svm", channels=1, size=8, num_classes=10)  # built with 40 axes: 20 come back
+    again.load_state_dict(model.state_dict())
+    assert torch.equal(again(x[800:]), model(x[800:]))
+
+
+def test_pca_svm_fits_fewer_axes_than_training_images():
+    x, y = torch.rand(12, 3, 8, 8), torch.arange(12) % 3
+    model = get_model("image", "pca_svm", channels=3, size=8, num_classes=3).fit_sklearn(x, y)
+    assert model.basis.shape == (11, 192) and model(x).shape == (12, 3)
 
 
 def test_binary_logreg_keeps_two_outputs():

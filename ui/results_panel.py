@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.baseline import comparison_line, verdict_text
 from core.charts import confusion_matrix_figure, curves_figure, model_comparison_figure
 from core.metric_info import METRICS, format_interval, format_metric, metric
 from core.metrics import report_with_present_macro_avg
@@ -125,6 +126,23 @@ def overview(run: dict[str, Any], key: str) -> None:
     classification_view(run, key)
 
 
+BASELINE_BOXES = {"better": st.success, "level": st.warning, "worse": st.warning}  # else st.info
+
+
+def baseline_view(run: dict[str, Any]) -> None:
+    """The run beside its task's classical baseline (same split, same test examples), and whether it beats it beyond
+    noise: said plainly, with what to try when it does not."""
+    said = verdict_text(run)
+    if said is None:
+        return
+    line = comparison_line(run)
+    if line:
+        st.markdown(f"**{line}**")
+    BASELINE_BOXES.get(said[0], st.info)(said[1])
+    note = run["details"]["baseline"].get("note")
+    st.caption(f"Classical baseline fitted on this run's training split, scored on its test split. {note or ''}")
+
+
 def run_caption(run: dict[str, Any]) -> str:
     details = run["details"]
     notes = [f"Stopped early: {details['stop_reason']}." if details.get("stop_reason") else ""]
@@ -159,6 +177,7 @@ def results_panel(
         headline = get_task(run["task"]).spec.headline
         metric_row(run, [n for n in headline if not metric(n).cost])
         metric_row(run, [m.name for m in METRICS.values() if m.cost])
+    baseline_view(run)
     # Lazy tabs: only the open one runs and is sent, so a click elsewhere on the page does not redraw the charts
     # and models of tabs nobody is looking at (a page answers sooner, most of all with many sessions at once).
     tabs = st.tabs(["Overview", *(extra_tabs or {})], key=f"{key}_tab", on_change="rerun")

@@ -32,6 +32,11 @@ class ModelSpec:
     traits: Mapping[str, bool] = field(default_factory=dict)  # architecture switches (what-if): batch_norm, ...
     defaults_from: str = ""  # where the defaults came from (which script, which split)
     objective: str = ""  # how its task trains it, where a task has several ways (recsys: rating, pairwise, ...)
+    label: str = ""  # its name in prose ("PCA+SVM"); the registered name where empty
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
 
     def option_defaults(self) -> dict[str, Any]:
         return {o.name: o.default for o in self.options}

@@ -150,6 +150,7 @@ def learned_size(model: nn.Module) -> int:
     "recsys",
     "pop",
     "Popularity: everyone gets the most interacted-with items they have not seen",
+    label="popularity",
     closed_form=True,
     good_for="the baseline every recommender must beat",
 )

@@ -381,6 +381,7 @@ def logreg(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Mo
     "speech",
     "svm",
     "scikit-learn RBF SVM on pooled MFCC statistics, C and gamma chosen on the validation split (baseline)",
+    label="MFCC SVM",
     closed_form=True,
     good_for="the classic baseline: a kernel method on average timbre, before any deep learning",
 )

@@ -23,7 +23,8 @@ class RBFSVC(nn.Module):
     aside); a softmax over them ranks the classes but is no calibrated probability.
     """
 
-    VARIABLE = ("support_vectors", "pair_weights", "intercept", "vote_for", "vote_against")  # sized by the fit
+    # sized by the fit; the features' too where a fit decides how many there are (PCA's axes: core.models.image)
+    VARIABLE = ("mean", "std", "support_vectors", "pair_weights", "intercept", "vote_for", "vote_against")
 
     def __init__(self, in_features: int, num_classes: int) -> None:
         super().__init__()

@@ -50,6 +50,10 @@ class TaskSpec:
     order: int = 0
     example_noun: str = "test inputs"  # what one model input is, in words ("users" for a recommender)
     metric_labels: Mapping[str, str] = field(default_factory=dict)  # task-specific wording of a metric's label
+    # closed-form models fitted beside every run of another model, on its split (core.baseline); of several, the
+    # one better on the validation split is the run's baseline
+    baselines: tuple[str, ...] = ()
+    more_data: str = "more training examples"  # the first thing to try when a model does not beat its baseline
 
     def dataset(self, name: str | None) -> DatasetSpec | None:
         return next((d for d in self.datasets if d.name == name), None)
@@ -91,6 +95,12 @@ class Task(Protocol):
 
     def train_size(self, data: Any) -> int:
         """Training examples (interactions for recsys): what the small-data batch rule reads."""
+
+    def sample_train(self, data: Any, most: int, seed: int) -> tuple[Any, str]:
+        """The data with at most `most` training examples (a seeded sample) for a baseline, and a note saying so."""
+
+    def validation_score(self, model: nn.Module, data: Any) -> float:
+        """A fitted model's primary metric on the validation split (which of several baselines to keep)."""
 
 
 @cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,22 @@ class ClassificationTask:
 
     def train_size(self, data) -> int:
         return len(data.y["train"])
+
+    def sample_train(self, data, most: int, seed: int):
+        """The data with a seeded sample of `most` training examples (all of them up to that), and a note."""
+        n = len(data.y["train"])
+        if n <= most:
+            return data, ""
+        keep = torch.from_numpy(np.sort(np.random.default_rng(seed).choice(n, most, replace=False)))
+        x, y = {**data.x, "train": data.x["train"][keep]}, {**data.y, "train": data.y["train"][keep]}
+        note = f"Fitted on a seeded sample of {most:,} of the {n:,} training examples."
+        return dataclasses.replace(data, x=x, y=y), note
+
+    def validation_score(self, model: nn.Module, data) -> float:
+        """Accuracy on the validation split (0 without one)."""
+        if len(data.y["val"]) == 0:
+            return 0.0
+        return float((self.predict_proba(model, data.x["val"]).argmax(1) == data.y["val"].numpy()).mean())
 
     def example_input(self, data) -> torch.Tensor:
         return data.x["test"][:1].cpu()

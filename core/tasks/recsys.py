@@ -538,6 +538,14 @@ class RecsysTask:
     def train_size(self, data: RecsysData) -> int:
         return len(data.splits["train"])
 
+    def sample_train(self, data: RecsysData, most: int, seed: int) -> tuple[RecsysData, str]:
+        return data, ""  # the baseline (popularity) counts every interaction: cheap at any size
+
+    def validation_score(self, model: nn.Module, data: RecsysData) -> float:
+        """NDCG@10 on the validation split."""
+        per_user, _, _ = per_user_ranking(prepare(model, data), data, "val")
+        return float(per_user[f"ndcg@{K}"].mean())
+
     def example_input(self, data: RecsysData) -> torch.Tensor:
         return torch.zeros(1, dtype=torch.long)  # one user: latency is scoring the whole catalogue for them
 

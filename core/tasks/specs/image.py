@@ -22,6 +22,8 @@ SPEC = TaskSpec(
     ),
     default_model="cnn_bn",
     primary_metric="accuracy",
+    baselines=("logreg", "pca_svm"),
+    more_data="more photos per class",
     headline=("accuracy", "macro_f1", "parameters", "size_mb", "latency_ms", "train_seconds"),
     result_tabs=("Worst mistakes", "Try it"),
     augment_options=(

@@ -12,6 +12,8 @@ SPEC = TaskSpec(
     ),
     default_model="ease",  # the best top-10 here, fitted in a second; the others train with live curves
     primary_metric="ndcg@10",
+    baselines=("pop",),
+    more_data="more interactions per user",
     headline=("ndcg@10", "recall@10", "precision@10", "hit@10", "map@10", "coverage@10", "rmse", "mae"),
     result_tabs=("For a user", "New visitor", "Item map", "Popularity bias", "All models"),
     settings=("protocol",),

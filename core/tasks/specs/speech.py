@@ -18,6 +18,8 @@ SPEC = TaskSpec(
     ),
     default_model="crnn_attention",
     primary_metric="accuracy",
+    baselines=("svm",),
+    more_data="more recordings of each word, from more speakers",
     headline=("accuracy", "macro_f1", "parameters", "size_mb", "latency_ms", "train_seconds"),
     result_tabs=("Worst mistakes", "Try it"),
     augment_options=(
