@@ -100,6 +100,13 @@ def add_train_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-fit-batch", dest="fit_batch", action="store_false", default=None, help=f"turn off the rule: {BATCH_RULE}"
     )
+    parser.add_argument(
+        "--no-baseline",
+        dest="baseline",
+        action="store_false",
+        default=None,
+        help=f"do not {RUN_OPTIONS['baseline'].help}",
+    )
     budget_help = f"{RUN_OPTIONS['example_budget'].help} (default: the model's spec)"
     parser.add_argument("--example-budget", type=int, metavar="N", help=budget_help)
     parser.add_argument("--augment", nargs="*", metavar="KEY=VALUE", help="e.g. shift=0.1 rotate=10 flip=true")
@@ -271,6 +278,7 @@ def train_options(args) -> dict[str, Any]:
         max_batches=args.max_batches,
         nproc_per_node=args.nproc_per_node,
         fit_batch=args.fit_batch,
+        baseline=args.baseline,
         example_budget=args.example_budget,
         group_by=args.group_by,
         protocol=args.protocol,

@@ -55,6 +55,12 @@ class RunConfig(TrainConfig):
     weights_path: str | None = None
     split_seed: int = setting(0, "Split seed", 0, 1_000_000, kind="int")  # the split stays put while `seed` varies
     fit_batch: bool = setting(True, "Fit the run to the size of the data", kind="bool", help=BATCH_RULE)
+    baseline: bool = setting(
+        True,
+        "Classical baseline beside the run",
+        kind="bool",
+        help="fit the task's classical baseline on the run's split and test the run against it (a few seconds)",
+    )
     example_budget: int | None = setting(
         None,
         "Example budget",

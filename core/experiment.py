@@ -108,7 +108,7 @@ def run_experiment(
         details["closed_form"] = spec.closed_form  # optimizer, learning rate, epochs and batch size played no part
         details["settings_note"] = fitted
         details["world_size"] = world  # processes that trained it (DDP)
-        if trainer.status == "finished":  # a stopped run ends now, without the seconds a baseline takes
+        if trainer.status == "finished" and config.get("baseline", True):  # a stopped run ends now
             baseline = run_baseline(task, data, config, metrics, artifacts)
             if baseline is not None:
                 details["baseline"] = baseline

@@ -8,7 +8,7 @@ import pytest
 
 from core import baseline
 from core.baseline import baseline_names, comparison_line, verdict_text
-from core.cli import main
+from core.cli import command_for, main
 from core.config import make_config
 from core.experiment import run_experiment
 from core.models import get_spec
@@ -105,7 +105,12 @@ def test_the_cli_json_show_and_report_carry_the_baseline(tmp_path, capsys):
     page = run_report(store.get(out["run_id"]), store.history(out["run_id"]))
     assert "<h2>Classical baseline</h2>" in page and "mlp does not beat its classical baseline" in page
     assert main(["train", "image", "--model", "logreg", "--runs", runs, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["baseline"] is None
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["baseline"] is None  # it is the baseline
+    assert (
+        main(["train", "image", "--model", "mlp", "--max-batches", "1", "--no-baseline", "--runs", runs, "--json"]) == 0
+    )
+    off = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert off["baseline"] is None and "--no-baseline" in command_for(store.get(off["run_id"])["config"])
 
 
 def test_speech_runs_are_judged_against_the_mfcc_svm(tmp_path):
