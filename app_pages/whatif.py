@@ -26,7 +26,7 @@ from core.whatif import (
     snapshots,
     submit_race,
 )
-from ui.services import get_jobs, get_store, keep_settings, session_id
+from ui.services import client_address, get_jobs, get_store, keep_settings, session_id
 from ui.share import int_in, list_of, one_of, parser_for, share_settings, text
 from ui.text import plain
 from ui.training_panel import BATCH_SIZES, TRAINING_SETTINGS, apply_defaults, finished_runs, training_controls
@@ -128,7 +128,9 @@ def vary_section(task: str, model: str, gradient: bool) -> dict[str, list]:
 
 
 def start_race(plan, task: str) -> None:
-    st.session_state[f"{P}_race"] = submit_race(plan, task, get_jobs(), session_id(), MAX_RUNS + MAX_ACTIVE)
+    """Queue the race; a full queue raises ValueError (shown where the race section's errors are) before any run."""
+    jobs, limit = get_jobs(), MAX_RUNS + MAX_ACTIVE
+    st.session_state[f"{P}_race"] = submit_race(plan, task, jobs, session_id(), limit, client_address())
 
 
 def race_snapshots(race: dict) -> dict[str, list[dict]]:

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from core.experiment import RunResult
 
 MAX_ACTIVE = 3  # jobs one browser session may have queued or running at once (a what-if race asks for more)
+# The web app's whole queue (DLSTUDIO_MAX_JOBS) and one client address's share of it (DLSTUDIO_MAX_JOBS_PER_CLIENT):
+# a reload is a new session with a fresh MAX_ACTIVE, the address stays. Per address: one what-if race (24 runs) and 3.
+MAX_JOBS = 64
+MAX_PER_CLIENT = 27
 BACKENDS = ("process", "thread", "ray")
 DONE = ("finished", "stopped", "failed", "cancelled", "diverged")
 # What a Ray task may ask the driver to write into the store for it (core/ray_jobs.py RelayStore).
@@ -39,6 +43,7 @@ class Job:
     config: dict[str, Any]
     label: str = ""
     owner: str = ""  # browser session that submitted it
+    client: str = ""  # the address it came from (every session of one browser, reloads included)
     status: str = "queued"  # queued | running | finished | stopped | failed | cancelled | diverged
     run_id: str | None = None
     history: list[dict[str, float]] = field(default_factory=list)
@@ -99,9 +104,16 @@ class JobManager:
     """
 
     def __init__(
-        self, store: RunStore, max_workers: int = 2, backend: str = "process", ray_address: str | None = None
+        self,
+        store: RunStore,
+        max_workers: int = 2,
+        backend: str = "process",
+        ray_address: str | None = None,
+        max_jobs: int | None = None,
+        max_per_client: int | None = None,
     ) -> None:
         self.store = store
+        self.max_jobs, self.max_per_client = max_jobs, max_per_client  # queued or running; None: no bound
         self.backend = backend
         self._runner = make_runner(backend, max_workers, ray_address)
         self.max_workers = self._runner.size
@@ -111,22 +123,40 @@ class JobManager:
         self._keys: dict[int, int] = {}  # job id -> the runner's key for it
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._submitting = threading.Lock()  # a place checked is a place taken: two sessions cannot both get it
 
-    def submit(self, config: dict[str, Any], label: str = "", owner: str = "", limit: int = MAX_ACTIVE) -> Job:
-        """Queue a run; one owner (a browser session) may have at most `limit` jobs queued or running."""
-        mine = [j for j in self.jobs(active_only=True) if owner and j.owner == owner]
-        if len(mine) + 1 > limit:
-            raise ValueError(
-                f"{len(mine)} of your jobs are already queued or running (at most {limit}): "
-                "wait for one to finish, or stop one from the sidebar or the Runs page"
-            )
+    def check_room(self, owner: str = "", client: str = "", limit: int = MAX_ACTIVE, count: int = 1) -> None:
+        """Raise ValueError naming the bound, unless `count` more jobs fit, queued or running: at most `limit` for
+        the owner (a browser session), `max_per_client` for its address (a reload is a new session from the same
+        address, so it starts no fresh allowance) and `max_jobs` in all."""
+        active = self.jobs(active_only=True)
+        bounds = (
+            (sum(1 for j in active if owner and j.owner == owner), limit, "of your jobs are", ""),
+            (sum(1 for j in active if client and j.client == client), self.max_per_client if client else None,
+             "jobs from your address are", " (DLSTUDIO_MAX_JOBS_PER_CLIENT)"),
+            (len(active), self.max_jobs, "jobs in all are", " (DLSTUDIO_MAX_JOBS): the training queue is full"),
+        )  # fmt: skip
+        for have, most, whose, setting in bounds:
+            if most is not None and have + count > most:
+                ask = f"{count} more would pass the limit of {most}" if count > 1 else f"at most {most}"
+                raise ValueError(
+                    f"{have} {whose} already queued or running ({ask}){setting}: wait for one to finish, "
+                    "or stop one from the sidebar or the Runs page"
+                )
+
+    def submit(
+        self, config: dict[str, Any], label: str = "", owner: str = "", limit: int = MAX_ACTIVE, client: str = ""
+    ) -> Job:
+        """Queue a run, if check_room finds a place for it."""
         if self.backend == "ray" and int(config.get("nproc_per_node") or 1) > 1:
             raise ValueError("a Ray task trains in one process: set the DDP processes to 1, or train locally")
-        job = Job(next(self._ids), config, label or f"{config['task']}/{config['model']}", owner)
-        # The run exists in the store from the moment it is queued, so every page can see it.
-        job.run_id = self.store.create(config["task"], config, status="queued")
-        with self._lock:
-            self._jobs[job.id] = job
+        with self._submitting:
+            self.check_room(owner, client, limit)
+            job = Job(next(self._ids), config, label or f"{config['task']}/{config['model']}", owner, client)
+            # The run exists in the store from the moment it is queued, so every page can see it.
+            job.run_id = self.store.create(config["task"], config, status="queued")
+            with self._lock:
+                self._jobs[job.id] = job
         task = job_task(config, job.run_id, str(self.store.root.resolve()))
         self._keys[job.id] = self._runner.launch(task, lambda kind, payload: self._on_event(job, kind, payload))
         return job

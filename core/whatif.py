@@ -228,12 +228,14 @@ def _same(variant: Variant, settings: Mapping[str, Any]) -> bool:
     return all(variant.settings.get(k) == v for k, v in settings.items())
 
 
-def submit_race(plan: Plan, task: str, jobs, owner: str, limit: int) -> dict[str, Any]:
-    """Queue every run of a plan as jobs, seed by seed; returns the race record a page keeps (JSON-able)."""
+def submit_race(plan: Plan, task: str, jobs, owner: str, limit: int, client: str = "") -> dict[str, Any]:
+    """Queue every run of a plan as jobs, seed by seed; returns the race record a page keeps (JSON-able).
+    Raises ValueError before queueing any when the queue has no room for them all (JobManager.check_room)."""
+    jobs.check_room(owner, client, limit, plan.runs)
     race: dict[str, Any] = {"task": task, "variants": {v.label: [] for v in plan.variants}}
     for variant, config in plan.interleaved():
         label = f"what-if {variant.label} · seed {config['seed']}"
-        job = jobs.submit(config, label=label, owner=owner, limit=limit)
+        job = jobs.submit(config, label=label, owner=owner, limit=limit, client=client)
         race["variants"][variant.label].append({"job": job.id, "run": job.run_id, "seed": config["seed"]})
     return race
 

@@ -116,3 +116,33 @@ def test_every_button_key_ends_in_btn_so_the_settings_keeper_leaves_it_alone():
                     continue
                 text = ast.unparse(key)
                 assert text.rstrip("'\"").endswith("_btn"), f"{path.name}: key={text}"
+
+
+def test_reloading_starts_no_fresh_allowance_the_address_and_the_whole_queue_are_bounded(jobs, monkeypatch):
+    from core.whatif import expand, submit_race
+
+    monkeypatch.setattr(jobs, "max_per_client", 5)
+    monkeypatch.setattr(jobs, "max_jobs", 7)
+    for session in ("tab", "reloaded tab"):  # each reload is a new session with its own MAX_ACTIVE ...
+        for _ in range(2):
+            jobs.submit(long_config(), owner=session, client="10.0.0.9")
+    jobs.submit(long_config(), owner="third reload", client="10.0.0.9")
+    with pytest.raises(ValueError, match=r"^5 jobs from your address are already queued or running \(at most 5\) "
+                       r"\(DLSTUDIO_MAX_JOBS_PER_CLIENT\)"):  # fmt: skip
+        jobs.submit(long_config(), owner="fourth reload", client="10.0.0.9")  # ... but the address is the same
+    plan = expand(make_config("image", "mlp", epochs=500, batch_size=8), {"optimizer": ["sgd", "adam"]}, 2)
+    before = len(jobs.jobs())
+    with pytest.raises(ValueError, match=r"^5 jobs in all are already queued or running \(4 more would pass the "
+                       r"limit of 7\) \(DLSTUDIO_MAX_JOBS\): the training queue is full"):  # fmt: skip
+        submit_race(plan, "image", jobs, owner="someone else", limit=99, client="10.0.0.10")
+    assert len(jobs.jobs()) == before  # a race that does not fit queues none of its runs
+    jobs.submit(long_config(), owner="someone else", client="10.0.0.10")
+
+
+def test_the_page_says_the_queue_is_full(jobs, monkeypatch):
+    monkeypatch.setattr(jobs, "max_jobs", 1)
+    jobs.submit(long_config(), owner="a stranger", client="10.0.0.7")
+    at = open_page("app_pages/image.py")
+    at.button(key="image_train_btn").click().run()
+    assert not at.exception
+    assert any("the training queue is full" in e.value for e in at.error), [e.value for e in at.error]

@@ -7,7 +7,8 @@ import uuid
 
 import streamlit as st
 
-from core.jobs import JobManager
+from core.data import env_limit
+from core.jobs import MAX_JOBS, MAX_PER_CLIENT, JobManager
 from core.runs import RunStore
 from core.workers import threads_per_worker
 
@@ -24,12 +25,17 @@ def _store(root: str) -> RunStore:
 @st.cache_resource(show_spinner=False)
 def _jobs(root: str) -> JobManager:
     """Jobs train in DLSTUDIO_WORKERS worker processes (default 2), or as Ray tasks when DLSTUDIO_RAY_ADDRESS names
-    a cluster (`auto`, HOST:PORT, or `local` for a Ray of this machine); DLSTUDIO_BACKEND=thread for debugging."""
+    a cluster (`auto`, HOST:PORT, or `local` for a Ray of this machine); DLSTUDIO_BACKEND=thread for debugging.
+    At most DLSTUDIO_MAX_JOBS queued or running in all, DLSTUDIO_MAX_JOBS_PER_CLIENT from one address."""
     workers = int(os.environ.get("DLSTUDIO_WORKERS", "2"))
     share_cores(workers)
     address = os.environ.get("DLSTUDIO_RAY_ADDRESS", "").strip()
     backend = "ray" if address else os.environ.get("DLSTUDIO_BACKEND", "process")
-    return JobManager(_store(root), max_workers=workers, backend=backend, ray_address=address or None)
+    bounds = {
+        "max_jobs": int(env_limit("DLSTUDIO_MAX_JOBS", MAX_JOBS)),
+        "max_per_client": int(env_limit("DLSTUDIO_MAX_JOBS_PER_CLIENT", MAX_PER_CLIENT)),
+    }
+    return JobManager(_store(root), max_workers=workers, backend=backend, ray_address=address or None, **bounds)
 
 
 def share_cores(workers: int) -> None:
@@ -54,6 +60,12 @@ def run_model(run_id: str):
     from core.tasks import load_run_model
 
     return load_run_model(get_store(), run_id)
+
+
+def client_address() -> str:
+    """Where this session connects from; every session of one browser shares it (a reload is a new session).
+    Streamlit gives None for localhost."""
+    return st.context.ip_address or "localhost"
 
 
 def session_id() -> str:

@@ -10,7 +10,7 @@ from core.charts import curves_figure
 from core.config import RUN_OPTIONS, make_config
 from core.options import Option
 from core.training import OPTIMIZER_LABELS
-from ui.services import get_jobs, get_store, session_id
+from ui.services import client_address, get_jobs, get_store, session_id
 from ui.text import plain
 
 TRAINING_SETTINGS = ("optimizer", "lr", "epochs", "batch_size", "weight_decay", "patience", "schedule", "seed")
@@ -75,7 +75,7 @@ def training_controls(prefix: str, defaults: dict[str, Any], closed_form: bool =
 def start_training(prefix: str, task: str, model: str, options: dict[str, Any]) -> None:
     try:
         config = make_config(task, model, **options)
-        job = get_jobs().submit(config, owner=session_id())
+        job = get_jobs().submit(config, owner=session_id(), client=client_address())
     except ValueError as exc:
         st.session_state[f"{prefix}_start_error"] = str(exc)
         return
