@@ -16,7 +16,7 @@ import shlex
 import sys
 from typing import Any
 
-from core.config import BATCH_RULE, RUN_OPTIONS
+from core.config import BATCH_RULE, OFF_AT_ZERO, RUN_OPTIONS
 from core.distributed import add_launch_flags, in_torchrun, launch_from_args
 from core.models import list_models
 from core.training import Callback, Diverged
@@ -109,6 +109,8 @@ def add_train_settings(parser: argparse.ArgumentParser) -> None:
     )
     budget_help = f"{RUN_OPTIONS['example_budget'].help} (default: the model's spec)"
     parser.add_argument("--example-budget", type=int, metavar="N", help=budget_help)
+    floor_help = f"{RUN_OPTIONS['min_steps'].help} (default: the model's spec)"
+    parser.add_argument("--min-steps", type=int, metavar="N", help=floor_help)
     parser.add_argument("--augment", nargs="*", metavar="KEY=VALUE", help="e.g. shift=0.1 rotate=10 flip=true")
     parser.add_argument("--option", nargs="*", metavar="KEY=VALUE", help="model options, e.g. width=64")
     parser.add_argument("--weights", help="local weights file to start from (transfer learning)")
@@ -218,7 +220,7 @@ def command_for(config: dict[str, Any]) -> str:
         elif isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
             words += [action.option_strings[0]] if value != default else []
         else:
-            off = key in ("patience", "example_budget") and value is None  # 0 = off, as the flag reads it
+            off = key in OFF_AT_ZERO and value is None  # 0 = off, as the flag reads it
             words += [action.option_strings[0], "0" if off else str(value)]
     line = " ".join(shlex.quote(w) for w in words)
     return line + (f"  # not settable from the command line: {' '.join(left_out)}" if left_out else "")
@@ -260,6 +262,7 @@ def defaults_text(spec) -> str:
     text = f"{d.get('epochs')} epochs, {d.get('optimizer', 'adam')} lr {d.get('lr'):g}, batch {d.get('batch_size')}"
     text += f", {d.get('schedule', 'constant')} schedule" + (f", patience {d['patience']}" if d.get("patience") else "")
     text += f", example budget {d['example_budget']:,}" if d.get("example_budget") else ""
+    text += f", at least {d['min_steps']:,} steps" if d.get("min_steps") else ""
     if spec.augment:
         text += ", augment " + " ".join(f"{k}={v}" for k, v in spec.augment.items() if v)
     return text
@@ -280,6 +283,7 @@ def train_options(args) -> dict[str, Any]:
         fit_batch=args.fit_batch,
         baseline=args.baseline,
         example_budget=args.example_budget,
+        min_steps=args.min_steps,
         group_by=args.group_by,
         protocol=args.protocol,
         augment=_key_values(args.augment, "--augment") or None,

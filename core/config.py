@@ -20,12 +20,14 @@ MIN_FITTED_BATCH = 8
 MIN_FITTED_EPOCHS = 5
 
 
-def fit_rule(budget: int | None = None) -> str:
-    """The fit-to-data rule in words; with a model's example budget, its number."""
+def fit_rule(budget: int | None = None, min_steps: int | None = None) -> str:
+    """The fit-to-data rule in words; with a model's example budget and step floor, their numbers."""
     text = (
         f"on small data the batch size shrinks to at most a quarter of the training examples (a power of two, at "
         f"least {MIN_FITTED_BATCH}), so every epoch takes at least {MIN_STEPS_PER_EPOCH} optimizer steps"
     )
+    if min_steps:
+        text += f", and the epochs grow so a run takes at least {min_steps:,} optimizer steps in all"
     if budget is None:
         return text
     return (
@@ -36,7 +38,8 @@ def fit_rule(budget: int | None = None) -> str:
 
 
 BATCH_RULE = (
-    f"{fit_rule()}; on large data a model with an example budget trains fewer epochs (at least "
+    f"{fit_rule()}; a model with a step floor trains more epochs on small data, so a run takes at least that many "
+    f"optimizer steps; on large data a model with an example budget trains fewer epochs (at least "
     f"{MIN_FITTED_EPOCHS}), so a run sees about that many examples in all"
 )
 
@@ -71,6 +74,15 @@ class RunConfig(TrainConfig):
         help="on large data, fewer epochs (at least 5) so a run sees about this many examples in all (epochs x "
         "training examples); 0 = no budget",
     )
+    min_steps: int | None = setting(
+        None,
+        "Step floor",
+        0,
+        10**7,
+        kind="int",
+        optional=True,
+        help="on small data, more epochs so a run takes at least this many optimizer steps in all; 0 = none",
+    )
     group_by: str = setting(
         "auto", "Split by speaker", kind="choice", choices=("auto", "speaker", "none"), help="speech only"
     )
@@ -88,6 +100,7 @@ class RunConfig(TrainConfig):
 RUN_OPTIONS: dict[str, Option] = config_options(RunConfig)
 FIELDS = [f.name for f in fields(RunConfig)]
 TASK_SETTINGS = ("group_by", "protocol")  # read by one task each; the task's spec names them
+OFF_AT_ZERO = ("patience", "example_budget", "min_steps")  # 0 = off, as the widgets and the CLI write it
 
 
 def make_config(task: str, model: str | None = None, **given: Any) -> dict[str, Any]:
@@ -126,7 +139,7 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
     out = dict(config)
     for name, option in RUN_OPTIONS.items():
         out[name] = option.check(config.get(name, option.default), "")
-        if name in ("patience", "example_budget") and out[name] == 0:
+        if name in OFF_AT_ZERO and out[name] == 0:
             out[name] = None  # 0 = off, as the page's widget and the CLI write it
         if name in TASK_SETTINGS and name not in task_spec.settings and out[name] != option.default:
             raise ValueError(f"{name} is a setting of another task, not of {config['task']}")
@@ -152,7 +165,8 @@ def _models_taking_weights(task: str) -> list[str]:
 def fit_to_data(config: dict[str, Any], n_train: int) -> tuple[dict[str, Any], str | None]:
     """BATCH_RULE: the config to train with on `n_train` examples, and a note saying what changed (None: nothing).
 
-    Small data: the batch size shrinks so an epoch has at least MIN_STEPS_PER_EPOCH steps. Large data, for a
+    Small data: the batch size shrinks so an epoch has at least MIN_STEPS_PER_EPOCH steps, and for a model whose
+    spec sets a step floor (`min_steps`) the epochs grow so the run takes at least that many steps. Large data, for a
     model whose spec sets an `example_budget` (the examples its default epochs see on the data they were chosen
     on): the epochs shrink to about budget / n_train, at least MIN_FITTED_EPOCHS.
     """
@@ -165,6 +179,14 @@ def fit_to_data(config: dict[str, Any], n_train: int) -> tuple[dict[str, Any], s
         notes.append(
             f"batch size {config['batch_size']} → {cap} for {n_train:,} training examples "
             f"(at least {MIN_STEPS_PER_EPOCH} steps per epoch)"
+        )
+    steps_per_epoch = math.ceil(n_train / fitted["batch_size"])
+    floor = config.get("min_steps")
+    if floor and config["epochs"] * steps_per_epoch < floor:
+        fitted["epochs"] = math.ceil(floor / steps_per_epoch)
+        notes.append(
+            f"epochs {config['epochs']} → {fitted['epochs']} for {n_train:,} training examples "
+            f"(at least {floor:,} optimizer steps, the model's step floor)"
         )
     budget = config.get("example_budget")
     if budget and config["epochs"] * n_train > budget:

@@ -262,7 +262,7 @@ def render(page: TaskPage) -> None:
         if not closed_form:
             st.session_state.setdefault(f"{task}_fit_batch", True)
             options["fit_batch"] = bool(option_widget(RUN_OPTIONS["fit_batch"], f"{task}_fit_batch"))
-            rule = fit_rule(defaults.get("example_budget"))
+            rule = fit_rule(defaults.get("example_budget"), defaults.get("min_steps"))
             st.caption(f"{rule[0].upper()}{rule[1:]}.")
             nproc = RUN_OPTIONS["nproc_per_node"]
             st.session_state.setdefault(f"{task}_nproc_per_node", nproc.default)

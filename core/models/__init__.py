@@ -12,7 +12,17 @@ from torch import nn
 from core.options import Option
 
 # The training settings a spec may recommend; anything else belongs in `options` or `augment`.
-TRAINING_KEYS = ("optimizer", "lr", "epochs", "batch_size", "weight_decay", "schedule", "patience", "example_budget")
+TRAINING_KEYS = (
+    "optimizer",
+    "lr",
+    "epochs",
+    "batch_size",
+    "weight_decay",
+    "schedule",
+    "patience",
+    "example_budget",
+    "min_steps",
+)
 
 
 @dataclass(frozen=True)
