@@ -45,6 +45,8 @@ class Option:
             number = int(value) if self.kind == "int" else float(value)
         except (TypeError, ValueError):
             raise ValueError(f"{where} must be a number ({self.range_text()}), not {value!r}") from None
+        except OverflowError:  # int(inf): `--option width=Infinity` or `1e999`
+            raise ValueError(f"{where} = {value!r} is outside {self.range_text()}") from None
         if self.kind == "int" and number != value:
             raise ValueError(f"{where} must be a whole number ({self.range_text()}), not {value!r}")
         if not math.isfinite(number) or not (self.low is None or number >= self.low):

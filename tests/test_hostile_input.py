@@ -2,6 +2,7 @@
 seem, and stores that cannot be written. Memory is measured in a fresh interpreter (tests/test_hostile.py's
 `measured`), so the numbers belong to the case alone."""
 
+import re
 import wave
 
 import numpy as np
@@ -53,3 +54,16 @@ def test_the_split_note_says_which_rates_were_resampled_by_a_near_ratio(tmp_path
     assert note.endswith("; clips at 8,001 Hz as if at 8,000.0 Hz (pitch off by 0.0125%): the nearest ratio of "
                          "small whole numbers, so resampling stays fast")  # fmt: skip
     assert resampling_note([16000, 44100, 22050, 48000, 8000, 11025]) == ""  # common rates resample exactly
+
+
+# ---------------------------------------------------------------- 12. numbers that overflow
+
+
+@pytest.mark.parametrize("value", ["Infinity", "1e999", "-1e999"])
+def test_an_infinite_whole_number_option_exits_2_naming_it(tmp_path, capsys, value):
+    from core.cli import main
+
+    args = ["train", "image", "--model", "cnn_bn", "--option", f"width={value}", "--runs", str(tmp_path / "runs")]
+    assert main(args) == 2  # was an OverflowError traceback (int(inf))
+    err = capsys.readouterr().err
+    assert re.search(r"error: cnn_bn: width = -?inf is outside \d+ to \d+$", err, re.M), err
