@@ -100,8 +100,86 @@ def test_split_seeds_that_give_the_same_validation_split_are_left_out(tune, caps
     other = SimpleNamespace(files={"val": ["a/3.wav", "b/4.wav"]})
     assert list(tune.distinct_splits({0: fixed, 1: same, 2: other})) == [0, 2]
     assert "split 1: the same validation split as split 0" in capsys.readouterr().out
-    no_files = {0: SimpleNamespace(), 1: SimpleNamespace()}  # e.g. recommendation data: kept as they are
-    assert list(tune.distinct_splits(no_files)) == [0, 1]
+    torch = pytest.importorskip("torch")
+    image = {s: SimpleNamespace(x={"val": torch.full((2, 1, 2, 2), float(v))}, y={"val": torch.tensor([0, 1])})
+             for s, v in ((0, 0.5), (1, 0.5), (2, 0.25))}  # fmt: skip
+    assert list(tune.distinct_splits(image)) == [0, 2]  # by content, for every task, not only speech
+
+
+def test_time_protocol_recommendation_splits_are_the_same_for_every_seed_and_kept_once(tune):
+    task = get_task("recsys")
+    base = {"device": "cpu", "dataset": "movies", "protocol": "time"}
+    splits = {s: task.load_data(make_config("recsys", "pop", **base, split_seed=s)) for s in (0, 1)}
+    assert list(tune.distinct_splits(splits)) == [0]
+    base["protocol"] = "random"
+    splits = {s: task.load_data(make_config("recsys", "pop", **base, split_seed=s)) for s in (0, 1)}
+    assert list(tune.distinct_splits(splits)) == [0, 1]
+
+
+def _row(setting: dict, sets: dict[str, list[float]], steps: int = 100, seconds: float = 1.0) -> dict:
+    by_set = {n: {f"{i}/0": v for i, v in enumerate(values)} for n, values in sets.items()}
+    pooled = [v for values in sets.values() for v in values]
+    return {
+        "setting": setting,
+        "sets": by_set,
+        "set_means": {n: statistics.mean(v) for n, v in sets.items()},
+        "scores": {f"{n}/{k}": v for n, r in by_set.items() for k, v in r.items()},
+        "val_mean": statistics.mean(pooled),
+        "val_std": statistics.stdev(pooled),
+        "runs": len(pooled),
+        "val_loss": 0.1,
+        "steps": steps,
+        "seconds": seconds,
+    }
+
+
+def test_the_worst_set_rule_does_not_let_one_sets_gain_hide_anothers_loss(tune):
+    """Setting x is best on the large easy set and 0.2 behind on the small hard one: pooled over runs it wins,
+    by the worst set it loses to y, which is never more than 0.03 behind anywhere."""
+    x = _row({"epochs": 15}, {"digits": [1.0] * 20, "faces": [0.69, 0.71]})
+    y = _row({"epochs": 60}, {"digits": [0.97] * 20, "faces": [0.89, 0.91]}, steps=400)
+    assert max([x, y], key=lambda r: r["val_mean"]) is x  # the pooled mean would pick x
+    assert tune.regret(x, [x, y], 1) == pytest.approx(0.2) and tune.regret(y, [x, y], 1) == pytest.approx(0.03)
+    best, chosen = tune.choose_robust([x, y], 1)
+    assert best is y and chosen is y
+
+
+def test_the_worst_set_rule_takes_the_cheaper_setting_within_the_noise_on_every_set(tune):
+    best = _row({"epochs": 60}, {"a": [0.90, 0.94, 0.92], "b": [0.80, 0.84, 0.82]}, steps=600)
+    cheap = _row({"epochs": 30}, {"a": [0.92, 0.91, 0.92], "b": [0.82, 0.81, 0.83]}, steps=300)  # noise only
+    worse_on_b = _row({"epochs": 15}, {"a": [0.95, 0.95, 0.95], "b": [0.70, 0.74, 0.72]}, steps=150)
+    assert tune.choose_robust([best, cheap, worse_on_b], 1)[1] is cheap
+    cheap["over_budget"] = True  # too slow on some set: never chosen while another row is in time
+    assert tune.choose_robust([best, cheap, worse_on_b], 1)[1] is best
+
+
+def test_the_default_model_is_chosen_by_the_same_rule(tune):
+    reports = [
+        {"model": "crnn", "chosen": _row({}, {"own": [0.95, 0.96], "loso": [0.55, 0.57]})},
+        {"model": "dscnn", "chosen": _row({}, {"own": [0.99, 1.00], "loso": [0.64, 0.66]})},
+    ]
+    verdict = tune.choose_model(reports, 1)
+    assert verdict["chosen"] == "dscnn" and verdict["regret"]["crnn"] == pytest.approx(0.09)
+
+
+def test_several_sets_each_train_on_their_own_data_and_are_scored_apart(tune, monkeypatch):
+    base = {"device": "cpu", "dataset": None, "data": None, "max_batches": 1}
+    sets = tune.parse_sets("image", ["digits", "shapes"], base, [0, 1])
+    assert list(sets) == ["digits", "shapes"] and all(len(s) == 2 for s in sets.values())
+    seen = []
+
+    def fit(config, data):
+        seen.append((config["dataset"], data.meta["dataset"], config["split_seed"]))
+        score = {"digits": 0.9, "shapes": 0.6}[config["dataset"]] + 0.01 * config["lr"] * 1000
+        return {"final": {"val_accuracy": score, "val_loss": 1.0}, "seconds": 0.1, "steps": 1}
+
+    monkeypatch.setattr(tune, "fit_on_validation", fit)
+    report = tune.tune_model("image", "mlp", {"lr": (1e-3, 2e-3)}, 1, sets, base)
+    assert all(given == loaded for given, loaded, _ in seen)  # each run on its own set's data
+    assert sorted({s for *_, s in seen}) == [0, 1]
+    row = report["rows"][1]
+    assert row["set_means"] == {"digits": pytest.approx(0.92), "shapes": pytest.approx(0.62)}
+    assert report["best"] is row
 
 
 def test_grid_points_reach_model_options(tune):
@@ -112,7 +190,7 @@ def test_grid_points_reach_model_options(tune):
 
 def test_a_grid_over_epochs_trains_the_epochs_it_names(tune):
     settings = tune.as_settings("speech", "crnn_attention", {"epochs": 90})
-    assert settings == {"epochs": 90, "example_budget": 0}
+    assert settings == {"epochs": 90, "example_budget": 0, "min_steps": 0}
     config = make_config("speech", "crnn_attention", **settings)
     assert fit_to_data(config, 1_000)[0]["epochs"] == 90  # the model's budget (20,000) would have made it 20
     assert tune.parse_grid(["example_budget=2e4,0"], "speech") == {"example_budget": (20_000, 0)}
