@@ -50,7 +50,7 @@ RESAMPLES = 1000
 CHUNK_DRAWS = 4_000_000  # resampled indices held at once (32 MB): bounds memory on large test sets
 
 
-def ci95_accuracy(correct: int, n: int) -> list[float]:
+def ci95_accuracy(correct: float, n: float) -> list[float]:
     """Wilson score interval of a proportion (accuracy = correct / n): sound near 0 and 1, unlike p ± 1.96 se."""
     if n <= 0:
         return [float("nan"), float("nan")]
@@ -101,28 +101,76 @@ def ci95_cluster_mean(values, groups, resamples: int = RESAMPLES, seed: int = 0,
     return bootstrap_ci95(lambda idx: transform(sums[idx].sum(1) / sizes[idx].sum(1)), len(sizes), resamples, seed)
 
 
-def ci95_macro_f1(y_true, y_pred, n_classes: int, resamples: int = RESAMPLES, seed: int = 0) -> list[float]:
-    """Bootstrap interval of macro-F1 (over the classes present in each resample), all resamples at once."""
-    codes = np.asarray(y_true) * n_classes + np.asarray(y_pred)
+def ci95_cluster_accuracy(right, groups, resamples: int = RESAMPLES, seed: int = 0) -> list[float]:
+    """Wilson interval of accuracy on the effective number of independent clips: n over the design effect, the
+    variance of accuracy over whole resampled groups (speakers) against that of independent clips (Kish 1965).
+    Unlike a percentile bootstrap, it stays honest near 100%, where resamples cannot hold more errors than seen."""
+    right = np.asarray(right, dtype=np.float64)
+    n, p = len(right), float(right.mean()) if len(right) else float("nan")
+    if n == 0 or p in (0.0, 1.0):
+        return ci95_accuracy(p * n, n)
+    sums, sizes = cluster_sums(right, groups)
+    spread = bootstrap(lambda idx: sums[idx].sum(1) / sizes[idx].sum(1), len(sizes), resamples, seed).var()
+    n_eff = n / max(1.0, spread / (p * (1 - p) / n))
+    return ci95_accuracy(p * n_eff, n_eff)
 
-    def macro_f1(idx: np.ndarray) -> np.ndarray:
-        rows = np.arange(len(idx))[:, None] * n_classes**2
-        counts = np.bincount((codes[idx] + rows).ravel(), minlength=len(idx) * n_classes**2)
-        cm = counts.reshape(len(idx), n_classes, n_classes)  # (B, true, predicted)
-        tp, support = np.diagonal(cm, axis1=1, axis2=2), cm.sum(2) + cm.sum(1)  # 2tp + fp + fn = support
-        f1 = np.divide(2 * tp, support, out=np.zeros(support.shape), where=support > 0)
-        return f1.sum(1) / (support > 0).sum(1)
 
-    return bootstrap_ci95(macro_f1, len(codes), resamples, seed, width=n_classes**2)
+def ci95_macro_f1(
+    y_true, y_pred, n_classes: int, resamples: int = RESAMPLES, seed: int = 0, groups=None
+) -> list[float]:
+    """Bootstrap interval of macro-F1 (over the classes present in each resample), all resamples at once; over
+    test examples, or over whole `groups` (speakers) when given."""
+    codes, k = np.asarray(y_true) * n_classes + np.asarray(y_pred), n_classes**2
+    if groups is None:
+
+        def over_examples(idx: np.ndarray) -> np.ndarray:
+            return _macro_f1(_counts(codes[idx], k), n_classes)
+
+        return bootstrap_ci95(over_examples, len(codes), resamples, seed, k)
+    _, group = np.unique(np.asarray(groups), return_inverse=True)
+    n_groups = int(group.max()) + 1
+    per_group = np.bincount(group * k + codes, minlength=n_groups * k).reshape(n_groups, k).astype(np.float64)
+
+    def over_groups(idx: np.ndarray) -> np.ndarray:  # how often each group was drawn, times its confusion counts
+        return _macro_f1(_counts(idx, n_groups).reshape(len(idx), n_groups) @ per_group, n_classes)
+
+    return bootstrap_ci95(over_groups, n_groups, resamples, seed, k)
 
 
-def classification_ci95(y_true, y_pred, n_classes: int) -> dict[str, list[float]]:
-    """95% intervals of accuracy (Wilson) and macro-F1 (bootstrap over test examples)."""
+def _counts(values: np.ndarray, n: int) -> np.ndarray:
+    """(B, m) values in range(n) -> each row's counts of each value, rows one after another (B * n)."""
+    return np.bincount((values + np.arange(len(values))[:, None] * n).ravel(), minlength=len(values) * n)
+
+
+def _macro_f1(counts: np.ndarray, n_classes: int) -> np.ndarray:
+    """Macro-F1 over the classes present, of B flattened confusion matrices."""
+    cm = counts.reshape(-1, n_classes, n_classes)  # (B, true, predicted)
+    tp, support = np.diagonal(cm, axis1=1, axis2=2), cm.sum(2) + cm.sum(1)  # 2tp + fp + fn = support
+    f1 = np.divide(2 * tp, support, out=np.zeros(support.shape), where=support > 0)
+    return f1.sum(1) / (support > 0).sum(1)
+
+
+def classification_ci95(y_true, y_pred, n_classes: int, groups=None) -> dict[str, list[float]]:
+    """95% intervals of accuracy (Wilson) and macro-F1 (bootstrap over test examples); with `groups` (the test
+    clips' speakers), both a cluster bootstrap over them: a speaker's clips are not independent."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    return {
-        "accuracy": ci95_accuracy(int((y_true == y_pred).sum()), len(y_true)),
-        "macro_f1": ci95_macro_f1(y_true, y_pred, n_classes),
-    }
+    right = y_true == y_pred
+    accuracy = ci95_accuracy(int(right.sum()), len(y_true)) if groups is None else ci95_cluster_accuracy(right, groups)
+    return {"accuracy": accuracy, "macro_f1": ci95_macro_f1(y_true, y_pred, n_classes, groups=groups)}
+
+
+def interval_note(groups=None) -> str:
+    """What a classification run's 95% intervals resampled, in words."""
+    if groups is None:
+        return "95% intervals: Wilson (accuracy) and a bootstrap over test examples (macro-F1)."
+    speakers = sum(str(g).startswith("speaker:") for g in np.unique(groups))
+    alone = len(np.unique(groups)) - speakers
+    rest = f" (and {alone} clips of no known speaker, each on its own)" if alone else ""
+    over = f"the {speakers} test speakers{rest}"
+    return (
+        f"95% intervals over {over}, as a speaker's clips go together: accuracy Wilson's on the clips' effective "
+        "number (the design effect of resampling speakers), macro-F1 a bootstrap over speakers."
+    )
 
 
 def rating_ci95(y_true, y_pred, users) -> dict[str, list[float]]:

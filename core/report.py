@@ -93,7 +93,8 @@ def run_report(run: dict[str, Any], history: list[dict[str, float]]) -> str:
         note = details.get("split_note", "")
         parts.append(
             f"<h2>Test metrics</h2><p class='sub'>On the held-out test split "
-            f"({details.get('test_size', '?')} examples{'; ' + html.escape(note) if note else ''}).</p>"
+            f"({details.get('test_size', '?')} examples{'; ' + html.escape(note) if note else ''}). "
+            f"{html.escape(details.get('ci95_note', ''))}</p>"
         )
         cards = "".join(
             '<div class="card"><div class="k">{}</div><div class="v">{}</div><div class="k">{}</div></div>'.format(

@@ -54,23 +54,30 @@ def mcnemar_test(right_a: np.ndarray, right_b: np.ndarray) -> GapTest:
     return GapTest("exact McNemar test", p, detail)
 
 
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, unit: str = "users", seed: int = 0) -> GapTest:
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, unit: str = "users", seed: int = 0, groups=None) -> GapTest:
     """Resample units (users) with replacement, both variants together: the 95% interval of the mean gap, and
-    a two-sided p-value (twice the share of resampled gaps on the far side of zero)."""
+    a two-sided p-value (twice the share of resampled gaps on the far side of zero). With `groups` (speakers),
+    whole groups are resampled: a speaker's clips are not independent."""
     diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    gaps = bootstrap(lambda idx: diff[idx].mean(1), len(diff), RESAMPLES, seed)
+    sums, sizes = cluster_sums(diff, np.arange(len(diff)) if groups is None else groups)
+    gaps = bootstrap(lambda idx: sums[idx].sum(1) / sizes[idx].sum(1), len(sums), RESAMPLES, seed)
     p = min(1.0, 2 * min(np.mean(gaps <= 0), np.mean(gaps >= 0)))
     low, high = np.percentile(gaps, [2.5, 97.5])
-    detail = f"the same {len(diff):,} test {unit}; the gap's 95% interval is [{low:.3f}, {high:.3f}]"
+    units = f"{len(diff):,} test {unit}" if groups is None else f"{len(sums):,} test speakers ({len(diff):,} {unit})"
+    detail = f"the same {units}; the gap's 95% interval is [{low:.3f}, {high:.3f}]"
     return GapTest("paired bootstrap", float(p), detail, (float(low), float(high)))
 
 
 def paired_test(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], metric: str) -> GapTest | None:
     """A paired test of two runs on their stored test predictions (core.runs artifacts), when both were scored
-    on the same test examples: McNemar for accuracy, a bootstrap over users for NDCG@10. None otherwise."""
+    on the same test examples: McNemar for accuracy (a bootstrap over speakers when both runs stored the same
+    test speakers), a bootstrap over users for NDCG@10. None otherwise."""
     if metric == "accuracy" and _same(a, b, "y_true", "probs"):
         y = a["y_true"]
-        return mcnemar_test(a["probs"].argmax(1) == y, b["probs"].argmax(1) == y)
+        right_a, right_b = a["probs"].argmax(1) == y, b["probs"].argmax(1) == y
+        if _same(a, b, "groups", "groups"):
+            return paired_bootstrap(right_a, right_b, "clips", groups=a["groups"])
+        return mcnemar_test(right_a, right_b)
     if metric == "ndcg@10" and _same(a, b, "test_users", "user_ndcg"):
         return paired_bootstrap(a["user_ndcg"], b["user_ndcg"])
     return None

@@ -360,3 +360,19 @@ def test_ndcg_races_resample_users_together_with_seeds():
     assert v.decided_by.name == "paired bootstrap over seeds and test users"
     assert "3 seeds × the same 300 test users, both resampled" in summary_text(v)
     assert v.clear is (v.decided_by.p_value < 0.05)
+
+
+def test_paired_tests_of_speech_runs_resample_speakers():
+    # issue 18 item 6: with the test clips' speakers stored, the paired test resamples speakers, not clips
+    from core.significance import paired_test
+
+    y, speakers = np.arange(600) % 10, np.repeat([f"speaker:{i}" for i in range(20)], 30)
+    rng = np.random.default_rng(5)
+    right_a = rng.random(600) < 0.9
+    right_b = right_a.copy()
+    right_b[speakers == "speaker:3"] = False  # b fails one voice: 27 more clips wrong, all of one speaker
+    a, b = ({**predictions(y, r), "groups": speakers} for r in (right_a, right_b))
+    test = paired_test(a, b, "accuracy")
+    assert test.name == "paired bootstrap" and "the same 20 test speakers (600 clips)" in test.detail
+    by_clip = paired_test(*({k: v for k, v in run.items() if k != "groups"} for run in (a, b)), "accuracy")
+    assert by_clip.name == "exact McNemar test" and by_clip.p_value < 1e-6 < 0.05 < test.p_value

@@ -114,6 +114,9 @@ def test_the_html_reports_macro_avg_row_is_the_headline_macro_f1():
         [0, 0, 1, 1, 1], [0, 1, 1, 1, 1], labels=[0, 1, 2], target_names=names, output_dict=True
     )
     details = {"report": report, "confusion_matrix": [[1, 1, 0], [0, 3, 0], [0, 0, 0]], "class_names": names}
-    html = run_report({"id": "r", "task": "image", "status": "done", "details": details}, [])
+    details["ci95_note"] = "95% intervals: a bootstrap over the 2 test speakers: a speaker's clips go together."
+    run = {"id": "r", "task": "image", "status": "done", "details": details, "metrics": {"accuracy": 0.8}}
+    html = run_report(run, [])
+    assert details["ci95_note"].replace("'", "&#x27;") in html  # issue 18 item 6: what the intervals resampled
     assert "<td>macro avg</td><td class=num>0.875</td><td class=num>0.750</td><td class=num>0.762</td>" in html
     assert "<td>c</td>" in html

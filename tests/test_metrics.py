@@ -7,6 +7,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from core.metrics import (
     ci95_accuracy,
+    ci95_cluster_accuracy,
     ci95_macro_f1,
     ci95_mean,
     classification_ci95,
@@ -118,3 +119,26 @@ def test_rating_intervals_resample_users_not_ratings():
     # one rating per user: the same resamples as the bootstrap over ratings
     one = rating_ci95(np.zeros(50), err[:50], np.arange(50))
     assert one["rmse"] == ci95_mean(err[:50] ** 2, transform=np.sqrt) and one["mae"] == ci95_mean(np.abs(err[:50]))
+
+
+def test_speaker_intervals_resample_whole_speakers():
+    # issue 18 item 6: errors come in speaker-word blocks, so with speakers known the interval resamples speakers
+    rng = np.random.default_rng(4)
+    speakers = np.repeat(np.arange(30), 20)
+    y_true = rng.integers(0, 3, len(speakers))
+    hard = rng.random(30) < 0.3  # a third of the voices the model gets mostly wrong
+    right = rng.random(len(speakers)) < np.where(hard[speakers], 0.3, 0.95)
+    y_pred = np.where(right, y_true, (y_true + 1) % 3)
+    ci = classification_ci95(y_true, y_pred, 3, groups=speakers)
+    assert ci["accuracy"] == ci95_cluster_accuracy(y_true == y_pred, speakers)
+    by_clip = classification_ci95(y_true, y_pred, 3)
+    for name in ("accuracy", "macro_f1"):
+        assert ci[name][1] - ci[name][0] > 1.5 * (by_clip[name][1] - by_clip[name][0])
+    # one clip per speaker: the same resamples as the bootstrap over clips
+    one = classification_ci95(y_true, y_pred, 3, groups=np.arange(len(y_true)))
+    assert one["macro_f1"] == pytest.approx(by_clip["macro_f1"])
+    assert one["accuracy"] == pytest.approx(by_clip["accuracy"], abs=0.01)  # design effect about 1: Wilson's
+    # near 100% a percentile bootstrap cannot hold more errors than it saw; the design-effect Wilson can
+    right = np.ones(600, bool)
+    right[:2] = False
+    assert np.diff(ci95_cluster_accuracy(right, speakers)) >= np.diff(ci95_accuracy(598, 600))

@@ -415,6 +415,24 @@ def test_speakers_read_from_names_or_folders_never_cross_splits(tmp_path, layout
     assert sum(len(v) for v in data.y.values()) == 36
 
 
+def test_speech_intervals_and_paired_tests_resample_test_speakers(tmp_path):
+    # issue 18 item 6: clips of one speaker are not independent; the note says what was resampled
+    from core.metrics import ci95_cluster_accuracy
+
+    data = load_folder(make_speakers(tmp_path / "sc", "nohash", takes=3), seed=0, group_by="none")
+    task = get_task("speech")
+    model = task.build_model(make_config("speech", "mlp"), data.meta)
+    _, details, artifacts = task.evaluate(model, data)
+    test_speakers = {f.split("/")[1].split("_nohash_")[0] for f in data.files["test"]}
+    assert set(artifacts["groups"]) == {f"speaker:{s}" for s in test_speakers}
+    right = artifacts["probs"].argmax(1) == artifacts["y_true"]
+    assert details["ci95"]["accuracy"] == ci95_cluster_accuracy(right, artifacts["groups"])
+    assert f"95% intervals over the {len(test_speakers)} test speakers" in details["ci95_note"]
+    unnamed = load_folder(make_folder(tmp_path / "tones"))
+    _, details, artifacts = task.evaluate(task.build_model(make_config("speech", "mlp"), unnamed.meta), unnamed)
+    assert "groups" not in artifacts and "Wilson" in details["ci95_note"]
+
+
 def test_group_by_none_splits_clips_and_speaker_insists(tmp_path):
     root = make_speakers(tmp_path / "sc", "nohash")
     plain = load_folder(root, seed=0, group_by="none")

@@ -147,6 +147,7 @@ def run_caption(run: dict[str, Any]) -> str:
     details = run["details"]
     notes = [f"Stopped early: {details['stop_reason']}." if details.get("stop_reason") else ""]
     notes.append(f"Fitted to the data: {details['settings_note']}." if details.get("settings_note") else "")
+    notes.append(details.get("ci95_note", ""))  # what the intervals resampled (test examples, speakers)
     return (
         f"Run `{run['id']}` · {run['status']} · numbers on the held-out **test split** "
         f"({details.get('test_size', '?')} examples; {plain(details.get('split_note', ''))}). "

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.metrics import classification_ci95, classification_metrics, footprint, worst_mistakes
+from core.metrics import classification_ci95, classification_metrics, footprint, interval_note, worst_mistakes
 
 
 class ClassificationTask:
@@ -60,13 +60,15 @@ class ClassificationTask:
         worst = worst_mistakes(y_true, probs)
         foot = footprint(model.cpu(), self.example_input(data))
         metrics = {"accuracy": cls["accuracy"], "macro_f1": cls["macro_f1"], **foot}
+        groups = getattr(data, "test_speakers", None)  # who speaks each test clip, when the names say
         details = {
             "report": cls["report"],
             "confusion_matrix": cls["confusion_matrix"],
             "class_names": data.class_names,
             "split_note": data.split_note,
             "test_size": len(y_true),
-            "ci95": classification_ci95(y_true, probs.argmax(1), len(data.class_names)),
+            "ci95": classification_ci95(y_true, probs.argmax(1), len(data.class_names), groups),
+            "ci95_note": interval_note(groups),
             **self.mistake_details(data, worst),
         }
         x_test = data.x["test"]
@@ -76,6 +78,8 @@ class ClassificationTask:
             "mistake_index": np.array(worst, dtype=np.int64),
             "mistake_inputs": x_test[worst].numpy() if worst else np.zeros((0, *x_test.shape[1:]), np.float32),
         }
+        if groups is not None:  # paired tests of two runs resample speakers too (core.significance)
+            artifacts["groups"] = groups
         return metrics, details, artifacts
 
     def mistake_details(self, data, worst: list[int]) -> dict[str, Any]:

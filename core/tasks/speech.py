@@ -31,7 +31,7 @@ from core.data.folders import (
     open_data_path,
     split_index,
 )
-from core.data.speakers import speaker_groups
+from core.data.speakers import read_speakers, speaker_groups
 from core.models import freeze_backbone, get_model, get_spec
 from core.models.speech import MFCC, LogMel
 from core.tasks import split_seed
@@ -64,6 +64,7 @@ class SpeechData:
     split_note: str
     files: dict[str, list[str]] = field(default_factory=dict)  # split -> "class/file.wav", for showing clips
     source_rate: int = SAMPLE_RATE  # the lowest sample rate of the training files: the band they can hold
+    test_speakers: np.ndarray | None = None  # each test clip's speaker ("clip:..." when unknown); None: unread
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -120,7 +121,9 @@ def load_folder(
     y = {s: torch.from_numpy(labels[i]).long() for s, i in parts.items()}
     split_names = {s: [names[j] for j in i] for s, i in parts.items()}
     source_rate = int(rates[parts["train"]].min())  # the band training noise is shaped to: training files only
-    return SpeechData(name or root.name, x, y, index.class_names, note, split_names, source_rate)
+    speakers = read_speakers(files, labels, index.class_names)  # for the intervals, however the split was made
+    test_speakers = speakers[parts["test"]] if speakers is not None else None
+    return SpeechData(name or root.name, x, y, index.class_names, note, split_names, source_rate, test_speakers)
 
 
 def _split_by_lists(root: Path, index: FolderIndex, group_by: str) -> tuple[dict[str, np.ndarray] | None, str]:
