@@ -12,7 +12,7 @@ from typing import Any
 
 from core.cli import add_runs_flag, command_for, metric_lines, text_table
 from core.run_views import setting_text
-from core.runs import RunStore
+from core.runs import RunStore, RunStoreError
 from core.tasks import run_headline
 
 EXPORT_FORMATS = ("onnx", "torchscript")  # core.export.FORMATS, named here so the parser loads no exporter
@@ -51,7 +51,13 @@ def existing_store(root: str) -> RunStore | None:
     path = Path(root)
     if not path.exists() or path.is_dir() and not (path / "runs.db").exists():
         return None
-    return RunStore(path)  # a file here, a corrupt runs.db: RunStoreError naming it
+    try:
+        return RunStore(path)  # a file here, a corrupt runs.db: RunStoreError naming it
+    except RunStoreError as exc:
+        try:  # a store we may not write (read-only media, someone else's): read it as it is
+            return RunStore(path, read_only=True)
+        except RunStoreError:
+            raise exc from None
 
 
 def find_run(root: str, run_id: str) -> tuple[RunStore, dict[str, Any]]:

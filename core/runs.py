@@ -95,11 +95,18 @@ class RunStoreError(ValueError):
 class RunStore:
     """All runs under `root`: `root/runs.db` and `root/<run_id>/{checkpoint.pt,artifacts.npz}`."""
 
-    def __init__(self, root: str | Path = "runs") -> None:
+    def __init__(self, root: str | Path = "runs", read_only: bool = False) -> None:
+        """`read_only`: open an existing store only to read it (`core runs`, `core show`): nothing is created,
+        upgraded or marked, so a store on read-only media, or someone else's, can still be listed."""
         self.root = Path(root)
         self.db_path = self.root / "runs.db"
+        self.read_only = read_only
         if self.root.exists() and not self.root.is_dir():
             raise RunStoreError(f"{self.root} is a file, not a run store folder")
+        if read_only:
+            if not self.db_path.is_file():
+                raise RunStoreError(f"{self.root} holds no run store (no runs.db)")
+            return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -116,10 +123,13 @@ class RunStore:
     def _connect(self):
         db = None
         try:
-            db = sqlite3.connect(self.db_path, timeout=30)
+            if self.read_only:
+                db = sqlite3.connect(self._read_only_uri(), uri=True, timeout=30)
+            else:
+                db = sqlite3.connect(self.db_path, timeout=30)
+                db.execute("PRAGMA foreign_keys = ON")
+                db.execute("PRAGMA journal_mode = WAL")
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA foreign_keys = ON")
-            db.execute("PRAGMA journal_mode = WAL")
             with db:
                 yield db
         except sqlite3.DatabaseError as exc:  # corrupt, unreadable or unwritable: name the file, not a traceback
@@ -127,6 +137,12 @@ class RunStore:
         finally:
             if db is not None:
                 db.close()
+
+    def _read_only_uri(self) -> str:
+        """SQLite opens a WAL database read-only only where it can make the shared-memory file beside it; in a
+        folder nobody may write, `immutable` reads it as a file that does not change (nobody can change it)."""
+        writable = os.access(self.root, os.W_OK | os.X_OK)
+        return self.db_path.resolve().as_uri() + ("?mode=ro" if writable else "?mode=ro&immutable=1")
 
     def _database_error(self, exc: sqlite3.DatabaseError) -> RunStoreError:
         reason = str(exc)

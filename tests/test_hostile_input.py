@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from core.data.audio import resampling_note
+from core.runs import RunStoreError
 from tests.test_hostile import measured
 
 
@@ -67,3 +68,47 @@ def test_an_infinite_whole_number_option_exits_2_naming_it(tmp_path, capsys, val
     assert main(args) == 2  # was an OverflowError traceback (int(inf))
     err = capsys.readouterr().err
     assert re.search(r"error: cnn_bn: width = -?inf is outside \d+ to \d+$", err, re.M), err
+
+
+# ---------------------------------------------------------------- 16. a run store we may not write
+
+
+@pytest.fixture
+def read_only():
+    """Make paths read-only for this process, root included (chmod, and the immutable attribute when root)."""
+    import os
+    import shutil
+    import subprocess
+
+    made = []
+
+    def make(*paths):
+        for path in paths:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+            root = os.geteuid() == 0  # chmod does not stop root; the immutable attribute does
+            if root and (not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(path)]).returncode):
+                pytest.skip("root, and no chattr +i here: cannot make a folder read-only")
+            made.append(path)
+
+    yield make
+    for path in made:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(path)])
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def test_a_read_only_run_store_can_be_listed_and_shown(tmp_path, capsys, read_only):
+    from core.cli import main
+    from core.runs import RunStore
+
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create("image", {"model": "mlp", "dataset": "digits"}, status="running")
+    store.finish(run_id, "finished", {"accuracy": 0.9}, {}, 1.0)
+    read_only(tmp_path / "runs" / "runs.db", tmp_path / "runs" / run_id, tmp_path / "runs")
+    with pytest.raises(RunStoreError, match="is read-only"):
+        RunStore(tmp_path / "runs")  # a store to write to must be writable ...
+    assert main(["runs", "--runs", str(tmp_path / "runs")]) == 0  # ... one to read need not be
+    assert run_id in capsys.readouterr().out
+    assert main(["show", run_id, "--runs", str(tmp_path / "runs")]) == 0
+    assert f"run {run_id}" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(["runs.db", run_id])  # nothing added
