@@ -142,7 +142,7 @@ def tune_model(
             by_run = by_set.setdefault(name, {})
             for split, data in splits.items():
                 for seed in range(seeds):
-                    config = make_config(task, model, **{**base, **_source(data), "split_seed": split}, seed=seed,
+                    config = make_config(task, model, **{**base, "split_seed": split, **_source(data)}, seed=seed,
                                          **settings)  # fmt: skip
                     runs.append(fit_on_validation(config, data) | {"set": name})
                     by_run[f"{split}/{seed}"] = score = runs[-1]["final"][key]
