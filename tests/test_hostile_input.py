@@ -4,6 +4,7 @@ seem, and stores that cannot be written. Memory is measured in a fresh interpret
 
 import re
 import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,3 +113,56 @@ def test_a_read_only_run_store_can_be_listed_and_shown(tmp_path, capsys, read_on
     assert main(["show", run_id, "--runs", str(tmp_path / "runs")]) == 0
     assert f"run {run_id}" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(["runs.db", run_id])  # nothing added
+
+
+# ---------------------------------------------------------------- 15. zip entries whose names no disk takes
+
+
+@pytest.mark.parametrize(
+    "entry,message",
+    [
+        ("data/" + "n" * 300 + "/0.png", "has a name of 300 bytes, over the 255 a file or folder name may have"),
+        ("/".join(["d"] * 3000) + "/0.png", "is 3001 levels deep, over the limit of 32"),
+    ],
+)
+def test_a_zip_entry_too_long_or_too_deep_is_refused_briefly_without_a_server_path(tmp_path, capsys, entry, message):
+    import zipfile
+
+    from core.cli import main
+    from core.data import DataError
+    from core.data.archive import extraction_cache
+    from core.data.folders import open_data_path
+
+    archive = tmp_path / "odd.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(entry, b"x")
+    with pytest.raises(DataError) as err:
+        open_data_path(archive)
+    text = str(err.value)  # was "[Errno 36] File name too long: '<the cache folder>/…'", 6 KB
+    assert text.startswith("odd.zip: entry '") and text.endswith(message) and len(text) < 200, text
+    assert str(extraction_cache().resolve()) not in text and str(tmp_path) not in text
+    assert main(["train", "image", "--data", str(archive), "--runs", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {text}"
+
+
+def test_an_entry_the_disk_refuses_is_named_without_a_server_path(tmp_path, monkeypatch):
+    import errno
+    import zipfile
+
+    from core.data import DataError
+    from core.data.archive import extract_zip
+
+    archive = tmp_path / "odd.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("data/a/0.png", b"x")
+
+    mkdir = Path.mkdir
+
+    def refuse(self, *args, **kwargs):  # as a path over the system's limit is refused
+        if self.name != "a":
+            return mkdir(self, *args, **kwargs)
+        raise OSError(errno.ENAMETOOLONG, "File name too long", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(DataError, match=r"^odd.zip: entry 'data/a/0.png' cannot be unpacked \(File name too long\)$"):
+        extract_zip(archive, tmp_path / "out")

@@ -33,6 +33,8 @@ MAX_MB = 1000.0  # unpacked per archive; DLSTUDIO_ZIP_MAX_MB
 MAX_RATIO = 100.0  # unpacked / packed bytes of a member; DLSTUDIO_ZIP_MAX_RATIO
 RATIO_FLOOR = 1 << 20  # members that unpack to less may compress as well as they like
 MAX_FILES = 100_000
+NAME_MAX = 255  # bytes in one file or folder name (Linux, macOS, Windows): a longer one cannot be made
+MAX_DEPTH = 32  # folders in an entry's path: class folders are two or three deep
 CACHE_GB = 2.0  # all extractions together; DLSTUDIO_EXTRACT_CACHE_GB
 CHUNK = 1 << 20  # most bytes one decompression step may produce
 READ = 1 << 16  # compressed bytes read at a time
@@ -73,14 +75,22 @@ def extract_zip(
         budget = _Budget(name, max_bytes, max_ratio, archive.stat().st_size)
         for info, path in members:
             target = root / path
-            if not target.resolve().is_relative_to(root):
-                raise DataError(f"{name}: entry {info.filename!r} points outside the archive's folder")
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _write_member(raw, info, target, budget)
+            try:
+                if not target.resolve().is_relative_to(root):
+                    raise DataError(f"{name}: entry {info.filename!r} points outside the archive's folder")
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _write_member(raw, info, target, budget)
+            except OSError as exc:  # the message, not the exception: it would show this server's path
+                raise DataError(f"{name}: entry {_short(info.filename)} cannot be unpacked ({exc.strerror})") from None
     return dest
+
+
+def _short(entry: str, keep: int = 60) -> str:
+    """An entry's name for a message: a 3,000-level path is not one to print whole."""
+    return repr(entry if len(entry) <= keep else f"{entry[: keep // 2]}…{entry[-keep // 2 :]}")
 
 
 def _plan(name: str, members: list[zipfile.ZipInfo], max_files: int) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
@@ -93,7 +103,14 @@ def _plan(name: str, members: list[zipfile.ZipInfo], max_files: int) -> list[tup
         if not path.parts and info.is_dir():  # "./": nothing to make
             continue
         if path.is_absolute() or ".." in path.parts or not path.parts or ":" in path.parts[0]:
-            raise DataError(f"{name}: entry {info.filename!r} points outside the archive's folder")
+            raise DataError(f"{name}: entry {_short(info.filename)} points outside the archive's folder")
+        longest = max(len(part.encode()) for part in path.parts)
+        if longest > NAME_MAX:
+            raise DataError(f"{name}: entry {_short(info.filename)} has a name of {longest} bytes, over the {NAME_MAX} "
+                            "a file or folder name may have")  # fmt: skip
+        if len(path.parts) > MAX_DEPTH:
+            raise DataError(f"{name}: entry {_short(info.filename)} is {len(path.parts)} levels deep, over the limit "
+                            f"of {MAX_DEPTH}")  # fmt: skip
         if stat.S_ISLNK(info.external_attr >> 16):
             raise DataError(f"{name}: entry {info.filename!r} is a symbolic link, which is not allowed")
         if info.flag_bits & 0x1:
