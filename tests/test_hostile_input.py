@@ -166,3 +166,22 @@ def test_an_entry_the_disk_refuses_is_named_without_a_server_path(tmp_path, monk
     monkeypatch.setattr(Path, "mkdir", refuse)
     with pytest.raises(DataError, match=r"^odd.zip: entry 'data/a/0.png' cannot be unpacked \(File name too long\)$"):
         extract_zip(archive, tmp_path / "out")
+
+
+# ---------------------------------------------------------------- 14. samples out of any audio range
+
+
+def test_out_of_range_samples_are_named_by_file_for_every_model(tmp_path, capsys):
+    import soundfile as sf
+
+    from core.cli import main
+
+    for word in ("yes", "no"):
+        for i in range(6):
+            (tmp_path / "words" / word).mkdir(parents=True, exist_ok=True)
+            loud = 1e30 if (word, i) == ("no", 3) else 0.5
+            sf.write(tmp_path / "words" / word / f"clip{i}.wav", np.full(1600, loud, np.float32), 16000, "FLOAT")
+    args = ["train", "speech", "--data", str(tmp_path / "words"), "--model", "logreg", "--runs", str(tmp_path / "r")]
+    assert main(args) == 2  # was scikit-learn's "Input X contains NaN" for logreg
+    err = capsys.readouterr().err
+    assert "error: no/clip3.wav: samples reach 1e+30, out of range (audio is within ±1; over ±1,000 is refused)" in err

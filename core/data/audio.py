@@ -25,6 +25,7 @@ AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff"}
 MAX_BYTES = 32_000_000  # refused before decoding: a keyword clip is a few kB
 MAX_SECONDS = 60.0  # refused from the header alone, so a ten-minute file costs nothing
 SILENCE_PEAK = 10 ** (-60 / 20)  # -60 dBFS
+MAX_AMPLITUDE = 1000.0  # a float file's samples may pass ±1 (headroom); 1e30 is no recording
 # torchaudio's resampling kernel holds about (to x from) taps for the rates' ratio in lowest terms: 1,000,000 is
 # 4 MB; 8,001 Hz -> 16 kHz (no common factor) would be 128 million taps, gigabytes.
 MAX_RATIO_TAPS = 1_000_000
@@ -107,6 +108,10 @@ def decode(source: Source, name: str | None = None) -> tuple[np.ndarray, int]:
         raise DataError(f"{name}: holds no audio samples (zero length)")
     if not np.isfinite(wave).all():
         raise DataError(f"{name}: holds NaN or infinite samples")
+    peak = float(np.abs(wave).max())
+    if peak > MAX_AMPLITUDE:  # its power overflows float32 in the features: NaN in every model
+        limit = f"audio is within ±1; over ±{MAX_AMPLITUDE:,.0f} is refused"
+        raise DataError(f"{name}: samples reach {peak:.3g}, out of range ({limit})")
     return wave.mean(axis=1), int(rate)  # mix the channels down
 
 
