@@ -297,10 +297,13 @@ def train_options(args) -> dict[str, Any]:
 def cmd_train(args) -> int:
     from core.baseline import baseline_lines
     from core.config import make_config
+    from core.data.roots import check_file
     from core.experiment import run_experiment
     from core.runs import RunStore
 
     config = make_config(args.task, args.model, dataset=args.dataset, data=args.data, **train_options(args))
+    if config.get("weights_path"):
+        check_file(config["weights_path"], "a weights file (.pt or .pth)")
     store = RunStore(args.runs)
     if args.backend == "ray":
         from core.jobs import run_remote

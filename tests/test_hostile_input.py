@@ -185,3 +185,19 @@ def test_out_of_range_samples_are_named_by_file_for_every_model(tmp_path, capsys
     assert main(args) == 2  # was scikit-learn's "Input X contains NaN" for logreg
     err = capsys.readouterr().err
     assert "error: no/clip3.wav: samples reach 1e+30, out of range (audio is within ±1; over ±1,000 is refused)" in err
+
+
+# ---------------------------------------------------------------- 10. a weights file that is a pipe
+
+
+def test_weights_naming_a_fifo_is_refused_without_reading_it(tmp_path, capsys):
+    import os
+
+    from core.cli import main
+
+    fifo = tmp_path / "weights.pt"
+    os.mkfifo(fifo)  # torch.load would wait for a writer for ever
+    args = ["train", "image", "--model", "resnet18", "--weights", str(fifo), "--runs", str(tmp_path / "runs")]
+    assert main(args) == 2
+    message = f"error: {fifo}: not a regular file (a folder, device, pipe or socket); give a weights file (.pt or .pth)"
+    assert message in capsys.readouterr().err

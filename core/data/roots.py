@@ -50,3 +50,14 @@ def check_data_path(path: str | Path) -> Path:
             f"{path}: not a regular file or folder (a device, pipe or socket); give a folder, a .zip or a data file"
         )
     return path
+
+
+def check_file(path: str | Path, what: str) -> Path:
+    """`path` when it is a regular file; a folder, device, pipe or socket is refused without reading a byte (a FIFO
+    would block the reader until someone writes to it)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file (a folder, device, pipe or socket); give {what}")
+    return path
