@@ -201,3 +201,37 @@ def test_weights_naming_a_fifo_is_refused_without_reading_it(tmp_path, capsys):
     assert main(args) == 2
     message = f"error: {fifo}: not a regular file (a folder, device, pipe or socket); give a weights file (.pt or .pth)"
     assert message in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- 11. links out of a data folder
+
+
+def test_a_link_inside_a_data_folder_to_a_file_outside_is_refused_not_read(tmp_path):
+    from PIL import Image
+
+    from core.data import DataError
+    from core.data.interactions import find_files
+    from core.tasks.image import load_folder
+
+    (tmp_path / "outside").mkdir()
+    secret = tmp_path / "outside" / "secret.csv"
+    secret.write_text("1,2,SECRET-TOKEN-42\n")
+    films = tmp_path / "user_data" / "x"
+    films.mkdir(parents=True)
+    (films / "ratings.csv").symlink_to(secret)
+    with pytest.raises(DataError) as err:
+        find_files(films)  # was read: "rating 'SECRET-TOKEN-42' is not a number"
+    assert str(err.value) == "x/ratings.csv: a link to a file outside this folder, which is not read; copy the file in"
+    assert "SECRET" not in str(err.value)
+    photos = tmp_path / "user_data" / "photos"
+    for c in ("a", "b"):
+        (photos / c).mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (8, 8)).save(photos / c / f"{i}.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "outside" / "private.png")
+    (photos / "a" / "joined.png").symlink_to(tmp_path / "outside" / "private.png")
+    (photos / "b" / "again.png").symlink_to(photos / "b" / "0.png")  # a link within the folder is fine
+    with pytest.raises(DataError, match=r"^photos/a/joined.png: a link to a file outside this folder"):
+        load_folder(photos)
+    (photos / "a" / "joined.png").unlink()
+    assert load_folder(photos).class_names == ["a", "b"]

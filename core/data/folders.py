@@ -13,7 +13,7 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from core.data import DataError
 from core.data.archive import cached_extraction
-from core.data.roots import check_data_path
+from core.data.roots import check_data_path, check_inside
 
 SPLITS = ("train", "val", "test")
 # Folder names read as a split (any case): each split goes by several names.
@@ -126,6 +126,7 @@ def index_folder(root: Path, extensions: set[str] | None = None, not_classes: Co
         index = FolderIndex(class_names)
         index.files["all"], index.labels["all"] = _scan_classes(root, class_names, extensions)
     index.left_out = [c for c in found if c in not_classes]
+    check_inside(root, index.all_files)
     _check_no_split_named_classes(root, class_names)
     if len(class_names) < 2:
         seen = f"only {class_names[0]!r}" if class_names else "none"

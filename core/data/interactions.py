@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from core.data import DataError
-from core.data.roots import check_data_path
+from core.data.roots import check_data_path, check_inside
 
 MAX_FILE_BYTES = 2 * 1024**3  # refuse bigger files before reading a byte of them
 BYTES_PER_ROW_IN_MEMORY = 200  # two id strings as Python objects, a rating, a timestamp, a row number
@@ -362,6 +362,8 @@ def find_files(path: str | Path) -> tuple[Path, Path | None]:
             raise DataError(f"{path.name}: no interactions file (.csv, .tsv, .dat) in this folder")
         ratings = candidates[0]
     items = next((folder / n for n in ITEMS_FILES if (folder / n).is_file() and folder / n != ratings), None)
+    read = [ratings, items] if path.is_dir() else [items]  # a file named itself was checked where it was named
+    check_inside(folder, [f for f in read if f is not None])
     return ratings, items
 
 

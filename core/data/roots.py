@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from core.data import DataError
@@ -61,3 +62,13 @@ def check_file(path: str | Path, what: str) -> Path:
     if not path.is_file():
         raise DataError(f"{path}: not a regular file (a folder, device, pipe or socket); give {what}")
     return path
+
+
+def check_inside(folder: Path, files: Iterable[Path]) -> None:
+    """Every file a folder input reads resolves inside that folder: a link out of it (to a file outside the data
+    roots, say) is refused naming the link, never read. Links within the folder are fine."""
+    base = folder.resolve()
+    for file in files:
+        if not file.resolve().is_relative_to(base):
+            shown = f"{folder.name}/{file.relative_to(folder).as_posix()}"
+            raise DataError(f"{shown}: a link to a file outside this folder, which is not read; copy the file in")
