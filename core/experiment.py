@@ -13,7 +13,7 @@ from core import distributed
 from core.baseline import run_baseline
 from core.config import fit_to_data
 from core.models import get_spec, transfer_weights
-from core.runs import RunStore
+from core.runs import RunStore, RunStoreError
 from core.tasks import get_task
 from core.training import Callback, Diverged, StopFlag, TrainConfig, Trainer, seed_everything
 
@@ -138,10 +138,19 @@ def run_experiment(
         )
     except Diverged as exc:
         if store is not None and run_id is not None:
-            store.finish(run_id, "diverged", {}, {"stop_reason": str(exc)}, 0.0, error=f"diverged: {exc}")
+            _record_failure(store, run_id, exc, "diverged", f"diverged: {exc}", {"stop_reason": str(exc)})
         raise
     except BaseException as exc:
         if store is not None and run_id is not None:
-            reason = f"{type(exc).__name__}: {exc}"
-            store.finish(run_id, "failed", {}, {"traceback": traceback.format_exc(limit=5)}, 0.0, error=reason)
+            reason, details = f"{type(exc).__name__}: {exc}", {"traceback": traceback.format_exc(limit=5)}
+            _record_failure(store, run_id, exc, "failed", reason, details)
         raise
+
+
+def _record_failure(store: RunStore, run_id: str, exc: BaseException, status: str, error: str, details: dict) -> None:
+    """Mark the run failed; if even that cannot be written (a full disk), the error that ended the run is still the
+    one raised, with a note, not the store's "disk I/O error" that followed it."""
+    try:
+        store.fail(run_id, status, error, details)
+    except RunStoreError as also:
+        exc.add_note(f"the run could not be marked {status} either: {also}")

@@ -46,6 +46,7 @@ ACTIVE = ("queued", "running")
 # Columns later versions added; an older runs.db gains them when opened.
 ADDED_COLUMNS = {"pid_start": "INTEGER", "host": "TEXT", "heartbeat": "REAL"}
 HOST = socket.gethostname()
+RESERVE_BYTES = 1 << 20  # kept in the store folder (`.reserve`) so a full disk can still record that a run failed
 STALE_AFTER = 10 * 60  # seconds without a heartbeat after which a run whose process cannot be checked is interrupted
 
 
@@ -118,6 +119,7 @@ class RunStore:
             self._add_columns(db)
         self.mark_orphans()
         self.remove_stale_temporaries()
+        self._keep_reserve()
 
     @contextmanager
     def _connect(self):
@@ -178,6 +180,29 @@ class RunStore:
                     ("interrupted: the process running it ended before it finished", run_id, *ACTIVE),
                 )
         return len(gone)
+
+    def _keep_reserve(self) -> None:
+        """Set RESERVE_BYTES of disk aside (allocated, not a sparse file), for `fail` to give back on a full disk."""
+        reserve = self.root / ".reserve"
+        if reserve.exists():
+            return
+        try:
+            with open(reserve, "wb") as f:
+                if hasattr(os, "posix_fallocate"):
+                    os.posix_fallocate(f.fileno(), 0, RESERVE_BYTES)
+                else:
+                    f.write(bytes(RESERVE_BYTES))
+        except OSError:  # a disk already full: no reserve this time
+            reserve.unlink(missing_ok=True)
+
+    def fail(self, run_id: str, status: str, error: str, details: dict[str, Any]) -> None:
+        """Record that a run failed (or diverged), even on a full disk: when SQLite cannot write, the reserve is
+        given back and the write tried again. RunStoreError if it still cannot be written."""
+        try:
+            self.finish(run_id, status, {}, details, 0.0, error=error)
+        except RunStoreError:
+            (self.root / ".reserve").unlink(missing_ok=True)  # made again the next time the store is opened
+            self.finish(run_id, status, {}, details, 0.0, error=error)
 
     def remove_stale_temporaries(self) -> int:
         """A `checkpoint.tmp` of a run no live process is running was left by a killed save: remove it."""

@@ -112,7 +112,7 @@ def test_a_read_only_run_store_can_be_listed_and_shown(tmp_path, capsys, read_on
     assert run_id in capsys.readouterr().out
     assert main(["show", run_id, "--runs", str(tmp_path / "runs")]) == 0
     assert f"run {run_id}" in capsys.readouterr().out
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(["runs.db", run_id])  # nothing added
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted([".reserve", "runs.db", run_id])  # no more
 
 
 # ---------------------------------------------------------------- 15. zip entries whose names no disk takes
@@ -235,3 +235,45 @@ def test_a_link_inside_a_data_folder_to_a_file_outside_is_refused_not_read(tmp_p
         load_folder(photos)
     (photos / "a" / "joined.png").unlink()
     assert load_folder(photos).class_names == ["a", "b"]
+
+
+# ---------------------------------------------------------------- 13. a full disk
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MB file system of its own (tmpfs; needs the right to mount, else skipped)."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small file system here")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)])
+
+
+def test_a_full_disk_keeps_the_real_error_and_marks_the_run_failed(small_disk):
+    from core.config import make_config
+    from core.experiment import run_experiment
+    from core.runs import RunStore
+    from core.training import Callback
+
+    class FillTheDisk(Callback):  # someone else's download fills the disk while the model trains
+        def on_fit_end(self, trainer, status):
+            with open(small_disk / "filler", "wb") as f:
+                try:
+                    while True:
+                        f.write(bytes(1 << 16))
+                        f.flush()
+                except OSError:
+                    pass
+
+    store = RunStore(small_disk / "runs")
+    config = make_config("image", "cnn", epochs=1, max_batches=1, baseline=False)
+    with pytest.raises(RunStoreError) as err:
+        run_experiment(config, store, callbacks=[FillTheDisk()])
+    assert str(err.value).startswith("could not save the checkpoint ")  # was "run store …: disk I/O error"
+    assert "MiB free on that disk" in str(err.value)
+    (run,) = store.list()
+    assert run["status"] == "failed" and run["error"].startswith("RunStoreError: could not save the checkpoint")
