@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import threading
 import time
 import traceback
@@ -22,6 +23,7 @@ from core.workers import OnEvent, QueuedRunner
 
 RAY_MISSING = "Ray is not installed: pip install -r requirements-ray.txt"
 LOCAL_CPUS = 2  # a local Ray (no address given) gets this many CPUs: one task each
+CONNECT_SECONDS = 10.0  # for the cluster's address to answer; Ray itself retries for minutes (DLSTUDIO_RAY_TIMEOUT)
 POLL = 0.1  # seconds between reads of the event queue and of the stop flags
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,10 +44,30 @@ def connect(address: str | None = None):
         path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
         options: dict[str, Any] = {"runtime_env": {"env_vars": {"PYTHONPATH": path}}, "logging_level": "WARNING"}
         if address and address != "local":
+            check_reachable(address)
             ray.init(address=address, **options)
         else:
             ray.init(num_cpus=LOCAL_CPUS, include_dashboard=False, **options)
     return ray
+
+
+def check_reachable(address: str) -> None:
+    """ValueError naming `address` unless something answers there within CONNECT_SECONDS: Ray's own connect retries
+    an unreachable cluster for minutes. `auto` (a cluster found on this machine) is Ray's to find."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    seconds = float(os.environ.get("DLSTUDIO_RAY_TIMEOUT") or CONNECT_SECONDS)
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except ValueError:
+        raise ValueError(f"Ray address {address!r}: expected HOST:PORT, auto or local") from None
+    except OSError as exc:
+        why = "no answer" if isinstance(exc, TimeoutError) else exc.strerror or type(exc).__name__
+        raise ValueError(
+            f"no Ray cluster at {address}: {why} within {seconds:g} s (start one with `ray start --head`, or check "
+            "the address)"
+        ) from None
 
 
 class RelayStore:

@@ -277,3 +277,35 @@ def test_a_full_disk_keeps_the_real_error_and_marks_the_run_failed(small_disk):
     assert "MiB free on that disk" in str(err.value)
     (run,) = store.list()
     assert run["status"] == "failed" and run["error"].startswith("RunStoreError: could not save the checkpoint")
+
+
+# ---------------------------------------------------------------- 8. a Ray address nobody answers at
+
+
+def test_an_unreachable_ray_address_exits_2_naming_it_without_waiting(tmp_path, capsys, monkeypatch):
+    import socket
+    import time
+
+    from core.cli import main
+
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("Ray is already connected in this process")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{s.getsockname()[1]}"
+    silent = socket.socket()  # a host that drops every connection: a full accept queue answers no SYN
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(0)
+    first = socket.create_connection(silent.getsockname(), timeout=1)
+    dropped = f"127.0.0.1:{silent.getsockname()[1]}"
+    monkeypatch.setenv("DLSTUDIO_RAY_TIMEOUT", "1")
+    for address, why in ((closed, "Connection refused"), (dropped, "no answer")):
+        began = time.monotonic()
+        args = ["train", "image", "--model", "mlp", "--backend", "ray", "--ray-address", address]
+        assert main([*args, "--runs", str(tmp_path / "runs")]) == 2  # was over 300 s of Ray's retries
+        err = capsys.readouterr().err
+        assert time.monotonic() - began < 10 and f"error: no Ray cluster at {address}: {why}" in err, err
+        assert "within 1 s" in err and not ray.is_initialized()
+    first.close()
+    silent.close()
