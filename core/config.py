@@ -116,7 +116,7 @@ def make_config(task: str, model: str | None = None, **given: Any) -> dict[str, 
         raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
     task_spec = get_task(task).spec
     spec = get_spec(task, model or task_spec.default_model)
-    config = RunConfig(task=task, model=spec.name).__dict__ | dict(spec.defaults)
+    config = RunConfig(task=task, model=spec.name).__dict__ | dict(spec.defaults) | dict(spec.split_defaults)
     config["augment"] = {} if spec.closed_form else dict(spec.augment)
     for key, value in given.items():  # None: not given
         if key == "augment" and value is not None:

@@ -271,6 +271,38 @@ def test_time_protocol_tests_each_users_latest_interaction(small):
     assert "80/10/10" in load_interactions(small / "ratings.csv").split_note  # the default is still random
 
 
+def test_history_models_score_the_time_protocols_test_from_train_and_validation(small):
+    # issue 18 item 4: SASRec scored the test without the validation item, the one just before the test item
+    from core.tasks.recsys import prepare
+
+    data = load_interactions(small / "ratings.csv", protocol="time")
+    train, val = data.splits["train"], data.splits["val"]
+    model = TASK.build_model(make_config("recsys", "sasrec", protocol="time"), data.meta)
+    prepare(model, data, "test")
+    assert torch.equal(model.seq[val.users, -1] - 1, val.items)  # each user's latest input: the validation item
+    sizes = []
+    set_history = model.set_history
+    model.set_history = lambda users, items: (sizes.append(len(items)), set_history(users, items))
+    TASK.evaluate(model, data)
+    assert sizes == [len(train) + len(val), len(train)]  # the test from train + validation; then back, as stored
+    random = load_interactions(small / "ratings.csv")  # RecBole's random split: the test from training only
+    model = TASK.build_model(make_config("recsys", "itemknn"), random.meta)
+    prepare(model, random, "test")
+    assert int(model.hist_ptr[-1]) == len(random.splits["train"])
+
+
+def test_sequential_models_default_to_the_time_protocol_and_races_keep_one_protocol():
+    assert (
+        make_config("recsys", "sasrec")["protocol"] == "time" == get_spec("recsys", "sasrec").split_defaults["protocol"]
+    )
+    assert make_config("recsys", "bpr")["protocol"] == "random"
+    assert make_config("recsys", "sasrec", protocol="random")["protocol"] == "random"  # what was given stands
+    from core.whatif import expand
+
+    plan = expand(make_config("recsys", "sasrec"), {"model": ["sasrec", "bpr"]})
+    assert {v.configs[0]["protocol"] for v in plan.variants} == {"time"}  # runs of one race: one protocol
+
+
 def test_leave_last_out_keeps_short_histories_in_training():
     users = np.array([0, 1, 1, 2, 2, 2])  # in time order within each user
     assert inter.split_leave_last_out(users).tolist() == [0, 0, 2, 0, 1, 2]
@@ -407,15 +439,24 @@ BUNDLED_SHORT = {"mf": {"epochs": 6}, "bpr": {"epochs": 8}, "neumf": {"epochs": 
 
 @pytest.fixture(scope="module")
 def pop_on_movies():
-    return run_experiment(make_config("recsys", "pop", dataset="movies", device="cpu")).metrics
+    """Pop's metrics on movies under a protocol (each model is compared on the protocol its spec measures it on)."""
+    cache = {}
+
+    def by_protocol(protocol: str) -> dict[str, float]:
+        if protocol not in cache:
+            config = make_config("recsys", "pop", dataset="movies", device="cpu", protocol=protocol)
+            cache[protocol] = run_experiment(config).metrics
+        return cache[protocol]
+
+    return by_protocol
 
 
 @pytest.mark.parametrize("model", [m for m in MODELS if m != "pop"])
 def test_every_model_beats_pop_on_the_bundled_set(pop_on_movies, model):
     settings = {**get_spec("recsys", model).defaults, **BUNDLED_SHORT.get(model, {})}
     config = make_config("recsys", model, dataset="movies", device="cpu", **settings)
-    metrics = run_experiment(config).metrics
-    assert metrics["ndcg@10"] > pop_on_movies["ndcg@10"] and metrics["recall@10"] > pop_on_movies["recall@10"]
+    metrics, pop = run_experiment(config).metrics, pop_on_movies(config["protocol"])
+    assert metrics["ndcg@10"] > pop["ndcg@10"] and metrics["recall@10"] > pop["recall@10"]
     if model == "mf":
         assert metrics["rmse"] < 0.95
 

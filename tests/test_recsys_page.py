@@ -65,6 +65,15 @@ def test_a_rating_model_adds_rmse_and_the_like_confusion_matrix():
     assert "liked (≥ 4)" in report.index
 
 
+def test_a_sequential_model_brings_the_time_protocol():
+    at = open_page(PAGE)
+    assert at.selectbox(key="recsys_protocol").value == "random"
+    at.selectbox(key="recsys_model").select("sasrec").run()
+    assert at.selectbox(key="recsys_protocol").value == "time"  # issue 18 item 4: its spec says so
+    at.selectbox(key="recsys_model").select("bpr").run()
+    assert at.selectbox(key="recsys_protocol").value == "random"
+
+
 def test_a_closed_form_model_needs_no_optimizer():
     at = open_page(PAGE)
     at.selectbox(key="recsys_model").select("ease").run()

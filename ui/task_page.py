@@ -135,9 +135,14 @@ def data_step(page: TaskPage, spec: TaskSpec) -> tuple[str | None, str | None, d
 
 
 def _model_changed(task: str) -> None:
-    """A new model brings its own recommended settings (training and augmentation) into the widgets."""
+    """A new model brings its own recommended settings (training, augmentation, the split it is measured on, such
+    as a sequential recommender's time protocol) into the widgets."""
     config = make_config(task, st.session_state[f"{task}_model"])
     apply_defaults(task, config)
+    models = [get_spec(task, m) for m in list_models(task)]
+    for name in get_task(task).spec.settings:  # only those some model names (a speech group_by choice stays)
+        if any(name in m.split_defaults for m in models):
+            st.session_state[f"{task}_{name}"] = config[name]
     apply_augment(task, config, overwrite=True)
 
 

@@ -34,6 +34,8 @@ class ModelSpec:
     description: str
     builder: Callable[..., nn.Module]
     defaults: Mapping[str, Any] = field(default_factory=dict)  # training settings (TRAINING_KEYS)
+    # the split it is meant to be measured on, a task setting (sequential recommenders: protocol="time")
+    split_defaults: Mapping[str, Any] = field(default_factory=dict)
     augment: Mapping[str, Any] = field(default_factory=dict)  # augmentation it starts from
     options: tuple[Option, ...] = ()  # settable model options, with labels and ranges
     closed_form: bool = False  # fitted without gradient descent: optimizer, lr, epochs, batch size do nothing

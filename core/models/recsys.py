@@ -82,13 +82,14 @@ class Recommender(nn.Module):
         return v[items] @ v[others].T
 
     def set_history(self, users: torch.Tensor, items: torch.Tensor) -> None:
-        """Store the training interactions (given in time order) that scoring reads."""
+        """Store the interactions (given in time order) that scoring reads: the training ones, or for the test
+        under the time protocol training and validation (as many more as there are validation items)."""
         if not self.uses_history:
             return
         order = torch.argsort(users, stable=True)
         counts = torch.bincount(users, minlength=self.n_users)
         self.hist_ptr.copy_(torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)]))
-        self.hist_items.copy_(items[order])
+        self.hist_items = items[order].to(self.hist_items.device)  # a buffer still: its length may change
 
     def history_matrix(self, users: torch.Tensor) -> torch.Tensor:
         """(B, n_items) 0/1 rows of the stored training interactions."""
@@ -567,6 +568,7 @@ class _CausalBlock(nn.Module):
     "SASRec: self-attention over each user's time-ordered history predicts the next item",
     objective="sequence",
     defaults={**TRAINING, "epochs": 10, "lr": 5e-3, "batch_size": 128, "patience": 2},
+    split_defaults={"protocol": "time"},  # RecBole's sequential leave-one-out: the fair test of a next-item model
     options=(
         DIM64,
         Option("max_len", "History length", 50, 2, 500, 1, kind="int"),

@@ -242,9 +242,15 @@ def per_user_ranking(model: Recommender, data: RecsysData, split: str = "test", 
     return ranking_metrics_from_hits(hits, np.diff(relevant.indptr)[users]), users, top
 
 
-def prepare(model: Recommender, data: RecsysData) -> Recommender:
-    """Give the model the training histories it scores from (a no-op for models that keep none)."""
-    model.set_history(data.splits["train"].users, data.splits["train"].items)
+def prepare(model: Recommender, data: RecsysData, split: str = "val") -> Recommender:
+    """Give the model the histories it scores `split` from (a no-op for models that keep none): the training
+    interactions; for the test under the time protocol, training then validation, so the item just before each
+    user's test item is in its input (RecBole's sequential leave-one-out)."""
+    train, val = data.splits["train"], data.splits["val"]
+    if split == "test" and data.protocol == "time":
+        model.set_history(torch.cat([train.users, val.users]), torch.cat([train.items, val.items]))
+    else:
+        model.set_history(train.users, train.items)
     return model
 
 
@@ -498,8 +504,9 @@ class RecsysTask:
         model.fit(train.users.numpy(), train.items.numpy(), train.ratings.numpy())
 
     def evaluate(self, model: nn.Module, data: RecsysData):
-        model = prepare(model.cpu().eval(), data)
+        model = prepare(model.cpu().eval(), data, "test")
         per_user, users, top = per_user_ranking(model, data, "test")
+        prepare(model, data)  # back to the training history, which the checkpoint stores
         metrics = {name: float(values.mean()) for name, values in per_user.items()}
         metrics[f"coverage@{K}"] = catalogue_coverage(top, data.n_items)
         # 95% intervals: bootstrap over test users (ranking; RMSE/MAE too, as a user's ratings go together); coverage
