@@ -11,7 +11,7 @@ from core.models import get_spec, list_models
 from core.significance import GapTest, format_p, paired_test
 from core.tasks import Task, TaskSpec, task_spec
 
-MAX_TRAIN = 3_000  # training examples a baseline fits on at most: an SVM's fit grows with their square
+MAX_TRAIN = 2_000  # training examples a baseline fits on at most: an SVM's fit grows with their square
 
 
 def baseline_names(spec: TaskSpec, model: str) -> tuple[str, ...]:
