@@ -440,11 +440,31 @@ def test_group_by_none_splits_clips_and_speaker_insists(tmp_path):
     found = speakers_per_split(plain)
     assert found["train"] & found["test"]  # the leak grouping prevents
     unnamed = make_folder(tmp_path / "tones")
-    assert "speaker" not in load_folder(unnamed).split_note  # auto: no speakers in the names, no grouping
+    assert "grouped by speaker" not in load_folder(unnamed).split_note  # auto: no speakers in the names, no grouping
     with pytest.raises(DataError, match="group_by=speaker: no speaker"):
         load_folder(unnamed, group_by="speaker")
     with pytest.raises(ValueError, match="group_by must be one of"):
         load_folder(root, group_by="person")
+
+
+SPEAKERS_UNREAD = "warning: speakers not found in file names: voices may be in both training and test"
+
+
+def test_unread_speakers_are_a_warning_in_the_split_note(tmp_path):
+    # issue 18 item 10: names such as low_0.wav (or alice_01.wav) silently fell back to a split by clip
+    assert SPEAKERS_UNREAD in load_folder(make_folder(tmp_path / "tones")).split_note
+    assert SPEAKERS_UNREAD not in load_folder(make_folder(tmp_path / "t2"), group_by="none").split_note  # as asked
+    assert SPEAKERS_UNREAD not in load_folder(make_speakers(tmp_path / "sc", "nohash")).split_note
+
+
+def test_a_speakers_csv_beside_the_data_names_the_speakers(tmp_path):
+    root = make_folder(tmp_path / "tones", per_class=12)
+    rows = [f"{f.relative_to(root).as_posix()},person{i % 4}" for i, f in enumerate(sorted(root.rglob("*.wav")))]
+    (root / "speakers.csv").write_text("file,speaker\n" + "\n".join(rows) + "\n")
+    data = load_folder(root, seed=0)
+    assert "grouped by speaker: 4 speakers, none in two splits" in data.split_note
+    assert SPEAKERS_UNREAD not in data.split_note
+    assert set(data.test_speakers) <= {f"speaker:person{i}" for i in range(4)}  # the intervals resample them too
 
 
 def test_speaker_grouping_is_read_from_the_config_and_carves_val_from_given_train(tmp_path):

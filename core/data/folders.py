@@ -24,7 +24,7 @@ SPLIT_FOLDERS = {
 }
 HELD_OUT = {"eval", "evaluation", "holdout"}  # the test split, or the validation split beside a test/ folder
 IGNORED = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}
-DOCUMENTS = {"", ".txt", ".md", ".rst", ".html", ".pdf"}  # a data set's README, LICENSE, lists: never its data
+DOCUMENTS = {"", ".txt", ".md", ".rst", ".html", ".pdf", ".csv"}  # README, LICENSE, lists, speakers.csv: no data
 SPLIT_NOTE = "seeded stratified split 70/10/20 (train/validation/test)"
 TEST_SHARE, VAL_SHARE = 0.2, 0.1  # of all examples when no split is given: 70/10/20
 

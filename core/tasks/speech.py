@@ -31,7 +31,7 @@ from core.data.folders import (
     open_data_path,
     split_index,
 )
-from core.data.speakers import read_speakers, speaker_groups
+from core.data.speakers import UNREAD, read_speakers, speaker_groups
 from core.models import freeze_backbone, get_model, get_spec
 from core.models.speech import MFCC, LogMel
 from core.tasks import split_seed
@@ -112,7 +112,7 @@ def load_folder(
             progress(i + 1, len(files))
     parts, note = _split_by_lists(root, index, group_by)
     if parts is None:
-        parts, split = _split_by_speaker(index, seed, group_by)
+        parts, split = _split_by_speaker(index, seed, group_by, root)
         note = split + note
     note += coverage_note(parts, labels, index.class_names)
     note += "".join(f"; {name}/ left out: {NOT_CLASSES[name]}" for name in index.left_out)
@@ -121,7 +121,7 @@ def load_folder(
     y = {s: torch.from_numpy(labels[i]).long() for s, i in parts.items()}
     split_names = {s: [names[j] for j in i] for s, i in parts.items()}
     source_rate = int(rates[parts["train"]].min())  # the band training noise is shaped to: training files only
-    speakers = read_speakers(files, labels, index.class_names)  # for the intervals, however the split was made
+    speakers = read_speakers(files, labels, index.class_names, root)  # for the intervals, however the split was made
     test_speakers = speakers[parts["test"]] if speakers is not None else None
     return SpeechData(name or root.name, x, y, index.class_names, note, split_names, source_rate, test_speakers)
 
@@ -159,13 +159,17 @@ def _split_by_lists(root: Path, index: FolderIndex, group_by: str) -> tuple[dict
     parts = {s: np.flatnonzero(where == s) for s in SPLITS}
     note = f"validation and test: the files your {SPLIT_LISTS['val']} and {SPLIT_LISTS['test']} name (Speech "
     note += "Commands' own split); training: the rest"
-    groups = speaker_groups(index.all_files, index.all_labels, index.class_names, group_by)
+    groups = speaker_groups(index.all_files, index.all_labels, index.class_names, group_by, root)
     return parts, note + (f"; {group_note(parts, groups)}" if groups is not None else "")
 
 
-def _split_by_speaker(index: FolderIndex, seed: int, group_by: str) -> tuple[dict[str, np.ndarray], str]:
-    """split_index with speaker groups; under "auto", too few speakers to go round falls back to clips."""
-    groups = speaker_groups(index.all_files, index.all_labels, index.class_names, group_by)
+def _split_by_speaker(index: FolderIndex, seed: int, group_by: str, root: Path) -> tuple[dict[str, np.ndarray], str]:
+    """split_index with speaker groups; under "auto", too few speakers to go round falls back to clips, and no
+    speakers found is a warning."""
+    groups = speaker_groups(index.all_files, index.all_labels, index.class_names, group_by, root)
+    if groups is None and group_by == "auto":
+        parts, note = split_index(index, seed)
+        return parts, note + UNREAD
     if groups is not None and group_by == "auto" and _test_shares_speakers(index, groups):
         # Validation should ask what the test asks: when your test/ folder is spoken by the people in train/,
         # holding whole speakers out of training for validation would only take their voices away from the
