@@ -20,18 +20,15 @@ st.markdown(
 )
 
 
-def best_run(task: str) -> dict | None:
-    """The best finished run of a task by its primary metric (what a presenter opens first)."""
+def best_run(task: str) -> tuple[dict | None, str, int]:
+    """The best finished run of a task (what a presenter opens first), picked by its validation score so its test
+    score is honest: (run, "validation" or "test" for how it was picked, how many runs it was picked from)."""
+    from core.run_views import pick_by_validation
     from ui.services import get_store
 
-    spec = task_spec(task)
-    runs = [
-        r
-        for r in get_store().list(task, limit=200)
-        if r["status"] == "finished" and spec.primary_metric in r["metrics"]
-    ]
-    sign = 1 if metric(spec.primary_metric).higher_is_better else -1
-    return max(runs, key=lambda r: sign * r["metrics"][spec.primary_metric], default=None)
+    spec, store = task_spec(task), get_store()
+    runs = [r for r in store.list(task, limit=200) if r["status"] == "finished" and spec.primary_metric in r["metrics"]]
+    return (*pick_by_validation(runs, store.history), len(runs))
 
 
 best_slots = {}  # task -> the card's place for its best run, filled once the run store has loaded
@@ -44,18 +41,26 @@ for col, spec in zip(st.columns(len(task_specs())), task_specs()):
         best_slots[spec.name] = st.empty()
 
 
-def best_run_card(name: str, best: dict) -> None:
+def best_run_card(name: str, best: dict, how: str, count: int) -> None:
     """A gallery card: the best run's headline number, model and data, its validation curve, a link to it."""
     from core.charts import sparkline_figure
     from ui.services import get_store
 
     spec = task_spec(name)
     primary = spec.primary_metric
-    st.metric(
-        f"Best so far · {spec.label(primary)}",
-        format_metric(primary, best["metrics"][primary]),
-        help=f"The best finished run by the task's primary metric, on its held-out test split (run {best['id']}).",
-    )
+    picked = {
+        "validation": (
+            "Best by validation",
+            f"Of {count} finished runs, the one with the best validation score; the number is its held-out test "
+            f"score (run {best['id']}), not a maximum picked on the test split.",
+        ),
+        "test": (
+            f"Highest test score of {count} runs",
+            f"No run has a validation score, so this is the highest test score of {count} runs (run {best['id']}): "
+            "a maximum picked on the test split, which flatters it.",
+        ),
+    }[how]
+    st.metric(f"{picked[0]} · {spec.label(primary)}", format_metric(primary, best["metrics"][primary]), help=picked[1])
     st.caption(f"**{best['model']}** on {plain(Path(best['dataset']).name)}")  # a folder of your own: its name
     history = get_store().history(best["id"])
     key = next((k for k in (f"val_{primary}", "val_loss") if any(k in h for h in history)), None)
@@ -77,10 +82,10 @@ def best_run_card(name: str, best: dict) -> None:
 
 def show_best_runs(slots: dict) -> None:
     for name, slot in slots.items():
-        best = best_run(name)
+        best, how, count = best_run(name)
         if best is not None:
             with slot.container():
-                best_run_card(name, best)
+                best_run_card(name, best, how, count)
 
 
 def compute() -> None:

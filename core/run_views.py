@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from core.metric_info import metric
@@ -20,6 +21,32 @@ SORTS = {
 def score(run: dict[str, Any]) -> float | None:
     """A run's primary metric (its task's spec says which), or None without one."""
     return (run.get("metrics") or {}).get(get_task(run["task"]).spec.primary_metric)
+
+
+def validation_score(run: dict[str, Any], history: list[dict[str, float]]) -> float | None:
+    """A run's validation primary metric at the epoch it kept (the best under early stopping, else its last)."""
+    key = f"val_{get_task(run['task']).spec.primary_metric}"
+    logged = [h for h in history if h.get(key) is not None]
+    if not logged:
+        return None
+    kept = (run.get("details") or {}).get("best_epoch")
+    return float(next((h for h in logged if h.get("epoch") == kept), logged[-1])[key])
+
+
+def pick_by_validation(
+    runs: list[dict[str, Any]], history_of: Callable[[str], list[dict[str, float]] | None]
+) -> tuple[dict[str, Any] | None, str]:
+    """The run to show as the best and how it was picked: by validation score ("validation"), so that its test
+    score is an honest estimate, not a maximum picked on the test split; else, where no run has a validation
+    score, the highest test score ("test"), to be labelled as such."""
+    if not runs:
+        return None, "test"
+    higher = metric(get_task(runs[0]["task"]).spec.primary_metric).higher_is_better
+    scored = [(v, r) for r in runs if (v := validation_score(r, history_of(r["id"]) or [])) is not None]
+    if scored:
+        pick = max if higher else min
+        return pick(scored, key=lambda vr: vr[0])[1], "validation"
+    return min(runs, key=lambda r: _better_first(r)), "test"
 
 
 def _better_first(run: dict[str, Any]) -> tuple[bool, float]:
