@@ -71,6 +71,9 @@ def _choose(task: Task, data: Any, fitted: dict[str, Any]) -> tuple[str, str]:
     if len(fitted) == 1:
         return next(iter(fitted)), ""
     scores = {name: task.validation_score(model, data) for name, model in fitted.items()}
+    if None in scores.values():
+        first = next(iter(fitted))
+        return first, f"{_title(task, first)}: the first of the baselines (no validation split to choose on)."
     best = max(scores, key=lambda n: scores[n])
     shown = metric(task.spec.primary_metric)
     others = ", ".join(f"{_title(task, n)} {shown.format(s)}" for n, s in scores.items() if n != best)

@@ -1,6 +1,7 @@
 """The classical baseline beside every deep run: fitted on the run's own split, tested against it on the same test
 examples, and said in the CLI's JSON, `show`, the HTML report, the Runs page and the results panel."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -46,6 +47,14 @@ def test_a_deep_image_run_keeps_the_baseline_better_on_validation_scored_on_its_
     assert "baseline" not in alone.details  # a baseline's own run has none
     assert base["verdict"] == "worse" and base["test"]["name"] == "exact McNemar test"
     assert base["test"]["p_value"] < 0.05 and "the same 360 test examples" in base["test"]["detail"]
+
+
+def test_without_a_validation_split_the_first_baseline_is_kept():
+    task = get_task("image")
+    data = task.load_data(make_config("image"))
+    empty = dataclasses.replace(data, x={**data.x, "val": data.x["val"][:0]}, y={**data.y, "val": data.y["val"][:0]})
+    name, note = baseline._choose(task, empty, dict.fromkeys(task.spec.baselines))
+    assert name == task.spec.baselines[0] and "no validation split to choose on" in note
 
 
 def test_a_model_that_does_not_beat_its_baseline_is_told_so_with_what_to_try(tmp_path):

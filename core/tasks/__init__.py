@@ -99,8 +99,9 @@ class Task(Protocol):
     def sample_train(self, data: Any, most: int, seed: int) -> tuple[Any, str]:
         """The data with at most `most` training examples (a seeded sample) for a baseline, and a note saying so."""
 
-    def validation_score(self, model: nn.Module, data: Any) -> float:
-        """A fitted model's primary metric on the validation split (which of several baselines to keep)."""
+    def validation_score(self, model: nn.Module, data: Any) -> float | None:
+        """A fitted model's primary metric on the validation split (which of several baselines to keep); None
+        without one."""
 
 
 @cache

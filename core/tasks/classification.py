@@ -43,10 +43,10 @@ class ClassificationTask:
         note = f"Fitted on a seeded sample of {most:,} of the {n:,} training examples."
         return dataclasses.replace(data, x=x, y=y), note
 
-    def validation_score(self, model: nn.Module, data) -> float:
-        """Accuracy on the validation split (0 without one)."""
+    def validation_score(self, model: nn.Module, data) -> float | None:
+        """Accuracy on the validation split (None without one)."""
         if len(data.y["val"]) == 0:
-            return 0.0
+            return None
         return float((self.predict_proba(model, data.x["val"]).argmax(1) == data.y["val"].numpy()).mean())
 
     def example_input(self, data) -> torch.Tensor:
