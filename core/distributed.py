@@ -18,9 +18,11 @@ from __future__ import annotations
 import argparse
 import atexit
 import collections
+import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,6 +41,9 @@ if TYPE_CHECKING:
 
 STOP_FILE_ENV = "DLSTUDIO_STOP_FILE"  # its existence asks every rank to stop after the current batch
 PROGRESS_FILE_ENV = "DLSTUDIO_PROGRESS_FILE"  # rank 0 writes "epoch batch loss" there, for the launcher's progress
+JOINED_FILE_ENV = "DLSTUDIO_JOINED_FILE"  # made by the ranks once the group has formed (the rendezvous is over)
+RENDEZVOUS_SECONDS = 300.0  # for the group to form (every machine to join); DLSTUDIO_RENDEZVOUS_TIMEOUT
+TEMP_PREFIX = "dlstudio-ddp-"
 ROOT = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 0.25
 STOP_GRACE_SECONDS = 60  # a stop asked for and not done by then: the ranks are terminated
@@ -54,6 +59,23 @@ class Launch:
     node_rank: int = 0
     master_addr: str = "127.0.0.1"
     master_port: int = 29500
+
+    def __post_init__(self) -> None:
+        if self.nnodes < 1:
+            raise ValueError(f"--nnodes {self.nnodes}: at least 1 machine takes part")
+        if not 0 <= self.node_rank < self.nnodes:
+            raise ValueError(f"--node-rank {self.node_rank} is outside 0 to {self.nnodes - 1} (--nnodes {self.nnodes})")
+        if not 1 <= self.master_port <= 65535:
+            raise ValueError(f"--master-port {self.master_port} is outside 1 to 65535")
+
+    def waiting_for(self) -> str:
+        """Who the group waits for, for the message when it never forms."""
+        if self.nnodes == 1:
+            return "the processes on this machine did not all start"
+        return (
+            f"{self.nnodes} machines were to meet at {self.master_addr}:{self.master_port} (this one is --node-rank "
+            f"{self.node_rank}); start every other one with the same --nnodes, --master-addr and --master-port"
+        )
 
 
 def in_torchrun() -> bool:
@@ -124,6 +146,8 @@ def join(config: dict[str, Any], stop_event: Any = None) -> tuple[dict[str, Any]
             torch.cuda.set_device(local_rank)
         dist.init_process_group("nccl" if cuda else "gloo")
         atexit.register(_leave_group)  # a group still open at exit aborts the process (gloo's threads)
+        if os.environ.get(JOINED_FILE_ENV):
+            Path(os.environ[JOINED_FILE_ENV]).touch()  # the launcher's rendezvous clock stops here
     stop = RankStop(os.environ.get(STOP_FILE_ENV), stop_event)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
@@ -199,13 +223,31 @@ def torchrun_command(nproc: int, launch: Launch, config_file: str, store_root: s
     return cmd + (["--run-id", run_id] if run_id else [])
 
 
-def _rank_env(nproc: int, stop_file: Path, progress_file: Path) -> dict[str, str]:
+def _rank_env(nproc: int, tmp: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     # Each rank its share of the cores (torchrun would set 1 thread each, and warn).
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    env[STOP_FILE_ENV], env[PROGRESS_FILE_ENV] = str(stop_file), str(progress_file)
+    env.update({STOP_FILE_ENV: str(tmp / "stop"), PROGRESS_FILE_ENV: str(tmp / "progress")})
+    env[JOINED_FILE_ENV] = str(tmp / "joined")
     return env
+
+
+def remove_stale_temporaries() -> int:
+    """The temp folders of launchers that were killed (kill -9 leaves no time to clean up): each holds its
+    launcher's pid; a folder whose launcher is gone is removed."""
+    from core.runs import _pid_alive
+
+    removed = 0
+    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        try:
+            pid = int((folder / "pid").read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or being made right now
+        if not _pid_alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def run_distributed(
@@ -233,13 +275,15 @@ def run_distributed(
         run_id = store.create(config["task"], config)
     trainer = LaunchedRun(config, nproc * launch.nnodes)
     callbacks = list(callbacks or [])
-    with tempfile.TemporaryDirectory(prefix="dlstudio-ddp-") as tmp:
+    remove_stale_temporaries()
+    with _sigterm_as_exit(), tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
         config_file, stop_file, progress_file = Path(tmp, "config.json"), Path(tmp, "stop"), Path(tmp, "progress")
+        Path(tmp, "pid").write_text(str(os.getpid()))
         config_file.write_text(json.dumps(config))
         cmd = torchrun_command(nproc, launch, str(config_file), str(Path(store.root).resolve()), run_id)
         proc = subprocess.Popen(
             cmd,
-            env=_rank_env(nproc, stop_file, progress_file),
+            env=_rank_env(nproc, Path(tmp)),
             stdout=subprocess.PIPE,  # relayed to stderr: stdout stays the caller's (the CLI's last line is its JSON)
             stderr=subprocess.STDOUT,
             text=True,
@@ -252,8 +296,15 @@ def run_distributed(
         follow = _Follower(store, run_id if first_node else None, trainer, callbacks, progress_file)
         follow.emit("on_fit_start")
         asked = None  # when a stop was asked for
+        deadline = time.monotonic() + float(os.environ.get("DLSTUDIO_RENDEZVOUS_TIMEOUT") or RENDEZVOUS_SECONDS)
+        unformed = None  # why the group never formed: the rendezvous timed out, or Ctrl-C came first
+        joined = Path(tmp, "joined")
         while proc.poll() is None:
             try:
+                if not joined.exists() and time.monotonic() > deadline:
+                    unformed = "timeout"
+                    _end_group(proc)
+                    break
                 if asked is None and (follow.stop_wanted or (stop_event is not None and stop_event.is_set())):
                     stop_file.touch()
                     asked = time.monotonic()
@@ -261,13 +312,45 @@ def run_distributed(
                     _end_group(proc)
                 follow.relay()
                 time.sleep(POLL_SECONDS)
+            except SystemExit:  # a plain `kill` of this launcher: its ranks go with it, and its temp folder
+                _end_group(proc)
+                raise
             except KeyboardInterrupt:  # the first Ctrl-C stops the run as the Stop button does; a second ends it
-                if asked is not None:
+                if asked is not None or not joined.exists():  # ranks waiting for peers read no stop file
+                    unformed = None if joined.exists() else "interrupted"
                     _end_group(proc)
                 stop_file.touch()
                 asked = asked or time.monotonic()
         follow.relay()
+    if unformed is not None:
+        _never_formed(store, run_id if first_node else None, launch, unformed)
     return _outcome(store, run_id, proc.returncode, tail, trainer, follow, first_node)
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit():
+    """SIGTERM raises SystemExit while the launcher waits (main thread only), so that it cleans up as it ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _never_formed(store, run_id: str | None, launch: Launch, why: str) -> None:
+    """The group never formed: the run (on node 0) ends cancelled after Ctrl-C, failed after the timeout."""
+    if why == "interrupted":
+        if run_id is not None:
+            store.set_status(run_id, "cancelled", "stopped (Ctrl-C) before the DDP group formed")
+        raise KeyboardInterrupt
+    seconds = float(os.environ.get("DLSTUDIO_RENDEZVOUS_TIMEOUT") or RENDEZVOUS_SECONDS)
+    error = f"the DDP group did not form within {seconds:g} s (DLSTUDIO_RENDEZVOUS_TIMEOUT): {launch.waiting_for()}"
+    if run_id is not None:
+        store.finish(run_id, "failed", {}, {}, 0.0, error=error)
+    raise TimeoutError(error)
 
 
 def _die_with_launcher() -> None:

@@ -2,6 +2,7 @@
 seem, and stores that cannot be written. Memory is measured in a fresh interpreter (tests/test_hostile.py's
 `measured`), so the numbers belong to the case alone."""
 
+import os
 import re
 import wave
 from pathlib import Path
@@ -309,3 +310,80 @@ def test_an_unreachable_ray_address_exits_2_naming_it_without_waiting(tmp_path, 
         assert "within 1 s" in err and not ray.is_initialized()
     first.close()
     silent.close()
+
+
+# ---------------------------------------------------------------- 9. multi-machine DDP that waits for peers
+
+
+def test_a_node_rank_outside_the_machines_is_refused(tmp_path, capsys):
+    from core.cli import main
+
+    args = ["train", "image", "--model", "mlp", "--nproc-per-node", "1", "--nnodes", "2", "--node-rank", "5"]
+    assert main([*args, "--runs", str(tmp_path / "runs")]) == 2
+    assert "error: --node-rank 5 is outside 0 to 1 (--nnodes 2)" in capsys.readouterr().err
+
+
+def ddp_waiting_for_a_peer(tmp_path, timeout: str):
+    """`core train` as node 0 of 2 machines whose peer never comes, in its own process."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ["--nproc-per-node", "1", "--nnodes", "2", "--node-rank", "0", "--master-port", str(port)]
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {**os.environ, "DLSTUDIO_RENDEZVOUS_TIMEOUT": timeout, "TMPDIR": str(temp), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "core", "train", "image", "--model", "mlp", *args, "--runs", str(tmp_path / "runs")]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), temp, port
+
+
+def test_a_rendezvous_that_never_completes_times_out_with_a_message(tmp_path):
+    from core.runs import RunStore
+
+    proc, temp, port = ddp_waiting_for_a_peer(tmp_path, "15")
+    out, err = proc.communicate(timeout=120)  # was: waiting for ever
+    assert proc.returncode == 2, err[-2000:]
+    assert f"error: the DDP group did not form within 15 s (DLSTUDIO_RENDEZVOUS_TIMEOUT): 2 machines were to meet at " \
+           f"127.0.0.1:{port} (this one is --node-rank 0)" in err  # fmt: skip
+    (run,) = RunStore(tmp_path / "runs").list()
+    assert run["status"] == "failed" and "did not form" in run["error"]
+    assert not list(temp.glob("dlstudio-ddp-*"))
+
+
+def test_ctrl_c_while_waiting_for_peers_ends_at_once_and_cleans_up(tmp_path):
+    import signal
+    import time
+
+    from core.runs import RunStore
+
+    proc, temp, _ = ddp_waiting_for_a_peer(tmp_path, "600")
+    deadline = time.monotonic() + 60
+    while not list(temp.glob("dlstudio-ddp-*/config.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # torchrun is waiting for the other machine now
+    proc.send_signal(signal.SIGINT)
+    began = time.monotonic()
+    proc.communicate(timeout=60)  # was alive 30 s after SIGINT
+    assert time.monotonic() - began < 15 and proc.returncode == 130
+    (run,) = RunStore(tmp_path / "runs").list()
+    assert run["status"] == "cancelled"
+    assert not list(temp.glob("dlstudio-ddp-*"))
+
+
+def test_a_killed_launchers_temp_folder_is_removed_by_the_next(tmp_path, monkeypatch):
+    import subprocess
+    import tempfile
+
+    from core.distributed import remove_stale_temporaries
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    killed = subprocess.Popen(["true"])  # a launcher that has ended without cleaning up
+    killed.wait()
+    for name, pid in (("dlstudio-ddp-killed", killed.pid), ("dlstudio-ddp-alive", os.getpid())):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "pid").write_text(str(pid))
+    assert remove_stale_temporaries() == 1
+    assert [p.name for p in tmp_path.glob("dlstudio-ddp-*")] == ["dlstudio-ddp-alive"]
