@@ -21,6 +21,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from over_seeds import sample_std  # noqa: E402
+
 from core.config import make_config  # noqa: E402
 from core.experiment import run_experiment  # noqa: E402
 from core.metrics import ci95_mean  # noqa: E402
@@ -111,7 +113,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name, row in rows.items():
         low, high = row["ci"][0]
-        ndcg = f"{statistics.mean(row['ndcg']):.4f} ± {statistics.pstdev(row['ndcg']):.4f}"
+        ndcg = f"{statistics.mean(row['ndcg']):.4f} ± {sample_std(row['ndcg']):.4f}"
         recall, seconds = statistics.mean(row["recall"]), statistics.mean(row["seconds"])
         print(f"| {name} | {ndcg} | [{low:.4f}, {high:.4f}] | {recall:.4f} | {seconds:.1f} |")
 

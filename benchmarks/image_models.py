@@ -24,7 +24,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from over_seeds import run_over_seeds  # noqa: E402
+from over_seeds import run_over_seeds, sample_std  # noqa: E402
 
 from core.config import make_config  # noqa: E402
 from core.metrics import ci95_accuracy  # noqa: E402
@@ -141,7 +141,7 @@ def main() -> None:
             flush=True,
         )
     for name, accs, secs, (low, high) in sklearn_baselines(args.split_seeds):
-        spread = f"{statistics.mean(accs):.4f} ± {statistics.pstdev(accs):.4f} (splits)"
+        spread = f"{statistics.mean(accs):.4f} ± {sample_std(accs):.4f} (splits)"
         print(f"| {name} | {spread} | [{low:.4f}, {high:.4f}] | {statistics.mean(secs):.2f} | - | - | - |", flush=True)
     if not args.no_overhead:
         ours, bare = trainer_vs_bare_loop()

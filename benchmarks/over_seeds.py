@@ -16,6 +16,11 @@ from core.experiment import RunResult, run_experiment  # noqa: E402
 from core.models import get_spec  # noqa: E402
 
 
+def sample_std(values: list[float]) -> float:
+    """The sample standard deviation (ddof=1), as races report it; 0.0 for a single value."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 @dataclass
 class Repeated:
     """A model's runs: each run's test metrics by split seed (`metrics[split][i]`), and the first run whole."""
@@ -39,12 +44,12 @@ class Repeated:
         """mean ± std over every run, then the spread between split seeds and between initial seeds."""
         values, f = self.values(metric), f".{digits}f"
         flat = [v for split in values for v in split]
-        text = f"{statistics.mean(flat):{f}} ± {statistics.pstdev(flat):{f}}"
+        text = f"{statistics.mean(flat):{f}} ± {sample_std(flat):{f}}"
         parts = []
         if len(values) > 1:
-            parts.append(f"splits ± {statistics.pstdev([statistics.mean(s) for s in values]):{f}}")
+            parts.append(f"splits ± {sample_std([statistics.mean(s) for s in values]):{f}}")
         if len(values[0]) > 1:
-            parts.append(f"seeds ± {statistics.mean(statistics.pstdev(s) for s in values):{f}}")
+            parts.append(f"seeds ± {statistics.mean(sample_std(s) for s in values):{f}}")
         return f"{text} ({', '.join(parts)})" if parts else text
 
     def interval(self, metric: str | None = None, digits: int = 4) -> str:

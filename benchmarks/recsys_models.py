@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bpr_reference import test_ndcg, train_plain_bpr  # noqa: E402
-from over_seeds import Repeated, run_over_seeds  # noqa: E402
+from over_seeds import Repeated, run_over_seeds, sample_std  # noqa: E402
 
 from core.models import list_models  # noqa: E402
 from core.tasks.recsys import load_bundled, load_interactions  # noqa: E402
@@ -80,9 +80,9 @@ def print_table(title: str, runs: list[Repeated], reference: dict | None) -> Non
     if reference:
         flat = [v for split in reference["ndcg@10"] for v in split]
         low, high = reference["interval"]
-        spread = f"{statistics.mean(flat):.4f} ± {statistics.pstdev(flat):.4f}"
+        spread = f"{statistics.mean(flat):.4f} ± {sample_std(flat):.4f}"
         if len(reference["ndcg@10"]) > 1:
-            spread += f" (splits ± {statistics.pstdev([statistics.mean(s) for s in reference['ndcg@10']]):.4f})"
+            spread += f" (splits ± {sample_std([statistics.mean(s) for s in reference['ndcg@10']]):.4f})"
         empty = " | ".join(
             "–" if c != "recall@10" else f"{statistics.mean(reference['recall@10']):.4f}" for c in COLUMNS
         )
