@@ -357,6 +357,11 @@ def main(argv: list[str] | None = None) -> int:
     except Diverged as exc:
         print(f"error: the run diverged: {exc}", file=sys.stderr)
         return 2
+    except MemoryError as exc:  # past the pre-checks (an estimate is an estimate): the failed allocation and the limit
+        from core.memory import out_of_memory
+
+        print(f"error: {out_of_memory(exc)}", file=sys.stderr)
+        return 2
     except (ValueError, OSError) as exc:  # DataError, RunStoreError, a bad setting, a missing or unwritable file
         print(f"error: {exc}", file=sys.stderr)
         return 2

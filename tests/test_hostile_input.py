@@ -387,3 +387,47 @@ def test_a_killed_launchers_temp_folder_is_removed_by_the_next(tmp_path, monkeyp
         (tmp_path / name / "pid").write_text(str(pid))
     assert remove_stale_temporaries() == 1
     assert [p.name for p in tmp_path.glob("dlstudio-ddp-*")] == ["dlstudio-ddp-alive"]
+
+
+# ---------------------------------------------------------------- 2. memory limits other than the machine's
+
+
+def test_the_memory_pre_checks_read_the_address_space_limit(tmp_path):
+    ratings = tmp_path / "big.csv"
+    rng = np.random.default_rng(0)
+    rows = np.column_stack([rng.integers(0, 20_000, 1_500_000), rng.integers(0, 5_000, 1_500_000)])
+    np.savetxt(ratings, np.column_stack([rows, rng.integers(1, 6, len(rows))]), fmt="%d", delimiter=",")
+    out = measured(f"""
+        import contextlib, io, resource
+        from core.cli import main
+        from core.data import DataError
+        from core.models.recsys import SASRec, check_memory
+        from core.memory import _status_bytes
+        start()
+        room = 300 << 20  # 300 MB more address space than the imports took; the machine has far more free
+        resource.setrlimit(resource.RLIMIT_AS, (_status_bytes("VmSize") + room, resource.RLIM_INFINITY))
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = main(["train", "recsys", "--data", {str(ratings)!r}, "--model", "pop", "--runs", {str(tmp_path)!r}])
+        try:
+            check_memory(SASRec, n_users=20_000, n_items=30_000, n_train=1_000_000)
+            refused = None
+        except DataError as exc:
+            refused = str(exc)
+        done(code=code, err=err.getvalue(), refused=refused)
+    """)
+    # was exit 1 with numpy's _ArrayMemoryError: the pre-check read only the machine's free memory
+    assert out["code"] == 2 and out["err"].startswith("error: big.csv: about 2 million rows would need ~0.3 GB")
+    assert "GB this process may still use (the address-space limit, ulimit -v (RLIMIT_AS))" in out["err"]
+    assert out["refused"].startswith("SASRec on 20,000 users and 30,000 items would need about ")
+    assert "GB this process may still use (the address-space limit, ulimit -v (RLIMIT_AS))" in out["refused"]
+
+
+def test_an_allocation_that_fails_anyway_exits_2_with_what_it_asked_and_the_limit(monkeypatch, capsys):
+    import core.cli
+
+    monkeypatch.setattr(core.cli, "cmd_train", lambda args: np.empty((10**7, 10**7)))  # 800 TB: numpy says no
+    assert core.cli.main(["train", "recsys", "--model", "pop"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: out of memory: Unable to allocate 728. TiB for an array with shape ")
+    assert "GB is left to this process (" in err and err.count("\n") == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from functools import partial
@@ -13,6 +12,7 @@ import pandas as pd
 
 from core.data import DataError
 from core.data.roots import check_data_path, check_inside
+from core.memory import memory_room
 
 MAX_FILE_BYTES = 2 * 1024**3  # refuse bigger files before reading a byte of them
 BYTES_PER_ROW_IN_MEMORY = 200  # two id strings as Python objects, a rating, a timestamp, a row number
@@ -148,14 +148,11 @@ def _check_size(path: Path, max_bytes: int, sniffed_line_bytes: float) -> None:
         )
     rows = size / max(sniffed_line_bytes, 1.0)
     need = rows * BYTES_PER_ROW_IN_MEMORY
-    try:
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return
-    if need > available / 2:
+    room = memory_room()  # the machine's free memory, or less where an rlimit or a cgroup says so
+    if room is not None and need > room[0] / 2:
         raise DataError(
             f"{path.name}: about {rows / 1e6:.0f} million rows would need ~{need / 1e9:.1f} GB of memory, "
-            f"more than half of the {available / 1e9:.1f} GB available"
+            f"more than half of the {room[0] / 1e9:.1f} GB this process may still use ({room[1]})"
         )
 
 

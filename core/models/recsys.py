@@ -14,6 +14,7 @@ from scipy import sparse
 from torch import nn
 
 from core.data import DataError, env_limit
+from core.memory import memory_room
 from core.models import register_model
 from core.options import Option
 
@@ -124,14 +125,18 @@ class Recommender(nn.Module):
 
 
 def check_memory(model: type[Recommender], n_users: int, n_items: int, n_train: int = 0, **options) -> int:
-    """`model.memory_bytes(...)`, or a DataError naming the need and the limit (DLSTUDIO_RECSYS_MAX_GB) when over."""
+    """`model.memory_bytes(...)`, or a DataError naming the need and the limit when over: DLSTUDIO_RECSYS_MAX_GB,
+    or what this process may still use (the machine's memory, an rlimit, a cgroup: core.memory) if that is less."""
     need = model.memory_bytes(n_users, n_items, n_train, **options)
     limit = env_limit("DLSTUDIO_RECSYS_MAX_GB", MAX_GB) * 1e9
+    what = f"the limit of {limit / 1e9:.1f} GB for one recommender (DLSTUDIO_RECSYS_MAX_GB)"
+    room = memory_room()
+    if room is not None and room[0] < limit:
+        limit, what = room[0], f"the {room[0] / 1e9:.1f} GB this process may still use ({room[1]})"
     if need > limit:
         raise DataError(
             f"{model.__name__} on {n_users:,} users and {n_items:,} items would need about {need / 1e9:.1f} GB of "
-            f"memory, over the limit of {limit / 1e9:.1f} GB for one recommender (DLSTUDIO_RECSYS_MAX_GB); "
-            "pick a model or setting that needs less, or fewer items"
+            f"memory, over {what}; pick a model or setting that needs less, or fewer items"
         )
     return need
 
