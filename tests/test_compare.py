@@ -376,3 +376,16 @@ def test_paired_tests_of_speech_runs_resample_speakers():
     assert test.name == "paired bootstrap" and "the same 20 test speakers (600 clips)" in test.detail
     by_clip = paired_test(*({k: v for k, v in run.items() if k != "groups"} for run in (a, b)), "accuracy")
     assert by_clip.name == "exact McNemar test" and by_clip.p_value < 1e-6 < 0.05 < test.p_value
+
+
+def test_seeds_on_their_own_splits_resample_each_splits_examples():
+    y = np.arange(360) % 10
+    rng = np.random.default_rng(6)
+    a, b = [], []
+    for seed in range(3):
+        y_seed = np.roll(y, seed)  # another split per seed: the same for both variants of that seed
+        a.append(predictions(y_seed, rng.random(360) < 0.95))
+        b.append(predictions(y_seed, rng.random(360) < 0.80))
+    v = verdict([VariantStats("A", [0.95] * 3, predictions=a), VariantStats("B", [0.80] * 3, predictions=b)], ACC)
+    assert "3 seeds × test examples of each seed's split, both resampled" in v.decided_by.detail
+    assert v.clear is True and v.decided_by.interval[0] > 0.1
