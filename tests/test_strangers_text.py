@@ -88,6 +88,20 @@ def test_class_and_file_names_from_a_folder_are_text_in_the_preview_and_on_the_r
     assert_shown_as_text(open_link("app_pages/home.py", {}))
 
 
+def test_word_and_clip_names_from_a_speech_folder_are_text(tmp_path):
+    import wave
+
+    root = tmp_path / "words"
+    for word in (IMAGE, LINK):
+        (root / word).mkdir(parents=True)
+        for i in range(6):
+            with wave.open(str(root / word / f"{TAG}{i}.wav"), "wb") as w:
+                w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+                w.writeframes((np.sin(np.arange(1600) * (0.1 + i / 50)) * 8000).astype(np.int16).tobytes())
+    at = open_link("app_pages/speech.py", {"dataset": "your own (.zip or folder)", "folder": str(root)})
+    assert_shown_as_text(at, expect=1)  # the classes caption, the split note
+
+
 def test_an_empty_class_folder_and_a_bad_file_are_named_as_text(tmp_path):
     root = image_set(tmp_path / "set", ["good", "fine"])
     (root / LINK).mkdir()
