@@ -101,36 +101,48 @@ def groups(task: str, folders: list[Path]) -> dict[str, list[Path]]:
     return rows
 
 
-def run_table(task: str, folders: list[Path], models: list[str], runs_dir: Path) -> None:
+def one_cell(task: str, model: str, path: Path, store) -> dict:
+    """One run with nothing but --data and --model given, and its baseline beside it."""
     from core.config import make_config
     from core.experiment import run_experiment
+
+    r = run_experiment(make_config(task, model, data=str(path)), store)
+    b = r.details.get("baseline") or {}
+    test = b.get("test") or {}
+    gap = r.metrics["accuracy"] - b["metrics"]["accuracy"] if b.get("metrics") else None
+    return {
+        "accuracy": r.metrics["accuracy"],
+        "ci95": r.details["ci95"]["accuracy"],
+        "seconds": r.metrics["train_seconds"],
+        "baseline": (b["model"], b["metrics"]["accuracy"]) if b.get("metrics") else None,
+        "beats": gap is not None and gap > 0 and (test.get("p_value") or 1.0) < 0.05,
+        "loses": gap is not None and gap < 0 and (test.get("p_value") or 1.0) < 0.05,
+    }
+
+
+def run_table(task: str, folders: list[Path], models: list[str], runs_dir: Path, kinds: set[str] | None) -> None:
     from core.runs import RunStore
 
     store = RunStore(runs_dir)
     print(f"\n### {task}\n")
-    print("| data | model | test accuracy (mean ± sd) | 95% intervals (lowest low, highest high) | baseline | train s |")
-    print("|---|---|---|---|---|---|")
+    print("| data (splits) | model | test accuracy, mean ± sd | 95% intervals, lowest to highest | baseline | "
+          "beats / level / behind the baseline | train s |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
     for kind, paths in groups(task, folders).items():
+        if kinds and kind not in kinds:
+            continue
         for model in models:
-            accs, lows, highs, secs, base = [], [], [], [], []
-            for path in paths:
-                started = time.perf_counter()
-                r = run_experiment(make_config(task, model, data=str(path)), store)
-                accs.append(r.metrics["accuracy"])
-                low, high = r.details["ci95"]["accuracy"]
-                lows.append(low)
-                highs.append(high)
-                secs.append(r.metrics.get("train_seconds", time.perf_counter() - started))
-                b = r.details.get("baseline") or {}
-                if b.get("metrics"):
-                    base.append((b["model"], b["metrics"]["accuracy"]))
+            cells = [one_cell(task, model, path, store) for path in paths]
+            accs = [c["accuracy"] for c in cells]
             sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
-            shown = (
-                f"{base[0][0]} {statistics.mean(a for _, a in base):.3f}" if base else "(is one)"
-            )
+            bases = [c["baseline"] for c in cells if c["baseline"]]
+            base = f"{bases[0][0]} {statistics.mean(a for _, a in bases):.3f}" if bases else "(a baseline itself)"
+            beats, behind = sum(c["beats"] for c in cells), sum(c["loses"] for c in cells)
+            verdict = f"{beats} / {len(bases) - beats - behind} / {behind}" if bases else ""
             print(
                 f"| {kind} ({len(paths)}) | {model} | {statistics.mean(accs):.3f} ± {sd:.3f} | "
-                f"[{min(lows):.3f}, {max(highs):.3f}] | {shown} | {statistics.mean(secs):.1f} |",
+                f"[{min(c['ci95'][0] for c in cells):.3f}, {max(c['ci95'][1] for c in cells):.3f}] | {base} | "
+                f"{verdict} | {statistics.mean(c['seconds'] for c in cells):.1f} |",
                 flush=True,
             )
 
@@ -147,6 +159,7 @@ def main() -> None:
     tab.add_argument("--tasks", default="speech,image")
     tab.add_argument("--models", help="comma-separated (default: every model of the task)")
     tab.add_argument("--runs", type=Path, default=Path("/tmp/real_data_runs"))
+    tab.add_argument("--kinds", help="comma-separated rows of data (e.g. fsdd-own,orl-k5; default: all)")
     args = parser.parse_args()
     if args.command == "layouts":
         for task, made in layouts(args.out, args.seeds).items():
@@ -160,7 +173,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {time.strftime('%Y-%m-%d')}")
     for task in args.tasks.split(","):
         models = args.models.split(",") if args.models else list_models(task)
-        run_table(task, made[task], [m for m in models if m in list_models(task)], args.runs)
+        kinds = set(args.kinds.split(",")) if args.kinds else None
+        run_table(task, made[task], [m for m in models if m in list_models(task)], args.runs, kinds)
 
 
 if __name__ == "__main__":
