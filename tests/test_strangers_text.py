@@ -69,9 +69,10 @@ def open_link(page: str, params: dict) -> AppTest:
 
 
 def test_plain_escapes_every_form_and_keeps_the_text():
-    for text in (IMAGE, LINK, TAG, "https://EVIL.host/x www.EVIL.host _silence_ $x$ :red[x]"):
+    for text in (IMAGE, LINK, TAG, "https://EVIL.host/x www.EVIL.host _silence_ $x$ :red[x] _https://EVIL.host"):
         assert not FORMS.search(plain(text))
         assert re.sub(r"\\(.)", r"\1", plain(text)) == text  # what the reader sees is what was typed
+    assert plain("bad.csv: missing column(s) rating") == "bad.csv: missing column(s) rating"  # prose stays prose
 
 
 def test_class_and_file_names_from_a_folder_are_text_in_the_preview_and_on_the_runs_page(tmp_path):
