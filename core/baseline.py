@@ -66,7 +66,7 @@ def run_baseline(task: Task, data: Any, config: dict[str, Any], run_metrics: dic
 
 def _fit(task: Task, data: Any, config: dict[str, Any], name: str):
     # seeded by the split alone: runs on the same split (a race over seeds) share one baseline
-    base = {**config, "model": name, "model_options": {}, "weights_path": None, "init_from": None}
+    base = {**config, "model": name, "model_options": {}, "weights_path": None, "init_from": None, "pretrained": None}
     base["seed"] = split_seed(config)
     model = task.build_model(base, data.meta)
     task.fit_closed_form(model, data, base)

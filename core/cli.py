@@ -14,6 +14,7 @@ import json
 import os
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 from core.config import BATCH_RULE, OFF_AT_ZERO, RUN_OPTIONS
@@ -28,7 +29,7 @@ class ProgressBar(Callback):
     """A tqdm bar on stderr: one tick per batch, the epoch's numbers in the postfix."""
 
     def __init__(self, epochs: int) -> None:
-        self.epochs, self.bar, self.loading = epochs, None, None
+        self.epochs, self.bar, self.loading, self.embedding = epochs, None, None, None
 
     def on_data_progress(self, done, total):
         """A second bar while a large folder decodes (headers, then images)."""
@@ -40,6 +41,18 @@ class ProgressBar(Callback):
             self.loading.update(done - self.loading.n)
             if done >= total:
                 self.loading.close()
+
+    def on_embed_progress(self, done, total):
+        """A bar while a frozen backbone embeds the data (once: core.embeddings caches it)."""
+        from tqdm import tqdm
+
+        if self.embedding is None and done < total:
+            self.embedding = tqdm(total=total, desc="embedding", unit="input", file=sys.stderr, dynamic_ncols=True)
+        if self.embedding is not None:
+            self.embedding.update(done - self.embedding.n)
+            if done >= total:
+                self.embedding.close()
+                self.embedding = None
 
     def on_fit_start(self, trainer):
         from tqdm import tqdm
@@ -114,6 +127,12 @@ def add_train_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--augment", nargs="*", metavar="KEY=VALUE", help="e.g. shift=0.1 rotate=10 flip=true")
     parser.add_argument("--option", nargs="*", metavar="KEY=VALUE", help="model options, e.g. width=64")
     parser.add_argument("--weights", help="local weights file to start from (transfer learning)")
+    parser.add_argument(
+        "--pretrained",
+        metavar="SOURCE",
+        help="start from the weights the model's spec publishes (imagenet: torchvision's, fetched once into the "
+        "torch hub cache under TORCH_HOME; see `list`)",
+    )
     parser.add_argument("--freeze-backbone", action="store_true", help="train only the new head")
     parser.add_argument("--init-from", metavar="RUN_ID", help="fine-tune from one of our own saved runs")
 
@@ -250,6 +269,8 @@ def cmd_list(args) -> int:
         spec = get_spec(args.task, name)
         print(f"  {name:20s} {spec.description}")
         print(f"  {'':20s} {defaults_text(spec)}")
+        if spec.pretrained is not None:
+            print(f"  {'':20s} {pretrained_text(spec.pretrained)}")
     print(f"Fitted to the data: {BATCH_RULE}.")
     return 0
 
@@ -289,6 +310,7 @@ def train_options(args) -> dict[str, Any]:
         augment=_key_values(args.augment, "--augment") or None,
         model_options=options,
         weights_path=args.weights,
+        pretrained=args.pretrained,
         init_from=args.init_from,
     )
     return given
@@ -299,11 +321,14 @@ def cmd_train(args) -> int:
     from core.config import make_config
     from core.data.roots import check_file
     from core.experiment import run_experiment
+    from core.models import get_spec
     from core.runs import RunStore
 
     config = make_config(args.task, args.model, dataset=args.dataset, data=args.data, **train_options(args))
     if config.get("weights_path"):
         check_file(config["weights_path"], "a weights file (.pt or .pth)")
+    if config.get("pretrained"):
+        fetch_weights(get_spec(config["task"], config["model"]).pretrained)
     store = RunStore(args.runs)
     if args.backend == "ray":
         from core.jobs import run_remote
@@ -326,6 +351,37 @@ def cmd_train(args) -> int:
         for line in baseline_lines(run):
             print(line)
     return INTERRUPTED if result.status == "stopped" else 0
+
+
+def fetch_weights(pretrained) -> None:
+    """Pretrained weights into the torch hub cache before training, with a bar while they download."""
+    from tqdm import tqdm
+
+    from core.models.pretrained import cache_file, fetch, is_cached
+
+    if is_cached(pretrained):
+        return
+    print(f"downloading {pretrained.label} weights to {cache_file(pretrained)}", file=sys.stderr)
+    with tqdm(unit="B", unit_scale=True, desc=cache_file(pretrained).name, file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        fetch(pretrained, progress)
+
+
+def pretrained_text(pretrained) -> str:
+    """A model's published weights in one line, as `core list` shows them."""
+    from core.models.pretrained import facts
+
+    f = facts(pretrained)
+    said = f"--pretrained {pretrained.source}: {f['weights']}"
+    if f.get("top1"):
+        said += f", ImageNet top-1 {f['top1']:.1f}%"
+    size = f" ({f['size_mb']:.1f} MB)" if f.get("size_mb") else ""
+    where = "in the cache" if Path(f["cache_path"]).is_file() else "downloaded on first use to"
+    return f"{said}; {f['file']}{size} {where} {f['cache_path']}"
 
 
 def result_json(result, backend: str, world_size: int = 1) -> dict[str, Any]:

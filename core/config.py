@@ -56,6 +56,7 @@ class RunConfig(TrainConfig):
     augment: dict[str, Any] = field(default_factory=dict)
     init_from: str | None = None
     weights_path: str | None = None
+    pretrained: str | None = None  # the spec's published weights by source ("imagenet"): core.models.pretrained
     split_seed: int = setting(0, "Split seed", 0, 1_000_000, kind="int")  # the split stays put while `seed` varies
     fit_batch: bool = setting(True, "Fit the run to the size of the data", kind="bool", help=BATCH_RULE)
     baseline: bool = setting(
@@ -150,10 +151,25 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown augmentation(s): {', '.join(unknown)} (it takes: {', '.join(known) or 'none'})")
     out["augment"] = {k: known[k].check(v, "augment") for k, v in augment.items()}
+    check_pretrained(config, spec)
     if config.get("weights_path") and not spec.accepts_weights:
         takers = ", ".join(n for n in _models_taking_weights(config["task"])) or "no model of this task"
         raise ValueError(f"{spec.name} cannot start from a weights file (models that can: {takers})")
     return out
+
+
+def check_pretrained(config: dict[str, Any], spec) -> None:
+    """`pretrained` names the weights the model's spec publishes, and not beside a weights file."""
+    source = config.get("pretrained")
+    if not source:
+        return
+    if not spec.publishes(source):
+        from core.models import get_spec, list_models
+
+        takers = [m for m in list_models(config["task"]) if get_spec(config["task"], m).publishes(source)]
+        raise ValueError(f"{spec.name} has no {source!r} weights (models that have: {', '.join(takers) or 'none'})")
+    if config.get("weights_path"):
+        raise ValueError("start from either a weights file or the pretrained weights, not both")
 
 
 def _models_taking_weights(task: str) -> list[str]:

@@ -12,6 +12,7 @@ from torch import nn
 from core import distributed
 from core.baseline import run_baseline
 from core.config import fit_to_data
+from core.embeddings import head_training
 from core.models import get_spec, transfer_weights
 from core.runs import RunStore, RunStoreError
 from core.tasks import get_task
@@ -52,6 +53,11 @@ def _data_progress(callbacks: list[Callback], done: int, total: int) -> None:
         cb.on_data_progress(done, total)
 
 
+def _embed_progress(callbacks: list[Callback], done: int, total: int) -> None:
+    for cb in callbacks:
+        cb.on_embed_progress(done, total)
+
+
 def run_experiment(
     config: dict[str, Any],
     store: RunStore | None = None,
@@ -80,6 +86,11 @@ def run_experiment(
         store.set_status(run_id, "running")
     try:
         data = task.load_data(config, progress=lambda done, total: _data_progress(callbacks, done, total))
+        details_extra: dict[str, Any] = {}
+
+        def embed_progress(done: int, total: int) -> None:
+            _embed_progress(callbacks, done, total)
+
         config, fitted = fit_to_data(config, task.train_size(data))
         spec = get_spec(config["task"], config["model"])
         seed_everything(config.get("seed", 0))  # the model's initial weights come from the seed too
@@ -92,7 +103,13 @@ def run_experiment(
         if store is not None:
             callbacks.append(StoreCallback(store, run_id))
         callbacks.append(StopFlag(stop_event))
-        trainer = Trainer(model, task.make_objective(config, data), train_config(config), callbacks)
+        objective, trained = task.make_objective(config, data), model
+        # a frozen backbone: its embeddings once (cached on disk), then the head alone on them
+        head_only = None if spec.closed_form else head_training(model, objective, config, data, embed_progress)
+        if head_only is not None:
+            trained, objective = head_only
+            details_extra["head_only"] = True
+        trainer = Trainer(trained, objective, train_config(config), callbacks)
         if spec.closed_form:
             trainer.fit_closed_form(lambda: task.fit_closed_form(model, data, config))
         else:
@@ -101,8 +118,9 @@ def run_experiment(
             return RunResult(
                 None, trainer.status, history=trainer.history, seconds=trainer.seconds, stop_reason=trainer.stop_reason
             )
-        trainer.model.cpu()  # evaluated, timed and saved on the CPU, whatever it trained on
-        metrics, details, artifacts = task.evaluate(trainer.model, data)
+        model.cpu()  # evaluated, timed and saved on the CPU, whatever it trained on (the head shares its parameters)
+        metrics, details, artifacts = task.evaluate(model, data)
+        details.update(details_extra)
         metrics["train_seconds"] = trainer.seconds
         details.update(stop_reason=trainer.stop_reason, best_epoch=trainer.best_epoch, epochs_run=len(trainer.history))
         details["closed_form"] = spec.closed_form  # optimizer, learning rate, epochs and batch size played no part
@@ -116,7 +134,7 @@ def run_experiment(
             store.save_checkpoint(
                 run_id,
                 {
-                    "model": trainer.model.state_dict(),
+                    "model": model.state_dict(),
                     "config": config,
                     "meta": data.meta,
                     "epoch": len(trainer.history),
@@ -132,7 +150,7 @@ def run_experiment(
             details,
             trainer.history,
             trainer.seconds,
-            trainer.model,
+            model,
             trainer.stop_reason,
             config,
         )

@@ -50,6 +50,12 @@ class EventProgress(Callback):
             self._beat = now
             self.beat()
 
+    def on_embed_progress(self, done, total):
+        now = time.monotonic()
+        if done >= total or now - self._sent >= BATCH_EVERY:
+            self._sent = now
+            self.emit("embed", done=done, total=total)
+
     def on_fit_start(self, trainer):
         self.emit("fit", epochs=trainer.config.epochs)  # after the fit-to-data rule: what will really train
 

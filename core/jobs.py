@@ -48,6 +48,7 @@ class Job:
     run_id: str | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     batch: int = 0
+    embedded: tuple[int, int] | None = None  # (inputs embedded, of) while a frozen backbone embeds the data
     batches_per_epoch: int | None = None
     epoch: int = 0
     epochs: int | None = None  # the epochs that train (after the fit-to-data rule), known once the fit starts
@@ -74,6 +75,7 @@ class Job:
                 "epoch": self.epoch,
                 "epochs": self.epochs or self.config.get("epochs"),
                 "batch": self.batch,
+                "embedded": self.embedded,
                 "error": self.error,
                 "elapsed": (self.ended or time.time()) - self.started if self.started else 0.0,
             }
@@ -178,6 +180,8 @@ class JobManager:
             job.epochs = int(payload["epochs"])
         elif kind == "batch":
             job.batch = payload["batch"]
+        elif kind == "embed":  # a frozen backbone embedding the data, before the fit
+            job.embedded = (int(payload["done"]), int(payload["total"]))
         elif kind == "epoch":
             with job.lock:
                 job.history.append(payload["logs"])

@@ -230,6 +230,9 @@ class Callback:
     def on_data_progress(self, done: int, total: int) -> None:
         """How far loading the run's data has got (a large folder), before the trainer exists."""
 
+    def on_embed_progress(self, done: int, total: int) -> None:
+        """How far a frozen backbone's embedding pass has got (core.embeddings), before the trainer exists."""
+
     def on_fit_start(self, trainer: Trainer) -> None: ...
 
     def on_batch_end(self, trainer: Trainer, batch: int, loss: float) -> None: ...

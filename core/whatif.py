@@ -85,7 +85,9 @@ def _set_model(config: dict[str, Any], value: str) -> dict[str, Any]:
     # (a race from crnn_attention to cnn does not keep crnn_attention's example budget).
     keys = {*model_defaults(task, config["model"]), *model_defaults(task, value), "augment"}
     follow = {k: new[k] for k in keys if config.get(k) == old.get(k)}
-    return {**config, **follow, "model": value, "model_options": keep}
+    # a model that publishes no such weights starts from scratch
+    pretrained = config.get("pretrained") if get_spec(task, value).publishes(config.get("pretrained")) else None
+    return {**config, **follow, "model": value, "model_options": keep, "pretrained": pretrained}
 
 
 def _switch(trait: str) -> Callable[[dict, Any], dict]:

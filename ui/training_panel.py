@@ -125,6 +125,12 @@ def live_job_view(prefix: str, job_id: int) -> None:
         waiting = [j for j in get_jobs().jobs(active_only=True) if j.status == "running"]
         st.info(f"Queued: waiting for a free worker ({len(waiting)} training now).")
         return
+    embedded = snap.get("embedded")
+    if embedded and embedded[0] < embedded[1] and not snap["epoch"]:
+        done, total = embedded
+        said = f"Embedding with the frozen backbone (once per data and backbone): {done}/{total}"
+        st.progress(done / total, text=said)
+        return
     epochs = snap["epochs"] or 1
     st.progress(min(snap["epoch"] / epochs, 1.0), text=f"Epoch {snap['epoch']}/{epochs} · {snap['elapsed']:.1f}s")
     if snap["history"]:

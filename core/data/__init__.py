@@ -1,6 +1,8 @@
 """Data loading shared by every task: archives, class folders, splits and the error they raise."""
 
 import os
+import time
+from pathlib import Path
 
 
 class DataError(ValueError):
@@ -19,3 +21,26 @@ def env_limit(name: str, default: float) -> float:
     if not value > 0:
         raise ValueError(f"{name}={text!r}: expected a number above 0")
     return value
+
+
+STALE_SECONDS = 3600  # a temporary file this old belongs to a process that died
+
+
+def evict_least_recent(folder: Path, cap_bytes: float, keep: Path, pattern: str = "*.npy") -> None:
+    """A file cache kept under `cap_bytes`: the least recently used files go first (never `keep`), and temporary
+    files (`.*.tmp`) left by a process that died are removed."""
+    now = time.time()
+    for tmp in folder.glob(".*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > STALE_SECONDS:
+                tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+    entries = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime)  # least recently used first
+    total = sum(p.stat().st_size for p in entries)
+    for p in entries:
+        if total <= cap_bytes:
+            return
+        if p != keep:
+            total -= p.stat().st_size
+            p.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data import env_limit
+from core.data import env_limit, evict_least_recent
 from core.data.images import decode_images, pixel_limits
 from core.data.roots import user_data_dir
 
@@ -76,12 +76,4 @@ def _save(path: Path, pixels: np.ndarray) -> None:
 
 
 def _evict(folder: Path, keep: Path) -> None:
-    cap = env_limit("DLSTUDIO_DECODED_CACHE_MB", CACHE_MB) * 1e6
-    entries = sorted(folder.glob("*.npy"), key=lambda p: p.stat().st_mtime)  # least recently used first
-    total = sum(p.stat().st_size for p in entries)
-    for p in entries:
-        if total <= cap:
-            return
-        if p != keep:
-            total -= p.stat().st_size
-            p.unlink(missing_ok=True)
+    evict_least_recent(folder, env_limit("DLSTUDIO_DECODED_CACHE_MB", CACHE_MB) * 1e6, keep)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
 from core.options import Option
+
+if TYPE_CHECKING:
+    from core.models.pretrained import Pretrained
 
 # The training settings a spec may recommend; anything else belongs in `options` or `augment`.
 TRAINING_KEYS = (
@@ -40,6 +43,8 @@ class ModelSpec:
     options: tuple[Option, ...] = ()  # settable model options, with labels and ranges
     closed_form: bool = False  # fitted without gradient descent: optimizer, lr, epochs, batch size do nothing
     accepts_weights: bool = False  # can start from a local pretrained weights file
+    # weights a library publishes (torchvision, torchaudio), fetched into the torch hub cache: `--pretrained SOURCE`
+    pretrained: Pretrained | None = None
     good_for: str = ""
     traits: Mapping[str, bool] = field(default_factory=dict)  # architecture switches (what-if): batch_norm, ...
     defaults_from: str = ""  # where the defaults came from (which script, which split)
@@ -49,6 +54,10 @@ class ModelSpec:
     @property
     def title(self) -> str:
         return self.label or self.name
+
+    def publishes(self, source: str | None) -> bool:
+        """Whether its spec names pretrained weights from `source` ("imagenet")."""
+        return self.pretrained is not None and self.pretrained.source == source
 
     def option_defaults(self) -> dict[str, Any]:
         return {o.name: o.default for o in self.options}

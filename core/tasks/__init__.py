@@ -149,6 +149,7 @@ def load_run_model(store: RunStore, run_id: str) -> tuple[nn.Module, dict[str, A
     """Rebuild a finished run's model from its checkpoint; returns (model in eval mode, checkpoint)."""
     ckpt = store.load_checkpoint(run_id)
     config = ckpt["config"]
-    model = get_task(config["task"]).build_model({**config, "init_from": None, "weights_path": None}, ckpt["meta"])
+    fresh = {**config, "init_from": None, "weights_path": None, "pretrained": None}  # the checkpoint holds them
+    model = get_task(config["task"]).build_model(fresh, ckpt["meta"])
     model.load_state_dict(ckpt["model"])
     return model.eval(), ckpt

@@ -17,7 +17,7 @@ from core.data import DataError
 from core.data.folders import coverage_note, index_folder, open_data_path, split_index, stratified_split
 from core.data.image_cache import decoded_pixels
 from core.data.images import SHAPES, make_shapes, to_array
-from core.models import freeze_backbone, get_model
+from core.models import freeze_backbone, get_model, get_spec
 from core.tasks import split_seed
 from core.tasks.classification import ClassificationTask
 from core.tasks.specs.image import SPEC
@@ -156,6 +156,8 @@ class ImageTask(ClassificationTask):
         freeze = opts.pop("freeze_backbone", False)
         if config.get("weights_path"):
             opts["weights_path"] = config["weights_path"]
+        elif config.get("pretrained"):
+            opts["pretrained"] = get_spec("image", config["model"]).pretrained
         model = get_model(
             "image",
             config["model"],

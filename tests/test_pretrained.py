@@ -1,0 +1,215 @@
+"""Pretrained weights through torchvision's and torchaudio's own loaders, with a generated file put where they look
+(this machine has no network), the offline message, and the embedding cache (hit, miss, invalidation)."""
+
+from __future__ import annotations
+
+import dataclasses
+import urllib.error
+from pathlib import Path
+
+import pytest
+import torch
+import torchaudio
+import torchvision
+from torch import nn
+
+from core.config import make_config
+from core.embeddings import cache_dir, embedding_key, embeddings
+from core.experiment import run_experiment
+from core.models import get_spec, list_models
+from core.models.image import TorchvisionNet
+from core.models.pretrained import Pretrained, WeightsUnavailable, cache_file, facts, fetch, load_state_dict
+from core.runs import RunStore
+
+IMAGENET = [get_spec("image", m).pretrained for m in list_models("image") if get_spec("image", m).pretrained]
+
+
+def _firewall(*args, **kwargs):
+    raise urllib.error.URLError(OSError(101, "Network is unreachable"))
+
+
+@pytest.fixture(autouse=True)
+def torch_home(tmp_path, monkeypatch):
+    """An empty torch hub cache of the test's own; a download anywhere in it fails as behind a firewall."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", _firewall)
+    return tmp_path / "torch"
+
+
+def seed_cache(pretrained: Pretrained) -> dict[str, torch.Tensor]:
+    """The architecture's random initial weights saved under the file name its weights' URL maps to."""
+    state = torchvision.models.get_model(pretrained.name, weights=None).state_dict()
+    path = cache_file(pretrained)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return state
+
+
+def test_imagenet_models_are_the_three_named_in_their_specs():
+    assert {p.name for p in IMAGENET} >= {"mobilenet_v3_small", "resnet18", "efficientnet_b0"}
+    assert {p.source for p in IMAGENET} == {"imagenet"}
+
+
+@pytest.mark.parametrize("pretrained", IMAGENET, ids=lambda p: p.name)
+def test_cache_file_is_where_torch_hub_puts_the_weights_url(pretrained, torch_home):
+    url = torchvision.models.get_model_weights(pretrained.name).DEFAULT.url
+    assert cache_file(pretrained) == torch_home / "hub" / "checkpoints" / Path(url).name
+
+
+def test_seeded_cache_loads_through_torchvisions_own_loader_without_the_network():
+    pretrained = get_spec("image", "mobilenet_v3_small").pretrained
+    state = seed_cache(pretrained)
+    loaded = load_state_dict(pretrained, progress=lambda done, total: None)  # the download would raise
+    assert loaded.keys() == state.keys()
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+    # and the model built from the spec starts from exactly those tensors, at the weights' own preprocessing
+    model = TorchvisionNet("mobilenet_v3_small", 3, pretrained=pretrained)
+    assert model.loaded_tensors > 0 and model.min_size == 224
+    assert torch.equal(model.backbone.features[0][0].weight, state["features.0.0.weight"])
+
+
+def test_efficientnet_takes_its_weights_preprocessing_and_forwards_at_small_size():
+    pretrained = get_spec("image", "efficientnet_b0").pretrained
+    seed_cache(pretrained)
+    model = TorchvisionNet("efficientnet_b0", 4, pretrained=pretrained)
+    assert model.interpolation == "bicubic" and model.head.in_features == 1280
+    model.min_size = 32  # a small forward: the test checks the wiring, not ImageNet accuracy
+    assert model(torch.rand(2, 3, 16, 16)).shape == (2, 4)
+
+
+def test_empty_cache_offline_names_the_file_and_the_exact_path(torch_home):
+    pretrained = get_spec("image", "resnet18").pretrained
+    with pytest.raises(WeightsUnavailable) as info:
+        fetch(pretrained, progress=lambda done, total: None)
+    message = str(info.value)
+    assert "resnet18-f37072fd.pth" in message
+    assert str(torch_home / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in message
+    assert "download.pytorch.org" in message and "Network is unreachable" in message
+
+
+def test_cli_pretrained_offline_exits_2_with_the_path(capsys, torch_home):
+    from core.cli import main
+
+    code = main(["train", "image", "--model", "resnet18", "--pretrained", "imagenet", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "resnet18-f37072fd.pth" in err and str(torch_home / "hub" / "checkpoints") in err
+
+
+def test_pretrained_is_refused_for_a_model_without_published_weights():
+    with pytest.raises(ValueError, match="no 'imagenet' weights"):
+        make_config("image", "cnn_bn", pretrained="imagenet")
+    with pytest.raises(ValueError, match="not both"):
+        make_config("image", "resnet18", pretrained="imagenet", weights_path="w.pt")
+
+
+def test_facts_come_from_the_weights_meta():
+    f = facts(get_spec("image", "mobilenet_v3_small").pretrained)
+    assert f["top1"] == pytest.approx(67.668) and f["params"] == 2542856
+    assert f["size_mb"] == pytest.approx(9.829) and f["file"] == "mobilenet_v3_small-047dcff4.pth"
+    assert f["recipe"].startswith("https://") and f["licence"].startswith("https://")
+
+
+def test_torchaudio_bundle_loads_through_its_own_loader_from_the_seeded_cache(monkeypatch):
+    """WAV2VEC2_BASE's own `_get_state_dict` reads the file at the cache path; a tiny architecture of the same
+    family stands in for the 95 M-parameter one (a 380 MB file), saved under the real file name."""
+    small = {
+        **torchaudio.pipelines.WAV2VEC2_BASE._params,
+        "extractor_conv_layer_config": [(8, 10, 5), (8, 3, 2)],
+        "encoder_embed_dim": 16,
+        "encoder_pos_conv_kernel": 4,
+        "encoder_pos_conv_groups": 2,
+        "encoder_num_layers": 1,
+        "encoder_num_heads": 2,
+        "encoder_ff_interm_features": 16,
+    }
+    monkeypatch.setattr(
+        torchaudio.pipelines, "WAV2VEC2_BASE", dataclasses.replace(torchaudio.pipelines.WAV2VEC2_BASE, _params=small)
+    )
+    pretrained = Pretrained("librispeech", "LibriSpeech 960 h", "torchaudio", "WAV2VEC2_BASE")
+    assert cache_file(pretrained).name == "wav2vec2_fairseq_base_ls960.pth"
+    with pytest.raises(WeightsUnavailable, match="wav2vec2_fairseq_base_ls960.pth"):
+        load_state_dict(pretrained)
+    state = torchaudio.models.wav2vec2_model(**small).state_dict()
+    cache_file(pretrained).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, cache_file(pretrained))
+    loaded = load_state_dict(pretrained)
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+    assert torchaudio.pipelines.WAV2VEC2_BASE.get_model(dl_kwargs={"progress": False}) is not None
+
+
+class Tiny(nn.Module):
+    """A backbone of one convolution with a preprocessing size, and a head."""
+
+    def __init__(self, size: int = 8) -> None:
+        super().__init__()
+        self.size = size
+        self.body = nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(4, 2)
+        self.calls = 0
+
+    @property
+    def preprocessing(self) -> str:
+        return f"resize to {self.size}"
+
+    def embed(self, x):
+        self.calls += 1
+        return self.body(nn.functional.interpolate(x, size=(self.size, self.size)))
+
+    def forward(self, x):
+        return self.head(self.embed(x))
+
+
+def test_embeddings_miss_then_hit_and_a_new_head_keeps_them():
+    torch.manual_seed(0)
+    model, x = Tiny(), torch.rand(70, 1, 6, 6)
+    first, cached = embeddings(model, x)
+    assert not cached and model.calls == 2  # 64 + 6: bounded batches
+    again, cached = embeddings(model, x)
+    assert cached and model.calls == 2 and torch.equal(first, again)
+    nn.init.normal_(model.head.weight)  # the head is not part of the key
+    assert embeddings(model, x)[1]
+    assert len(list(cache_dir().glob("*.npy"))) == 1
+
+
+def test_embeddings_invalidate_on_preprocessing_data_or_backbone_change():
+    torch.manual_seed(0)
+    model, x = Tiny(), torch.rand(10, 1, 6, 6)
+    key = embedding_key(model, x)
+    embeddings(model, x)
+    model.size = 12  # another input size: another key, embedded afresh
+    assert embedding_key(model, x) != key and not embeddings(model, x)[1]
+    x2 = x.clone()
+    x2[0, 0, 0, 0] += 0.5  # one pixel of the data
+    assert not embeddings(model, x2)[1]
+    with torch.no_grad():
+        model.body[0].weight.add_(0.1)  # other backbone weights
+    assert not embeddings(model, x)[1]
+
+
+def test_embedding_cache_is_bounded(monkeypatch):
+    monkeypatch.setenv("DLSTUDIO_FEATURE_CACHE_MB", "0.0005")  # 500 bytes: room for one 10 x 4 float array
+    model = Tiny()
+    for seed in range(3):
+        embeddings(model, torch.rand(10, 1, 6, 6, generator=torch.Generator().manual_seed(seed)))
+    assert len(list(cache_dir().glob("*.npy"))) == 1
+
+
+def test_frozen_backbone_trains_the_head_on_cached_embeddings(tmp_path):
+    """A second run of another what-if variant reads the embeddings back; the saved model is the whole network
+    with the trained head, and its test metrics come from the whole network."""
+    store = RunStore(tmp_path / "runs")
+    given = {"model_options": {"freeze_backbone": True}, "epochs": 2, "baseline": False, "max_batches": 2}
+    first = run_experiment(make_config("image", "resnet18", **given), store)
+    assert first.details["head_only"] and len(list(cache_dir().glob("*.npy"))) == 2  # train and validation
+    ckpt = store.load_checkpoint(first.run_id)
+    assert any(k.startswith("backbone.") for k in ckpt["model"]) and "head.weight" in ckpt["model"]
+    again = run_experiment(make_config("image", "resnet18", **given, optimizer="sgd"), store)
+    assert again.details["head_only"] and len(list(cache_dir().glob("*.npy"))) == 2  # the same embeddings
+
+
+def test_fine_tuning_stays_the_whole_network():
+    config = make_config("image", "resnet18", epochs=1, baseline=False, max_batches=1)
+    result = run_experiment(config)
+    assert "head_only" not in result.details
+    assert not list(cache_dir().glob("*.npy"))
