@@ -54,12 +54,10 @@ def check_data_path(path: str | Path) -> Path:
 
 
 def check_file(path: str | Path, what: str) -> Path:
-    """`path` when it is a regular file; a folder, device, pipe or socket is refused without reading a byte (a FIFO
-    would block the reader until someone writes to it)."""
+    """`path` unless it is a folder, device, pipe or socket, refused without reading a byte (a FIFO would block
+    the reader until someone writes to it). A path that does not exist is left to the reader to report."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if not path.is_file():
+    if path.exists() and not path.is_file():
         raise DataError(f"{path}: not a regular file (a folder, device, pipe or socket); give {what}")
     return path
 
