@@ -83,19 +83,25 @@ class SpecAugment(nn.Module):
         return z.squeeze(1) + mean
 
 
-def centre(logmel: torch.Tensor) -> torch.Tensor:
+def centre(logmel: torch.Tensor, per_band: bool = False) -> torch.Tensor:
     """Subtract each clip's mean log-mel: a louder or quieter recording shifts the whole log-mel by a constant
-    (log of the gain), so without this the models would have to learn loudness away from a few dozen clips."""
-    return logmel - logmel.mean(dim=(-2, -1), keepdim=True)
+    (log of the gain), so without this the models would have to learn loudness away from a few dozen clips.
+    `per_band`: each mel band's own mean over the clip (cepstral mean normalisation), which also takes away a
+    microphone's or a room's fixed colouring of the spectrum."""
+    return logmel - logmel.mean(dim=-1 if per_band else (-2, -1), keepdim=True)
 
 
 class SpeechModel(nn.Module):
     """Waveform in, logits out. `spectrogram` and `classify` are split so saliency can look at the log-mel."""
 
-    def __init__(self, sample_rate: int = 16_000, spec_augment: dict | None = None) -> None:
+    def __init__(self, sample_rate: int = 16_000, spec_augment: dict | None = None, band_norm: bool = False) -> None:
         super().__init__()
         self.logmel = LogMel(sample_rate)
         self.spec_augment = SpecAugment(**(spec_augment or {}))
+        self.band_norm = band_norm
+
+    def centre(self, logmel: torch.Tensor) -> torch.Tensor:
+        return centre(logmel, self.band_norm)
 
     def spectrogram(self, wave: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, 40, frames)
         return self.logmel(wave)
@@ -190,7 +196,7 @@ class MFCCMLP(SpeechModel):
         self.head = nn.Linear(hidden, num_classes)
 
     def classify(self, logmel):
-        return self.head(self.body(self.pool(self.norm(self.mfcc(centre(logmel))))))  # (B, 20, frames / 4) -> flat
+        return self.head(self.body(self.pool(self.norm(self.mfcc(self.centre(logmel))))))  # (B, 20, frames / 4) -> flat
 
 
 def conv_bn(c_in: int, c_out: int, kernel=3, stride=1, groups: int = 1) -> nn.Sequential:
@@ -220,7 +226,7 @@ class LogMelCNN(SpeechModel):
         self.head = nn.Linear(4 * w, num_classes)
 
     def classify(self, logmel):
-        x = self.norm(centre(logmel)).unsqueeze(1)  # (B, 1, 40, frames)
+        x = self.norm(self.centre(logmel)).unsqueeze(1)  # (B, 1, 40, frames)
         return self.head(self.pool(self.features(x)))
 
 
@@ -240,7 +246,7 @@ class DSCNN(SpeechModel):
         self.head = nn.Linear(width, num_classes)
 
     def classify(self, logmel):
-        return self.head(self.pool(self.features(self.norm(centre(logmel)).unsqueeze(1))))
+        return self.head(self.pool(self.features(self.norm(self.centre(logmel)).unsqueeze(1))))
 
 
 class AttentionPool(nn.Module):
@@ -273,7 +279,7 @@ class CRNNAttention(SpeechModel):
     frames_per_step = 4  # two 2x poolings over time: one attention step covers four spectrogram frames
 
     def sequence(self, logmel: torch.Tensor) -> torch.Tensor:  # (B, 40, frames) -> (B, frames / 4, 2 * hidden)
-        x = self.conv(self.norm(centre(logmel)).unsqueeze(1))  # (B, C, 10, T/4)
+        x = self.conv(self.norm(self.centre(logmel)).unsqueeze(1))  # (B, C, 10, T/4)
         x = x.flatten(1, 2).transpose(1, 2)  # (B, T/4, C * 10)
         h, _ = self.gru(torch.relu(self.proj(x)))
         return h
@@ -317,7 +323,7 @@ class KeywordTransformer(SpeechModel):
         return self.patch
 
     def tokens(self, logmel: torch.Tensor) -> torch.Tensor:  # (B, 40, frames) -> (B, 1 + tokens, dim)
-        x = self.norm(centre(logmel))
+        x = self.norm(self.centre(logmel))
         pad = -x.shape[-1] % self.patch
         x = nn.functional.pad(x, (0, pad)).transpose(1, 2)  # (B, frames, 40)
         x = self.embed(x.reshape(x.shape[0], -1, N_MELS * self.patch))  # (B, tokens, dim)
@@ -355,6 +361,7 @@ DEFAULTS_FROM = (
     "scripts/tune_defaults.py speech --models NAME re-selects them)"
 )
 DROPOUT = Option("dropout", "Dropout", 0.2, 0.0, 0.9, 0.05)
+BAND_NORM = Option("band_norm", "Normalise each mel band per clip (cepstral mean normalisation)", False, kind="bool")
 NOISE_GRID = (
     "scripts/tune_defaults.py speech --grid noise_snr=none,15,25 on commands' validation splits only (--split-seed 0 "
     "and 1, 2 seeds)"
@@ -395,7 +402,7 @@ def svm(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Modul
     "two hidden layers on MFCCs",
     defaults={**TRAINING, "lr": 2e-3},
     augment=AUGMENT,
-    options=(Option("hidden", "Hidden units", 128, 16, 1024, 16, kind="int"), DROPOUT),
+    options=(Option("hidden", "Hidden units", 128, 16, 1024, 16, kind="int"), DROPOUT, BAND_NORM),
     defaults_from=DEFAULTS_FROM,
 )
 def mlp(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Module:
@@ -410,7 +417,7 @@ def mlp(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Modul
     # No added noise: validation accuracy on commands' splits 0 and 1 (held-out voices, 2 seeds) 0.972 and 0.957
     # without, 0.972 and 0.829 at 15 dB (the shared default), 0.986 and 0.929 at 25 dB.
     augment={**AUGMENT, "noise_snr": None},
-    options=(_width(16), DROPOUT),
+    options=(_width(16), DROPOUT, BAND_NORM),
     traits={"separable": False, "attention": False},
     good_for="the plain baseline for the separable and attention what-ifs",
     defaults_from=f"{DEFAULTS_FROM}; the added noise (none) by {NOISE_GRID}",
@@ -427,7 +434,7 @@ def cnn(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Modul
     # Noise at 25 dB: validation accuracy on commands' splits 0 and 1 (held-out voices, 2 seeds) 0.972 and 0.929,
     # against 0.931 and 0.957 without and 0.972 and 0.814 at 15 dB (the shared default).
     augment={**AUGMENT, "noise_snr": 25.0},
-    options=(_width(64), DROPOUT),
+    options=(_width(64), DROPOUT, BAND_NORM),
     traits={"separable": True, "attention": False},
     good_for="always-on keyword spotting on small devices",
     defaults_from=f"{DEFAULTS_FROM}; the added noise (25 dB) by {NOISE_GRID}",
@@ -449,7 +456,7 @@ def dscnn(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Mod
     # noise; 0.972, 1.000 with both (proxy validation loss 0.005). Noise over the whole 16 kHz band and the zero
     # padding (before it was kept in the recordings' band and off the padding) scored 0.31 on the proxy.
     augment={**AUGMENT, "noise_snr": 20.0, "speed": 0.2},
-    options=(_width(16), Option("hidden", "GRU units", 48, 8, 256, 8, kind="int"), DROPOUT),
+    options=(_width(16), Option("hidden", "GRU units", 48, 8, 256, 8, kind="int"), DROPOUT, BAND_NORM),
     traits={"separable": False, "attention": True},
     good_for="the most accurate here in under a minute; its attention shows where the word is",
     defaults_from="selected by scripts/tune_defaults.py on validation splits only: lr x epochs on commands' "
@@ -469,7 +476,11 @@ def crnn_attention(num_classes: int, sample_rate: int, clip_samples: int, **kw) 
     # without, 0.944 and 0.886 at 15 dB (the shared default), 0.972 and 0.914 at 25 dB, with the lowest validation
     # loss without on both.
     augment={**AUGMENT, "noise_snr": None},
-    options=(Option("dim", "Token size", 64, 16, 256, 16, kind="int"), Option("dropout", "Dropout", 0.1, 0.0, 0.9)),
+    options=(
+        Option("dim", "Token size", 64, 16, 256, 16, kind="int"),
+        Option("dropout", "Dropout", 0.1, 0.0, 0.9),
+        BAND_NORM,
+    ),
     good_for="attention over the whole clip at once",
     defaults_from=f"{DEFAULTS_FROM}; the added noise (none) by {NOISE_GRID}",
 )
