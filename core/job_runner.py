@@ -13,6 +13,7 @@ from core.training import Callback, Diverged
 BATCH_EVERY = 0.1  # seconds between batch-progress events: a tiny model trains thousands of batches a second
 BEAT_EVERY = 10.0  # seconds between heartbeats written to the run store while a run trains
 PASSED_ENV = "DLSTUDIO_"  # the server's settings a job's process takes on (data roots, limits)
+PASSED_TOO = ("TORCH_HOME",)  # the torch hub cache the page found pretrained weights in
 
 Emit = Callable[..., None]  # emit(kind, **payload); kinds: started, fit, batch, epoch, done (and store, from Ray)
 
@@ -20,17 +21,21 @@ Emit = Callable[..., None]  # emit(kind, **payload); kinds: started, fit, batch,
 def job_task(config: dict[str, Any], run_id: str, store_root: str) -> dict[str, Any]:
     """What a worker needs to run a job: the config, the run, the store, and the submitting process's
     DLSTUDIO_* settings and folder (a pooled worker outlives the settings it was started with)."""
-    env = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}
+    env = {k: v for k, v in os.environ.items() if _passed(k)}
     return {"config": config, "run_id": run_id, "store": store_root, "env": env, "cwd": os.getcwd()}
 
 
 def take_settings(task: dict[str, Any]) -> None:
     """Run under the submitter's DLSTUDIO_* settings and folder (where that folder exists on this machine)."""
-    for key in [k for k in os.environ if k.startswith(PASSED_ENV) and k not in task["env"]]:
+    for key in [k for k in os.environ if _passed(k) and k not in task["env"]]:
         del os.environ[key]
     os.environ.update(task["env"])
     if os.path.isdir(task["cwd"]):
         os.chdir(task["cwd"])
+
+
+def _passed(name: str) -> bool:
+    return name.startswith(PASSED_ENV) or name in PASSED_TOO
 
 
 class EventProgress(Callback):

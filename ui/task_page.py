@@ -16,6 +16,7 @@ from core.config import RUN_OPTIONS, fit_rule, make_config
 from core.data import DataError
 from core.models import ModelSpec, get_spec, list_models
 from core.tasks import TaskSpec, get_task, split_seed
+from ui.pretrained import pretrained_panel, start_label
 from ui.results_panel import results_panel
 from ui.services import keep_settings
 from ui.share import Parser, flag, one_of, parser_for, share_settings, text
@@ -211,21 +212,46 @@ def model_section(task: str, spec: TaskSpec, dataset: str | None) -> tuple[str, 
             options["model_options"]["freeze_backbone"] = True
     if mspec.closed_form:
         return model, options, defaults
-    sources = {r["id"]: r["dataset"] for r in finished_runs(task) if r["model"] == model}
-    if st.session_state.get(f"{task}_init_from") not in ("", None, *sources):
-        st.session_state.pop(f"{task}_init_from", None)
-    init = st.selectbox(
-        "Start from",
-        ["", *sources],
-        format_func=lambda r: f"run {r} ({sources[r]})" if r else "scratch (random weights)",
-        key=f"{task}_init_from",
-        help="Fine-tune from one of your saved runs of this model; a new head is made when the classes differ.",
-    )
-    options["init_from"] = init or None
+    init = start_from(task, mspec)
+    if mspec.publishes(init):
+        options["pretrained"] = init
+        options["weights_ready"] = pretrained_panel(task, mspec.pretrained)
+    else:
+        options["init_from"] = init or None
     if spec.augment_options:
         with st.expander("Augmentation"):
             options["augment"] = augment_controls(task, spec, dataset)
     return model, options, defaults
+
+
+def start_from(task: str, mspec: ModelSpec) -> str:
+    """Scratch, the weights the model's spec publishes ("imagenet"), or one of the saved runs of this model."""
+    published = [mspec.pretrained.source] if mspec.pretrained is not None else []
+    sources = {r["id"]: r["dataset"] for r in finished_runs(task) if r["model"] == mspec.name}
+    if st.session_state.get(f"{task}_init_from") not in ("", None, *published, *sources):
+        st.session_state.pop(f"{task}_init_from", None)
+
+    def label(choice: str) -> str:
+        if choice in published:
+            return start_label(mspec.pretrained)
+        return f"run {choice} ({sources[choice]})" if choice else "scratch (random weights)"
+
+    return st.selectbox(
+        "Start from",
+        ["", *published, *sources],
+        format_func=label,
+        key=f"{task}_init_from",
+        on_change=_start_changed,
+        args=(task, mspec),
+        help="Published pretrained weights (transfer learning: freeze the backbone to train only the head, in "
+        "seconds), or one of your saved runs of this model; a new head is made when the classes differ.",
+    )
+
+
+def _start_changed(task: str, mspec: ModelSpec) -> None:
+    """Pretrained weights start with the backbone frozen (the head trains on cached embeddings), as users know it."""
+    if mspec.publishes(st.session_state.get(f"{task}_init_from")):
+        st.session_state[f"{task}_freeze"] = True
 
 
 def shared_settings(page: TaskPage, spec: TaskSpec) -> dict[str, Parser]:
@@ -274,8 +300,9 @@ def render(page: TaskPage) -> None:
             options["nproc_per_node"] = int(option_widget(nproc, f"{task}_nproc_per_node"))
     if page.sections is not None:
         page.sections(data)
+    ready = options.pop("weights_ready", True)  # published weights not in the cache yet: download them first
     run_options = {**options, **split, "dataset": dataset, "data": data_path}
-    run_id = training_panel(task, task, model, run_options, disabled=data is None)
+    run_id = training_panel(task, task, model, run_options, disabled=data is None or not ready)
     if run_id:
         # the task's own tabs in its spec's order, then any the page adds
         tabs = {n: page.tabs[n] for n in spec.result_tabs if n in page.tabs} | page.tabs

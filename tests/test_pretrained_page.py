@@ -1,0 +1,60 @@
+"""The image page's "Start from: ImageNet": the weights' facts, the offline message with the cache path, and a head
+trained on a frozen backbone from weights put in the cache beforehand (this machine has no network)."""
+
+from __future__ import annotations
+
+import urllib.error
+
+import pytest
+import torch
+import torchvision
+
+from core.models import get_spec
+from core.models.pretrained import cache_file
+from tests.apptest import has_confusion_matrix, open_page, rerun_until
+
+
+def _firewall(*args, **kwargs):
+    raise urllib.error.URLError(OSError(101, "Network is unreachable"))
+
+
+@pytest.fixture(autouse=True)
+def torch_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", _firewall)
+    return tmp_path / "torch"
+
+
+def _start_from_imagenet(model: str):
+    at = open_page("app_pages/image.py")
+    at.selectbox(key="image_model").select(model).run()
+    at.selectbox(key="image_init_from").select("imagenet").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _captions(at) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def test_imagenet_offline_shows_the_file_and_the_cache_path(torch_home):
+    at = _start_from_imagenet("resnet18")
+    assert "ImageNet top-1 69.8%" in _captions(at) and "11.7 M parameters" in _captions(at)
+    assert at.button(key="image_train_btn").disabled  # the weights first
+    at.button(key="image_pretrained_download").click().run()
+    error = at.error[0].value
+    assert "resnet18-f37072fd.pth" in error
+    assert str(torch_home / "hub" / "checkpoints").replace("_", "\\_") in error
+
+
+def test_imagenet_in_the_cache_trains_the_head_on_a_frozen_backbone():
+    pretrained = get_spec("image", "mobilenet_v3_small").pretrained
+    cache_file(pretrained).parent.mkdir(parents=True)
+    torch.save(torchvision.models.mobilenet_v3_small().state_dict(), cache_file(pretrained))
+    at = _start_from_imagenet("mobilenet_v3_small")
+    at.selectbox(key="image_dataset").select("faces").run()  # 200 images: a short embedding pass at 224 x 224
+    assert "In the cache" in _captions(at)
+    assert at.checkbox(key="image_freeze").value  # ImageNet starts frozen: the head trains on cached embeddings
+    at.number_input(key="image_epochs").set_value(2).run()
+    at.button(key="image_train_btn").click().run()
+    rerun_until(at, has_confusion_matrix, timeout=300)
