@@ -110,32 +110,55 @@ def test_facts_come_from_the_weights_meta():
     assert f["recipe"].startswith("https://") and f["licence"].startswith("https://")
 
 
-def test_torchaudio_bundle_loads_through_its_own_loader_from_the_seeded_cache(monkeypatch):
-    """WAV2VEC2_BASE's own `_get_state_dict` reads the file at the cache path; a tiny architecture of the same
-    family stands in for the 95 M-parameter one (a 380 MB file), saved under the real file name."""
-    small = {
-        **torchaudio.pipelines.WAV2VEC2_BASE._params,
-        "extractor_conv_layer_config": [(8, 10, 5), (8, 3, 2)],
-        "encoder_embed_dim": 16,
-        "encoder_pos_conv_kernel": 4,
-        "encoder_pos_conv_groups": 2,
-        "encoder_num_layers": 1,
-        "encoder_num_heads": 2,
-        "encoder_ff_interm_features": 16,
-    }
-    monkeypatch.setattr(
-        torchaudio.pipelines, "WAV2VEC2_BASE", dataclasses.replace(torchaudio.pipelines.WAV2VEC2_BASE, _params=small)
-    )
-    pretrained = Pretrained("librispeech", "LibriSpeech 960 h", "torchaudio", "WAV2VEC2_BASE")
-    assert cache_file(pretrained).name == "wav2vec2_fairseq_base_ls960.pth"
-    with pytest.raises(WeightsUnavailable, match="wav2vec2_fairseq_base_ls960.pth"):
-        load_state_dict(pretrained)
-    state = torchaudio.models.wav2vec2_model(**small).state_dict()
+SMALL_WAV2VEC2 = {
+    **torchaudio.pipelines.WAV2VEC2_BASE._params,
+    "extractor_conv_layer_config": [(8, 10, 5), (8, 3, 2)],
+    "encoder_embed_dim": 16,
+    "encoder_pos_conv_kernel": 4,
+    "encoder_pos_conv_groups": 2,
+    "encoder_num_layers": 1,
+    "encoder_num_heads": 2,
+    "encoder_ff_interm_features": 16,
+}
+
+
+@pytest.fixture
+def tiny_wav2vec2(monkeypatch) -> Pretrained:
+    """WAV2VEC2_BASE with a tiny architecture of the same family: the real file name and loader, not a 380 MB file."""
+    bundle = dataclasses.replace(torchaudio.pipelines.WAV2VEC2_BASE, _params=SMALL_WAV2VEC2)
+    monkeypatch.setattr(torchaudio.pipelines, "WAV2VEC2_BASE", bundle)
+    return get_spec("speech", "wav2vec2_base").pretrained
+
+
+def seed_speech_cache(pretrained: Pretrained) -> dict[str, torch.Tensor]:
+    state = torchaudio.models.wav2vec2_model(**SMALL_WAV2VEC2).state_dict()
     cache_file(pretrained).parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, cache_file(pretrained))
-    loaded = load_state_dict(pretrained)
+    return state
+
+
+def test_torchaudio_bundle_loads_through_its_own_loader_from_the_seeded_cache(tiny_wav2vec2):
+    assert cache_file(tiny_wav2vec2).name == "wav2vec2_fairseq_base_ls960.pth"
+    with pytest.raises(WeightsUnavailable, match="wav2vec2_fairseq_base_ls960.pth"):
+        load_state_dict(tiny_wav2vec2)
+    state = seed_speech_cache(tiny_wav2vec2)
+    loaded = load_state_dict(tiny_wav2vec2)
     assert all(torch.equal(loaded[k], state[k]) for k in state)
     assert torchaudio.pipelines.WAV2VEC2_BASE.get_model(dl_kwargs={"progress": False}) is not None
+    assert get_spec("speech", "hubert_base").pretrained.weights() is torchaudio.pipelines.HUBERT_BASE
+
+
+def test_speech_encoder_head_trains_on_cached_embeddings(tiny_wav2vec2, tmp_path):
+    from tests.test_speech import make_folder
+
+    state = seed_speech_cache(tiny_wav2vec2)
+    make_folder(tmp_path / "words", per_class=6)
+    given = {"model_options": {"freeze_backbone": True}, "epochs": 2, "baseline": False}
+    config = make_config("speech", "wav2vec2_base", data=str(tmp_path / "words"), pretrained="librispeech", **given)
+    result = run_experiment(config, RunStore(tmp_path / "runs"))
+    assert result.details["head_only"] and 0 <= result.metrics["accuracy"] <= 1
+    assert torch.equal(result.model.backbone.encoder.transformer.layers[0].attention.k_proj.weight,
+                       state["encoder.transformer.layers.0.attention.k_proj.weight"])  # fmt: skip
 
 
 class Tiny(nn.Module):
@@ -213,3 +236,12 @@ def test_fine_tuning_stays_the_whole_network():
     result = run_experiment(config)
     assert "head_only" not in result.details
     assert not list(cache_dir().glob("*.npy"))
+
+
+def test_speech_encoder_saliency_is_over_time(tiny_wav2vec2):
+    from core.models import get_model
+    from core.tasks.speech import spectrogram_saliency
+
+    model = get_model("speech", "wav2vec2_base", num_classes=3, sample_rate=16_000, clip_samples=16_000)
+    spec, saliency = spectrogram_saliency(model, torch.randn(1, 16_000) * 0.1, 1)
+    assert spec.shape == saliency.shape and spec.shape[0] == 40 and saliency.max() == pytest.approx(1.0)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import torch
+import torchaudio
 import torchaudio.functional as AF
 import torchaudio.transforms as T
 from torch import nn
 
-from core.models import register_model
-from core.models.image import SklearnLinear
+from core.models import register_model, transfer_weights
+from core.models.image import SklearnLinear, load_weights_file
+from core.models.pretrained import Pretrained, load_state_dict
 from core.models.svm import RBFSVC
 from core.options import Option
 
@@ -486,3 +488,76 @@ def crnn_attention(num_classes: int, sample_rate: int, clip_samples: int, **kw) 
 )
 def kwt(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Module:
     return KeywordTransformer(num_classes, frame_count(clip_samples, sample_rate), sample_rate=sample_rate, **kw)
+
+
+class SpeechEncoderNet(nn.Module):
+    """A torchaudio pipeline's speech encoder (wav2vec 2.0, HuBERT: its own architecture and sample rate), the last
+    transformer layer's frames averaged, and a linear head; weights from the pipeline (the torch hub cache) or a
+    local file."""
+
+    def __init__(
+        self,
+        bundle: str,
+        num_classes: int,
+        sample_rate: int = 16_000,
+        weights_path: str | None = None,
+        pretrained: Pretrained | None = None,
+        spec_augment: dict | None = None,  # a spectrogram augmentation has no spectrogram here to work on
+    ) -> None:
+        super().__init__()
+        params = getattr(torchaudio.pipelines, bundle)._params
+        self.sample_rate, self.encoder_rate = sample_rate, getattr(torchaudio.pipelines, bundle).sample_rate
+        self.backbone = torchaudio.models.wav2vec2_model(**params)
+        self.loaded_tensors = 0
+        if weights_path:
+            self.loaded_tensors, _ = transfer_weights(self.backbone, load_weights_file(weights_path))
+        elif pretrained is not None:
+            self.loaded_tensors, _ = transfer_weights(self.backbone, load_state_dict(pretrained))
+        self.head = nn.Linear(params["encoder_embed_dim"], num_classes)
+
+    @property
+    def preprocessing(self) -> str:
+        """What turns a clip into the encoder's input (the embedding cache's key)."""
+        return f"resample {self.sample_rate} -> {self.encoder_rate} Hz, last layer, mean over frames"
+
+    def embed(self, wave: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, features): the head's input
+        if self.sample_rate != self.encoder_rate:
+            wave = AF.resample(wave, self.sample_rate, self.encoder_rate)
+        layers, _ = self.backbone.extract_features(wave)
+        return layers[-1].mean(1)  # (B, frames, dim) -> (B, dim)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(wave))
+
+
+# Not tuned: a head on frozen encoder features; the encoders' own recipes are the pipelines'.
+ENCODER_TRAINING = {"epochs": 30, "lr": 1e-3, "batch_size": 32, "schedule": "cosine", "optimizer": "adam"}
+ENCODER_GOOD_FOR = "few recordings per word: a head on features learnt from 960 hours of speech (freeze the backbone)"
+
+
+@register_model(
+    "speech",
+    "wav2vec2_base",
+    "wav2vec 2.0 base (torchaudio), pretrained on LibriSpeech 960 h, a head on its averaged last layer",
+    defaults=ENCODER_TRAINING,
+    accepts_weights=True,
+    pretrained=Pretrained("librispeech", "LibriSpeech 960 h", "torchaudio", "WAV2VEC2_BASE"),
+    good_for=ENCODER_GOOD_FOR,
+    defaults_from="not tuned: a linear head's usual settings (Adam 1e-3, cosine)",
+)
+def wav2vec2_base(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Module:
+    return SpeechEncoderNet("WAV2VEC2_BASE", num_classes, sample_rate, **kw)
+
+
+@register_model(
+    "speech",
+    "hubert_base",
+    "HuBERT base (torchaudio), pretrained on LibriSpeech 960 h, a head on its averaged last layer",
+    defaults=ENCODER_TRAINING,
+    accepts_weights=True,
+    pretrained=Pretrained("librispeech", "LibriSpeech 960 h", "torchaudio", "HUBERT_BASE"),
+    good_for=ENCODER_GOOD_FOR,
+    defaults_from="not tuned: a linear head's usual settings (Adam 1e-3, cosine)",
+)
+def hubert_base(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Module:
+    return SpeechEncoderNet("HUBERT_BASE", num_classes, sample_rate, **kw)

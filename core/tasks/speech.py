@@ -324,6 +324,10 @@ class SpeechTask(ClassificationTask):
         masks = spec_augment_options(config.get("augment") or {})
         if masks and not model_spec.closed_form:
             opts["spec_augment"] = masks
+        if config.get("weights_path"):
+            opts["weights_path"] = config["weights_path"]
+        elif config.get("pretrained"):
+            opts["pretrained"] = model_spec.pretrained
         model = get_model(
             "speech",
             config["model"],
@@ -363,14 +367,27 @@ def clip_features(wave: np.ndarray | torch.Tensor, sample_rate: int = SAMPLE_RAT
 
 
 def spectrogram_saliency(model: nn.Module, wave: torch.Tensor, target: int) -> tuple[np.ndarray, np.ndarray]:
-    """|d logit_target / d log-mel| for one clip (1, L), scaled to [0, 1]; returns (log-mel, saliency), (40, T)."""
+    """|d logit_target / d log-mel| for one clip (1, L), scaled to [0, 1]; returns (log-mel, saliency), (40, T).
+    A waveform encoder (no spectrogram of its own) gets |d logit / d sample|, its largest per frame, over every bin."""
     model.eval()
+    if not hasattr(model, "spectrogram"):
+        return _waveform_saliency(model, wave, target)
     with torch.no_grad():
         spec = model.spectrogram(wave)
     spec.requires_grad_(True)
     model.classify(spec)[0, target].backward()
     grad = spec.grad.abs()[0]
     return spec.detach()[0].numpy(), (grad / grad.max().clamp_min(1e-12)).numpy()
+
+
+def _waveform_saliency(model: nn.Module, wave: torch.Tensor, target: int) -> tuple[np.ndarray, np.ndarray]:
+    with torch.no_grad():
+        spec = LogMel(model.sample_rate)(wave)  # (1, 40, frames): shown under the saliency
+    wave = wave.clone().requires_grad_(True)
+    model(wave)[0, target].backward()
+    per_frame = nn.functional.adaptive_max_pool1d(wave.grad.abs()[None], spec.shape[-1])[0, 0]  # (frames,)
+    grad = per_frame[None].expand(spec.shape[1], -1)
+    return spec[0].numpy(), (grad / grad.max().clamp_min(1e-12)).numpy()
 
 
 TASK = SpeechTask()
