@@ -148,9 +148,10 @@ def advice(task: str, baseline: str) -> str:
     """What to try when a model does not beat its baseline: more data, a pretrained backbone, the baseline."""
     spec = task_spec(task)
     tips = [spec.more_data]
-    pretrained = [m for m in list_models(task) if get_spec(task, m).accepts_weights]
-    if pretrained:
-        tips.append(f"a pretrained backbone ({' or '.join(pretrained)} from a weights file)")
+    published = [get_spec(task, m) for m in list_models(task) if get_spec(task, m).pretrained is not None]
+    if published:
+        names = " or ".join(f"{s.name} from {s.pretrained.label}" for s in published)
+        tips.append(f"a pretrained backbone, frozen ({names}: a head trained in seconds)")
     tips.append(f"the baseline itself (model {baseline}: fitted in seconds)")
     return ", ".join(tips[:-1]) + f" or {tips[-1]}"
 
