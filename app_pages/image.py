@@ -118,6 +118,7 @@ render(
         "Every number is on a held-out test split.",
         preview=data_preview,
         sources={CAPTURED: captured_source},
+        few_shot=(CAPTURED,),
         sections=sections,
         tabs={"Worst mistakes": mistakes_tab, "Try it": try_tab, "Look inside": image_inside_tab},
         settings={"capture": text},

@@ -118,6 +118,7 @@ render(
         own_help="A .zip of class folders of audio (optionally train/ and test/ folders of them)",
         own_note="WAV, FLAC, OGG or MP3 at any sample rate, mono or stereo: resampled to 16 kHz mono 1-s clips.",
         sources={RECORDED: recorded_source},
+        few_shot=(RECORDED,),
         sections=sections,
         tabs={"Worst mistakes": mistakes_tab, "Try it": try_tab, "Look inside": speech_inside_tab},
         settings={"recording": text},

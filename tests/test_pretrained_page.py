@@ -58,3 +58,18 @@ def test_imagenet_in_the_cache_trains_the_head_on_a_frozen_backbone():
     at.number_input(key="image_epochs").set_value(2).run()
     at.button(key="image_train_btn").click().run()
     rerun_until(at, has_confusion_matrix, timeout=300)
+
+
+def test_a_camera_dataset_starts_from_cached_imagenet_weights_frozen():
+    from ui.capture import CAPTURED
+
+    at = open_page("app_pages/image.py")
+    at.selectbox(key="image_dataset").select(CAPTURED).run()
+    assert at.selectbox(key="image_model").value != "mobilenet_v3_small"  # nothing cached: the model stays
+    pretrained = get_spec("image", "mobilenet_v3_small").pretrained
+    cache_file(pretrained).parent.mkdir(parents=True)
+    torch.save(torchvision.models.mobilenet_v3_small().state_dict(), cache_file(pretrained))
+    at.selectbox(key="image_dataset").select("digits").run()
+    at.selectbox(key="image_dataset").select(CAPTURED).run()
+    assert at.selectbox(key="image_model").value == "mobilenet_v3_small"
+    assert at.selectbox(key="image_init_from").value == "imagenet" and at.checkbox(key="image_freeze").value

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.models import ModelSpec, get_spec, list_models
 from core.models.pretrained import Pretrained, WeightsUnavailable, facts, fetch, is_cached
 from ui.text import plain
 
@@ -56,3 +57,9 @@ def pretrained_panel(task: str, pretrained: Pretrained) -> bool:
         st.error(plain(exc), icon=":material/cloud_off:")
         return False
     return True
+
+
+def cached_pretrained_model(task: str) -> ModelSpec | None:
+    """The first of the task's models (registry order: the smallest first) whose published weights are in the cache."""
+    specs = [get_spec(task, m) for m in list_models(task)]
+    return next((s for s in specs if s.pretrained is not None and is_cached(s.pretrained)), None)

@@ -16,7 +16,7 @@ from core.config import RUN_OPTIONS, fit_rule, make_config
 from core.data import DataError
 from core.models import ModelSpec, get_spec, list_models
 from core.tasks import TaskSpec, get_task, split_seed
-from ui.pretrained import pretrained_panel, start_label
+from ui.pretrained import cached_pretrained_model, pretrained_panel, start_label
 from ui.results_panel import results_panel
 from ui.services import keep_settings
 from ui.share import Parser, flag, one_of, parser_for, share_settings, text
@@ -58,6 +58,9 @@ class TaskPage:
     own_note: str = ""  # under your own data's inputs
     data_note: str = ""  # under the data step, whatever the data
     sources: dict[str, Callable[[], str | None]] = field(default_factory=dict)  # more data choices
+    # sources of a few examples per class (camera, microphone): they start from a frozen pretrained backbone whose
+    # weights are in the cache (a head trains in seconds on its embeddings)
+    few_shot: tuple[str, ...] = ()
     sections: Callable[[Any], None] | None = None  # below the three columns (features, recording)
     tabs: dict[str, Callable[[dict], None]] = field(default_factory=dict)
     metrics_view: Callable[[dict], None] | None = None
@@ -100,7 +103,8 @@ def run_data(run: dict[str, Any]):
 
 def data_section(page: TaskPage, spec: TaskSpec) -> tuple[str | None, str | None]:
     key = f"{page.task}_dataset"
-    choice = st.selectbox("Dataset", [*spec.dataset_names, page.own_label, *page.sources], key=key)
+    choices = [*spec.dataset_names, page.own_label, *page.sources]
+    choice = st.selectbox("Dataset", choices, key=key, on_change=_dataset_changed, args=(page.task, page.few_shot))
     if spec.dataset(choice):
         st.caption(plain(spec.dataset(choice).description))
         return choice, None
@@ -133,6 +137,20 @@ def data_step(page: TaskPage, spec: TaskSpec) -> tuple[str | None, str | None, d
     if page.data_note:
         st.caption(page.data_note)
     return dataset, data_path, split, data
+
+
+def _dataset_changed(task: str, few_shot: tuple[str, ...]) -> None:
+    """A few shots per class (a capture): the first model whose published weights are in the cache, starting from
+    them with the backbone frozen. Without cached weights the model stays as it is."""
+    if st.session_state.get(f"{task}_dataset") not in few_shot:
+        return
+    spec = cached_pretrained_model(task)
+    if spec is None:
+        return
+    st.session_state[f"{task}_model"] = spec.name
+    _model_changed(task)
+    st.session_state[f"{task}_init_from"] = spec.pretrained.source
+    st.session_state[f"{task}_freeze"] = True
 
 
 def _model_changed(task: str) -> None:
