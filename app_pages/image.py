@@ -11,6 +11,7 @@ from core.explain import explain
 from core.tasks.image import IMAGE_EXTENSIONS, prepare_drawing
 from ui.capture import CAPTURED, capture_section, captured_source, face_mode_toggle, photo_input
 from ui.inside import image_inside_tab
+from ui.maps import map_tab
 from ui.results_panel import worst_mistakes
 from ui.services import run_model
 from ui.share import text
@@ -120,7 +121,7 @@ render(
         sources={CAPTURED: captured_source},
         few_shot=(CAPTURED,),
         sections=sections,
-        tabs={"Worst mistakes": mistakes_tab, "Try it": try_tab, "Look inside": image_inside_tab},
+        tabs={"Worst mistakes": mistakes_tab, "Try it": try_tab, "Look inside": image_inside_tab, "Map": map_tab},
         settings={"capture": text},
     )
 )

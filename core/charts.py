@@ -583,3 +583,52 @@ def sparkline_figure(values: Sequence[float | None], height: int = 60, percent: 
         showlegend=False,
     )
     return fig
+
+
+def embedding_map_figure(
+    xy: np.ndarray,
+    y_true: Sequence[int],
+    y_pred: Sequence[int] | None,
+    class_names: Sequence[str],
+    hover: Sequence[str],
+    height: int = 520,
+) -> go.Figure:
+    """Examples as points in 2-D, one colour per true class; mistakes (y_pred != y_true) ringed in black.
+
+    Each point's `customdata` is its position in `xy`, so a selection names the examples."""
+    import plotly.colors
+
+    colours = plotly.colors.qualitative.Dark24
+    y_true = np.asarray(y_true)
+    wrong = np.zeros(len(y_true), bool) if y_pred is None else np.asarray(y_pred) != y_true
+    fig = go.Figure()
+    for c, name in enumerate(class_names):
+        rows = np.flatnonzero(y_true == c)
+        if not len(rows):
+            continue
+        fig.add_trace(
+            go.Scattergl(
+                x=xy[rows, 0],
+                y=xy[rows, 1],
+                mode="markers",
+                name=f"{as_text(name)} ({len(rows)})",
+                customdata=rows,
+                text=[as_text(hover[i]) for i in rows],
+                hovertemplate="%{text}<extra></extra>",
+                marker={
+                    "size": np.where(wrong[rows], 11, 7),
+                    "color": colours[c % len(colours)],
+                    "opacity": 0.8,
+                    "line": {"width": np.where(wrong[rows], 2.5, 0).tolist(), "color": "#111827"},
+                },
+            )
+        )
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"showticklabels": False, "zeroline": False, "title": ""},
+        yaxis={"showticklabels": False, "zeroline": False, "title": ""},
+        legend={"title": {"text": "true class (examples)"}, "itemsizing": "constant"},
+        dragmode="lasso",
+    )
+    return fig

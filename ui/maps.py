@@ -1,0 +1,72 @@
+"""The Map tab: a run's test split as the trained network sees it (its penultimate layer in 2-D), coloured by true
+class with the mistakes ringed; selecting points shows those examples."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core.charts import embedding_map_figure
+from core.data.audio import to_wav_bytes
+from core.maps import METHODS, SplitMap, split_map
+from ui.services import get_store, run_model
+from ui.task_page import run_data
+from ui.text import plain
+
+SHOWN = 12  # selected examples shown under the map
+
+
+@st.cache_resource(show_spinner="Projecting the test split…", max_entries=16)
+def run_map(run_id: str, method: str, _data) -> SplitMap:
+    """A stored run's map: one embedding pass and projection per run and method, for every session."""
+    model, _ = run_model(run_id)
+    return split_map(model, _data.x["test"], method)
+
+
+def map_tab(run: dict) -> None:
+    key = f"{run['task']}_map"
+    data = run_data(run)
+    if data is None:
+        return
+    method = st.radio("Projection", METHODS, key=f"{key}_method", horizontal=True)
+    smap = run_map(run["id"], method, data)
+    art = get_store().load_artifacts(run["id"])
+    y_true = data.y["test"].numpy()[smap.index]
+    y_pred = art["probs"].argmax(1)[smap.index] if "probs" in art else None
+    names = data.class_names
+    hover = [_hover(i, names[t], None if y_pred is None else names[p]) for i, t, p in _rows(smap.index, y_true, y_pred)]
+    wrong = 0 if y_pred is None else int((y_pred != y_true).sum())
+    st.caption(
+        f"{method} of {plain(smap.what)} for the test split's {len(smap.index):,} examples; colour: true class; "
+        f"ringed: the {wrong:,} the model got wrong. {smap.note} Select points (lasso or box) to see them."
+    )
+    fig = embedding_map_figure(smap.xy, y_true, y_pred, names, hover)
+    event = st.plotly_chart(fig, key=f"{key}_chart", on_select="rerun", selection_mode=("points", "box", "lasso"))
+    picked = [int(p["customdata"]) for p in (event.selection.points if event else []) if "customdata" in p]
+    if picked:
+        _show_examples(run, data, smap.index[picked], names)
+
+
+def _rows(index: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray | None):
+    for n, i in enumerate(index):
+        yield int(i), int(y_true[n]), None if y_pred is None else int(y_pred[n])
+
+
+def _hover(i: int, true: str, pred: str | None) -> str:
+    said = f"test example {i}: {true}"
+    return said if pred is None or pred == true else f"{said} → predicted {pred}"
+
+
+def _show_examples(run: dict, data, rows: np.ndarray, names: list[str]) -> None:
+    st.markdown(f"**{len(rows):,} selected** (the first {min(len(rows), SHOWN)} shown)")
+    rows = rows[:SHOWN]
+    x, y = data.x["test"][rows].numpy(), data.y["test"].numpy()[rows]
+    captions = [f"{i}: {plain(names[c])}" for i, c in zip(rows, y)]
+    if x.ndim == 4:  # images (N, C, H, W) in [0, 1]
+        pictures = [img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0) for img in np.clip(x, 0, 1)]
+        st.image(pictures, caption=captions, width=72)
+        return
+    rate = data.meta.get("sample_rate", 16_000)
+    for wave, caption in zip(x, captions):  # clips (N, samples)
+        st.caption(caption)
+        st.audio(to_wav_bytes(wave, rate), format="audio/wav")
