@@ -39,6 +39,11 @@ def can_embed(model: nn.Module) -> bool:
     return hasattr(model, "embed") and isinstance(getattr(model, "head", None), nn.Linear)
 
 
+def backbone_frozen(model: nn.Module) -> bool:
+    """Only the head trains (core.models.freeze_backbone): the backbone's embeddings never change."""
+    return all(name.startswith("head.") or not p.requires_grad for name, p in model.named_parameters())
+
+
 def embedding_key(model: nn.Module, x: torch.Tensor) -> str:
     """Changes with the inputs, any backbone tensor or the preprocessing; not with the head."""
     digest = hashlib.sha256(f"v{VERSION} {type(model).__name__} {getattr(model, 'preprocessing', '')}\n".encode())
@@ -72,9 +77,10 @@ def embeddings(model: nn.Module, x: torch.Tensor, progress: Progress | None = No
     was_training = model.training
     model.eval()
     out = np.empty((len(x), model.head.in_features), np.float32)
+    device = model.head.weight.device
     try:
         for start in range(0, len(x), BATCH):
-            out[start : start + BATCH] = model.embed(x[start : start + BATCH]).float().cpu().numpy()
+            out[start : start + BATCH] = model.embed(x[start : start + BATCH].to(device)).float().cpu().numpy()
             if progress is not None:
                 progress(min(start + BATCH, len(x)), len(x))
     finally:

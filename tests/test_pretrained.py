@@ -7,6 +7,7 @@ import dataclasses
 import urllib.error
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torchaudio
@@ -224,11 +225,11 @@ def test_frozen_backbone_trains_the_head_on_cached_embeddings(tmp_path):
     store = RunStore(tmp_path / "runs")
     given = {"model_options": {"freeze_backbone": True}, "epochs": 2, "baseline": False, "max_batches": 2}
     first = run_experiment(make_config("image", "resnet18", **given), store)
-    assert first.details["head_only"] and len(list(cache_dir().glob("*.npy"))) == 2  # train and validation
+    assert first.details["head_only"] and len(list(cache_dir().glob("*.npy"))) == 3  # train, validation, test
     ckpt = store.load_checkpoint(first.run_id)
     assert any(k.startswith("backbone.") for k in ckpt["model"]) and "head.weight" in ckpt["model"]
     again = run_experiment(make_config("image", "resnet18", **given, optimizer="sgd"), store)
-    assert again.details["head_only"] and len(list(cache_dir().glob("*.npy"))) == 2  # the same embeddings
+    assert again.details["head_only"] and len(list(cache_dir().glob("*.npy"))) == 3  # the same embeddings
 
 
 def test_fine_tuning_stays_the_whole_network():
@@ -245,3 +246,17 @@ def test_speech_encoder_saliency_is_over_time(tiny_wav2vec2):
     model = get_model("speech", "wav2vec2_base", num_classes=3, sample_rate=16_000, clip_samples=16_000)
     spec, saliency = spectrogram_saliency(model, torch.randn(1, 16_000) * 0.1, 1)
     assert spec.shape == saliency.shape and spec.shape[0] == 40 and saliency.max() == pytest.approx(1.0)
+
+
+def test_a_frozen_backbone_predicts_from_cached_embeddings_as_the_whole_network_does():
+    from core.models import freeze_backbone
+    from core.tasks import get_task
+
+    torch.manual_seed(0)
+    model, x = TorchvisionNet("mobilenet_v3_small", 3), torch.rand(20, 3, 16, 16)
+    task = get_task("image")
+    whole = task.predict_proba(model, x)
+    assert not list(cache_dir().glob("*.npy"))  # fine-tuned: no cache
+    freeze_backbone(model)
+    np.testing.assert_allclose(task.predict_proba(model, x), whole, atol=1e-5)
+    assert len(list(cache_dir().glob("*.npy"))) == 1

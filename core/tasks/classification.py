@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.embeddings import backbone_frozen, can_embed, embeddings
 from core.metrics import classification_ci95, classification_metrics, footprint, interval_note, worst_mistakes
 
 
@@ -26,6 +27,8 @@ class ClassificationTask:
     def predict_proba(self, model: nn.Module, x: torch.Tensor) -> np.ndarray:
         model.eval()
         device = next(iter(model.parameters()), next(iter(model.buffers()), torch.empty(0))).device  # SVM: buffers
+        if can_embed(model) and backbone_frozen(model):  # the head on the frozen backbone's cached embeddings
+            return torch.softmax(model.head(embeddings(model, x)[0].to(device)), 1).cpu().numpy()
         step = self.predict_batch
         out = [torch.softmax(model(x[i : i + step].to(device)), 1).cpu() for i in range(0, len(x), step)]
         return torch.cat(out).numpy()
