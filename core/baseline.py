@@ -141,14 +141,14 @@ def verdict_text(run: dict[str, Any]) -> tuple[str, str] | None:
         said = f"{model} does not beat its classical baseline {label}: the baseline is ahead beyond noise ({stated})."
     else:
         said = f"{model} does not beat its classical baseline {label} beyond noise ({stated})."
-    return verdict, f"{said} Worth trying: {advice(run['task'], base['model'])}."
+    return verdict, f"{said} Worth trying: {advice(run['task'], base['model'], run['model'])}."
 
 
-def advice(task: str, baseline: str) -> str:
+def advice(task: str, baseline: str, model: str = "") -> str:
     """What to try when a model does not beat its baseline: more data, a pretrained backbone, the baseline."""
     spec = task_spec(task)
     tips = [spec.more_data]
-    published = [get_spec(task, m) for m in list_models(task) if get_spec(task, m).pretrained is not None]
+    published = [get_spec(task, m) for m in list_models(task) if get_spec(task, m).pretrained and m != model]
     if published:
         names = " or ".join(f"{s.name} from {s.pretrained.label}" for s in published)
         tips.append(f"a pretrained backbone, frozen ({names}: a head trained in seconds)")

@@ -83,3 +83,10 @@ def test_the_image_page_maps_a_trained_model():
     assert any("PCA of the head's input" in c.value for c in at.caption)
     at.radio(key="image_map_method").set_value("t-SNE").run()
     assert not at.exception and any("t-SNE of the head's input" in c.value for c in at.caption)
+
+
+def test_selected_points_list_the_mistakes_first_then_each_class_in_turn():
+    from ui.maps import _mistakes_first
+
+    y_true, y_pred = np.array([0, 0, 0, 1, 1, 2]), np.array([0, 0, 1, 1, 1, 2])
+    assert _mistakes_first([0, 1, 2, 3, 4, 5], y_true, y_pred) == [2, 0, 3, 5, 1, 4]

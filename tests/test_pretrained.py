@@ -260,3 +260,10 @@ def test_a_frozen_backbone_predicts_from_cached_embeddings_as_the_whole_network_
     freeze_backbone(model)
     np.testing.assert_allclose(task.predict_proba(model, x), whole, atol=1e-5)
     assert len(list(cache_dir().glob("*.npy"))) == 1
+
+
+def test_the_baseline_advice_names_other_pretrained_backbones():
+    from core.baseline import advice
+
+    said = advice("image", "pca_svm", "mobilenet_v3_small")
+    assert "resnet18 from ImageNet-1K" in said and "mobilenet_v3_small" not in said

@@ -44,7 +44,20 @@ def map_tab(run: dict) -> None:
     event = st.plotly_chart(fig, key=f"{key}_chart", on_select="rerun", selection_mode=("points", "box", "lasso"))
     picked = [int(p["customdata"]) for p in (event.selection.points if event else []) if "customdata" in p]
     if picked:
-        _show_examples(run, data, smap.index[picked], names)
+        _show_examples(run, data, smap.index[_mistakes_first(picked, y_true, y_pred)], names)
+
+
+def _mistakes_first(picked: list[int], y_true: np.ndarray, y_pred: np.ndarray | None) -> list[int]:
+    """The selected points with the mistakes first, then taking each class in turn (not all of one class first)."""
+    count: dict[int, int] = {}
+    ranks = []  # each point's place among the selected points of its class
+    for i in picked:
+        c = int(y_true[i])
+        ranks.append(count.get(c, 0))
+        count[c] = ranks[-1] + 1
+    right = [y_pred is None or y_pred[i] == y_true[i] for i in picked]
+    order = sorted(range(len(picked)), key=lambda n: (right[n], ranks[n], int(y_true[picked[n]])))
+    return [picked[n] for n in order]
 
 
 def _rows(index: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray | None):
