@@ -73,3 +73,13 @@ def test_a_camera_dataset_starts_from_cached_imagenet_weights_frozen():
     at.selectbox(key="image_dataset").select(CAPTURED).run()
     assert at.selectbox(key="image_model").value == "mobilenet_v3_small"
     assert at.selectbox(key="image_init_from").value == "imagenet" and at.checkbox(key="image_freeze").value
+
+
+def test_the_speech_page_offers_librispeech_encoders_and_names_their_cache_path(torch_home):
+    at = open_page("app_pages/speech.py")
+    at.selectbox(key="speech_model").select("hubert_base").run()
+    at.selectbox(key="speech_init_from").select("librispeech").run()
+    assert not at.exception and at.checkbox(key="speech_freeze").value
+    assert "torchaudio.pipelines.HUBERT" in _captions(at).replace("\\", "") and "16 kHz audio" in _captions(at)
+    at.button(key="speech_pretrained_download").click().run()
+    assert "hubert" in at.error[0].value and "fairseq" in at.error[0].value
