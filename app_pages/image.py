@@ -11,7 +11,7 @@ from core.explain import explain
 from core.tasks.image import IMAGE_EXTENSIONS, prepare_drawing
 from ui.capture import CAPTURED, capture_section, captured_source, face_mode_toggle, photo_input
 from ui.inside import image_inside_tab
-from ui.maps import map_tab
+from ui.maps import data_map_section, map_tab
 from ui.results_panel import worst_mistakes
 from ui.services import run_model
 from ui.share import text
@@ -110,6 +110,7 @@ def sections(data) -> None:
     capturing = st.session_state.get(f"{P}_dataset") == CAPTURED
     with st.expander("Capture your own images with the camera (face recognition of your own people)", capturing):
         capture_section()
+    data_map_section(P, data)
 
 
 render(

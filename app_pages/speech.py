@@ -11,7 +11,7 @@ from core.data.audio import AUDIO_EXTENSIONS, to_wav_bytes
 from core.models.speech import LogMel
 from core.tasks.speech import clip_features, prepare_clip, spectrogram_saliency
 from ui.inside import speech_inside_tab
-from ui.maps import map_tab
+from ui.maps import data_map_section, map_tab
 from ui.recordings import RECORDED, record_section, recorded_source
 from ui.results_panel import worst_mistakes
 from ui.services import run_model
@@ -108,6 +108,7 @@ def sections(data) -> None:
             features_section(data)
     with st.expander("Record your own words"):
         record_section()
+    data_map_section(P, data)
 
 
 render(

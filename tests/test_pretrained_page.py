@@ -83,3 +83,20 @@ def test_the_speech_page_offers_librispeech_encoders_and_names_their_cache_path(
     assert "torchaudio.pipelines.HUBERT" in _captions(at).replace("\\", "") and "16 kHz audio" in _captions(at)
     at.button(key="speech_pretrained_download").click().run()
     assert "hubert" in at.error[0].value and "fairseq" in at.error[0].value
+
+
+def test_the_data_is_mapped_before_training_and_training_reuses_its_embeddings():
+    from core.embeddings import cache_dir
+
+    pretrained = get_spec("image", "mobilenet_v3_small").pretrained
+    cache_file(pretrained).parent.mkdir(parents=True)
+    torch.save(torchvision.models.mobilenet_v3_small().state_dict(), cache_file(pretrained))
+    at = _start_from_imagenet("mobilenet_v3_small")
+    at.selectbox(key="image_dataset").select("faces").run()
+    at.toggle(key="image_datamap_on").set_value(True).run()
+    assert not at.exception and any("pretrained features for 140 training examples" in c.value for c in at.caption)
+    assert len(list(cache_dir().glob("*.npy"))) == 1
+    at.number_input(key="image_epochs").set_value(2).run()
+    at.button(key="image_train_btn").click().run()
+    rerun_until(at, has_confusion_matrix, timeout=300)
+    assert len(list(cache_dir().glob("*.npy"))) == 3  # validation and test added; the training split reused

@@ -8,7 +8,10 @@ import streamlit as st
 
 from core.charts import embedding_map_figure
 from core.data.audio import to_wav_bytes
-from core.maps import METHODS, SplitMap, split_map
+from core.embeddings import embedding_key, embeddings
+from core.maps import METHODS, SplitMap, project, split_map
+from core.models import get_spec
+from core.models.pretrained import is_cached
 from ui.services import get_store, run_model
 from ui.task_page import run_data
 from ui.text import plain
@@ -83,3 +86,42 @@ def _show_examples(run: dict, data, rows: np.ndarray, names: list[str]) -> None:
     for wave, caption in zip(x, captions):  # clips (N, samples)
         st.caption(caption)
         st.audio(to_wav_bytes(wave, rate), format="audio/wav")
+
+
+@st.cache_resource(show_spinner="Loading the pretrained backbone…", max_entries=4)
+def pretrained_model(task: str, model: str, source: str, meta_key: tuple, _meta: dict):
+    """The chosen model started from its published weights (from the cache), for mapping data before training."""
+    from core.tasks import get_task
+
+    return get_task(task).build_model({"task": task, "model": model, "pretrained": source}, _meta).eval()
+
+
+@st.cache_data(show_spinner="Projecting…", max_entries=16)
+def projected(key: str, method: str, _z: np.ndarray) -> np.ndarray:
+    """One projection per embedding (by its cache key) and method."""
+    return project(_z, method)
+
+
+def data_map_section(task: str, data) -> None:
+    """Before training, "are my classes separable at all?": the training split as the chosen model's pretrained
+    backbone sees it. Its embeddings land in the cache that training the head then reads."""
+    spec = get_spec(task, st.session_state.get(f"{task}_model") or "")
+    source = st.session_state.get(f"{task}_init_from")
+    if data is None or not spec.publishes(source) or not is_cached(spec.pretrained):
+        return
+    with st.expander(f"Map the data as {spec.pretrained.label} {spec.name} sees it, before training"):
+        if not st.toggle("Show the map of the training split", key=f"{task}_datamap_on"):
+            st.caption("One pass of the training split through the backbone (cached: training the head reuses it).")
+            return
+        method = st.radio("Projection", METHODS, key=f"{task}_datamap_method", horizontal=True)
+        meta_key = tuple(sorted((k, str(v)) for k, v in data.meta.items()))
+        model = pretrained_model(task, spec.name, source, meta_key, data.meta)
+        x, y = data.x["train"], data.y["train"].numpy()
+        bar = st.progress(0.0, text="Embedding the training split…")
+        z, _ = embeddings(model, x, lambda done, total: bar.progress(done / total, text=f"Embedded {done}/{total}"))
+        bar.empty()
+        xy = projected(embedding_key(model, x), method, z.numpy())
+        hover = [f"training example {i}: {data.class_names[c]}" for i, c in enumerate(y)]
+        st.caption(f"{method} of {spec.name}'s {z.shape[1]:,} pretrained features for {len(y):,} training examples.")
+        fig = embedding_map_figure(xy, y, None, data.class_names, hover, height=420)
+        st.plotly_chart(fig, key=f"{task}_datamap_chart")
