@@ -267,3 +267,19 @@ def test_the_baseline_advice_names_other_pretrained_backbones():
 
     said = advice("image", "pca_svm", "mobilenet_v3_small")
     assert "resnet18 from ImageNet-1K" in said and "mobilenet_v3_small" not in said
+
+
+def test_the_cli_line_of_a_pretrained_run_parses_back_to_its_config(monkeypatch):
+    import shlex
+
+    import core.experiment
+    from core.cli import command_for, main
+    from core.experiment import RunResult
+
+    seed_cache(get_spec("image", "efficientnet_b0").pretrained)
+    config = make_config("image", "efficientnet_b0", pretrained="imagenet", model_options={"freeze_backbone": True})
+    line = command_for(config)
+    assert "--pretrained imagenet" in line and "--freeze-backbone" in line
+    seen = []
+    monkeypatch.setattr(core.experiment, "run_experiment", lambda c, *a, **k: seen.append(c) or RunResult("x", "done"))
+    assert main(shlex.split(line)[3:]) == 0 and seen[-1] == config
