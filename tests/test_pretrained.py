@@ -283,3 +283,8 @@ def test_the_cli_line_of_a_pretrained_run_parses_back_to_its_config(monkeypatch)
     seen = []
     monkeypatch.setattr(core.experiment, "run_experiment", lambda c, *a, **k: seen.append(c) or RunResult("x", "done"))
     assert main(shlex.split(line)[3:]) == 0 and seen[-1] == config
+
+
+def test_speech_facts_link_the_licence_the_bundle_names():
+    f = facts(get_spec("speech", "wav2vec2_base").pretrained)
+    assert f["licence"].startswith("https://github.com/pytorch/fairseq") and f["sample_rate"] == 16_000

@@ -10,6 +10,7 @@ it in. A file already at that path is loaded without touching the network.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,12 +88,12 @@ def facts(pretrained: Pretrained) -> dict[str, Any]:
             transforms=str(weights.transforms()).replace("\n", " "),
         )
     else:
-        doc = weights.__doc__ or ""
+        licence = re.search(r"`License <(https://[^>]+)>`", weights.__doc__ or "")  # the bundle's docstring's link
         out.update(
             weights=f"torchaudio.pipelines.{pretrained.name}",
             size_mb=None,
             sample_rate=weights.sample_rate,
-            licence="MIT" if "MIT License" in doc else "see torchaudio.pipelines",
+            licence=licence[1] if licence else "https://pytorch.org/audio/stable/pipelines.html",
             recipe="https://pytorch.org/audio/stable/pipelines.html",
         )
     if path.is_file():
