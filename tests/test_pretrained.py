@@ -74,7 +74,7 @@ def test_efficientnet_takes_its_weights_preprocessing_and_forwards_at_small_size
     seed_cache(pretrained)
     model = TorchvisionNet("efficientnet_b0", 4, pretrained=pretrained)
     assert model.interpolation == "bicubic" and model.head.in_features == 1280
-    model.min_size = 32  # a small forward: the test checks the wiring, not ImageNet accuracy
+    model.input_size.fill_(32)  # a small forward: the test checks the wiring, not ImageNet accuracy
     assert model(torch.rand(2, 3, 16, 16)).shape == (2, 4)
 
 
@@ -288,3 +288,26 @@ def test_the_cli_line_of_a_pretrained_run_parses_back_to_its_config(monkeypatch)
 def test_speech_facts_link_the_licence_the_bundle_names():
     f = facts(get_spec("speech", "wav2vec2_base").pretrained)
     assert f["licence"].startswith("https://github.com/pytorch/fairseq") and f["sample_rate"] == 16_000
+
+
+def test_a_reloaded_pretrained_run_preprocesses_as_it_trained(tmp_path):
+    """The weights' input size (224) and interpolation travel in the checkpoint: Try it, exports and the Map see
+    what training saw, without the weights file; a checkpoint from before keeps 32 pixels."""
+    from core.tasks import get_task, load_run_model
+    from core.tasks.image import load_bundled
+
+    seed_cache(get_spec("image", "efficientnet_b0").pretrained)
+    store = RunStore(tmp_path / "runs")
+    config = make_config("image", "efficientnet_b0", dataset="faces", pretrained="imagenet", epochs=1, baseline=False,
+                         model_options={"freeze_backbone": True})  # fmt: skip
+    result = run_experiment(config, store)
+    cache_file(get_spec("image", "efficientnet_b0").pretrained).unlink()  # another machine: no weights file
+    model, _ = load_run_model(store, result.run_id)
+    assert (model.min_size, model.interpolation) == (224, "bicubic")
+    probs = store.load_artifacts(result.run_id)["probs"]
+    x_test = load_bundled("faces", 0).x["test"]
+    np.testing.assert_allclose(get_task("image").predict_proba(model, x_test), probs, atol=1e-4)
+    old = {k: v for k, v in model.state_dict().items() if k not in ("input_size", "interpolation_code")}
+    fresh = TorchvisionNet("efficientnet_b0", 2)
+    fresh.load_state_dict(old)
+    assert (fresh.min_size, fresh.interpolation) == (32, "bilinear")

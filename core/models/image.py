@@ -200,6 +200,7 @@ class SmallResNet(nn.Module):
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+INTERPOLATIONS = ("bilinear", "bicubic")  # torchvision's weights use one of these (transforms().interpolation)
 
 
 def load_weights_file(weights_path: str) -> dict[str, torch.Tensor]:
@@ -237,7 +238,9 @@ class TorchvisionNet(nn.Module):
         pretrained: Pretrained | None = None,
     ) -> None:
         super().__init__()
-        self.min_size, self.interpolation = min_size, "bilinear"
+        # the input size and interpolation are buffers: a reloaded checkpoint preprocesses as its run trained
+        self.register_buffer("input_size", torch.tensor(min_size))
+        self.register_buffer("interpolation_code", torch.tensor(0))  # an index into INTERPOLATIONS
         self.backbone = getattr(torchvision.models, arch)(weights=None)
         for m in self.backbone.modules():
             if isinstance(m, nn.BatchNorm2d):
@@ -253,7 +256,8 @@ class TorchvisionNet(nn.Module):
             # the weights' own preprocessing: their crop size (our images are already framed: no centre crop),
             # interpolation, mean and std
             prep = pretrained.weights().transforms()
-            self.min_size, self.interpolation = prep.crop_size[0], prep.interpolation.value
+            self.input_size.fill_(prep.crop_size[0])
+            self.interpolation_code.fill_(INTERPOLATIONS.index(prep.interpolation.value))
             mean, std = tuple(prep.mean), tuple(prep.std)
         # Replace the ImageNet classifier with our head; the backbone ends in pooled features.
         if hasattr(self.backbone, "fc"):
@@ -265,6 +269,20 @@ class TorchvisionNet(nn.Module):
         self.head = nn.Linear(features, num_classes)
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+
+    @property
+    def min_size(self) -> int:
+        return int(self.input_size)
+
+    @property
+    def interpolation(self) -> str:
+        return INTERPOLATIONS[int(self.interpolation_code)]
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # runs saved before these buffers existed trained at 32 pixels, bilinear
+        state_dict.setdefault(prefix + "input_size", torch.tensor(32))
+        state_dict.setdefault(prefix + "interpolation_code", torch.tensor(0))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def preprocessing(self) -> str:
