@@ -311,3 +311,19 @@ def test_a_reloaded_pretrained_run_preprocesses_as_it_trained(tmp_path):
     fresh = TorchvisionNet("efficientnet_b0", 2)
     fresh.load_state_dict(old)
     assert (fresh.min_size, fresh.interpolation) == (32, "bilinear")
+
+
+def test_a_job_reports_the_embedding_pass(tmp_path):
+    """A page's job hears how far the frozen backbone's pass got (the live view's bar), in a worker process."""
+    from core.jobs import JobManager
+
+    seed_cache(get_spec("image", "mobilenet_v3_small").pretrained)
+    jobs = JobManager(RunStore(tmp_path / "runs"), max_workers=1)
+    try:
+        given = {"model_options": {"freeze_backbone": True}, "epochs": 1, "baseline": False}
+        job = jobs.submit(make_config("image", "mobilenet_v3_small", dataset="faces", pretrained="imagenet", **given))
+        jobs.wait(job.id, timeout=240)
+        assert job.status == "finished", job.error
+        assert job.snapshot()["embedded"] == (20, 20)  # the last pass before the fit: the validation split
+    finally:
+        jobs.shutdown()
