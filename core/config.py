@@ -197,7 +197,7 @@ def fit_to_data(config: dict[str, Any], n_train: int) -> tuple[dict[str, Any], s
             f"(at least {MIN_STEPS_PER_EPOCH} steps per epoch)"
         )
     steps_per_epoch = math.ceil(n_train / fitted["batch_size"])
-    floor = config.get("min_steps")
+    floor = None if config.get("max_batches") else config.get("min_steps")  # a smoke run stays one batch long
     if floor and config["epochs"] * steps_per_epoch < floor:
         fitted["epochs"] = math.ceil(floor / steps_per_epoch)
         notes.append(

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from core.config import BATCH_RULE, RUN_OPTIONS, fit_to_data, make_config
+from core.config import BATCH_RULE, RUN_OPTIONS, fit_rule, fit_to_data, make_config
 from core.experiment import run_experiment
 from core.models import get_spec, list_models, register_model
 from core.runs import RunStore
@@ -83,12 +83,24 @@ def test_patience_zero_means_off_as_the_widget_and_cli_write_it():
 
 
 def test_small_data_gets_enough_steps_and_says_so():
-    config = make_config("image", "cnn_bn")
+    config = make_config("image", "cnn_bn", min_steps=0)
     fitted, note = fit_to_data(config, 115)
     assert fitted["batch_size"] == 16 and "64 → 16" in note  # 8 steps per epoch instead of 2
     assert fit_to_data(config, 1257) == (config, None)  # digits: untouched
     assert fit_to_data({**config, "fit_batch": False}, 115) == ({**config, "fit_batch": False}, None)
     assert "at least 4 optimizer steps" in BATCH_RULE and RUN_OPTIONS["fit_batch"].help == BATCH_RULE
+
+
+def test_a_step_floor_trains_small_data_for_more_epochs_and_says_so():
+    config = make_config("image", "cnn_bn", min_steps=600, epochs=15)
+    fitted, note = fit_to_data(config, 200)  # 40 people x 5 photos: batch 32, 7 steps an epoch
+    assert fitted["batch_size"] == 32 and fitted["epochs"] == 86  # 86 x 7 = 602 steps
+    assert "epochs 15 → 86 for 200 training examples (at least 600 optimizer steps" in note
+    assert fit_to_data(config, 20_000)[0]["epochs"] == 15  # 313 steps an epoch: the floor does not bind
+    assert fit_to_data({**config, "max_batches": 1}, 200)[0]["epochs"] == 15  # a smoke run stays short
+    assert fit_to_data({**config, "fit_batch": False}, 200)[0]["epochs"] == 15  # the switch turns it off
+    assert make_config("image", "cnn_bn", min_steps=0)["min_steps"] is None  # 0 = no floor
+    assert "600 optimizer steps" in fit_rule(None, 600)
 
 
 def test_large_data_trains_fewer_epochs_within_the_models_example_budget():
