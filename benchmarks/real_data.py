@@ -14,6 +14,8 @@ of class folders), one per split:
   speaker's takes 5-49; test: the held-out speaker's takes 0-4 (never read while choosing defaults).
 - `orl-k<K>-s<S>`: ORL faces with K of each person's 10 photos for training (3, 5 or 7), seeded by S; validation
   2 photos a person (1 for K=7), test the rest.
+- `orl15x8-s<S>`: 15 of the 40 people, 8 photos each, one flat folder per person and no split folders (the
+  loader's own seeded 70/10/20 split): the shape of a small set a user brings, with nothing but `--data`.
 
 `table` trains every model of both tasks through `run_experiment` with nothing but `--data` and `--model` given
 (what `python -m core train TASK --data DIR --model M` trains), beside the task's classical baseline, and prints a
@@ -84,11 +86,26 @@ def orl_layouts(source: Path, out: Path, seeds: int) -> list[Path]:
     return made
 
 
+def small_face_sets(source: Path, out: Path, seeds: int, people: int = 15, photos: int = 8) -> list[Path]:
+    """orl15x8-s<S>: `people` people drawn by seed S, `photos` photos each, class folders and no split."""
+    made = []
+    for seed in range(seeds):
+        root = out / f"orl{people}x{photos}-s{seed}"
+        made.append(root)
+        if root.exists():
+            continue
+        rng = random.Random(1000 + seed)
+        for person in rng.sample(sorted(p for p in source.iterdir() if p.is_dir()), people):
+            for photo in rng.sample(sorted(person.iterdir()), photos):
+                _put(photo, root / person.name / photo.name)
+    return made
+
+
 def layouts(out: Path, seeds: int) -> dict[str, list[Path]]:
     out.mkdir(parents=True, exist_ok=True)
     return {
         "speech": fsdd_layouts(SHARED / "fsdd-4speakers", out),
-        "image": orl_layouts(SHARED / "orl-faces", out, seeds),
+        "image": orl_layouts(SHARED / "orl-faces", out, seeds) + small_face_sets(SHARED / "orl-faces", out, seeds),
     }
 
 
