@@ -2,8 +2,8 @@
 
 Two steps, both by hand (the sets are never in this repo and no test reads them):
 
-    .venv/bin/python benchmarks/real_data.py layouts --out /tmp/real        # the split folders below
-    .venv/bin/python benchmarks/real_data.py table --layouts /tmp/real --seeds 2 > docs/benchmarks/real_data.md
+    PYTHONPATH=. .venv/bin/python benchmarks/real_data.py layouts --out /tmp/real        # the split folders below
+    PYTHONPATH=. .venv/bin/python benchmarks/real_data.py table --layouts /tmp/real --seeds 2
 
 `layouts` writes copies of the clips and photos in the folder layouts the CLI reads (`train/`, `val/`, `test/`
 of class folders), one per split:

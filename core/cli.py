@@ -269,6 +269,8 @@ def cmd_list(args) -> int:
         spec = get_spec(args.task, name)
         print(f"  {name:20s} {spec.description}")
         print(f"  {'':20s} {defaults_text(spec)}")
+        if spec.defaults_from:
+            print(f"  {'':20s} chosen: {spec.defaults_from}")
         if spec.pretrained is not None:
             print(f"  {'':20s} {pretrained_text(spec.pretrained)}")
     print(f"Fitted to the data: {BATCH_RULE}.")
