@@ -41,7 +41,7 @@ def test_imagenet_offline_shows_the_file_and_the_cache_path(torch_home):
     at = _start_from_imagenet("resnet18")
     assert "ImageNet top-1 69.8%" in _captions(at) and "11.7 M parameters" in _captions(at)
     assert at.button(key="image_train_btn").disabled  # the weights first
-    at.button(key="image_pretrained_download").click().run()
+    at.button(key="image_pretrained_download_btn").click().run()
     error = at.error[0].value
     assert "resnet18-f37072fd.pth" in error
     assert str(torch_home / "hub" / "checkpoints").replace("_", "\\_") in error
@@ -81,7 +81,7 @@ def test_the_speech_page_offers_librispeech_encoders_and_names_their_cache_path(
     at.selectbox(key="speech_init_from").select("librispeech").run()
     assert not at.exception and at.checkbox(key="speech_freeze").value
     assert "torchaudio.pipelines.HUBERT" in _captions(at).replace("\\", "") and "16 kHz audio" in _captions(at)
-    at.button(key="speech_pretrained_download").click().run()
+    at.button(key="speech_pretrained_download_btn").click().run()
     assert "hubert" in at.error[0].value and "fairseq" in at.error[0].value
 
 

@@ -42,7 +42,7 @@ def pretrained_panel(task: str, pretrained: Pretrained) -> bool:
     st.caption(
         f"Not downloaded yet: {plain(f['file'])}{size} from {plain(f['url'])}, into {plain(f['cache_path'])}, once."
     )
-    if not st.button(f"Download the weights{size}", key=f"{task}_pretrained_download", icon=":material/download:"):
+    if not st.button(f"Download the weights{size}", key=f"{task}_pretrained_download_btn", icon=":material/download:"):
         return False
     bar = st.progress(0.0, text=f"Downloading {plain(f['file'])}…")
 
