@@ -10,8 +10,8 @@ from tests.apptest import open_page
 
 def test_the_best_run_of_a_demo_is_shown_with_its_curve_and_a_link_to_its_results():
     store = RunStore(os.environ["DLSTUDIO_RUNS"])
-    weak = run_experiment(make_config("image", "mlp", dataset="digits", epochs=1, lr=1e-4), store)
-    best = run_experiment(make_config("image", "mlp", dataset="digits", epochs=4), store)
+    weak = run_experiment(make_config("image", "mlp", dataset="digits", epochs=1, lr=1e-4, min_steps=0), store)
+    best = run_experiment(make_config("image", "mlp", dataset="digits", epochs=4, min_steps=0), store)
     assert best.metrics["accuracy"] > weak.metrics["accuracy"]
     at = open_page()
     tiles = {m.label: m.value for m in at.metric}
