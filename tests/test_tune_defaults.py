@@ -192,7 +192,7 @@ def test_a_grid_over_epochs_trains_the_epochs_it_names(tune):
     settings = tune.as_settings("speech", "crnn_attention", {"epochs": 90})
     assert settings == {"epochs": 90, "example_budget": 0, "min_steps": 0}
     config = make_config("speech", "crnn_attention", **settings)
-    assert fit_to_data(config, 1_000)[0]["epochs"] == 90  # the model's budget (40,000) would have made it 40
+    assert fit_to_data(config, 1_000)[0]["epochs"] == 90  # the model's budget (24,000) would have made it 24
     assert tune.parse_grid(["example_budget=2e4,0"], "speech") == {"example_budget": (20_000, 0)}
     with pytest.raises(SystemExit, match="not a whole number"):
         tune.parse_grid(["epochs=2.5"], "speech")
