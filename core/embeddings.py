@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.data import env_limit, evict_least_recent
+from core.data import env_limit, save_cached_array
 from core.data.roots import user_data_dir
 from core.training import Objective, TensorClassification
 
@@ -101,16 +100,7 @@ def _load(path: Path, rows: int) -> np.ndarray | None:
 
 
 def _save(path: Path, arr: np.ndarray) -> None:
-    """Written to a temporary file and renamed: a load never reads half a file. An unwritable cache is no error."""
-    tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            np.save(f, arr)
-        os.replace(tmp, path)
-        evict_least_recent(path.parent, env_limit("DLSTUDIO_FEATURE_CACHE_MB", CACHE_MB) * 1e6, keep=path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
+    save_cached_array(path, arr, env_limit("DLSTUDIO_FEATURE_CACHE_MB", CACHE_MB) * 1e6)
 
 
 class HeadOnly(nn.Module):

@@ -2,6 +2,7 @@
 
 import os
 import time
+import uuid
 from pathlib import Path
 
 
@@ -44,3 +45,19 @@ def evict_least_recent(folder: Path, cap_bytes: float, keep: Path, pattern: str 
         if p != keep:
             total -= p.stat().st_size
             p.unlink(missing_ok=True)
+
+
+def save_cached_array(path: Path, arr, cap_bytes: float) -> None:
+    """One .npy of a cache folder, written to a temporary file and renamed (a load never reads half a file), then
+    the folder kept under `cap_bytes` (evict_least_recent). An unwritable cache is no error."""
+    import numpy as np
+
+    tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.save(f, arr)
+        os.replace(tmp, path)
+        evict_least_recent(path.parent, cap_bytes, keep=path)
+    except OSError:
+        tmp.unlink(missing_ok=True)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from core.data import env_limit, evict_least_recent
+from core.data import env_limit, save_cached_array
 from core.data.images import decode_images, pixel_limits
 from core.data.roots import user_data_dir
 
@@ -63,17 +62,4 @@ def decoded_pixels(
 
 
 def _save(path: Path, pixels: np.ndarray) -> None:
-    """Written to a temporary file and renamed: a load never reads half a file. An unwritable cache is no error."""
-    tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            np.save(f, pixels)
-        os.replace(tmp, path)
-        _evict(path.parent, keep=path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-
-
-def _evict(folder: Path, keep: Path) -> None:
-    evict_least_recent(folder, env_limit("DLSTUDIO_DECODED_CACHE_MB", CACHE_MB) * 1e6, keep)
+    save_cached_array(path, pixels, env_limit("DLSTUDIO_DECODED_CACHE_MB", CACHE_MB) * 1e6)
