@@ -13,6 +13,7 @@ from core import distributed
 from core.baseline import run_baseline
 from core.config import fit_to_data
 from core.embeddings import head_training
+from core.lr_search import search_lr
 from core.models import get_spec, transfer_weights
 from core.runs import RunStore, RunStoreError
 from core.tasks import get_task
@@ -65,8 +66,12 @@ def run_experiment(
     stop_event: threading.Event | None = None,
     run_id: str | None = None,
     launch: distributed.Launch | None = None,
+    test: bool = True,
 ) -> RunResult:
     """Train and evaluate one configuration. Failures mark the run 'failed' with the reason, then re-raise.
+
+    `test=False` (a tuning trial, core/tune.py): scored on the validation split alone; the test split is never read,
+    and no checkpoint, artifacts or baseline are kept.
 
     With `nproc_per_node` > 1 (or a multi-machine `launch`) the run trains under torchrun (core.distributed);
     inside one of torchrun's processes, this is that rank's part: rank 0 alone evaluates and writes the run.
@@ -93,22 +98,19 @@ def run_experiment(
 
         config, fitted = fit_to_data(config, task.train_size(data))
         spec = get_spec(config["task"], config["model"])
-        seed_everything(config.get("seed", 0))  # the model's initial weights come from the seed too
-        model = task.build_model(config, data.meta)
-        if config.get("init_from") and rank == 0:  # under DDP the other ranks start from rank 0's weights
-            if store is None:
-                raise ValueError("fine-tuning from a run needs the run store")
-            source = store.load_checkpoint(config["init_from"])
-            transfer_weights(model, source["model"])
+        stop = StopFlag(stop_event)
+
+        def start(config: dict[str, Any]) -> tuple[nn.Module, nn.Module, Any, bool]:
+            return _start(task, spec, config, data, store, rank, embed_progress)
+
+        if config.get("lr_search") and not spec.closed_form:  # a few short runs on validation pick the lr first
+            config, details_extra["lr_search"] = search_lr(config, lambda c: start(c)[1:3], stop, callbacks)
+        model, trained, objective, head_only = start(config)
+        if head_only:
+            details_extra["head_only"] = True
         if store is not None:
             callbacks.append(StoreCallback(store, run_id))
-        callbacks.append(StopFlag(stop_event))
-        objective, trained = task.make_objective(config, data), model
-        # a frozen backbone: its embeddings once (cached on disk), then the head alone on them
-        head_only = None if spec.closed_form else head_training(model, objective, config, data, embed_progress)
-        if head_only is not None:
-            trained, objective = head_only
-            details_extra["head_only"] = True
+        callbacks.append(stop)
         trainer = Trainer(trained, objective, train_config(config), callbacks)
         if spec.closed_form:
             trainer.fit_closed_form(lambda: task.fit_closed_form(model, data, config))
@@ -118,6 +120,8 @@ def run_experiment(
             return RunResult(
                 None, trainer.status, history=trainer.history, seconds=trainer.seconds, stop_reason=trainer.stop_reason
             )
+        if not test:
+            return _validation_only(trainer, model, data, config, store, run_id)
         model.cpu()  # evaluated, timed and saved on the CPU, whatever it trained on (the head shares its parameters)
         metrics, details, artifacts = task.evaluate(model, data)
         details.update(details_extra)
@@ -163,6 +167,40 @@ def run_experiment(
             reason, details = f"{type(exc).__name__}: {exc}", {"traceback": traceback.format_exc(limit=5)}
             _record_failure(store, run_id, exc, "failed", reason, details)
         raise
+
+
+def _validation_only(trainer: Trainer, model: nn.Module, data, config, store, run_id) -> RunResult:
+    """A tuning trial's end: the validation scores of the weights it ends with (batch norm recalibrated), its size,
+    and its latency on one validation example; the test split stays unread."""
+    from core.metrics import latency_ms, model_megabytes, parameter_count
+
+    metrics = dict(trainer.evaluate()) if trainer.history else {}
+    model.cpu()
+    metrics.update(parameters=parameter_count(model), size_mb=model_megabytes(model), train_seconds=trainer.seconds)
+    x = getattr(data, "x", None)
+    if isinstance(x, dict) and len(x.get("val", ())):
+        metrics["latency_ms"] = latency_ms(model, x["val"][:1].cpu())
+    details = {"validation_only": True, "stop_reason": trainer.stop_reason, "epochs_run": len(trainer.history)}
+    if store is not None:
+        store.finish(run_id, trainer.status, metrics, details, trainer.seconds, config=config)
+    return RunResult(
+        run_id, trainer.status, metrics, details, trainer.history, trainer.seconds, model, trainer.stop_reason, config
+    )
+
+
+def _start(task, spec, config: dict[str, Any], data, store: RunStore | None, rank: int, embed_progress) -> tuple:
+    """A fresh model as a run starts it: (the model, the module that trains, its objective, head only?). Seeded;
+    fine-tuned from its source run when it has one; with a frozen backbone, the head alone on the backbone's
+    embeddings (computed once, cached on disk)."""
+    seed_everything(config.get("seed", 0))  # the model's initial weights come from the seed too
+    model = task.build_model(config, data.meta)
+    if config.get("init_from") and rank == 0:  # under DDP the other ranks start from rank 0's weights
+        if store is None:
+            raise ValueError("fine-tuning from a run needs the run store")
+        transfer_weights(model, store.load_checkpoint(config["init_from"])["model"])
+    objective = task.make_objective(config, data)
+    head_only = None if spec.closed_form else head_training(model, objective, config, data, embed_progress)
+    return (model, *head_only, True) if head_only is not None else (model, model, objective, False)
 
 
 def _record_failure(store: RunStore, run_id: str, exc: BaseException, status: str, error: str, details: dict) -> None:

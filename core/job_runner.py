@@ -18,11 +18,12 @@ PASSED_TOO = ("TORCH_HOME",)  # the torch hub cache the page found pretrained we
 Emit = Callable[..., None]  # emit(kind, **payload); kinds: started, fit, batch, epoch, done (and store, from Ray)
 
 
-def job_task(config: dict[str, Any], run_id: str, store_root: str) -> dict[str, Any]:
+def job_task(config: dict[str, Any], run_id: str, store_root: str, test: bool = True) -> dict[str, Any]:
     """What a worker needs to run a job: the config, the run, the store, and the submitting process's
-    DLSTUDIO_* settings and folder (a pooled worker outlives the settings it was started with)."""
+    DLSTUDIO_* settings and folder (a pooled worker outlives the settings it was started with). `test=False`: a
+    tuning trial, scored on validation only (run_experiment's `test`)."""
     env = {k: v for k, v in os.environ.items() if _passed(k)}
-    return {"config": config, "run_id": run_id, "store": store_root, "env": env, "cwd": os.getcwd()}
+    return {"config": config, "run_id": run_id, "store": store_root, "env": env, "cwd": os.getcwd(), "test": test}
 
 
 def take_settings(task: dict[str, Any]) -> None:
@@ -85,7 +86,9 @@ def run_job(task: dict[str, Any], store, stop, emit: Emit) -> None:
     emit("started", pid=os.getpid())
     progress = EventProgress(emit, beat=lambda: store.beat(run_id))
     try:
-        result = run_experiment(task["config"], store, callbacks=[progress], stop_event=stop, run_id=run_id)
+        result = run_experiment(
+            task["config"], store, callbacks=[progress], stop_event=stop, run_id=run_id, test=task.get("test", True)
+        )
     except Diverged as exc:  # marked 'diverged' in the store by run_experiment
         emit("done", status="diverged", error=str(exc))
     except Exception as exc:  # marked 'failed' in the store by run_experiment

@@ -147,9 +147,15 @@ class JobManager:
                 )
 
     def submit(
-        self, config: dict[str, Any], label: str = "", owner: str = "", limit: int = MAX_ACTIVE, client: str = ""
+        self,
+        config: dict[str, Any],
+        label: str = "",
+        owner: str = "",
+        limit: int = MAX_ACTIVE,
+        client: str = "",
+        test: bool = True,
     ) -> Job:
-        """Queue a run, if check_room finds a place for it."""
+        """Queue a run, if check_room finds a place for it; `test=False`: a tuning trial, scored on validation only."""
         if self.backend == "ray" and int(config.get("nproc_per_node") or 1) > 1:
             raise ValueError("a Ray task trains in one process: set the DDP processes to 1, or train locally")
         with self._submitting:
@@ -159,7 +165,7 @@ class JobManager:
             job.run_id = self.store.create(config["task"], config, status="queued")
             with self._lock:
                 self._jobs[job.id] = job
-        task = job_task(config, job.run_id, str(self.store.root.resolve()))
+        task = job_task(config, job.run_id, str(self.store.root.resolve()), test)
         self._keys[job.id] = self._runner.launch(task, lambda kind, payload: self._on_event(job, kind, payload))
         return job
 
