@@ -13,20 +13,16 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from over_seeds import sample_std  # noqa: E402
-
-from core.config import make_config  # noqa: E402
-from core.experiment import run_experiment  # noqa: E402
-from core.metrics import ci95_mean  # noqa: E402
-from core.tasks.recsys import RecsysData, load_bundled, per_user_ranking  # noqa: E402
+from benchmarks.over_seeds import sample_std
+from core.config import make_config
+from core.experiment import run_experiment
+from core.metrics import ci95_mean
+from core.tasks.recsys import RecsysData, load_bundled, per_user_ranking
 
 
 class PlainBPR(nn.Module):

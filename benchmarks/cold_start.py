@@ -21,9 +21,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS  # the browser the end-to-end tests use
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.e2e import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (the browser the end-to-end tests use)
 
 
 def free_port() -> int:

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS  # the browser the end-to-end tests use
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.e2e import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (the browser the end-to-end tests use)
 
 INTERACTION_TIMEOUT = 60  # seconds without an answer count as a frozen page
 SHOTS = Path(tempfile.gettempdir()) / "dlstudio-bench-shots"

@@ -11,20 +11,16 @@ split's confusion matrix (scikit-learn) and its mistakes, clip by clip. On the 8
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from core.config import fit_to_data, make_config  # noqa: E402
-from core.experiment import train_config  # noqa: E402
-from core.tasks import get_task  # noqa: E402
-from core.training import Trainer, seed_everything  # noqa: E402
+from core.config import fit_to_data, make_config
+from core.experiment import train_config
+from core.tasks import get_task
+from core.training import Trainer, seed_everything
 
 
 def main() -> None:

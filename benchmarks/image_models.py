@@ -12,25 +12,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from over_seeds import run_over_seeds, sample_std  # noqa: E402
-
-from core.config import make_config  # noqa: E402
-from core.metrics import ci95_accuracy  # noqa: E402
-from core.models import get_model, list_models  # noqa: E402
-from core.tasks.image import load_bundled  # noqa: E402
-from core.training import TensorClassification, TrainConfig, Trainer, seed_everything  # noqa: E402
+from benchmarks.over_seeds import run_over_seeds, sample_std
+from core.config import make_config
+from core.metrics import ci95_accuracy
+from core.models import get_model, list_models
+from core.tasks.image import load_bundled
+from core.training import TensorClassification, TrainConfig, Trainer, seed_everything
 
 SVC_C = (1.0, 10.0, 100.0)  # chosen on the validation split, as the deep models' settings were
 

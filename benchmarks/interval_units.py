@@ -10,20 +10,16 @@ speakers (issue 18).
 
 from __future__ import annotations
 
-import sys
 import tempfile
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from core.config import make_config  # noqa: E402
-from core.experiment import run_experiment  # noqa: E402
-from core.metrics import ci95_accuracy, ci95_mean, rating_ci95  # noqa: E402
-from core.runs import RunStore  # noqa: E402
-from core.tasks import get_task, load_run_model  # noqa: E402
+from core.config import make_config
+from core.experiment import run_experiment
+from core.metrics import ci95_accuracy, ci95_mean, rating_ci95
+from core.runs import RunStore
+from core.tasks import get_task, load_run_model
 
 
 def width(interval: list[float]) -> float:

@@ -6,14 +6,11 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from core.config import make_config  # noqa: E402
-from core.experiment import RunResult, run_experiment  # noqa: E402
-from core.models import get_spec  # noqa: E402
+from core.config import make_config
+from core.experiment import RunResult, run_experiment
+from core.models import get_spec
 
 
 def sample_std(values: list[float]) -> float:

@@ -20,18 +20,13 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bpr_reference import test_ndcg, train_plain_bpr  # noqa: E402
-from over_seeds import Repeated, run_over_seeds, sample_std  # noqa: E402
-
-from core.models import list_models  # noqa: E402
-from core.tasks.recsys import load_bundled, load_interactions  # noqa: E402
+from benchmarks.bpr_reference import test_ndcg, train_plain_bpr
+from benchmarks.over_seeds import Repeated, run_over_seeds, sample_std
+from core.models import list_models
+from core.tasks.recsys import load_bundled, load_interactions
 
 COLUMNS = ["precision@10", "recall@10", "hit@10", "map@10", "coverage@10"]
 TARGETS = (

@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 SPLITS = {"train": 0.95, "val": 0.01, "test": 0.04}
 
 LOAD = """

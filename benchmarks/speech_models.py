@@ -16,17 +16,11 @@ thread against 250 s with two, on the same busy machine).
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from over_seeds import run_over_seeds  # noqa: E402
-
-from core.models import get_spec, list_models  # noqa: E402
+from benchmarks.over_seeds import run_over_seeds
+from core.models import get_spec, list_models
 
 TARGET = "best model test accuracy >= 0.97 in <= 60 s training on 2 CPU cores"
 

@@ -37,9 +37,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import fftconvolve, lfilter, resample_poly
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from core.tasks.speech import SPEC, load_folder  # noqa: E402
+from core.tasks.speech import SPEC, load_folder
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 RATE = 8_000

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,14 +20,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from core.config import make_config
+from core.data.images import SHAPES, make_shapes
+from core.experiment import run_experiment
+from core.models import get_spec
+from core.models.pretrained import cache_file
 
-from core.config import make_config  # noqa: E402
-from core.data.images import SHAPES, make_shapes  # noqa: E402
-from core.experiment import run_experiment  # noqa: E402
-from core.models import get_spec  # noqa: E402
-from core.models.pretrained import cache_file  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 MODEL = "mobilenet_v3_small"
 VARIANTS = [{"optimizer": "adam", "lr": 1e-3}, {"optimizer": "adam", "lr": 1e-2}, {"optimizer": "sgd", "lr": 0.1},

@@ -40,13 +40,11 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from core.config import RUN_OPTIONS, fit_to_data, make_config  # noqa: E402
-from core.experiment import run_experiment, train_config  # noqa: E402
-from core.models import get_spec, list_models  # noqa: E402
-from core.tasks import get_task  # noqa: E402
-from core.training import Trainer, seed_everything  # noqa: E402
+from core.config import RUN_OPTIONS, fit_to_data, make_config
+from core.experiment import run_experiment, train_config
+from core.models import get_spec, list_models
+from core.tasks import get_task
+from core.training import Trainer, seed_everything
 
 # Small grids: a factor of about three in the learning rate around today's values, and half or all the epochs.
 GRIDS: dict[str, dict[str, tuple]] = {

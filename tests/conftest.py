@@ -1,13 +1,11 @@
 """Shared fixtures: every test gets its own run store and user-data folder."""
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 @pytest.fixture(autouse=True)

@@ -1,12 +1,8 @@
 """The benchmarks' summaries: the sample standard deviation (ddof=1), as races and the compare page use."""
 
 import statistics
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-from over_seeds import Repeated, sample_std  # noqa: E402
+from benchmarks.over_seeds import Repeated, sample_std
 
 
 def test_benchmark_spreads_are_sample_standard_deviations():

@@ -36,8 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MB = 1 << 20
 
 MEASURE = """
-import json, sys
-sys.path.insert(0, {root!r})
+import json
 
 
 def _status(key):
