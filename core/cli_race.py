@@ -16,8 +16,9 @@ from core.cli import (
     train_options,
 )
 from core.config import RUN_OPTIONS
+from core.lr_search import OWN_LR_NOTE, SEARCH_FRACTION, SEARCH_POINTS, search_note
 from core.runs import RunStore
-from core.whatif import AXES, MAX_RUNS, MAX_SEEDS, SWITCHES
+from core.whatif import AXES, MAX_RUNS, MAX_SEEDS, SWITCHES, at_best_lr
 
 SWITCH_WORDS = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
 NUMBERS = {"lr": float, "batch_size": int}  # axes whose values are numbers, and their kind
@@ -42,6 +43,14 @@ def add_parser(sub) -> None:
         "(on/off for batch_norm, separable and attention; run ids or 'scratch' for init_from)",
     )
     race.add_argument("--seeds", type=int, default=1, help=f"seeds per variant, 1 to {MAX_SEEDS} (default 1)")
+    race.add_argument(
+        "--same-lr",
+        action="store_true",
+        help="train every variant at the base learning rate; by default, when the race varies the optimizer, batch "
+        "size, an architecture switch or the model (and not lr), each run first tries "
+        f"{SEARCH_POINTS} learning rates for 1/{SEARCH_FRACTION} of its epochs on the validation split and trains "
+        "at the best",
+    )
     add_data_flags(race)
     add_train_settings(race)
     add_runs_flag(race)
@@ -109,7 +118,7 @@ def cmd_race(args) -> int:
 
     base = make_config(args.task, args.model, dataset=args.dataset, data=args.data, **train_options(args))
     store = RunStore(args.runs)
-    plan = expand(base, parse_axes(args.vary, args.task, store), args.seeds)
+    plan = expand(base, parse_axes(args.vary, args.task, store), args.seeds, lr_search=not args.same_lr)
     if not plan.variants:
         raise ValueError("nothing to race: " + "; ".join(plan.skipped))
     if plan.runs > MAX_RUNS:
@@ -119,6 +128,9 @@ def cmd_race(args) -> int:
         )
     for reason in plan.skipped:
         print(f"skipped: {reason}", file=sys.stderr)
+    if plan.search_runs:
+        print(f"each variant at its own best learning rate: {plan.search_runs} short runs on the validation split "
+              f"first (--same-lr: none)", file=sys.stderr)  # fmt: skip
     index = {id(v): i for i, v in enumerate(plan.variants)}
     run_ids: list[list[str]] = [[] for _ in plan.variants]
     finished: list[list[dict[str, Any]]] = [[] for _ in plan.variants]  # each finished run's metrics and artifacts
@@ -136,34 +148,46 @@ def cmd_race(args) -> int:
             failed.append(f"{variant.label} (seed {config['seed']}): diverged: {exc}")
             continue
         run_ids[index[id(variant)]].append(result.run_id)
+        if result.details.get("lr_search"):
+            print(f"  {search_note(result.details['lr_search'])}", file=sys.stderr, flush=True)
         if result.status == "stopped":  # Ctrl-C: the race ends here; a cut-short run is not compared
             interrupted = True
             break
         finished[index[id(variant)]].append(
-            {"metrics": result.metrics, "artifacts": store.load_artifacts(result.run_id)}
+            {
+                "metrics": result.metrics,
+                "artifacts": store.load_artifacts(result.run_id),
+                "lr_search": result.details.get("lr_search"),
+            }
         )
     if remote is not None:
         remote.close()  # stops what an interrupted race left running
     metric = get_task(args.task).spec.primary_metric
+    searches = [[r["lr_search"] for r in runs if r["lr_search"]] for runs in finished]
+    shown = [at_best_lr(v.label, [s["chosen"] for s in found]) for v, found in zip(plan.variants, searches)]
     stats = [
-        variant_stats(v.label, [r["metrics"] for r in runs], metric, [r["artifacts"] for r in runs])
-        for v, runs in zip(plan.variants, finished)
+        variant_stats(label, [r["metrics"] for r in runs], metric, [r["artifacts"] for r in runs])
+        for label, runs in zip(shown, finished)
     ]
     text = race_verdict(args.task, stats)
     if interrupted:
         text = "Interrupted (Ctrl-C): compared the runs that finished. " + text
     print(race_table(metric, stats, run_ids))
     print(text)
+    if any(searches):
+        print(OWN_LR_NOTE)
     if args.json:
         variants = [
             {
-                "label": s.label,
+                "label": v.label,
+                "shown": s.label,
                 "runs": ids,
                 "mean": s.mean if s.n else None,
                 "std": s.std if s.n else None,
                 "values": s.values,
+                "lr_search": found,  # per finished run: the learning rates tried, their validation scores, the choice
             }
-            for s, ids in zip(stats, run_ids)
+            for v, s, ids, found in zip(plan.variants, stats, run_ids, searches)
         ]
         skipped = plan.skipped + failed
         print(

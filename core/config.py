@@ -57,6 +57,9 @@ class RunConfig(TrainConfig):
     init_from: str | None = None
     weights_path: str | None = None
     pretrained: str | None = None  # the spec's published weights by source ("imagenet"): core.models.pretrained
+    # learning rates a short search on the validation split tries before the run trains at the best (core.lr_search);
+    # the stored config of a run that searched holds the lr it chose and an empty list, its details the search
+    lr_search: list[float] = field(default_factory=list)
     split_seed: int = setting(0, "Split seed", 0, 1_000_000, kind="int")  # the split stays put while `seed` varies
     fit_batch: bool = setting(True, "Fit the run to the size of the data", kind="bool", help=BATCH_RULE)
     baseline: bool = setting(
@@ -144,6 +147,7 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
             out[name] = None  # 0 = off, as the page's widget and the CLI write it
         if name in TASK_SETTINGS and name not in task_spec.settings and out[name] != option.default:
             raise ValueError(f"{name} is a setting of another task, not of {config['task']}")
+    out["lr_search"] = [RUN_OPTIONS["lr"].check(float(lr), "lr_search") for lr in config.get("lr_search") or []]
     out["model_options"] = spec.check_options(config.get("model_options") or {})
     augment = dict(config.get("augment") or {})
     known = {o.name: o for o in task_spec.augment_options}

@@ -62,6 +62,9 @@ class EventProgress(Callback):
             self._sent = now
             self.emit("embed", done=done, total=total)
 
+    def on_lr_search(self, done, total):
+        self.emit("lr_search", done=done, total=total)
+
     def on_fit_start(self, trainer):
         self.emit("fit", epochs=trainer.config.epochs)  # after the fit-to-data rule: what will really train
 

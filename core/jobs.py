@@ -49,6 +49,7 @@ class Job:
     history: list[dict[str, float]] = field(default_factory=list)
     batch: int = 0
     embedded: tuple[int, int] | None = None  # (inputs embedded, of) while a frozen backbone embeds the data
+    searched: tuple[int, int] | None = None  # (epochs done, of) of the short runs of a learning-rate search
     batches_per_epoch: int | None = None
     epoch: int = 0
     epochs: int | None = None  # the epochs that train (after the fit-to-data rule), known once the fit starts
@@ -76,6 +77,7 @@ class Job:
                 "epochs": self.epochs or self.config.get("epochs"),
                 "batch": self.batch,
                 "embedded": self.embedded,
+                "searched": self.searched,
                 "error": self.error,
                 "elapsed": (self.ended or time.time()) - self.started if self.started else 0.0,
             }
@@ -188,6 +190,8 @@ class JobManager:
             job.batch = payload["batch"]
         elif kind == "embed":  # a frozen backbone embedding the data, before the fit
             job.embedded = (int(payload["done"]), int(payload["total"]))
+        elif kind == "lr_search":  # the short runs of a learning-rate search, before the fit
+            job.searched = (int(payload["done"]), int(payload["total"]))
         elif kind == "epoch":
             with job.lock:
                 job.history.append(payload["logs"])

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from core.baseline import comparison_line, verdict_text
 from core.charts import confusion_matrix_figure, curves_figure
 from core.cli import command_for
+from core.lr_search import search_note
 from core.metric_info import format_interval, format_metric, metric
 from core.metrics import report_with_present_macro_avg
 from core.run_views import setting_text
@@ -133,6 +134,8 @@ def run_report(run: dict[str, Any], history: list[dict[str, float]]) -> str:
     parts.append(
         _table([[html.escape(k), html.escape(setting_text(v))] for k, v in config.items()], ["setting", "value"], 2)
     )
+    if details.get("lr_search"):
+        parts.append(f"<p class='sub'>Learning rate: {html.escape(search_note(details['lr_search']))}.</p>")
     if config.get("task") and config.get("model"):
         parts.append("<h2>Reproduce</h2>")
         parts.append(f"<pre>{html.escape(command_for(config))}</pre>")

@@ -233,6 +233,9 @@ class Callback:
     def on_embed_progress(self, done: int, total: int) -> None:
         """How far a frozen backbone's embedding pass has got (core.embeddings), before the trainer exists."""
 
+    def on_lr_search(self, done: int, total: int) -> None:
+        """How far a run's learning-rate search has got, in epochs of its short runs (core.lr_search)."""
+
     def on_fit_start(self, trainer: Trainer) -> None: ...
 
     def on_batch_end(self, trainer: Trainer, batch: int, loss: float) -> None: ...

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.config import check_config, make_config
+from core.lr_search import search_grid
 from core.models import get_spec, list_models
 from core.tasks import get_task
 from core.training import OPTIMIZER_LABELS as OPTIMIZER_NAMES
@@ -103,22 +104,36 @@ class Axis:
     apply: Callable[[dict[str, Any], Any], dict[str, Any]]
     describe: Callable[[Any], str]
     gradient_only: bool = False  # meaningless for models fitted in closed form
+    moves_lr: bool = False  # its values want different learning rates: a race searches each variant's own
 
 
 AXES: dict[str, Axis] = {
     a.name: a
     for a in (
-        Axis("optimizer", "Optimizer", _setter("optimizer"), lambda v: OPTIMIZER_NAMES.get(v, v), True),
+        Axis("optimizer", "Optimizer", _setter("optimizer"), lambda v: OPTIMIZER_NAMES.get(v, v), True, True),
         Axis("lr", "Learning rate", _setter("lr"), lambda v: f"lr {v:g}", True),
-        Axis("batch_size", "Batch size", _setter("batch_size"), lambda v: f"batch {v}", True),
-        Axis("batch_norm", "Batch norm", _switch("batch_norm"), lambda v: "batch norm" if v else "no batch norm"),
+        Axis("batch_size", "Batch size", _setter("batch_size"), lambda v: f"batch {v}", True, True),
+        Axis(
+            "batch_norm",
+            "Batch norm",
+            _switch("batch_norm"),
+            lambda v: "batch norm" if v else "no batch norm",
+            moves_lr=True,
+        ),
         Axis(
             "separable",
             "Convolutions",
             _switch("separable"),
             lambda v: "separable convs" if v else "standard convs",
+            moves_lr=True,
         ),
-        Axis("attention", "Attention", _switch("attention"), lambda v: "attention" if v else "no attention"),
+        Axis(
+            "attention",
+            "Attention",
+            _switch("attention"),
+            lambda v: "attention" if v else "no attention",
+            moves_lr=True,
+        ),
         Axis(
             "init_from",
             "Start from",
@@ -126,7 +141,7 @@ AXES: dict[str, Axis] = {
             lambda v: f"fine-tuned from run {v[-4:]}" if v else "from scratch",  # the last 4 of the run id's random hex
             True,
         ),
-        Axis("model", "Model", _set_model, str),
+        Axis("model", "Model", _set_model, str, moves_lr=True),
     )
 }
 SWITCHES = ("batch_norm", "separable", "attention")
@@ -173,17 +188,30 @@ class Plan:
     def runs(self) -> int:
         return sum(len(v.configs) for v in self.variants)
 
+    @property
+    def search_runs(self) -> int:
+        """The short runs of the learning-rate searches, before the runs that are compared."""
+        return sum(len(c.get("lr_search") or []) for v in self.variants for c in v.configs)
+
     def interleaved(self) -> list[tuple[Variant, dict[str, Any]]]:
         """Every (variant, config), seed by seed, so the first runs to start are one of each variant."""
         seeds = max((len(v.configs) for v in self.variants), default=0)
         return [(v, v.configs[s]) for s in range(seeds) for v in self.variants if s < len(v.configs)]
 
 
-def expand(base: dict[str, Any], axes: Mapping[str, Sequence[Any]], seeds: int = 1) -> Plan:
+def searches_lr(axes: Mapping[str, Sequence[Any]]) -> bool:
+    """Whether a race over these axes is one whose variants each want their own learning rate (and none is set by
+    the race itself)."""
+    return "lr" not in axes and any(AXES[a].moves_lr for a in axes if a in AXES)
+
+
+def expand(base: dict[str, Any], axes: Mapping[str, Sequence[Any]], seeds: int = 1, lr_search: bool = False) -> Plan:
     """Base config x the product of the axes' values x seeds (base seed, +1, ...) -> labelled variants.
 
     A combination that has no model (say, attention with separable convolutions for speech) is skipped
-    with the reason in `skipped`.
+    with the reason in `skipped`. With `lr_search`, when `searches_lr(axes)`, every run of a gradient-trained
+    variant first searches its learning rate on the validation split (core.lr_search), around a centre suited to
+    its optimizer, and trains at the best.
     """
     unknown = set(axes) - set(AXES)
     if unknown:
@@ -198,10 +226,13 @@ def expand(base: dict[str, Any], axes: Mapping[str, Sequence[Any]], seeds: int =
     for combo in itertools.product(*(axes[n] for n in names)):
         settings = dict(zip(names, combo))
         label = " · ".join(AXES[n].describe(v) for n, v in settings.items()) or "base"
-        config = dict(base)
+        config, lr_was_for = dict(base), None
         try:
-            # the model first: switching it must not undo another axis's value
-            for name, value in sorted(settings.items(), key=lambda nv: nv[0] != "model"):
+            # the model first: switching it must not undo another axis's value; the optimizer last, so the lr it
+            # replaces is known to have been set for the optimizer before it
+            for name, value in sorted(settings.items(), key=lambda nv: (nv[0] != "model", nv[0] == "optimizer")):
+                if name == "optimizer":
+                    lr_was_for = config["optimizer"]
                 config = AXES[name].apply(config, value)
             config = check_config(config)
         except ValueError as exc:
@@ -220,6 +251,8 @@ def expand(base: dict[str, Any], axes: Mapping[str, Sequence[Any]], seeds: int =
                 continue
             if moot:  # the first of its kind stands for all: name it by what matters
                 label = (" · ".join(AXES[n].describe(v) for n, v in same.items()) or config["model"]) + " (closed form)"
+        if lr_search and searches_lr(axes) and not get_spec(config["task"], config["model"]).closed_form:
+            config["lr_search"] = search_grid(config["lr"], config["optimizer"], lr_was_for or config["optimizer"])
         first = int(base.get("seed", 0))
         variants.append(Variant(label, settings, [{**config, "seed": first + i} for i in range(seeds)]))
     return Plan(variants, skipped)
@@ -263,3 +296,12 @@ def snapshots(race: dict[str, Any], jobs, store) -> dict[str, list[dict[str, Any
             snaps.append({**snap, "run_id": entry["run"], "seed": entry["seed"]})
         out[label] = snaps
     return out
+
+
+def at_best_lr(label: str, chosen: Sequence[float]) -> str:
+    """'SGD at its best lr 0.1': a variant's label with the learning rate its runs' searches chose (each seed
+    searches for itself; when they chose differently, every choice is named)."""
+    lrs = sorted(set(chosen))
+    if not lrs:
+        return label
+    return f"{label} at its best lr {' or '.join(f'{lr:g}' for lr in lrs)}" + (" (by seed)" if len(lrs) > 1 else "")
