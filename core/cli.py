@@ -152,11 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_launch_flags(tr)
     tr.add_argument("--json", action="store_true", help="print the result as one JSON line at the end")
     tr.set_defaults(func=cmd_train)
-    from core import cli_race, cli_runs, cli_tune  # imported here: they use this module's helpers
+    from core import cli_calibrate, cli_race, cli_runs, cli_tune  # imported here: they use this module's helpers
 
     cli_runs.add_parsers(sub)
     cli_race.add_parser(sub)
     cli_tune.add_parser(sub)
+    cli_calibrate.add_parser(sub)
     return parser
 
 
