@@ -13,8 +13,54 @@ def isolated_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("DLSTUDIO_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("DLSTUDIO_USER_DATA", str(tmp_path / "user_data"))
     monkeypatch.setenv("DLSTUDIO_DATA_ROOTS", str(tmp_path))  # the test's own folders count as data folders
+    monkeypatch.delenv("DLSTUDIO_DB_URL", raising=False)  # the store folder's runs.db unless a test says otherwise
+    monkeypatch.delenv("DLSTUDIO_ARTIFACTS_URL", raising=False)
     monkeypatch.chdir(ROOT)
     yield
 
 
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """A throwaway PostgreSQL cluster for the session (tests/postgres.py); skipped where none is installed."""
+    from tests.postgres import Cluster, postgres_bin
+
+    bindir = postgres_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (scripts/test.sh installs it: apt-get install postgresql)")
+    cluster = Cluster(bindir).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request):
+    """The run store's database for a test run on both backends: None (the folder's runs.db) or a fresh
+    PostgreSQL database; pass it as RunStore(..., db_url=store_url)."""
+    if request.param == "sqlite":
+        yield None
+        return
+    yield request.getfixturevalue("postgres_cluster").url()
+    from core.runs import forget_engines
+
+    forget_engines()  # the test's database is not used again: close its pooled connections
+
+
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+BROWSER_FIXTURES = {"app_server", "browser", "page"}  # tests/e2e.py: the real app served, driven by Chromium
+
+
+def _kind(item: pytest.Item) -> str:
+    """e2e (drives Chromium), app (drives a page through AppTest) or unit: read from what the test uses."""
+    if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return "e2e"
+    module = getattr(item, "module", None)
+    if module is not None and any(name in vars(module) for name in ("AppTest", "open_page")):
+        return "app"
+    return "unit"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test gets one kind marker, so `-m "not e2e and not slow"` selects the fast part."""
+    for item in items:
+        item.add_marker(_kind(item))
