@@ -11,6 +11,7 @@ from core.data.audio import AUDIO_EXTENSIONS, to_wav_bytes
 from core.models.speech import LogMel
 from core.tasks.speech import clip_features, prepare_clip, spectrogram_saliency
 from ui.inside import speech_inside_tab
+from ui.listen import listen_tab
 from ui.maps import data_map_section, map_tab
 from ui.recordings import RECORDED, record_section, recorded_source
 from ui.results_panel import worst_mistakes
@@ -122,7 +123,13 @@ render(
         sources={RECORDED: recorded_source},
         few_shot=(RECORDED,),
         sections=sections,
-        tabs={"Worst mistakes": mistakes_tab, "Try it": try_tab, "Look inside": speech_inside_tab, "Map": map_tab},
+        tabs={
+            "Worst mistakes": mistakes_tab,
+            "Try it": try_tab,
+            "Listen": listen_tab,
+            "Look inside": speech_inside_tab,
+            "Map": map_tab,
+        },
         settings={"recording": text},
     )
 )

@@ -254,16 +254,21 @@ def pareto_figure(
     return fig
 
 
+def wave_envelope(wave: np.ndarray, sample_rate: int, points: int = 4000) -> tuple[np.ndarray, np.ndarray]:
+    """(seconds, samples) to draw: a long wave as a min/max envelope of `points` columns, a short one as it is."""
+    wave = np.asarray(wave, dtype=np.float32).ravel()
+    step = max(1, len(wave) // (points // 2))
+    if step == 1:
+        return np.arange(len(wave)) / sample_rate, wave
+    cols = wave[: len(wave) // step * step].reshape(-1, step)
+    y = np.stack([cols.min(1), cols.max(1)], 1).ravel()  # keeps the peaks a plain stride would skip
+    return np.repeat(np.arange(len(cols)) * step / sample_rate, 2), y
+
+
 def waveform_figure(wave: np.ndarray, sample_rate: int, height: int = 220, points: int = 4000) -> go.Figure:
     """A clip's samples over time (seconds); long clips are drawn as a min/max envelope of `points` columns."""
     wave = np.asarray(wave, dtype=np.float32).ravel()
-    step = max(1, len(wave) // (points // 2))
-    if step > 1:
-        cols = wave[: len(wave) // step * step].reshape(-1, step)
-        y = np.stack([cols.min(1), cols.max(1)], 1).ravel()  # keeps the peaks a plain stride would skip
-        t = np.repeat(np.arange(len(cols)) * step / sample_rate, 2)
-    else:
-        y, t = wave, np.arange(len(wave)) / sample_rate
+    t, y = wave_envelope(wave, sample_rate, points)
     fig = go.Figure(go.Scatter(x=t, y=y, mode="lines", line={"color": PALETTE[0], "width": 1}, hoverinfo="skip"))
     peak = max(float(np.abs(wave).max()), 1e-3)
     fig.update_layout(
