@@ -169,6 +169,11 @@ def add_data_flags(parser: argparse.ArgumentParser) -> None:
 
 def add_runs_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", default="runs", help="run store folder (default ./runs)")
+    parser.add_argument(
+        "--db-url",
+        help="the run store's database: sqlite:///PATH or postgresql://USER@HOST/DB for a team's shared store "
+        "(default: $DLSTUDIO_DB_URL, else runs.db in --runs); every process this command starts uses it too",
+    )
 
 
 def add_backend_flags(parser: argparse.ArgumentParser) -> None:
@@ -409,6 +414,9 @@ def result_json(result, backend: str, world_size: int = 1) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    env_before = os.environ.get("DLSTUDIO_DB_URL")
+    if getattr(args, "db_url", None):  # through the environment: workers, torchrun ranks and Ray tasks inherit it
+        os.environ["DLSTUDIO_DB_URL"] = args.db_url
     try:
         return args.func(args)
     except KeyboardInterrupt:  # outside training (loading data, saving): the run, if any, is marked failed
@@ -425,3 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:  # DataError, RunStoreError, a bad setting, a missing or unwritable file
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if env_before is None:
+            os.environ.pop("DLSTUDIO_DB_URL", None)
+        else:
+            os.environ["DLSTUDIO_DB_URL"] = env_before

@@ -12,7 +12,7 @@ from typing import Any
 
 from core.cli import add_runs_flag, command_for, metric_lines, text_table
 from core.run_views import setting_text
-from core.runs import RunStore, RunStoreError
+from core.runs import RunStore, RunStoreError, database_url
 from core.tasks import run_headline
 
 EXPORT_FORMATS = ("onnx", "torchscript")  # core.export.FORMATS, named here so the parser loads no exporter
@@ -47,9 +47,10 @@ def add_parsers(sub) -> None:
 
 
 def existing_store(root: str) -> RunStore | None:
-    """The run store at `root`, or None where there is none yet: reading never creates one."""
+    """The run store at `root` (its database at --db-url / $DLSTUDIO_DB_URL where one is named), or None where
+    there is none yet: reading never creates one."""
     path = Path(root)
-    if not path.exists() or path.is_dir() and not (path / "runs.db").exists():
+    if database_url() is None and (not path.exists() or path.is_dir() and not (path / "runs.db").exists()):
         return None
     try:
         return RunStore(path)  # a file here, a corrupt runs.db: RunStoreError naming it

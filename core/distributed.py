@@ -283,7 +283,7 @@ def run_distributed(
         cmd = torchrun_command(nproc, launch, str(config_file), str(Path(store.root).resolve()), run_id)
         proc = subprocess.Popen(
             cmd,
-            env=_rank_env(nproc, Path(tmp)),
+            env={**_rank_env(nproc, Path(tmp)), **store.env()},  # rank 0 opens the same database and files
             stdout=subprocess.PIPE,  # relayed to stderr: stdout stays the caller's (the CLI's last line is its JSON)
             stderr=subprocess.STDOUT,
             text=True,

@@ -168,6 +168,7 @@ class JobManager:
             with self._lock:
                 self._jobs[job.id] = job
         task = job_task(config, job.run_id, str(self.store.root.resolve()), test)
+        task["env"].update(self.store.env())  # a store opened on a named database: the worker opens the same one
         self._keys[job.id] = self._runner.launch(task, lambda kind, payload: self._on_event(job, kind, payload))
         return job
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import torch
 
 from core.cli import main
@@ -69,29 +70,30 @@ def _statuses(root):
         return []
 
 
-def _set(root, run_id, **values):
-    with sqlite3.connect(root / "runs.db") as db:
+def _set(store, run_id, **values):
+    """Change a run's row behind the store's back (SQLite or PostgreSQL)."""
+    with store._connect() as db:
         for key, value in values.items():
-            db.execute(f"UPDATE runs SET {key}=? WHERE id=?", (value, run_id))
+            db.execute(sa.text(f"UPDATE runs SET {key}=:value WHERE id=:id"), {"value": value, "id": run_id})
 
 
-def test_a_pid_now_used_by_another_process_does_not_keep_a_run_running(tmp_path):
-    store = RunStore(tmp_path)
+def test_a_pid_now_used_by_another_process_does_not_keep_a_run_running(tmp_path, store_url):
+    store = RunStore(tmp_path, db_url=store_url)
     mine, reused = (store.create("image", {"model": "mlp"}) for _ in range(2))
     assert store.get(mine)["pid_start"] == process_start(os.getpid()) is not None
-    _set(tmp_path, reused, pid_start=process_start(os.getpid()) - 1)  # this pid, but a process started earlier
-    RunStore(tmp_path)
+    _set(store, reused, pid_start=process_start(os.getpid()) - 1)  # this pid, but a process started earlier
+    RunStore(tmp_path, db_url=store_url)
     assert store.get(mine)["status"] == "running"
     assert store.get(reused)["status"] == "interrupted"
 
 
-def test_a_run_of_another_machine_is_interrupted_only_once_its_heartbeat_is_stale(tmp_path):
-    store = RunStore(tmp_path)
+def test_a_run_of_another_machine_is_interrupted_only_once_its_heartbeat_is_stale(tmp_path, store_url):
+    store = RunStore(tmp_path, db_url=store_url)
     fresh, stale = (store.create("image", {"model": "mlp"}) for _ in range(2))
     elsewhere = f"not-{HOST}"
-    _set(tmp_path, fresh, host=elsewhere, pid=999999999)
-    _set(tmp_path, stale, host=elsewhere, pid=999999999, heartbeat=time.time() - STALE_AFTER - 1)
-    RunStore(tmp_path)
+    _set(store, fresh, host=elsewhere, pid=999999999)
+    _set(store, stale, host=elsewhere, pid=999999999, heartbeat=time.time() - STALE_AFTER - 1)
+    RunStore(tmp_path, db_url=store_url)
     assert store.get(fresh)["status"] == "running"  # its pid means nothing here; its heartbeat is recent
     assert store.get(stale)["status"] == "interrupted"
     store.beat(fresh)

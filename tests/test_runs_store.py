@@ -1,9 +1,10 @@
-"""Run store: persistence across restarts, interrupted and failed runs, checkpoints, deletion."""
+"""Run store: persistence across restarts, interrupted and failed runs, checkpoints, deletion; on SQLite and on
+PostgreSQL (the `store_url` fixture)."""
 
-import sqlite3
 import time
 
 import pytest
+import sqlalchemy as sa
 import torch
 
 from core.config import make_config
@@ -12,10 +13,10 @@ from core.experiment import run_experiment
 from core.runs import RunStore
 
 
-def test_a_run_survives_a_restart(tmp_path):
-    store = RunStore(tmp_path)
+def test_a_run_survives_a_restart(tmp_path, store_url):
+    store = RunStore(tmp_path, db_url=store_url)
     result = run_experiment(make_config("image", "mlp", epochs=2, max_batches=2), store)
-    again = RunStore(tmp_path)
+    again = RunStore(tmp_path, db_url=store_url)
     run = again.get(result.run_id)
     assert run["status"] == "finished"
     assert run["metrics"]["accuracy"] == result.metrics["accuracy"]
@@ -24,19 +25,19 @@ def test_a_run_survives_a_restart(tmp_path):
     assert again.load_artifacts(result.run_id)["probs"].shape[1] == 10
 
 
-def test_run_left_running_by_a_dead_process_is_marked_interrupted(tmp_path):
-    store = RunStore(tmp_path)
+def test_run_left_running_by_a_dead_process_is_marked_interrupted(tmp_path, store_url):
+    store = RunStore(tmp_path, db_url=store_url)
     run_id = store.create("image", {"model": "cnn"})
-    with sqlite3.connect(tmp_path / "runs.db") as db:
-        db.execute("UPDATE runs SET pid=999999999 WHERE id=?", (run_id,))
-    RunStore(tmp_path)
+    with store._connect() as db:
+        db.execute(sa.text("UPDATE runs SET pid=999999999 WHERE id=:id"), {"id": run_id})
+    RunStore(tmp_path, db_url=store_url)
     run = store.get(run_id)
     assert run["status"] == "interrupted"
     assert "ended before it finished" in run["error"]
 
 
-def test_a_failed_run_says_why_and_others_are_kept(tmp_path):
-    store = RunStore(tmp_path)
+def test_a_failed_run_says_why_and_others_are_kept(tmp_path, store_url):
+    store = RunStore(tmp_path, db_url=store_url)
     good = run_experiment(make_config("image", "mlp", epochs=1, max_batches=1), store)
     with pytest.raises(DataError):
         run_experiment(make_config("image", "mlp", data=str(tmp_path / "missing")), store)
@@ -45,8 +46,8 @@ def test_a_failed_run_says_why_and_others_are_kept(tmp_path):
     assert store.get(good.run_id)["status"] == "finished"
 
 
-def test_checkpoint_is_a_plain_dict_loaded_with_weights_only(tmp_path):
-    store = RunStore(tmp_path)
+def test_checkpoint_is_a_plain_dict_loaded_with_weights_only(tmp_path, store_url):
+    store = RunStore(tmp_path, db_url=store_url)
     result = run_experiment(make_config("image", "cnn", epochs=1, max_batches=1), store)
     path = store.run_dir(result.run_id) / "checkpoint.pt"
     ckpt = torch.load(path, weights_only=True)
@@ -54,8 +55,8 @@ def test_checkpoint_is_a_plain_dict_loaded_with_weights_only(tmp_path):
     assert ckpt["epoch"] == 1
 
 
-def test_delete_removes_row_history_and_files(tmp_path):
-    store = RunStore(tmp_path)
+def test_delete_removes_row_history_and_files(tmp_path, store_url):
+    store = RunStore(tmp_path, db_url=store_url)
     result = run_experiment(make_config("image", "mlp", epochs=1, max_batches=1), store)
     store.delete(result.run_id)
     assert store.get(result.run_id) is None
@@ -63,8 +64,8 @@ def test_delete_removes_row_history_and_files(tmp_path):
     assert not store.run_dir(result.run_id).exists()
 
 
-def test_list_filters_by_task_newest_first(tmp_path):
-    store = RunStore(tmp_path)
+def test_list_filters_by_task_newest_first(tmp_path, store_url):
+    store = RunStore(tmp_path, db_url=store_url)
     a = store.create("image", {"model": "a"})
     time.sleep(0.01)
     b = store.create("image", {"model": "b"})
