@@ -11,19 +11,10 @@ import torch
 
 from core.metric_info import metric
 from core.metrics_ranking import K, popular_share, top_k
+from core.models import spec_of
 from core.models.recsys import Recommender
 from core.tasks.recsys import LIKE, SPEC, RecsysData, prepare
 
-# How each model takes in someone who was not in its training data (Recommender.score_visitor).
-FOLD_IN = {
-    "pop": "no personal signal: the most popular items you have not rated",
-    "itemknn": "sums the similarities of the items you liked (4+) to every other item",
-    "ease": "passes the items you liked (4+) through the learned item-to-item weights",
-    "mf": "fits your own factors and bias to your ratings by ridge regression (all ratings count, low ones too)",
-    "bpr": "a few gradient steps find your vector from the items you liked (4+)",
-    "neumf": "a few gradient steps find your user vectors from the items you liked (4+)",
-    "sasrec": "reads the items you rated, in the order you rated them, as your history",
-}
 RUN_COLUMNS = {  # metric -> its column, labelled by the one metric table
     key: (metric(key).label if key != "train_seconds" else "Train s")
     for key in (*SPEC.headline[:6], "popular_share@10", "rmse", "mae", "train_seconds")
@@ -93,7 +84,7 @@ def recommend_for_visitor(model: Recommender, data: RecsysData, rated: dict[int,
     model = model.cpu().eval()
     items = np.array(list(rated), dtype=np.int64)
     ratings = np.array(list(rated.values()), dtype=np.float32)
-    shown = items if getattr(model, "rating_model", False) else _liked(items, ratings)
+    shown = items if spec_of(model).rating_model else _liked(items, ratings)
     scores = model.score_visitor(torch.from_numpy(shown), torch.from_numpy(ratings[np.isin(items, shown)])).float()
     exclude = torch.zeros(1, data.n_items, dtype=torch.bool)
     exclude[0, items] = True

@@ -9,7 +9,7 @@ from PIL import Image
 
 from core.config import BATCH_RULE, RUN_OPTIONS, fit_rule, fit_to_data, make_config
 from core.experiment import run_experiment
-from core.models import get_spec, list_models, register_model
+from core.models import get_model, get_spec, list_models, register_model, spec_of
 from core.runs import RunStore
 from core.tasks import get_task, task_names, task_specs
 from core.training import (
@@ -39,6 +39,26 @@ def test_every_task_is_found_and_every_model_has_a_spec():
 def test_registering_a_name_twice_is_an_error():
     with pytest.raises(ValueError, match="registered twice"):
         register_model("image", "cnn_bn", "again")(lambda **kw: None)
+
+
+def test_a_recommender_that_does_not_say_how_it_folds_in_a_visitor_cannot_register():
+    list_models("recsys")  # its models module states the facts every recommender must give
+    with pytest.raises(ValueError, match="must state fold_in"):
+        register_model("recsys", "new_recommender", "no fold-in text")(lambda **kw: None)
+    assert "new_recommender" not in list_models("recsys")
+    assert all(get_spec("recsys", name).fold_in for name in list_models("recsys"))
+
+
+def test_a_built_model_carries_its_spec_and_its_facts_come_from_the_registry():
+    for task in task_names():
+        for name in list_models(task):
+            spec = get_spec(task, name)
+            assert not hasattr(spec.builder, "uses_validation") and not hasattr(spec.builder, "rating_model")
+    model = get_model("recsys", "mf", n_users=3, n_items=4, n_train=5)
+    assert spec_of(model) is get_spec("recsys", "mf") and spec_of(model).rating_model
+    assert get_spec("image", "pca_svm").uses_validation and not get_spec("image", "logreg").uses_validation
+    with pytest.raises(ValueError, match="not built by core.models.get_model"):
+        spec_of(torch.nn.Linear(2, 2))
 
 
 def test_no_setting_given_means_the_models_spec():

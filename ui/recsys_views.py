@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from core.charts import item_map_figure, popularity_bias_figure
+from core.models import get_spec
 from core.recsys_explore import (
-    FOLD_IN,
     evaluated_users,
     item_map,
     items_to_rate,
@@ -96,9 +96,10 @@ def visitor_tab(run: dict) -> None:
     model, _ = run_model(run["id"])
     picks = items_to_rate(data, 12)
     keys = {i: f"{P}_visit_{data.item_ids[i]}" for i in picks}
+    fold_in = get_spec(run["task"], run["model"]).fold_in
     st.caption(
         f"Rate a few of these popular items (one star = disliked, five = loved); the top-10 updates at once. "
-        f"Cold start: you are not in the training data, so **{run['model']}** {FOLD_IN.get(run['model'], '')}."
+        f"Cold start: you are not in the training data, so **{run['model']}** {fold_in}."
     )
     cols = st.columns(4)
     for n, item in enumerate(picks):

@@ -50,6 +50,9 @@ class ModelSpec:
     defaults_from: str = ""  # where the defaults came from (which script, which split)
     objective: str = ""  # how its task trains it, where a task has several ways (recsys: rating, pairwise, ...)
     label: str = ""  # its name in prose ("PCA+SVM"); the registered name where empty
+    uses_validation: bool = False  # its closed-form fit picks hyper-parameters on the validation split (SVM's C)
+    rating_model: bool = False  # recsys: predicts ratings on the data's scale (RMSE and MAE apply)
+    fold_in: str = ""  # recsys: how it takes in someone not in its training data, completing "so MODEL ..."
 
     @property
     def title(self) -> str:
@@ -78,6 +81,14 @@ class ModelSpec:
 
 
 _SPECS: dict[str, dict[str, ModelSpec]] = {}
+# facts every model of a task must state (a task's models module calls require_facts): a new model that leaves
+# one out fails when it registers, not later on a page
+_REQUIRED: dict[str, tuple[str, ...]] = {}
+
+
+def require_facts(task: str, *names: str) -> None:
+    """Every model registered under `task` from now on must give these ModelSpec facts (non-empty)."""
+    _REQUIRED[task] = names
 
 
 def register_model(task: str, name: str, description: str, **facts: Any) -> Callable:
@@ -86,6 +97,9 @@ def register_model(task: str, name: str, description: str, **facts: Any) -> Call
     def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _SPECS.get(task, {}):
             raise ValueError(f"{task} model {name!r} is registered twice")
+        missing = [f for f in _REQUIRED.get(task, ()) if not facts.get(f)]
+        if missing:
+            raise ValueError(f"{task} model {name!r} must state {', '.join(missing)} (see ModelSpec)")
         unknown = set(facts.get("defaults", {})) - set(TRAINING_KEYS)
         if unknown:
             raise ValueError(f"{name}: defaults may only set {', '.join(TRAINING_KEYS)}, not {', '.join(unknown)}")
@@ -119,7 +133,17 @@ def get_spec(task: str, name: str) -> ModelSpec:
 def get_model(task: str, name: str, **cfg) -> nn.Module:
     """Build a model: its spec's option defaults under `cfg` (the data's shapes and any chosen options)."""
     spec = get_spec(task, name)
-    return spec.builder(**{**spec.option_defaults(), **cfg})
+    model = spec.builder(**{**spec.option_defaults(), **cfg})
+    model.registry_spec = spec  # what it is travels with it: spec_of(model)
+    return model
+
+
+def spec_of(model: nn.Module) -> ModelSpec:
+    """The spec of a model built by get_model (through a DDP or compile wrapper too)."""
+    spec = getattr(model, "registry_spec", None) or getattr(getattr(model, "module", None), "registry_spec", None)
+    if spec is None:
+        raise ValueError(f"{type(model).__name__} was not built by core.models.get_model: its spec is unknown")
+    return spec
 
 
 def freeze_backbone(model: nn.Module) -> None:

@@ -57,8 +57,6 @@ class PCASVM(nn.Module):
     """Eigenfaces: pixels projected on their leading principal components, whitened (scikit-learn's PCA with
     whiten=True), then an RBF SVM (core.models.svm.RBFSVC) whose C and gamma are picked on the validation split."""
 
-    uses_validation = True  # fit_sklearn takes the validation split, to choose C and gamma on it
-
     def __init__(self, in_features: int, num_classes: int, components: int) -> None:
         super().__init__()
         self.components = components
@@ -359,6 +357,7 @@ def logreg(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
     closed_form=True,
     options=(COMPONENTS,),
     good_for="a baseline for photos of a few people or things: the classic before deep learning",
+    uses_validation=True,  # fit_sklearn takes the validation split, to choose C and gamma on it
 )
 def pca_svm(channels: int, size: int, num_classes: int, **kw) -> nn.Module:
     return PCASVM(_flat(channels, size), num_classes, **kw)

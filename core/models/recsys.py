@@ -15,8 +15,10 @@ from torch import nn
 
 from core.data import DataError, env_limit
 from core.memory import memory_room
-from core.models import register_model
+from core.models import register_model, require_facts
 from core.options import Option
+
+require_facts("recsys", "fold_in")  # the New visitor tab completes "so MODEL ..." with it
 
 MAX_GB = 4.0  # most one recommender may need (memory_bytes), checked before it allocates; DLSTUDIO_RECSYS_MAX_GB
 SCORE_USERS = 512  # users ranked at once (core.tasks.recsys.rank_users)
@@ -40,7 +42,6 @@ RANK_WEIGHT = Option("rank_weight", "Ranking-loss weight", 2.0, 0.0, 100.0, 0.5)
 class Recommender(nn.Module):
     """Base: `score_users(users) -> (B, n_items)`; higher is better. Models reading histories set `uses_history`."""
 
-    rating_model = False  # predicts ratings on the data's scale (RMSE/MAE apply)
     uses_history = False
 
     def __init__(self, n_users: int, n_items: int, n_train: int = 0, **options) -> None:
@@ -159,6 +160,7 @@ def learned_size(model: nn.Module) -> int:
     label="popularity",
     closed_form=True,
     good_for="the baseline every recommender must beat",
+    fold_in="no personal signal: the most popular items you have not rated",
 )
 class Popularity(Recommender):
     def __init__(self, n_users: int, n_items: int, **_) -> None:
@@ -190,6 +192,7 @@ class Popularity(Recommender):
         Option("shrink", "Similarity shrinkage", 10.0, 0.0, 1000.0, 1.0),
     ),
     good_for="explainable lists: 'because you liked …'",
+    fold_in="sums the similarities of the items you liked (4+) to every other item",
 )
 class ItemKNN(Recommender):
     uses_history = True
@@ -281,6 +284,7 @@ class ItemKNN(Recommender):
     closed_form=True,
     options=(Option("reg", "Regularisation (L2)", 250.0, 0.0, 1e5, 10.0),),
     good_for="the best top-10 here, fitted in a second (catalogues up to a few thousand items)",
+    fold_in="passes the items you liked (4+) through the learned item-to-item weights",
 )
 class EASE(Recommender):
     uses_history = True
@@ -349,10 +353,10 @@ class _EmbeddingRecommender(Recommender):
     good_for="predicting star ratings (RMSE)",
     defaults_from="selected on movies' validation split by scripts/tune_defaults.py (lr x epochs, 3 seeds; "
     "by validation RMSE)",
+    fold_in="fits your own factors and bias to your ratings by ridge regression (all ratings count, low ones too)",
+    rating_model=True,
 )
 class MatrixFactorization(_EmbeddingRecommender):
-    rating_model = True
-
     def __init__(
         self,
         n_users: int,
@@ -427,6 +431,7 @@ class MatrixFactorization(_EmbeddingRecommender):
     good_for="top-10 lists from clicks or ratings alike",
     defaults_from="selected on movies' validation split by scripts/tune_defaults.py (batch size x lr x epochs, "
     "3 seeds; validation NDCG@10 0.286)",
+    fold_in="a few gradient steps find your vector from the items you liked (4+)",
 )
 class BPR(_EmbeddingRecommender):
     def __init__(self, n_users: int, n_items: int, dim: int = 64, **_) -> None:
@@ -485,6 +490,7 @@ class BPR(_EmbeddingRecommender):
     ),
     good_for="non-linear user-item interactions",
     defaults_from=DEFAULTS_FROM,
+    fold_in="a few gradient steps find your user vectors from the items you liked (4+)",
 )
 class NeuMF(_EmbeddingRecommender):
     def __init__(
@@ -583,6 +589,7 @@ class _CausalBlock(nn.Module):
     ),
     good_for="what comes next in a time-ordered history",
     defaults_from=DEFAULTS_FROM,
+    fold_in="reads the items you rated, in the order you rated them, as your history",
 )
 class SASRec(Recommender):
     uses_history = True

@@ -153,8 +153,6 @@ class PooledMFCCSVM(PooledMFCC, nn.Module):
     picked on the validation split. Scores are SVC's one-vs-rest votes (core.models.svm.RBFSVC): the softmax the
     task takes of them ranks the words, it is not a calibrated probability."""
 
-    uses_validation = True  # fit_sklearn takes the validation split, to choose C and gamma on it
-
     def __init__(self, num_classes: int, sample_rate: int = 16_000, spec_augment: dict | None = None) -> None:
         super().__init__()
         self.logmel = LogMel(sample_rate)
@@ -393,6 +391,7 @@ def logreg(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Mo
     label="MFCC SVM",
     closed_form=True,
     good_for="the classic baseline: a kernel method on average timbre, before any deep learning",
+    uses_validation=True,  # fit_sklearn takes the validation split, to choose C and gamma on it
 )
 def svm(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Module:
     return PooledMFCCSVM(num_classes, sample_rate, **kw)

@@ -11,6 +11,7 @@ from torch import nn
 
 from core.embeddings import backbone_frozen, can_embed, embeddings
 from core.metrics import classification_ci95, classification_metrics, footprint, interval_note, worst_mistakes
+from core.models import spec_of
 
 
 class ClassificationTask:
@@ -20,7 +21,7 @@ class ClassificationTask:
 
     def fit_closed_form(self, model: nn.Module, data, config: dict[str, Any]) -> None:
         # a model that picks its hyper-parameters (the SVM's C and gamma) does so on the validation split only
-        val = {"val": (data.x["val"], data.y["val"])} if getattr(model, "uses_validation", False) else {}
+        val = {"val": (data.x["val"], data.y["val"])} if spec_of(model).uses_validation else {}
         model.fit_sklearn(data.x["train"], data.y["train"], seed=config.get("seed", 0), **val)
 
     @torch.no_grad()

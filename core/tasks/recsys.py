@@ -31,7 +31,7 @@ from core.metrics_ranking import (
     rating_metrics,
     top_k,
 )
-from core.models import get_model, get_spec
+from core.models import get_model, get_spec, spec_of
 from core.models.recsys import SCORE_USERS, Recommender, learned_size
 from core.tasks import split_seed
 from core.tasks.specs.recsys import SPEC
@@ -521,7 +521,7 @@ class RecsysTask:
             "notes": data.notes,
             f"popular_share@{K}": popular_share(top, data.item_counts),
         }
-        if getattr(model, "rating_model", False):
+        if spec_of(model).rating_model:
             test = data.splits["test"]
             with torch.no_grad():
                 pred = model.predict_rating(test.users, test.items).numpy()
