@@ -16,6 +16,7 @@ from core.metric_info import format_interval, format_metric, metric
 from core.report import run_report
 from core.run_views import SORTS, filter_runs, long_label, setting_text, short_labels
 from core.runs import ACTIVE
+from core.status import STORED, TESTED
 from core.tasks import get_task
 from ui.results_panel import results_panel
 from ui.services import get_jobs, get_store, keep_settings, runs_dir
@@ -23,7 +24,7 @@ from ui.share import list_of, one_of, share_settings, text
 from ui.text import plain
 
 P = "runs"
-STATUSES = ["finished", "stopped", "running", "queued", "failed", "diverged", "interrupted", "crashed", "cancelled"]
+STATUSES = list(STORED)
 MAX_COMPARED = 8
 SMALL = {"latency_ms": "{:.2g} ms", "train_seconds": "{:.2g} s"}  # costs too small for their usual format
 
@@ -182,7 +183,7 @@ def _delete(run_id: str) -> None:
 
 def export_section(run: dict) -> None:
     exports = st.session_state.setdefault(f"{P}_exports", {})
-    finished = run["status"] in ("finished", "stopped")
+    finished = run["status"] in TESTED
     if st.button(
         "Export to ONNX and TorchScript",
         icon=":material/output:",

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.status import TESTED, Status
 from core.training import Callback, Diverged, StopTraining, TrainConfig
 
 if TYPE_CHECKING:
@@ -440,9 +441,9 @@ def _outcome(store, run_id, returncode, tail, trainer: LaunchedRun, follow: _Fol
     trainer.status = run["status"]
     follow.emit("on_fit_end", run["status"])
     details = run.get("details") or {}
-    if run["status"] == "diverged":
+    if run["status"] == Status.DIVERGED:
         raise Diverged(details.get("stop_reason") or run.get("error") or "the training loss became NaN")
-    if run["status"] not in ("finished", "stopped"):
+    if run["status"] not in TESTED:
         raise ChildProcessError(run.get("error") or _ranks_error(returncode, tail))
     return RunResult(
         run_id,

@@ -13,6 +13,7 @@ from core.metric_info import metric
 from core.metrics_ranking import K, popular_share, top_k
 from core.models import spec_of
 from core.models.recsys import Recommender
+from core.status import TESTED
 from core.tasks.recsys import LIKE, SPEC, RecsysData, prepare
 
 RUN_COLUMNS = {  # metric -> its column, labelled by the one metric table
@@ -194,7 +195,7 @@ def runs_table(runs: list[dict[str, Any]], protocol: str | None = None) -> pd.Da
     `protocol`, only the runs scored under it."""
     rows = []
     for run in runs:
-        if run["status"] not in ("finished", "stopped") or protocol not in (None, run_protocol(run)):
+        if run["status"] not in TESTED or protocol not in (None, run_protocol(run)):
             continue
         values = {**run["metrics"], **{k: v for k, v in run["details"].items() if k == f"popular_share@{K}"}}
         rows.append(

@@ -13,6 +13,7 @@ from core.baseline import comparison_line, verdict_text
 from core.charts import confusion_matrix_figure, curves_figure, model_comparison_figure
 from core.metric_info import METRICS, format_interval, format_metric, metric
 from core.metrics import report_with_present_macro_avg
+from core.status import BROKEN, TESTED
 from core.tasks import get_task
 from ui.services import get_store
 from ui.text import plain
@@ -95,7 +96,7 @@ def same_data_runs(run: dict[str, Any], name: str) -> list[dict[str, Any]]:
     same = [
         r
         for r in get_store().list(run["task"])
-        if r["status"] in ("finished", "stopped")
+        if r["status"] in TESTED
         and r["dataset"] == run["dataset"]
         and r["config"].get("protocol") == run["config"].get("protocol")
         and name in r["metrics"]
@@ -167,7 +168,7 @@ def results_panel(
     if run is None:
         st.warning(f"Run {run_id} is no longer in the run store.")
         return None
-    if run["status"] in ("failed", "diverged"):
+    if run["status"] in BROKEN:
         st.error(f"Run {run_id} {run['status']}: {plain(run['error'])}")
         return run
     st.subheader(f"Results · {run['model']} on {plain(Path(run['dataset'] or '').name or run['dataset'])}")

@@ -9,6 +9,7 @@ import streamlit as st
 from core.charts import curves_figure
 from core.config import RUN_OPTIONS, make_config
 from core.options import Option
+from core.status import BROKEN, TESTED
 from core.training import OPTIMIZER_LABELS
 from ui.services import client_address, get_jobs, get_store, session_id
 from ui.text import plain
@@ -104,9 +105,9 @@ def training_panel(prefix: str, task: str, model: str, options: dict[str, Any], 
 
 
 def _record_finished(prefix: str, job) -> None:
-    if job.status in ("failed", "diverged"):
+    if job.status in BROKEN:
         st.error(f"Training {job.status}: {plain(job.error)}")
-    elif job.status in ("finished", "stopped"):
+    elif job.status in TESTED:
         st.session_state[f"{prefix}_run"] = job.run_id
         if job.status == "stopped":
             st.warning("Training was stopped; the results below are for the model trained so far.")
@@ -145,4 +146,4 @@ def live_curves(run_id: str, epochs_done: int, _history: list[dict[str, Any]]):
 
 
 def finished_runs(task: str) -> list[dict[str, Any]]:
-    return [r for r in get_store().list(task) if r["status"] in ("finished", "stopped")]
+    return [r for r in get_store().list(task) if r["status"] in TESTED]
