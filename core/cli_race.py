@@ -16,7 +16,7 @@ from core.cli import (
     train_options,
 )
 from core.config import RUN_OPTIONS
-from core.lr_search import OWN_LR_NOTE, SEARCH_FRACTION, SEARCH_POINTS, search_note
+from core.lr_search import OWN_LR_NOTE, SEARCH_EXTEND, SEARCH_FRACTION, SEARCH_POINTS, search_note
 from core.runs import RunStore
 from core.whatif import AXES, MAX_RUNS, MAX_SEEDS, SWITCHES, at_best_lr
 
@@ -48,8 +48,8 @@ def add_parser(sub) -> None:
         action="store_true",
         help="train every variant at the base learning rate; by default, when the race varies the optimizer, batch "
         "size, an architecture switch or the model (and not lr), each run first tries "
-        f"{SEARCH_POINTS} learning rates for 1/{SEARCH_FRACTION} of its epochs on the validation split and trains "
-        "at the best",
+        f"{SEARCH_POINTS} learning rates (up to {SEARCH_POINTS + SEARCH_EXTEND} when the best is at the edge) for "
+        f"1/{SEARCH_FRACTION} of its epochs on the validation split and trains at the best",
     )
     add_data_flags(race)
     add_train_settings(race)

@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from core.config import RUN_OPTIONS
 from core.metric_info import metric
 from core.training import Callback, Diverged, StopFlag, Trainer
 
@@ -23,6 +24,7 @@ from core.training import Callback, Diverged, StopFlag, Trainer
 TYPICAL_LR_RATIO = {"adam": 1.0, "adamw": 1.0, "rmsprop": 1.0, "adagrad": 10.0, "momentum": 10.0, "sgd": 30.0}
 SEARCH_POINTS = 5  # learning rates tried per run: the centre and two half-decades either side
 SEARCH_FRACTION = 5  # each tries 1/SEARCH_FRACTION of the run's epochs, so the search costs about one more run
+SEARCH_EXTEND = 2  # more steps past the edge when the best rate is the highest or lowest tried
 OWN_LR_NOTE = (
     "Each variant trained at its own best learning rate, picked by short runs scored on the validation split (the "
     "test split is read only by the runs compared), so the verdict compares the variants, not one learning rate "
@@ -98,38 +100,32 @@ def search_lr(
     """Try each of `config["lr_search"]`'s learning rates for a fraction of the epochs on the training split, score
     each on the validation split; returns the config to train (at the best lr, the search done) and the record.
 
-    `prepare(config)` gives a fresh (module to train, objective) as the real run starts it (seeded, fine-tuned from
-    its source run, a frozen backbone's head). A stop (the Stop button, Ctrl-C) ends the search and is passed on
-    to the real run, which then stops at its first batch.
+    A best rate at the edge of those tried is followed by up to SEARCH_EXTEND more half-decade steps that way, so a
+    centre guessed wrong for a model is corrected. `prepare(config)` gives a fresh (module to train, objective) as
+    the real run starts it (seeded, fine-tuned from its source run, a frozen backbone's head). A stop (the Stop
+    button, Ctrl-C) ends the search and is passed on to the real run, which then stops at its first batch.
     """
-    from core.experiment import train_config
     from core.training import process_group
 
     if process_group()[1] > 1:
         raise ValueError("the learning-rate search trains in one process: set the DDP processes to 1")
-    lrs = list(config["lr_search"])
+    queue = list(config["lr_search"])
     key, higher = score_key(config["task"])
     epochs = search_epochs(config["epochs"])
     tried: list[dict[str, Any]] = []
-    for i, lr in enumerate(lrs):
-        short = {**config, "lr": lr, "epochs": epochs, "lr_search": []}
-        trained, objective = prepare(short)
-        progress = SearchProgress(callbacks, i * epochs, len(lrs) * epochs)
-        trainer = Trainer(trained, objective, train_config(short), [progress, stop])
-        try:
-            trainer.fit()
-        except Diverged:
-            tried.append({"lr": lr, "score": None, "diverged": True})
-            continue
-        if trainer.status == "stopped":  # Ctrl-C is caught by the trainer: the real run must stop as well
-            stop.request()
+    complete = True
+    while queue:
+        total = (len(tried) + len(queue)) * epochs
+        found = _try(config, queue.pop(0), epochs, prepare, stop, SearchProgress(callbacks, len(tried) * epochs, total))
+        if found is None:  # stopped
+            complete = False
             break
-        scores = ended_scores(trainer)
-        if key not in scores:  # an objective that logs no such number on validation: its loss decides
+        if found["scores"] and key not in found["scores"]:  # no such number on validation: its loss decides
             key, higher = "val_loss", False
-        score = scores.get(key)
-        tried.append({"lr": lr, "score": float(score) if score is not None and math.isfinite(score) else None,
-                      "val_loss": scores.get("val_loss")})  # fmt: skip
+        score = found.pop("scores").get(key)
+        tried.append({**found, "score": float(score) if score is not None and math.isfinite(score) else None})
+        if not queue and len(tried) < len(config["lr_search"]) + SEARCH_EXTEND:
+            queue = [lr for lr in [_beyond(tried, higher)] if lr is not None]
     chosen = best_lr(tried, higher)
     record = {
         "metric": key,
@@ -137,16 +133,44 @@ def search_lr(
         "tried": tried,
         "asked": config["lr"],
         "chosen": chosen if chosen is not None else config["lr"],
-        "complete": len(tried) == len(lrs),
+        "complete": complete,
     }
     return {**config, "lr": record["chosen"], "lr_search": []}, record
+
+
+def _try(config, lr: float, epochs: int, prepare, stop: StopFlag, progress: Callback) -> dict[str, Any] | None:
+    """One short run at `lr`: its validation scores as the weights ended (None: it was stopped)."""
+    from core.experiment import train_config
+
+    short = {**config, "lr": lr, "epochs": epochs, "lr_search": []}
+    trained, objective = prepare(short)
+    trainer = Trainer(trained, objective, train_config(short), [progress, stop])
+    try:
+        trainer.fit()
+    except Diverged:
+        return {"lr": lr, "diverged": True, "scores": {}}
+    if trainer.status == "stopped":  # Ctrl-C is caught by the trainer: the real run must stop as well
+        stop.request()
+        return None
+    scores = ended_scores(trainer)
+    return {"lr": lr, "val_loss": scores.get("val_loss"), "scores": scores}
+
+
+def _beyond(tried: Sequence[dict[str, Any]], higher_is_better: bool) -> float | None:
+    """The next half-decade step past the best rate when it is the highest or lowest tried; else None."""
+    best, lrs = best_lr(tried, higher_is_better), sorted(t["lr"] for t in tried)
+    low, high = RUN_OPTIONS["lr"].low, RUN_OPTIONS["lr"].high
+    if best is None or len(lrs) < 2 or best not in (lrs[0], lrs[-1]):
+        return None
+    step = ladder(best * 10**0.5) if best == lrs[-1] else ladder(best / 10**0.5)
+    return step if low <= step <= high and step not in lrs else None
 
 
 def search_note(record: dict[str, Any]) -> str:
     """'lr 0.1, the best of 5 tried on the validation split for 6 epochs each (val accuracy): 0.01 → 0.612, …'."""
     tried = ", ".join(
         f"{t['lr']:g} → " + ("diverged" if t.get("diverged") else "–" if t["score"] is None else f"{t['score']:.3f}")
-        for t in record["tried"]
+        for t in sorted(record["tried"], key=lambda t: t["lr"])
     )
     cut = "" if record.get("complete", True) else " (stopped before it tried them all)"
     what = record["metric"].removeprefix("val_").replace("_", " ")
