@@ -11,6 +11,7 @@ from core.charts import band_curves_figure, pareto_figure
 from core.compare import COSTS, epoch_band, pareto_front, primary_metric, summary_text, variant_stats, verdict
 from core.config import RUN_OPTIONS, make_config
 from core.jobs import MAX_ACTIVE
+from core.lr_search import OWN_LR_NOTE, SEARCH_EXTEND, SEARCH_FRACTION, SEARCH_POINTS, search_note
 from core.models import get_spec, list_models
 from core.tasks import get_task, task_specs
 from core.training import OPTIMIZERS
@@ -20,14 +21,16 @@ from core.whatif import (
     MAX_RUNS,
     MAX_SEEDS,
     OPTIMIZER_NAMES,
+    at_best_lr,
     available_axes,
     default_model,
     expand,
+    searches_lr,
     snapshots,
     submit_race,
 )
 from ui.services import client_address, get_jobs, get_store, keep_settings, session_id
-from ui.share import int_in, list_of, one_of, parser_for, share_settings, text
+from ui.share import flag, int_in, list_of, one_of, parser_for, share_settings, text
 from ui.text import plain
 from ui.training_panel import BATCH_SIZES, TRAINING_SETTINGS, apply_defaults, finished_runs, training_controls
 
@@ -164,9 +167,13 @@ def race_curves(task: str, snaps: dict[str, list[dict]], key: str) -> None:
 def progress_table(snaps: dict[str, list[dict]]) -> None:
     rows = []
     for label, seeds in snaps.items():
-        total = sum(s.get("epochs") or 1 for s in seeds)
-        done = sum((s.get("epochs") or 1) if s["status"] in DONE else s.get("epoch", 0) for s in seeds)
-        counts = pd.Series([s["status"] for s in seeds]).value_counts()
+        searched = [s.get("searched") or (0, 0) for s in seeds]  # a learning-rate search's epochs, before the fit
+        total = sum((s.get("epochs") or 1) + of for s, (_, of) in zip(seeds, searched))
+        done = sum(
+            (s.get("epochs") or 1) + of if s["status"] in DONE else s.get("epoch", 0) + n
+            for s, (n, of) in zip(seeds, searched)
+        )
+        counts = pd.Series([_doing(s) for s in seeds]).value_counts()
         rows.append(
             {
                 "variant": label,
@@ -180,6 +187,14 @@ def progress_table(snaps: dict[str, list[dict]]) -> None:
         column_config={"progress": st.column_config.ProgressColumn("progress", format="%.0f%%", max_value=100)},
         key=f"{P}_progress",
     )
+
+
+def _doing(snap: dict) -> str:
+    """A run's status, with 'searching lr' while a running one tries learning rates before its fit."""
+    searched = snap.get("searched")
+    if snap["status"] == "running" and searched and searched[0] < searched[1] and not snap.get("epoch"):
+        return "searching lr"
+    return snap["status"]
 
 
 @st.fragment(run_every=1.0)
@@ -198,15 +213,15 @@ def live_race() -> None:
     race_curves(race["task"], snaps, f"{P}_live_curves")
 
 
-def results_table(stats, snaps, metric, front: list[bool]) -> None:
+def results_table(stats, seeds: list[int], metric, front: list[bool]) -> None:
+    """One row per variant; `seeds`: the runs each variant queued."""
     rows = []
     scale = 100 if metric.percent else 1  # percent metrics in points, all with the same decimals
-    for s, on_front in zip(stats, front):
-        seeds = snaps[s.label]
+    for s, queued, on_front in zip(stats, seeds, front):
         rows.append(
             {
                 "variant": s.label,
-                "seeds": f"{s.n}/{len(seeds)}",
+                "seeds": f"{s.n}/{queued}",
                 metric.name: s.mean * scale,
                 "± std": s.std * scale if s.n > 1 else None,
                 "parameters": s.costs.get("parameters"),
@@ -235,8 +250,14 @@ def race_results(race: dict, snaps: dict[str, list[dict]]) -> None:
     store, metric = get_store(), primary_metric(race["task"])
     records = {label: [store.get(s["run_id"]) for s in seeds] for label, seeds in snaps.items()}
     done = {label: [r for r in recs if r and r["status"] == "finished"] for label, recs in records.items()}
+    searched = {label: [r for r in runs if r["details"].get("lr_search")] for label, runs in done.items()}
     stats = [  # with each run's stored test predictions, for the paired test on the same test examples
-        variant_stats(label, [r["metrics"] for r in runs], metric.name, [store.load_artifacts(r["id"]) for r in runs])
+        variant_stats(
+            at_best_lr(label, [r["details"]["lr_search"]["chosen"] for r in searched[label]]),  # "SGD at its best lr…"
+            [r["metrics"] for r in runs],
+            metric.name,
+            [store.load_artifacts(r["id"]) for r in runs],
+        )
         for label, runs in done.items()
     ]
     result = verdict(stats, metric)
@@ -245,6 +266,13 @@ def race_results(race: dict, snaps: dict[str, list[dict]]) -> None:
         st.success(summary, icon=":material/emoji_events:")
     else:
         st.info(summary, icon=":material/balance:")
+    if any(searched.values()):
+        st.caption(OWN_LR_NOTE)
+        with st.expander("How each learning rate was chosen"):
+            for label, runs in searched.items():
+                for r in runs:
+                    note = search_note(r["details"]["lr_search"])
+                    st.markdown(f"- **{label}** · seed {r['config'].get('seed')}: {note}")
     for label, recs in records.items():
         for r in recs:
             if r and r["status"] in ("failed", "diverged", "interrupted", "crashed"):
@@ -253,7 +281,7 @@ def race_results(race: dict, snaps: dict[str, list[dict]]) -> None:
     cost = st.segmented_control("Cost", list(COSTS), format_func=lambda c: COSTS[c], key=f"{P}_cost")
     cost = cost or "train_seconds"
     front = pareto_front([(s.mean, s.costs.get(cost, math.nan)) for s in stats], metric.higher_is_better)
-    results_table(stats, snaps, metric, front)
+    results_table(stats, [len(snaps[label]) for label in done], metric, front)
     left, right = st.columns(2, gap="medium")
     with left:
         title = metric.title[0].upper() + metric.title[1:]
@@ -284,6 +312,13 @@ def race_section(plan, task: str, race_active: bool) -> None:
         st.markdown(f"- {v.label}")
     for note in plan.skipped:
         st.caption(f"Skipped: {note}")
+    if plan.search_runs:
+        st.caption(
+            f"Each variant at its own best learning rate: before it trains, each run tries {SEARCH_POINTS} learning "
+            f"rates for 1/{SEARCH_FRACTION} of its epochs each, scored on the validation split (up to {SEARCH_EXTEND} "
+            f"more past the edge when the best is the highest or lowest tried). That adds {plan.search_runs} short "
+            "runs, about as much training again as the race itself."
+        )
     workers = get_jobs().max_workers
     st.caption(f"{workers} train at once, the rest wait in the queue. Training goes on if you leave this page.")
     too_many = plan.runs > MAX_RUNS
@@ -323,6 +358,7 @@ share_settings(
         "values_model": list_of(one_of(ALL_MODELS)),
         "values_init_from": list_of(text),
         "seeds": int_in(1, MAX_SEEDS),
+        "own_lr": flag,
     },
 )
 st.title(":material/science: What-if lab")
@@ -352,10 +388,20 @@ with vary_col.container(border=True):
         key=f"{P}_seeds",
         help="Each variant trains once per seed (base seed, +1, …): the spread shows what is luck.",
     )
+    if searches_lr(axes):
+        st.session_state.setdefault(f"{P}_own_lr", True)
+        st.toggle(
+            "Each variant at its own best learning rate",
+            key=f"{P}_own_lr",
+            help="What is varied here changes the learning rate that suits it (plain SGD wants a larger one than "
+            "Adam): each run first tries a few on the validation split and trains at the best. Off: every variant "
+            "trains at the base learning rate.",
+        )
 with race_col.container(border=True):
     st.markdown("**3 · Race**")
     try:
-        plan = expand(make_config(task, model, dataset=dataset, **options), axes, int(_state("seeds")))
+        own_lr = bool(_state("own_lr")) and searches_lr(axes)
+        plan = expand(make_config(task, model, dataset=dataset, **options), axes, int(_state("seeds")), own_lr)
         race_section(plan, task, active)
     except ValueError as exc:
         st.warning(plain(exc))

@@ -2,7 +2,9 @@
 
 from streamlit.testing.v1 import AppTest
 
+from core.lr_search import OWN_LR_NOTE
 from core.runs import RunStore
+from core.whatif import at_best_lr
 from tests.apptest import APP, open_page, rerun_until
 from ui.services import runs_dir
 
@@ -45,18 +47,39 @@ def test_racing_two_optimizers_ends_with_a_verdict_and_a_table():
     at = open_page("app_pages/whatif.py")
     at.selectbox(key="whatif_model").select("mlp").run()
     at.number_input(key="whatif_epochs").set_value(2).run()
+    assert at.toggle(key="whatif_own_lr").value  # each variant at its own best learning rate, by default
+    assert any("adds 20 short runs" in c.value for c in at.caption)
     at.button(key="whatif_race_btn").click().run()
     assert not at.exception
-    rerun_until(at, lambda a: any(s.value == "Verdict" for s in a.subheader), timeout=120)
+    # each run first tries 5 to 7 learning rates: twice the training of a race at one lr, on a busy machine
+    rerun_until(at, lambda a: any(s.value == "Verdict" for s in a.subheader), timeout=240)
     summary = " ".join(m.value for m in [*at.success, *at.info])
-    assert "won with accuracy" in summary and ("SGD" in summary and "Adam" in summary)
+    assert "won with accuracy" in summary and ("SGD at its best lr" in summary and "Adam at its best lr" in summary)
+    assert any(c.value == OWN_LR_NOTE for c in at.caption)  # the one sentence beside the verdict
     table = at.dataframe[-1].value
-    assert set(table["variant"]) == {"SGD", "Adam"} and list(table["seeds"]) == ["2/2", "2/2"]
-    assert table["accuracy"].between(0, 100).all()  # in percent
     runs = RunStore(runs_dir()).list()
-    assert len(runs) == 4 and {r["status"] for r in runs} == {"finished"}
+    chosen = {o: sorted({r["details"]["lr_search"]["chosen"] for r in runs if r["config"]["optimizer"] == o})
+              for o in ("sgd", "adam")}  # fmt: skip
+    assert set(table["variant"]) == {at_best_lr("SGD", chosen["sgd"]), at_best_lr("Adam", chosen["adam"])}
+    assert all(" at its best lr " in v for v in table["variant"]) and list(table["seeds"]) == ["2/2", "2/2"]
+    assert table["accuracy"].between(0, 100).all()  # in percent
+    assert len(runs) == 4 and {r["status"] for r in runs} == {"finished"}  # the search's short runs are no runs
     assert {r["config"]["seed"] for r in runs} == {0, 1}
+    assert all(r["config"]["lr"] == r["details"]["lr_search"]["chosen"] for r in runs)
     assert at.query_params["values_optimizer"] == ["sgd", "adam"]
+
+
+def test_same_learning_rate_for_all_is_a_switch():
+    at = open_with({"model": "mlp", "epochs": "1", "seeds": "1", "own_lr": "false"})
+    assert not at.toggle(key="whatif_own_lr").value
+    assert not any("short runs" in c.value for c in at.caption)
+    summary = race_to_verdict(at)
+    assert "at its best lr" not in summary and not any(c.value == OWN_LR_NOTE for c in at.caption)
+    table = at.dataframe[-1].value
+    assert set(table["variant"]) == {"SGD", "Adam"}
+    assert all(not r["details"].get("lr_search") for r in RunStore(runs_dir()).list())
+    at.selectbox(key="whatif_axis1").select("lr").run()  # the race sets the lr itself: no switch to offer
+    assert "whatif_own_lr" not in [t.key for t in at.toggle]
 
 
 def test_a_shared_link_opens_the_same_setup_and_ignores_bad_values():
