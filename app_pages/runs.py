@@ -234,14 +234,14 @@ def export_section(run: dict) -> None:
 
 def actions(run: dict) -> None:
     store = get_store()
-    ckpt = store.run_dir(run["id"]) / "checkpoint.pt"
+    has_ckpt = store.artifacts.exists(run["id"], "checkpoint.pt")  # the run's folder, or the team's artifact store
     c1, c2, c3 = st.columns(3)
     c1.download_button(
         "Download checkpoint",
-        data=ckpt.read_bytes if ckpt.exists() else b"",
+        data=(lambda: store.read_file(run["id"], "checkpoint.pt")) if has_ckpt else b"",
         file_name=f"{run['id']}.pt",
         icon=":material/download:",
-        disabled=not ckpt.exists(),
+        disabled=not has_ckpt,
         help="A plain dict (model, optimizer, config, meta, epoch); load with torch.load(..., weights_only=True).",
         key=f"{P}_ckpt_btn",
         on_click="ignore",

@@ -180,4 +180,8 @@ def export_run(
         examples = example_batch(config["task"], get_task(config["task"]).load_data(config))
     exporters = {"onnx": export_onnx, "torchscript": export_torchscript}
     folder = store.run_dir(run_id)
-    return [exporters[f](model, examples, folder / FORMATS[f]) for f in formats]
+    folder.mkdir(parents=True, exist_ok=True)  # made here, then kept with the run's files (core/artifacts.py)
+    checks = [exporters[f](model, examples, folder / FORMATS[f]) for f in formats]
+    for check in checks:
+        store.keep_file(run_id, check.path)
+    return checks

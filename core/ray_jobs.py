@@ -192,9 +192,9 @@ class RayRunner(QueuedRunner):
     def launch(self, task: dict[str, Any], on_event: OnEvent) -> int:
         init_from = task["config"].get("init_from")
         if init_from:  # the task cannot read the store: its starting checkpoint goes with it
-            from core.runs import RunStore
+            from core.runs import job_store
 
-            task = {**task, "checkpoints": {init_from: RunStore(task["store"]).load_checkpoint(init_from)}}
+            task = {**task, "checkpoints": {init_from: job_store(task).load_checkpoint(init_from)}}
         return self._enqueue(task, on_event)
 
     def stop(self, key: int) -> None:

@@ -467,6 +467,13 @@ class RunStore:
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)  # the local working folder of remote artifacts
 
 
+def job_store(task: dict[str, Any]) -> RunStore:
+    """The store a job task names (core/job_runner.py job_task): its folder, and the database and artifact URLs
+    of the submitter's settings, so a worker, a thread or a Ray driver writes where the submitter reads."""
+    env = task.get("env") or {}
+    return RunStore(task["store"], db_url=env.get(DB_URL_ENV), artifacts_url=env.get(ARTIFACTS_URL_ENV))
+
+
 def _row_to_dict(row: sa.Row) -> dict[str, Any]:
     out = dict(row._mapping)
     for key in ("config", "metrics", "details"):

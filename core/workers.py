@@ -71,7 +71,7 @@ def _worker_main(tasks: Connection, events: Connection, flag, threads: int, nice
 
     torch.set_num_threads(threads)
     from core.job_runner import run_job, take_settings
-    from core.runs import RunStore
+    from core.runs import job_store
 
     importlib.import_module("core.experiment")  # every task's code: loaded now rather than in the first job
     parent, stop = os.getppid(), SharedFlag(flag)
@@ -94,7 +94,7 @@ def _worker_main(tasks: Connection, events: Connection, flag, threads: int, nice
 
         try:
             take_settings(task)
-            store = RunStore(task["store"])
+            store = job_store(task)
         except Exception as exc:  # a store that cannot be opened here: say so, and take the next task
             emit("done", status="failed", error=f"{type(exc).__name__}: {exc}")
             continue
@@ -343,10 +343,10 @@ class ThreadRunner:
 
     def _run(self, key: int, task: dict[str, Any], on_event: OnEvent) -> None:
         from core.job_runner import run_job
-        from core.runs import RunStore
+        from core.runs import job_store
 
         try:
-            run_job(task, RunStore(task["store"]), self._stops[key], lambda kind, **payload: on_event(kind, payload))
+            run_job(task, job_store(task), self._stops[key], lambda kind, **payload: on_event(kind, payload))
         except Exception as exc:  # the store could not be opened
             on_event("done", {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
         finally:
