@@ -286,9 +286,9 @@ def race_results(race: dict, snaps: dict[str, list[dict]]) -> None:
     with left:
         title = metric.title[0].upper() + metric.title[1:]
         st.markdown(f"**{title} vs {COSTS[cost]}** · ★ = Pareto front (nothing beats it on both)")
-        points = [
-            {"label": s.label, "metric": s.mean, "std": s.std, "cost": s.costs.get(cost, math.nan), "front": f}
-            for s, f in zip(stats, front)
+        points = [  # named as the curves are: the table and the verdict say at which lr
+            {"label": label, "metric": s.mean, "std": s.std, "cost": s.costs.get(cost, math.nan), "front": f}
+            for label, s, f in zip(done, stats, front)
             if s.n
         ]
         fig = pareto_figure(points, COSTS[cost], f"test {metric.title}", metric.percent, log_x=cost == "parameters")
@@ -314,10 +314,9 @@ def race_section(plan, task: str, race_active: bool) -> None:
         st.caption(f"Skipped: {note}")
     if plan.search_runs:
         st.caption(
-            f"Each variant at its own best learning rate: before it trains, each run tries {SEARCH_POINTS} learning "
-            f"rates for 1/{SEARCH_FRACTION} of its epochs each, scored on the validation split (up to {SEARCH_EXTEND} "
-            f"more past the edge when the best is the highest or lowest tried). That adds {plan.search_runs} short "
-            "runs, about as much training again as the race itself."
+            f"Each run first tries {SEARCH_POINTS} learning rates ({SEARCH_EXTEND} more when the best is at an edge) "
+            f"for 1/{SEARCH_FRACTION} of its epochs on the validation split, then trains at the best: "
+            f"{plan.search_runs} short runs more, about as much training again as the race."
         )
     workers = get_jobs().max_workers
     st.caption(f"{workers} train at once, the rest wait in the queue. Training goes on if you leave this page.")
