@@ -161,6 +161,10 @@ def _detail_notes(details: dict[str, Any]) -> list[str]:
         notes.append(f"stopped: {details['stop_reason']}")
     if details.get("settings_note"):
         notes.append(f"settings: {details['settings_note']}")
+    if details.get("lr_search"):
+        from core.lr_search import search_note
+
+        notes.append(f"learning rate: {search_note(details['lr_search'])}")
     return notes
 
 
