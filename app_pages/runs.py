@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.baseline import baseline_cells
 from core.charts import confusion_matrix_figure, curves_figure
-from core.cli import command_for
+from core.command import command_for
 from core.export import example_batch, export_run
 from core.metric_info import format_interval, format_metric, metric
 from core.report import run_report

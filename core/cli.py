@@ -12,129 +12,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
-from core.config import BATCH_RULE, OFF_AT_ZERO, RUN_OPTIONS
+from core import cli_calibrate, cli_race, cli_runs, cli_tune
+from core.cli_common import (
+    INTERRUPTED,
+    ProgressBar,
+    add_backend_flags,
+    add_data_flags,
+    add_runs_flag,
+    metric_lines,
+)
+from core.command import add_train_settings, train_options
+from core.config import BATCH_RULE
 from core.distributed import add_launch_flags, in_torchrun, launch_from_args
 from core.models import list_models
-from core.training import Callback, Diverged
-
-INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
-
-
-class ProgressBar(Callback):
-    """A tqdm bar on stderr: one tick per batch, the epoch's numbers in the postfix."""
-
-    def __init__(self, epochs: int) -> None:
-        self.epochs, self.bar, self.loading, self.embedding = epochs, None, None, None
-
-    def on_data_progress(self, done, total):
-        """A second bar while a large folder decodes (headers, then images)."""
-        from tqdm import tqdm
-
-        if self.loading is None and done < total:
-            self.loading = tqdm(total=total, desc="reading data", unit="step", file=sys.stderr, dynamic_ncols=True)
-        if self.loading is not None:
-            self.loading.update(done - self.loading.n)
-            if done >= total:
-                self.loading.close()
-
-    def on_embed_progress(self, done, total):
-        """A bar while a frozen backbone embeds the data (once: core.embeddings caches it)."""
-        from tqdm import tqdm
-
-        if self.embedding is None and done < total:
-            self.embedding = tqdm(total=total, desc="embedding", unit="input", file=sys.stderr, dynamic_ncols=True)
-        if self.embedding is not None:
-            self.embedding.update(done - self.embedding.n)
-            if done >= total:
-                self.embedding.close()
-                self.embedding = None
-
-    def on_fit_start(self, trainer):
-        from tqdm import tqdm
-
-        if trainer is not None:  # a run elsewhere (Ray) starts with no trainer here: the asked epochs
-            self.epochs = trainer.config.epochs  # after the fit-to-data rule: what really trains
-        self.bar = tqdm(total=self.epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True)
-
-    def on_epoch_end(self, trainer, logs):
-        shown = {k: f"{v:.4f}" for k, v in logs.items() if k.endswith(("loss", "accuracy", "rmse", "ndcg@10"))}
-        self.bar.set_postfix(shown, refresh=False)
-        self.bar.update(1)
-
-    def on_fit_end(self, trainer, status):
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ValueError(f"{flag} expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
-def _flag_help(name: str) -> str:
-    """A train flag's help from its RunConfig field: label and range; not given = the model's spec."""
-    option = RUN_OPTIONS[name]
-    return f"{option.label} ({option.range_text()}; default: the model's spec)"
-
-
-def add_train_settings(parser: argparse.ArgumentParser) -> None:
-    """The run settings as flags, every default None ("not given": the model's spec decides)."""
-    parser.add_argument("--model", help="a model of the task (default: the task's)")
-    for name in ("optimizer", "schedule", "device", "group_by", "protocol"):
-        flag = "--" + name.replace("_", "-")
-        parser.add_argument(flag, choices=RUN_OPTIONS[name].choices, help=_flag_help(name))
-    for name, kind in (("lr", float), ("epochs", int), ("batch_size", int), ("weight_decay", float)):
-        parser.add_argument("--" + name.replace("_", "-"), type=kind, help=_flag_help(name))
-    parser.add_argument("--seed", type=int, help=_flag_help("seed"))
-    parser.add_argument("--split-seed", type=int, help=_flag_help("split_seed"))
-    parser.add_argument("--patience", type=int, help="early stopping: epochs without validation improvement; 0 = off")
-    parser.add_argument("--max-batches", type=int, help="smoke setting: at most N batches per epoch")
-    parser.add_argument(
-        "--nproc-per-node",
-        type=int,
-        metavar="N",
-        help=f"train in N processes under torchrun (DDP: gloo on the CPU, NCCL on CUDA); "
-        f"{RUN_OPTIONS['nproc_per_node'].range_text()}, default 1",
-    )
-    parser.add_argument("--amp", action="store_true", default=None, help="mixed precision (CUDA only)")
-    parser.add_argument(
-        "--no-fit-batch", dest="fit_batch", action="store_false", default=None, help=f"turn off the rule: {BATCH_RULE}"
-    )
-    parser.add_argument(
-        "--no-baseline",
-        dest="baseline",
-        action="store_false",
-        default=None,
-        help=f"do not {RUN_OPTIONS['baseline'].help}",
-    )
-    budget_help = f"{RUN_OPTIONS['example_budget'].help} (default: the model's spec)"
-    parser.add_argument("--example-budget", type=int, metavar="N", help=budget_help)
-    floor_help = f"{RUN_OPTIONS['min_steps'].help} (default: the model's spec)"
-    parser.add_argument("--min-steps", type=int, metavar="N", help=floor_help)
-    parser.add_argument("--augment", nargs="*", metavar="KEY=VALUE", help="e.g. shift=0.1 rotate=10 flip=true")
-    parser.add_argument("--option", nargs="*", metavar="KEY=VALUE", help="model options, e.g. width=64")
-    parser.add_argument("--weights", help="local weights file to start from (transfer learning)")
-    parser.add_argument(
-        "--pretrained",
-        metavar="SOURCE",
-        help="start from the weights the model's spec publishes (imagenet: torchvision's, fetched once into the "
-        "torch hub cache under TORCH_HOME; see `list`)",
-    )
-    parser.add_argument("--freeze-backbone", action="store_true", help="train only the new head")
-    parser.add_argument("--init-from", metavar="RUN_ID", help="fine-tune from one of our own saved runs")
+from core.training import Diverged
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,114 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_launch_flags(tr)
     tr.add_argument("--json", action="store_true", help="print the result as one JSON line at the end")
     tr.set_defaults(func=cmd_train)
-    from core import cli_calibrate, cli_race, cli_runs, cli_tune  # imported here: they use this module's helpers
-
     cli_runs.add_parsers(sub)
     cli_race.add_parser(sub)
     cli_tune.add_parser(sub)
     cli_calibrate.add_parser(sub)
     return parser
-
-
-def add_data_flags(parser: argparse.ArgumentParser) -> None:
-    src = parser.add_mutually_exclusive_group()
-    src.add_argument("--dataset", help="a bundled dataset")
-    src.add_argument("--data", help="your own folder, .zip or CSV")
-
-
-def add_runs_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs", default="runs", help="run store folder (default ./runs)")
-    parser.add_argument(
-        "--db-url",
-        help="the run store's database: sqlite:///PATH or postgresql://USER@HOST/DB for a team's shared store "
-        "(default: $DLSTUDIO_DB_URL, else runs.db in --runs); every process this command starts uses it too",
-    )
-
-
-def add_backend_flags(parser: argparse.ArgumentParser) -> None:
-    """Where the training runs: here, or as Ray tasks (core/ray_jobs.py); results land in --runs either way."""
-    parser.add_argument("--backend", choices=("local", "ray"), default="local", help="where it trains (default local)")
-    parser.add_argument(
-        "--ray-address",
-        help="with --backend ray: auto, HOST:PORT or local (default: $DLSTUDIO_RAY_ADDRESS, else a local Ray)",
-    )
-
-
-def metric_lines(task: str, metrics: dict[str, Any], ci95: dict[str, Any] | None = None) -> list[str]:
-    """Each metric as '  label  value  (95% CI low – high)', the task's headline metrics first."""
-    from core.metric_info import format_interval, format_metric
-    from core.tasks import get_task
-
-    try:
-        spec = get_task(task).spec
-        headline, label = spec.headline, spec.label
-    except ValueError:  # a run of a task this version no longer has
-        headline, label = (), lambda name: name
-    lines = []
-    for name in [m for m in headline if m in metrics] + [m for m in metrics if m not in headline]:
-        value = metrics[name]
-        text = format_metric(name, value) if isinstance(value, int | float) else str(value)
-        interval = format_interval(name, (ci95 or {}).get(name), sep=" – ")
-        if interval:
-            text += f"  ({interval})"
-        lines.append(f"  {label(name):24s} {text}")
-    return lines
-
-
-def text_table(header: list[str], rows: list[list[str]]) -> str:
-    """Rows under a header in columns as wide as their widest cell."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
-
-
-# config key -> the train option's dest where the names differ; ALWAYS_SHOWN appear even at their defaults
-_CONFIG_DESTS = {"weights_path": "weights", "model_options": "option"}
-_ALWAYS_SHOWN = ("dataset", "data", "model", "seed")
-
-
-def command_for(config: dict[str, Any]) -> str:
-    """The `python -m core train ...` line that reproduces a run's config: only what differs from the spec.
-
-    Settings the command line cannot take (and that differ from their defaults) are listed in a
-    trailing shell comment rather than dropped silently.
-    """
-    from core.config import make_config
-
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    actions = {a.dest: a for a in sub.choices["train"]._actions if a.option_strings}
-    defaults = make_config(config["task"], config["model"], dataset=config.get("dataset"), data=config.get("data"))
-    words, left_out = ["python", "-m", "core", "train", config["task"]], []
-    first = ("model", "dataset", "data")
-    for key in sorted(config, key=lambda k: first.index(k) if k in first else len(first)):
-        value, action = config[key], actions.get(_CONFIG_DESTS.get(key, key))
-        default = defaults.get(key)
-        if key == "task" or (value == default and key not in _ALWAYS_SHOWN) or value is None and default is None:
-            continue
-        if action is None:
-            left_out.append(f"{key}={json.dumps(value)}")
-        elif action.nargs == "*":  # --augment / --option KEY=VALUE ...
-            items = {k: v for k, v in (value or {}).items() if v != (default or {}).get(k)}
-            if key == "model_options" and items.pop("freeze_backbone", False):
-                words.append("--freeze-backbone")
-            if items:
-                words += [action.option_strings[0], *(f"{k}={_json_word(v)}" for k, v in items.items())]
-        elif isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
-            words += [action.option_strings[0]] if value != default else []
-        else:
-            off = key in OFF_AT_ZERO and value is None  # 0 = off, as the flag reads it
-            words += [action.option_strings[0], "0" if off else str(value)]
-    line = " ".join(shlex.quote(w) for w in words)
-    return line + (f"  # not settable from the command line: {' '.join(left_out)}" if left_out else "")
-
-
-def _json_word(value: Any) -> str:
-    """A KEY=VALUE value that `_key_values` reads back as the same Python value."""
-    if isinstance(value, str):
-        try:
-            json.loads(value)
-        except json.JSONDecodeError:
-            return value  # a plain string stays plain
-    return json.dumps(value)
 
 
 def cmd_list(args) -> int:
@@ -296,33 +88,6 @@ def defaults_text(spec) -> str:
     if spec.augment:
         text += ", augment " + " ".join(f"{k}={v}" for k, v in spec.augment.items() if v)
     return text
-
-
-def train_options(args) -> dict[str, Any]:
-    """The train flags as make_config's keyword arguments (None: not given)."""
-    options = _key_values(args.option, "--option")
-    if args.freeze_backbone:
-        options["freeze_backbone"] = True
-    names = ("optimizer", "lr", "epochs", "batch_size", "weight_decay", "seed", "split_seed", "schedule", "device")
-    given = {name: getattr(args, name) for name in names}
-    given.update(
-        amp=args.amp,
-        patience=args.patience,
-        max_batches=args.max_batches,
-        nproc_per_node=args.nproc_per_node,
-        fit_batch=args.fit_batch,
-        baseline=args.baseline,
-        example_budget=args.example_budget,
-        min_steps=args.min_steps,
-        group_by=args.group_by,
-        protocol=args.protocol,
-        augment=_key_values(args.augment, "--augment") or None,
-        model_options=options,
-        weights_path=args.weights,
-        pretrained=args.pretrained,
-        init_from=args.init_from,
-    )
-    return given
 
 
 def cmd_train(args) -> int:

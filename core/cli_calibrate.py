@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from core.calibration import SNR_DB
-from core.cli import add_runs_flag, text_table
+from core.cli_common import add_runs_flag, text_table
 from core.streaming import HOP_RANGE, HOP_SECONDS, REFRACTORY_SECONDS, SMOOTH_SECONDS, THRESHOLD
 
 MAX_HOURS = 24.0

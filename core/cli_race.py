@@ -6,15 +6,8 @@ import json
 import sys
 from typing import Any
 
-from core.cli import (
-    INTERRUPTED,
-    add_backend_flags,
-    add_data_flags,
-    add_runs_flag,
-    add_train_settings,
-    text_table,
-    train_options,
-)
+from core.cli_common import INTERRUPTED, add_backend_flags, add_data_flags, add_runs_flag, text_table
+from core.command import add_train_settings, train_options
 from core.config import RUN_OPTIONS
 from core.lr_search import OWN_LR_NOTE, SEARCH_EXTEND, SEARCH_FRACTION, SEARCH_POINTS, search_note
 from core.runs import RunStore

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.cli import add_runs_flag, command_for, metric_lines, text_table
+from core.cli_common import add_runs_flag, metric_lines, text_table
+from core.command import command_for
 from core.run_views import setting_text
 from core.runs import RunStore, RunStoreError, database_url
 from core.tasks import run_headline

@@ -6,16 +6,8 @@ import json
 import sys
 import time
 
-from core.cli import (
-    INTERRUPTED,
-    add_backend_flags,
-    add_data_flags,
-    add_runs_flag,
-    add_train_settings,
-    command_for,
-    text_table,
-    train_options,
-)
+from core.cli_common import INTERRUPTED, add_backend_flags, add_data_flags, add_runs_flag, text_table
+from core.command import add_train_settings, command_for, train_options
 from core.runs import RunStore
 from core.tune import MAX_TRIALS, PRUNERS, TUNABLE, TuneSpec, parse_search, storage_url, trials_table
 

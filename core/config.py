@@ -104,7 +104,7 @@ class RunConfig(TrainConfig):
 RUN_OPTIONS: dict[str, Option] = config_options(RunConfig)
 FIELDS = [f.name for f in fields(RunConfig)]
 TASK_SETTINGS = ("group_by", "protocol")  # read by one task each; the task's spec names them
-OFF_AT_ZERO = ("patience", "example_budget", "min_steps")  # 0 = off, as the widgets and the CLI write it
+OFF_AT_ZERO = tuple(name for name, option in RUN_OPTIONS.items() if option.zero_is_off)  # 0 = off
 
 
 def make_config(task: str, model: str | None = None, **given: Any) -> dict[str, Any]:

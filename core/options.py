@@ -55,6 +55,11 @@ class Option:
             raise ValueError(f"{where} = {value!r} is outside {self.range_text()}")
         return number
 
+    @property
+    def zero_is_off(self) -> bool:
+        """An optional number whose range starts at 0: 0 means off (None), as the widgets and the CLI write it."""
+        return self.optional and self.kind in ("int", "float") and self.low == 0
+
     def range_text(self) -> str:
         if self.kind == "choice":
             return "one of " + ", ".join(map(str, self.choices))

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from core.baseline import comparison_line, verdict_text
 from core.charts import confusion_matrix_figure, curves_figure
-from core.cli import command_for
+from core.command import command_for
 from core.lr_search import search_note
 from core.metric_info import format_interval, format_metric, metric
 from core.metrics import report_with_present_macro_avg

@@ -9,7 +9,8 @@ import pytest
 
 from core import baseline
 from core.baseline import baseline_names, comparison_line, verdict_text
-from core.cli import command_for, main
+from core.cli import main
+from core.command import command_for
 from core.config import make_config
 from core.experiment import run_experiment
 from core.models import get_spec

@@ -77,7 +77,8 @@ def test_command_for_parses_back_to_the_same_config(monkeypatch):
     import shlex
 
     import core.experiment
-    from core.cli import command_for, main
+    from core.cli import main
+    from core.command import command_for
     from core.config import make_config
     from core.experiment import RunResult
 
@@ -113,7 +114,7 @@ def test_command_for_parses_back_to_the_same_config(monkeypatch):
 
 
 def test_command_for_names_settings_the_cli_cannot_take():
-    from core.cli import command_for
+    from core.command import command_for
     from core.config import make_config
 
     line = command_for(make_config("image", "mlp", split_seed=3))
@@ -122,7 +123,7 @@ def test_command_for_names_settings_the_cli_cannot_take():
 
 
 def test_command_for_shows_only_what_differs_from_the_spec():
-    from core.cli import command_for
+    from core.command import command_for
     from core.config import make_config
 
     line = command_for(make_config("image", "cnn_bn", dataset="digits", seed=0))

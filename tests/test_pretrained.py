@@ -273,7 +273,8 @@ def test_the_cli_line_of_a_pretrained_run_parses_back_to_its_config(monkeypatch)
     import shlex
 
     import core.experiment
-    from core.cli import command_for, main
+    from core.cli import main
+    from core.command import command_for
     from core.experiment import RunResult
 
     seed_cache(get_spec("image", "efficientnet_b0").pretrained)
