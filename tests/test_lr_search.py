@@ -161,3 +161,24 @@ def test_cli_race_over_what_does_not_move_the_lr_searches_nothing(tmp_path, caps
     assert main(args) == 0
     out, err = capsys.readouterr()
     assert "short runs" not in err and OWN_LR_NOTE not in out
+
+
+def test_stop_in_a_worker_process_ends_the_search_and_the_run(tmp_path):
+    """The page's Stop: the job shows the search's progress, and Stop ends the search and the run after it."""
+    from core.jobs import JobManager
+    from tests.waiting import wait_for
+
+    jobs = JobManager(RunStore(tmp_path), max_workers=1)
+    try:  # 500 epochs of batches of 8: each short run would take 100 epochs, far longer than the test
+        config = make_config("image", "mlp", epochs=500, batch_size=8, optimizer="sgd", lr_search=[0.01, 0.1])
+        job = jobs.submit(config)
+        wait_for(lambda: (job.snapshot()["searched"] or (0, 0))[0] >= 1, timeout=60, poll=0.05)
+        assert job.snapshot()["searched"][1] == 2 * 100 and job.snapshot()["epoch"] == 0  # nothing trained for real
+        jobs.stop(job.id)
+        jobs.wait(job.id, timeout=30)
+        assert job.status == "stopped"
+        run = jobs.store.get(job.run_id)
+        assert run["status"] == "stopped" and not run["details"]["lr_search"]["complete"]
+        assert len(jobs.store.history(job.run_id)) <= 1  # the real run stopped at its first batch
+    finally:
+        jobs.shutdown()
