@@ -122,8 +122,12 @@ def cmd_race(args) -> int:
     for reason in plan.skipped:
         print(f"skipped: {reason}", file=sys.stderr)
     if plan.search_runs:
-        print(f"each variant at its own best learning rate: {plan.search_runs} short runs on the validation split "
-              f"first (--same-lr: none)", file=sys.stderr)  # fmt: skip
+        edge = f"{SEARCH_EXTEND} more for a run whose best is at an edge; --same-lr: none"
+        print(
+            f"each variant at its own best learning rate: {plan.search_runs} short runs on the validation split "
+            f"first ({edge})",
+            file=sys.stderr,
+        )
     index = {id(v): i for i, v in enumerate(plan.variants)}
     run_ids: list[list[str]] = [[] for _ in plan.variants]
     finished: list[list[dict[str, Any]]] = [[] for _ in plan.variants]  # each finished run's metrics and artifacts
