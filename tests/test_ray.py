@@ -72,3 +72,13 @@ def test_a_run_on_ray_prints_the_json_line_and_stops_when_asked(local_ray, tmp_p
         assert jobs.store.get(job.run_id)["status"] == "stopped"
     finally:
         jobs.shutdown()
+
+
+def test_a_run_on_ray_lands_in_a_postgresql_store(local_ray, postgres_cluster, tmp_path, capsys):
+    """A team's store (docs/serving_team.md): the driver writes what the Ray task sends back to PostgreSQL."""
+    url = postgres_cluster.url()
+    assert main(["train", "image", *TINY, "--backend", "ray", "--runs", str(tmp_path), "--db-url", url, "--json"]) == 0
+    run_id = last_json(capsys)["run_id"]
+    store = RunStore(tmp_path / "another-host", db_url=url)
+    assert store.get(run_id)["status"] == "finished" and [h["epoch"] for h in store.history(run_id)] == [1]
+    assert not (tmp_path / "runs.db").exists()  # nothing went to the folder's SQLite store
