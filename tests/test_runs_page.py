@@ -123,3 +123,17 @@ def test_recommendation_runs_show_ranking_metrics_and_compare():
     assert list(metrics.columns) == ["model pop", "model mf"] and "Test accuracy" not in metrics.index
     assert list(table(at, row="model").loc["model"]) == ["pop", "mf"]
     assert any("Will this user like it" in c.value for c in at.caption)  # mf's rating view has a confusion matrix
+
+
+def test_the_page_lists_every_hosts_runs_from_a_shared_postgresql_store(tmp_path, postgres_cluster, monkeypatch):
+    """Two CLI users' runs (two folders, one PostgreSQL store); the app server names the store by DLSTUDIO_DB_URL
+    (docs/serving_team.md)."""
+    url = postgres_cluster.url()
+    made = []
+    for host in ("laptop", "workstation"):
+        store = RunStore(tmp_path / host, db_url=url)
+        made.append(store.create("image", {"model": "mlp", "dataset": "digits"}))
+        store.finish(made[-1], "finished", {"accuracy": 0.9}, {}, 1.0)
+    monkeypatch.setenv("DLSTUDIO_DB_URL", url)
+    at = open_runs()
+    assert sorted(at.dataframe[0].value["run"]) == sorted(made)
