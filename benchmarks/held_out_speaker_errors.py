@@ -17,8 +17,7 @@ import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix
 
-from core.config import fit_to_data, make_config
-from core.experiment import train_config
+from core.config import fit_to_data, make_config, train_config
 from core.tasks import get_task
 from core.training import Trainer, seed_everything
 

@@ -103,8 +103,14 @@ class RunConfig(TrainConfig):
 
 RUN_OPTIONS: dict[str, Option] = config_options(RunConfig)
 FIELDS = [f.name for f in fields(RunConfig)]
+TRAIN_KEYS = {f.name for f in fields(TrainConfig)}  # what the trainer reads
 TASK_SETTINGS = ("group_by", "protocol")  # read by one task each; the task's spec names them
 OFF_AT_ZERO = tuple(name for name, option in RUN_OPTIONS.items() if option.zero_is_off)  # 0 = off
+
+
+def train_config(config: dict[str, Any]) -> TrainConfig:
+    """The trainer's part of a run config."""
+    return TrainConfig(**{k: v for k, v in config.items() if k in TRAIN_KEYS})
 
 
 def make_config(task: str, model: str | None = None, **given: Any) -> dict[str, Any]:

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.result import RunResult
 from core.status import TESTED, Status
 from core.training import Callback, Diverged, StopTraining, TrainConfig
 
 if TYPE_CHECKING:
-    from core.experiment import RunResult
     from core.runs import RunStore
 
 STOP_FILE_ENV = "DLSTUDIO_STOP_FILE"  # its existence asks every rank to stop after the current batch
@@ -172,34 +172,6 @@ class ProgressFile(Callback):
             os.replace(tmp, self.path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """A rank started by `run_distributed`: `python -m core.distributed CONFIG.json --runs DIR [--run-id ID]`."""
-    from torch.distributed.elastic.multiprocessing.errors import record
-
-    parser = argparse.ArgumentParser(prog="python -m core.distributed", description=main.__doc__)
-    parser.add_argument("config", help="the run's config (JSON)")
-    parser.add_argument("--runs", required=True, help="the run store folder")
-    parser.add_argument("--run-id", help="the run, created by the launcher (default: rank 0 creates one)")
-    args = parser.parse_args(argv)
-    return record(_rank_main)(args)
-
-
-def _rank_main(args) -> int:
-    from core.experiment import run_experiment
-    from core.runs import RunStore
-
-    config = json.loads(Path(args.config).read_text())
-    first = int(os.environ["RANK"]) == 0
-    progress = os.environ.get(PROGRESS_FILE_ENV)
-    run_experiment(
-        config,
-        RunStore(args.runs) if first else None,
-        callbacks=[ProgressFile(progress)] if first and progress else [],
-        run_id=args.run_id,
-    )
-    return 0
-
-
 # ---------------------------------------------------------------- the launcher
 
 
@@ -220,7 +192,7 @@ def torchrun_command(nproc: int, launch: Launch, config_file: str, store_root: s
     else:
         cmd += [f"--nnodes={launch.nnodes}", f"--node-rank={launch.node_rank}"]
         cmd += [f"--master-addr={launch.master_addr}", f"--master-port={launch.master_port}"]
-    cmd += ["-m", "core.distributed", config_file, "--runs", store_root]
+    cmd += ["-m", "core.ddp_rank", config_file, "--runs", store_root]
     return cmd + (["--run-id", run_id] if run_id else [])
 
 
@@ -424,7 +396,6 @@ def _ranks_error(returncode: int, tail: collections.deque) -> str:
 
 
 def _outcome(store, run_id, returncode, tail, trainer: LaunchedRun, follow: _Follower, first_node: bool) -> RunResult:
-    from core.experiment import RunResult
     from core.runs import ACTIVE
 
     if not first_node:  # global rank 0, and the run, live on node 0
@@ -471,7 +442,3 @@ def launch_from_args(args) -> Launch | None:
     """The --nnodes ... flags as a Launch, or None when they ask for nothing beyond this machine."""
     launch = Launch(args.nnodes, args.node_rank, args.master_addr, args.master_port)
     return None if launch == Launch() else launch
-
-
-if __name__ == "__main__":
-    sys.exit(main())

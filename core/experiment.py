@@ -4,39 +4,20 @@ from __future__ import annotations
 
 import threading
 import traceback
-from dataclasses import dataclass, field, fields
 from typing import Any
 
 from torch import nn
 
 from core import distributed
 from core.baseline import run_baseline
-from core.config import fit_to_data
+from core.config import fit_to_data, train_config
 from core.embeddings import head_training
 from core.lr_search import search_lr
 from core.models import get_spec, transfer_weights
+from core.result import RunResult
 from core.runs import RunStore, RunStoreError
 from core.tasks import get_task
-from core.training import Callback, Diverged, StopFlag, TrainConfig, Trainer, seed_everything
-
-TRAIN_KEYS = {f.name for f in fields(TrainConfig)}
-
-
-def train_config(config: dict[str, Any]) -> TrainConfig:
-    return TrainConfig(**{k: v for k, v in config.items() if k in TRAIN_KEYS})
-
-
-@dataclass
-class RunResult:
-    run_id: str | None
-    status: str
-    metrics: dict[str, float] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-    history: list[dict[str, float]] = field(default_factory=list)
-    seconds: float = 0.0
-    model: nn.Module | None = None
-    stop_reason: str | None = None
-    config: dict[str, Any] = field(default_factory=dict)  # what trained, after the small-data rule
+from core.training import Callback, Diverged, StopFlag, Trainer, seed_everything
 
 
 class StoreCallback(Callback):

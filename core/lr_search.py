@@ -140,7 +140,7 @@ def search_lr(
 
 def _try(config, lr: float, epochs: int, prepare, stop: StopFlag, progress: Callback) -> dict[str, Any] | None:
     """One short run at `lr`: its validation scores as the weights ended (None: it was stopped)."""
-    from core.experiment import train_config
+    from core.config import train_config
 
     short = {**config, "lr": lr, "epochs": epochs, "lr_search": []}
     trained, objective = prepare(short)

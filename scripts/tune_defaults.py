@@ -40,8 +40,8 @@ from typing import Any
 
 import torch
 
-from core.config import RUN_OPTIONS, fit_to_data, make_config
-from core.experiment import run_experiment, train_config
+from core.config import RUN_OPTIONS, fit_to_data, make_config, train_config
+from core.experiment import run_experiment
 from core.models import get_spec, list_models
 from core.tasks import get_task
 from core.training import Trainer, seed_everything

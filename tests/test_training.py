@@ -72,7 +72,7 @@ def test_stop_request_ends_within_a_second_and_keeps_the_model():
     model = get_model("image", "cnn", channels=1, size=8, num_classes=10)
     event = threading.Event()
     config = make_config("image", "cnn", epochs=500, batch_size=32, device="cpu")
-    from core.experiment import train_config
+    from core.config import train_config
     from core.training import StopFlag
 
     trainer = Trainer(model, TensorClassification(x, y, x[:64], y[:64]), train_config(config), [StopFlag(event)])
