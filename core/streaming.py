@@ -19,6 +19,7 @@ from torch import nn
 
 from core.data import DataError
 from core.data.audio import decode, resample
+from core.models.speech import LogMel
 
 HOP_SECONDS = 0.1  # the default hop between windows
 HOP_RANGE = (0.05, 0.1)
@@ -48,18 +49,42 @@ def hop_samples(hop_seconds: float, sample_rate: int) -> int:
 
 @torch.no_grad()
 def stream_posteriors(
-    model: nn.Module, wave: np.ndarray, window: int, hop: int, sample_rate: int, batch: int = BATCH
+    model: nn.Module, wave: np.ndarray, window: int, hop: int, sample_rate: int, batch: int = BATCH, shared: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Slide `model` over `wave`: (times (T,), posteriors (T, classes)); time t is the centre of its window.
 
-    The stream is padded with half a window of silence at each end, so the windows' centres cover it all.
+    The stream is padded with half a window of silence at each end, so the windows' centres cover it all. With
+    `shared`, a model with a log-mel front end of its own gets its windows cut from the log-mel of the whole
+    stream, computed once (spectrogram_windows), rather than each window's own.
     """
     model.eval()
-    padded = np.pad(np.asarray(wave, np.float32), (window // 2, window - window // 2))
-    windows = torch.from_numpy(padded).unfold(0, window, hop)  # (T, window), a view: no copy of the stream
-    probs = [torch.softmax(model(windows[i : i + batch].contiguous()), 1) for i in range(0, len(windows), batch)]
+    padded = torch.from_numpy(np.pad(np.asarray(wave, np.float32), (window // 2, window - window // 2)))
+    specs = spectrogram_windows(model, padded, window, hop) if shared else None
+    if specs is not None:
+        windows, run = specs, model.classify
+    else:
+        windows, run = padded.unfold(0, window, hop), model  # (T, window), a view: no copy of the stream
+    probs = [torch.softmax(run(windows[i : i + batch].contiguous()), 1) for i in range(0, len(windows), batch)]
     times = np.arange(len(windows)) * hop / sample_rate
     return times, torch.cat(probs).float().numpy()
+
+
+def spectrogram_windows(model: nn.Module, padded: torch.Tensor, window: int, hop: int) -> torch.Tensor | None:
+    """(T, bins, frames): each window's log-mel, cut from the whole stream's, for a model whose forward is
+    `classify(logmel(wave))` (in eval) and a hop that is a whole number of its frames; else None.
+
+    A window's frame j is the stream's frame (start / frame hop + j), so every frame is the one the window alone
+    gives, except the two at each end, which hear the stream's real neighbours instead of a reflection of the
+    window's edge. The spectrogram then costs a tenth at a 100-ms hop: half of the small models' time.
+    """
+    logmel = getattr(model, "logmel", None)
+    if not isinstance(logmel, LogMel) or not hasattr(model, "classify"):
+        return None
+    step = logmel.mel.hop_length
+    if hop % step:
+        return None
+    spec = logmel(padded[None])[0]  # (bins, stream frames)
+    return spec.unfold(1, window // step + 1, hop // step).transpose(0, 1)  # (T, bins, frames)
 
 
 def smooth(probs: np.ndarray, frames: int) -> np.ndarray:

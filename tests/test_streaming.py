@@ -10,7 +10,17 @@ from scipy.stats import chi2
 from torch import nn
 
 from core.calibration import GAP_SECONDS, NOISE_RMS, noise_bed, pink_noise, synthesize_stream
-from core.streaming import Detection, Placed, detect, match, poisson_rate_ci95, smooth, stream_posteriors
+from core.models import get_model
+from core.streaming import (
+    Detection,
+    Placed,
+    detect,
+    match,
+    poisson_rate_ci95,
+    smooth,
+    spectrogram_windows,
+    stream_posteriors,
+)
 
 HOP = 0.1
 YES, NO, SILENCE = 0, 1, 2
@@ -156,6 +166,21 @@ def test_sliding_the_model_times_each_posterior_at_its_windows_centre():
     assert len(times) == 51 and times[1] == pytest.approx(0.1)  # centres from 0 to the end, every hop
     assert times[probs[:, 0].argmax()] == pytest.approx(3.2)
     assert np.allclose(probs.sum(1), 1)
+
+
+def test_windows_cut_from_the_streams_log_mel_are_each_windows_own():
+    rate, window, hop = 16_000, 16_000, 1600
+    model = get_model("speech", "cnn", num_classes=3, sample_rate=rate, clip_samples=window).eval()
+    wave = torch.from_numpy(0.1 * pink_noise(4 * rate, np.random.default_rng(1)))
+    shared = spectrogram_windows(model, wave, window, hop)
+    own = model.spectrogram(wave.unfold(0, window, hop).contiguous())
+    assert shared.shape == own.shape == (31, 40, 101)
+    assert torch.allclose(shared[:, :, 2:-2], own[:, :, 2:-2], atol=1e-3)  # the end frames hear real neighbours
+    assert spectrogram_windows(model, wave, window, 1000) is None  # not a whole number of 10-ms frames
+    assert spectrogram_windows(Marker(), wave, window, hop) is None  # no log-mel front end of its own
+    _, fast = stream_posteriors(model, wave.numpy(), window, hop, rate)
+    _, plain = stream_posteriors(model, wave.numpy(), window, hop, rate, shared=False)
+    assert np.abs(fast - plain).max() < 0.02
 
 
 def test_cli_calibrate_prints_the_curve_as_json(tmp_path, capsys):
