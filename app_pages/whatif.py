@@ -33,6 +33,7 @@ from ui.services import client_address, get_jobs, get_store, keep_settings, sess
 from ui.share import flag, int_in, list_of, one_of, parser_for, share_settings, text
 from ui.text import plain
 from ui.training_panel import BATCH_SIZES, TRAINING_SETTINGS, apply_defaults, finished_runs, training_controls
+from ui.tune import tune_section
 
 P = "whatif"
 TITLES = {spec.name: spec.title for spec in task_specs()}
@@ -411,3 +412,6 @@ if race:
         live_race()
     else:
         race_results(race, snaps)
+
+st.divider()
+tune_section(task, model, dataset, options, gradient)

@@ -26,6 +26,8 @@ LIMITS = {"parameters": "parameters", "latency_ms": "latency (ms)"}  # what a tr
 STORAGE_FILE = "tune.db"
 MAX_TRIALS = 200
 POLL = 0.2  # seconds between looks at the trials' jobs
+BEAT = 2.0  # seconds between the driver's writes of the time used and its heartbeat
+STALE = 30.0  # a 'running' study whose heartbeat is older than this lost its driver (a restart): it can be resumed
 ENDED = ("pruned", "finished")  # trial ends that count towards the budget, with failed, diverged and killed ones
 NOT_COUNTED = ("interrupted", "stopped")  # cut short by a restart or by Stop: the budget gets them back
 
@@ -237,13 +239,21 @@ def study_names(url: str) -> list[str]:
     return [s.study_name for s in sorted(summaries, key=lambda s: s.datetime_start or 0, reverse=True)]
 
 
+def orphaned(study) -> bool:
+    """A study left 'running' by a driver that is gone (a restart of the server or an ended CLI)."""
+    return study.user_attrs.get("state") == "running" and time.time() - study.user_attrs.get("beat", 0) > STALE
+
+
 def spec_of(study) -> TuneSpec:
     return TuneSpec(**study.user_attrs["spec"])
 
 
 def counted(study) -> int:
     """Trials that use up the budget: every trial but those cut short by a restart or by Stop."""
-    return sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get("ended") not in NOT_COUNTED)
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)  # enqueued (WAITING) ones are still to run
+    return sum(1 for t in trials if t.state != TrialState.WAITING and t.user_attrs.get("ended") not in NOT_COUNTED)
 
 
 def _limit_breach(spec: TuneSpec, metrics: dict[str, float]) -> str | None:
@@ -301,6 +311,7 @@ class Tuner:
         """The search, then the best trial's test run; every end is written to the study's user attributes."""
         try:
             self._set("state", "running")
+            self._set("beat", time.time())
             self._search()
             if self.stop_event.is_set():
                 self._set("state", "stopped")
@@ -319,7 +330,7 @@ class Tuner:
     def _search(self) -> None:
         self._mark_interrupted()
         used = float(self.study.user_attrs.get("seconds", 0.0))
-        started = time.monotonic()
+        started = beat = time.monotonic()
         while not self.stop_event.is_set():
             elapsed = used + time.monotonic() - started
             open_budget = self.spec.minutes is None or elapsed < self.spec.minutes * 60
@@ -328,12 +339,16 @@ class Tuner:
                     break
             for number in list(self._running):
                 self._follow(number)
-            self._set("seconds", round(elapsed, 1))
+            if time.monotonic() - beat >= BEAT:  # the time the budget has used, and a sign the driver lives
+                beat = time.monotonic()
+                self._set("seconds", round(elapsed, 1))
+                self._set("beat", time.time())
             if not self._running and (not open_budget or counted(self.study) >= self.spec.trials):
                 return
             time.sleep(POLL)
-        for number in list(self._running):  # stopped: each trial's job is stopping; wait for it to end
+        for number in list(self._running):  # stopped: stop each trial's job (one queued as Stop came too), wait
             running = self._running[number]
+            self.jobs.stop(running.job.id)
             self.jobs.wait(running.job.id, 120)
             self._end(number, "stopped")
 
@@ -341,7 +356,7 @@ class Tuner:
         """Trials left running by a process that is gone (a restart) end failed, marked, and give the budget back."""
         from optuna.trial import TrialState
 
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             self.study._storage.set_trial_user_attr(t._trial_id, "ended", "interrupted")
             self.study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
 
@@ -429,6 +444,8 @@ class Tuner:
         self.best_job = self.jobs.submit(config, label, self.owner, self.parallel + 3, self.client)
         self._set("best_trial", best.number)
         while not self.best_job.done:
+            if self.stop_event.is_set():
+                self.jobs.stop(self.best_job.id)
             time.sleep(POLL)
         try:
             result_of(self.best_job)
