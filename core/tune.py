@@ -222,7 +222,24 @@ def open_study(spec: TuneSpec, url: str):
     )
     if "spec" not in study.user_attrs:
         study.set_user_attr("spec", asdict(spec))
+        start = base_params(spec.base, spec.parsed())
+        if start is not None:  # the base setup first: the tuned best is at least as good on validation
+            study.enqueue_trial(start, user_attrs={"base": True})
     return study
+
+
+def base_params(base: dict[str, Any], dims: list[Dim]) -> dict[str, Any] | None:
+    """The base config's own values of the searched settings; None when one lies outside its range."""
+    from core.whatif import _traits
+
+    traits = _traits(base) if any(d.name in SWITCHES for d in dims) else {}
+    params = {d.name: traits.get(d.name, base.get(d.name)) for d in dims}
+    for d in dims:
+        value = params[d.name]
+        inside = value in d.choices if d.choices else value is not None and d.low <= value <= d.high
+        if not inside:
+            return None
+    return params
 
 
 def load_study(name: str, url: str):

@@ -121,17 +121,18 @@ def states(study) -> list[str]:
 
 def test_pruning_reads_each_epochs_validation_score(tmp_path):
     jobs = FakeJobs()
-    tuner = Tuner(spec(2), storage_url(tmp_path), jobs, parallel=1)
+    tuner = Tuner(spec(3), storage_url(tmp_path), jobs, parallel=1)
     tuner.study.enqueue_trial({"lr": 0.01, "batch_norm": False})  # climbs to 1.0
     tuner.study.enqueue_trial({"lr": 0.0001, "batch_norm": False})  # climbs to 0.01: behind at the first rung
     tuner.run()
-    first, second = tuner.study.trials[:2]
+    base, first, second = tuner.study.trials[:3]
+    assert base.params == {"lr": 0.003, "batch_norm": True}  # the base setup (its spec defaults) goes first
     assert first.state == TrialState.COMPLETE and first.value == 1.0
     assert first.intermediate_values == {10 * e: e / 10 for e in range(1, 11)}  # percent of the epochs: the score
     assert second.state == TrialState.PRUNED and second.user_attrs["pruned_at"] == 1
-    assert jobs.jobs[1].status == "stopped" and len(jobs.jobs[1].history) == 1  # its job stopped after one epoch
-    assert [j.test for j in jobs.jobs] == [False, False, True]  # trials on validation; the best's re-run tested
-    assert jobs.jobs[2].config["lr"] == 0.01 and tuner.study.user_attrs["best_run"] == "run-2"
+    assert jobs.jobs[2].status == "stopped" and len(jobs.jobs[2].history) == 1  # its job stopped after one epoch
+    assert [j.test for j in jobs.jobs] == [False, False, False, True]  # trials on validation; the best's re-run tested
+    assert jobs.jobs[3].config["lr"] == 0.01 and tuner.study.user_attrs["best_run"] == "run-3"
 
 
 def test_a_killed_trial_is_marked_and_the_study_goes_on(tmp_path):
@@ -143,8 +144,7 @@ def test_a_killed_trial_is_marked_and_the_study_goes_on(tmp_path):
 
 def test_a_size_limit_keeps_big_trials_from_winning(tmp_path):
     tuner = Tuner(spec(1, limits={"parameters": 5000}), storage_url(tmp_path), FakeJobs(), parallel=1)
-    tuner.study.enqueue_trial({"lr": 0.01, "batch_norm": True})  # cnn_bn: 1e6 parameters in the fake
-    tuner.run()
+    tuner.run()  # the one trial, the base setup: cnn_bn, with 1e6 parameters in the fake
     assert states(tuner.study) == ["over limit: parameters 1e+06 over the limit of 5,000"]
     assert "no trial finished" in tuner.study.user_attrs["best_error"]
 

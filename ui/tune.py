@@ -76,15 +76,16 @@ def share() -> None:
     )
 
 
-def search_inputs(task: str, model: str, base: dict) -> list[str]:
-    """Pick settings; each gets its range (LOW:HIGH[:log]) or values (V1,V2), checked against the settings table."""
+def search_inputs(task: str, model: str, base: dict) -> list[str] | None:
+    """Pick settings; each gets its range (LOW:HIGH[:log]) or values (V1,V2), checked against the settings table.
+    None while one of them is wrong (its warning says how)."""
     names = searchable(task, model)
     key = f"{P}_settings"
     if key not in st.session_state or not isinstance(st.session_state[key], list):
         st.session_state[key] = [n for n in ("lr", "batch_norm") if n in names]
     st.session_state[key] = [n for n in st.session_state[key] if n in names]
     picked = st.multiselect("Settings to search", names, key=key, format_func=_title)
-    dims = []
+    dims: list[str] | None = []
     for name in picked:
         st.session_state.setdefault(f"{P}_range_{name}", default_range(name, base))
         allowed = RUN_OPTIONS[name].range_text() if name in RUN_OPTIONS else "on,off or model names"
@@ -94,9 +95,11 @@ def search_inputs(task: str, model: str, base: dict) -> list[str]:
             help=f"the setting's range: {allowed}",
         )
         try:
-            dims.append(parse_search(f"{name}={words}", task).text())
+            dim = parse_search(f"{name}={words}", task).text()
+            dims = None if dims is None else [*dims, dim]
         except ValueError as exc:
             st.warning(plain(exc))
+            dims = None
     return dims
 
 
@@ -149,7 +152,7 @@ def tune_section(task: str, model: str, dataset: str, options: dict, gradient: b
         budget = budget_inputs()
         spec = None
         try:
-            spec = TuneSpec(base, dims, **budget)
+            spec = TuneSpec(base, dims, **budget) if dims is not None else None
         except ValueError as exc:
             st.warning(plain(exc))
         url = storage_url(get_store().root)
