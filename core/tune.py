@@ -182,11 +182,16 @@ def storage_url(store_root: str | Path) -> str:
     return f"sqlite:///{path}"
 
 
+_STORAGES: dict[str, Any] = {}  # one storage (a connection pool) per URL: a live page reads it every 2 s
+
+
 def _storage(url: str):
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}})
+    if url not in _STORAGES:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        _STORAGES[url] = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}})
+    return _STORAGES[url]
 
 
 def make_pruner(name: str):
@@ -381,6 +386,10 @@ class Tuner:
         """Ask for a trial and queue it as a job; False when the queue has no room (try again later)."""
         from optuna.trial import TrialState
 
+        try:
+            self.jobs.check_room(self.owner, self.client, self.parallel + 3)
+        except ValueError:  # the queue is full (other people's jobs): ask again on a later look
+            return False
         trial = self.study.ask()
         params = {d.name: d.suggest(trial) for d in self.dims}
         try:

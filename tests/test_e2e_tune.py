@@ -2,7 +2,7 @@
 
 from tests.e2e import app_server, browser, page, screenshot  # noqa: F401  (pytest fixtures)
 
-LINK = "/whatif?model=cnn_bn&tune_settings=lr&tune_settings=batch_norm&tune_trials=4&tune_range_lr=0.001:0.01:log"
+LINK = "/whatif?model=mlp&epochs=2&tune_settings=lr&tune_settings=batch_size&tune_trials=4&tune_range_lr=0.001:0.01:log"
 
 
 def test_tune_on_digits_shows_trials_and_a_best_run(app_server, page):  # noqa: F811

@@ -97,6 +97,9 @@ class FakeJobs:
         self.jobs.append(job)
         return job
 
+    def check_room(self, owner="", client="", limit=3, count=1) -> None:
+        pass
+
     def stop(self, job_id: int) -> None:
         job = self.jobs[job_id]
         if not job.done:

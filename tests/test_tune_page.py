@@ -30,3 +30,5 @@ def test_tune_runs_trials_and_tests_the_best_once():
     tested = [r for r in runs if "accuracy" in r["metrics"]]
     assert len(runs) == 3 and len(tested) == 1  # two trials on validation, the best trained again and tested
     assert at.query_params["tune_trials"] == "2" and at.query_params["tune_settings"] in ("lr", ["lr"])
+    at.switch_page("app_pages/runs.py").run()  # the trials (validation only, no test numbers) list with the rest
+    assert not at.exception, at.exception
