@@ -26,6 +26,7 @@ from core.streaming import (
     Placed,
     detect,
     hop_samples,
+    in_words,
     is_keyword,
     match,
     poisson_rate_ci95,
@@ -135,10 +136,12 @@ def det_rows(
 ) -> list[dict[str, Any]]:
     """For each threshold: keywords placed and missed, the false-rejection rate with its 95% interval (Wilson on
     the effective number of independent clips, `groups` of placed keywords going together), false alarms and
-    false alarms per hour with its exact Poisson interval."""
+    false alarms per hour with its exact Poisson interval, and how many false alarms fired inside a placed word
+    (a keyword heard as another, or another word heard as a keyword) rather than on background alone."""
     rows = []
     for threshold in thresholds:
-        hit, false_alarms = match(detect(times, probs, keywords, float(threshold), refractory), placed)
+        hit, alarms = match(detect(times, probs, keywords, float(threshold), refractory), placed)
+        false_alarms = len(alarms)
         low, high = ci95_cluster_accuracy(hit, groups) if len(hit) else [float("nan")] * 2
         rows.append(
             {
@@ -150,6 +153,7 @@ def det_rows(
                 "false_alarms": int(false_alarms),
                 "fa_per_hour": false_alarms / hours,
                 "fa_per_hour_ci95": poisson_rate_ci95(false_alarms, hours),
+                "false_alarms_in_words": in_words(alarms, placed),  # the rest fired on background alone
             }
         )
     return rows

@@ -99,7 +99,9 @@ def summary(result: dict) -> str:
         f"[{op['fa_per_hour_ci95'][0]:.1f}, {op['fa_per_hour_ci95'][1]:.1f}] (95% intervals)"
     )
     rows = [
-        [f"{r['threshold']:.2f}", f"{r['frr']:.1%}", f"{r['fa_per_hour']:.1f}", r["missed"], r["false_alarms"]]
+        [f"{r['threshold']:.2f}", f"{r['frr']:.1%}", f"{r['fa_per_hour']:.1f}", r["missed"], r["false_alarms"],
+         r["false_alarms_in_words"]]
         for r in result["curve"][::5]
-    ]
-    return head + "\n" + text_table(["threshold", "false rejections", "false alarms/h", "missed", "alarms"], rows)
+    ]  # fmt: skip
+    header = ["threshold", "false rejections", "false alarms/h", "missed", "alarms", "of them inside a word"]
+    return head + "\n" + text_table(header, rows)

@@ -142,21 +142,27 @@ class Placed:
     clip: int  # the test clip's index (a clip may be placed several times in a long stream)
 
 
-def match(detections: list[Detection], truth: list[Placed]) -> tuple[np.ndarray, int]:
-    """(hit (keywords,) bool per placed keyword, false alarms): a detection inside a placed keyword's span with
-    its label hits it (each keyword once); any other detection is a false alarm."""
+def match(detections: list[Detection], truth: list[Placed]) -> tuple[np.ndarray, list[Detection]]:
+    """(hit (keywords,) bool per placed keyword, the false alarms): a detection inside a placed keyword's span
+    with its label hits it (each keyword once); any other detection is a false alarm."""
     keys = [p for p in truth if p.keyword]
-    starts = np.array([p.start for p in keys])
+    starts, ends = np.array([p.start for p in keys]), np.array([p.end for p in keys])
     hit = np.zeros(len(keys), bool)
-    false_alarms = 0
+    false_alarms = []
     for d in detections:
-        inside = np.flatnonzero((starts <= d.time) & (d.time <= starts + [p.end - p.start for p in keys]))
-        free = [i for i in inside if keys[i].label == d.label and not hit[i]]
+        free = [i for i in np.flatnonzero((starts <= d.time) & (d.time <= ends)) if keys[i].label == d.label]
+        free = [i for i in free if not hit[i]]
         if free:
             hit[free[0]] = True
         else:
-            false_alarms += 1
+            false_alarms.append(d)
     return hit, false_alarms
+
+
+def in_words(detections: list[Detection], truth: list[Placed]) -> int:
+    """How many of `detections` lie inside a placed clip (a word heard as another), not in the background."""
+    starts, ends = np.array([p.start for p in truth]), np.array([p.end for p in truth])
+    return sum(bool(((starts <= d.time) & (d.time <= ends)).any()) for d in detections)
 
 
 def poisson_rate_ci95(count: int, exposure: float) -> list[float]:

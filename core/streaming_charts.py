@@ -7,10 +7,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from core.charts import PALETTE, wave_envelope
 from core.streaming import Detection
+
+KEYWORD_COLOURS = qualitative.Plotly + qualitative.Dark24  # ten distinct first: the ten words of commands
 
 
 def timeline_figure(
@@ -38,7 +41,7 @@ def timeline_figure(
     for n, k in enumerate(keywords):
         fig.add_trace(
             go.Scatter(x=times, y=probs[:, k], mode="lines", name=class_names[k],
-                       line={"color": PALETTE[n % len(PALETTE)], "width": 1.5},
+                       line={"color": KEYWORD_COLOURS[n % len(KEYWORD_COLOURS)], "width": 1.5},
                        hovertemplate=f"{class_names[k]} %{{y:.2f}} at %{{x:.2f}} s<extra></extra>"), 3, 1,
         )  # fmt: skip
     fig.add_hline(y=threshold, line={"dash": "dash", "color": "#6b7280"}, row=3, col=1)

@@ -30,3 +30,11 @@ def test_listen_finds_three_spoken_words_in_an_uploaded_stream(app_server, page,
     page.get_by_text("faster than real time", exact=False).first.wait_for()
     page.locator(".js-plotly-plot:visible").first.wait_for()
     screenshot(page, "speech_listen", full_page=True)
+    page.get_by_text("Calibrate: false rejections and false alarms per hour").click()
+    page.get_by_role("button", name="Calibrate", exact=True).click()
+    metrics = page.locator('[data-testid="stMetric"]')
+    metrics.filter(has_text="False alarms per hour").wait_for(timeout=180_000)
+    assert "%" in metrics.filter(has_text="False rejections").inner_text()
+    page.get_by_text("95% interval [", exact=False).first.wait_for()
+    page.locator(".js-plotly-plot:visible").nth(1).wait_for()  # the DET-style curve
+    screenshot(page, "speech_calibrate", full_page=True)

@@ -15,6 +15,7 @@ from core.streaming import (
     Detection,
     Placed,
     detect,
+    in_words,
     match,
     poisson_rate_ci95,
     smooth,
@@ -94,9 +95,10 @@ def test_matching_counts_hits_misses_and_false_alarms():
         Detection(11.0, YES, 0.9),  # at the very end of the last keyword's span: a hit
     ]
     hit, false_alarms = match(found, truth)
-    assert hit.tolist() == [True, False, True] and false_alarms == 4
+    assert hit.tolist() == [True, False, True] and false_alarms == [found[i] for i in (1, 2, 3, 4)]
+    assert in_words(false_alarms, truth) == 3  # all but the one in the background
     hit, false_alarms = match([], truth)
-    assert hit.tolist() == [False] * 3 and false_alarms == 0
+    assert hit.tolist() == [False] * 3 and false_alarms == []
 
 
 def test_false_alarm_interval_is_garwoods_exact_poisson_interval():
@@ -207,6 +209,7 @@ def test_cli_calibrate_prints_the_curve_as_json(tmp_path, capsys):
     for row in curve:
         assert row["frr_ci95"][0] <= row["frr"] <= row["frr_ci95"][1]
         assert row["fa_per_hour"] == pytest.approx(row["false_alarms"] / 0.01)
+        assert 0 <= row["false_alarms_in_words"] <= row["false_alarms"]
         assert row["fa_per_hour_ci95"][0] <= row["fa_per_hour"] <= row["fa_per_hour_ci95"][1]
     assert result["operating_point"]["threshold"] == 0.5 and result["times_real_time"] > 0
     assert main([*args, "--keywords", "maybe"]) == 2
