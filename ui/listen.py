@@ -155,7 +155,8 @@ def show_calibration(result: dict, threshold: float) -> None:
     c1, c2, c3 = st.columns(3)
     c1.metric("False rejections", f"{op['frr']:.1%}", help=f"{op['missed']} of {op['keywords']} keywords missed")
     c1.caption(f"95% interval [{op['frr_ci95'][0]:.1%}, {op['frr_ci95'][1]:.1%}]")
-    c2.metric("False alarms per hour", f"{op['fa_per_hour']:.1f}", help=f"{op['false_alarms']} false alarms")
+    alarms = f"{op['false_alarms']} false alarms, {op['false_alarms_in_words']} of them inside another word"
+    c2.metric("False alarms per hour", f"{op['fa_per_hour']:.1f}", help=alarms)
     c2.caption(f"95% interval [{op['fa_per_hour_ci95'][0]:.1f}, {op['fa_per_hour_ci95'][1]:.1f}]")
     c3.metric("Faster than real time", f"{result['times_real_time']:.0f}×")
     c3.caption(f"threshold {op['threshold']:.2f}")
