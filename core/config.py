@@ -77,6 +77,7 @@ class RunConfig(TrainConfig):
         optional=True,
         help="on large data, fewer epochs (at least 5) so a run sees about this many examples in all (epochs x "
         "training examples); 0 = no budget",
+        per_model=True,
     )
     min_steps: int | None = setting(
         None,
@@ -86,11 +87,28 @@ class RunConfig(TrainConfig):
         kind="int",
         optional=True,
         help="on small data, more epochs so a run takes at least this many optimizer steps in all; 0 = none",
+        per_model=True,
     )
     group_by: str = setting(
-        "auto", "Split by speaker", kind="choice", choices=("auto", "speaker", "none"), help="speech only"
+        "auto",
+        "Split by speaker",
+        kind="choice",
+        choices=("auto", "speaker", "none"),
+        choice_labels=(
+            ("auto", "by speaker, when file names tell"),
+            ("speaker", "by speaker"),
+            ("none", "clip by clip"),
+        ),
+        help="speech only",
     )
-    protocol: str = setting("random", "Protocol", kind="choice", choices=("random", "time"), help="recsys only")
+    protocol: str = setting(
+        "random",
+        "Protocol",
+        kind="choice",
+        choices=("random", "time"),
+        choice_labels=(("random", "random 80/10/10 per user"), ("time", "time-ordered: last item is the test")),
+        help="recsys only",
+    )
     nproc_per_node: int = setting(
         1,
         "Processes (DDP)",
@@ -104,7 +122,7 @@ class RunConfig(TrainConfig):
 RUN_OPTIONS: dict[str, Option] = config_options(RunConfig)
 FIELDS = [f.name for f in fields(RunConfig)]
 TRAIN_KEYS = {f.name for f in fields(TrainConfig)}  # what the trainer reads
-TASK_SETTINGS = ("group_by", "protocol")  # read by one task each; the task's spec names them
+PANEL_SETTINGS = tuple(name for name, option in RUN_OPTIONS.items() if option.panel)  # the training panel's
 OFF_AT_ZERO = tuple(name for name, option in RUN_OPTIONS.items() if option.zero_is_off)  # 0 = off
 
 
@@ -138,6 +156,13 @@ def make_config(task: str, model: str | None = None, **given: Any) -> dict[str, 
     return check_config(config)
 
 
+def task_settings() -> set[str]:
+    """Settings one task reads (its spec's `settings`): another task's run may not change them."""
+    from core.tasks import task_specs
+
+    return {name for spec in task_specs() for name in spec.settings}
+
+
 def check_config(config: dict[str, Any]) -> dict[str, Any]:
     """Every setting against its range, the model options against the model's spec, the augmentation against
     the task's; returns the config with values cast to their kinds."""
@@ -151,7 +176,7 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
         out[name] = option.check(config.get(name, option.default), "")
         if name in OFF_AT_ZERO and out[name] == 0:
             out[name] = None  # 0 = off, as the page's widget and the CLI write it
-        if name in TASK_SETTINGS and name not in task_spec.settings and out[name] != option.default:
+        if name in task_settings() and name not in task_spec.settings and out[name] != option.default:
             raise ValueError(f"{name} is a setting of another task, not of {config['task']}")
     out["lr_search"] = [RUN_OPTIONS["lr"].check(float(lr), "lr_search") for lr in config.get("lr_search") or []]
     out["model_options"] = spec.check_options(config.get("model_options") or {})

@@ -12,7 +12,9 @@ class Option:
     """One setting a user can change (a model option or an augmentation): label, default, range.
 
     `kind` is int | float | bool | choice; `optional` adds an on/off switch (off = None). `choices`
-    lists the values of a choice.
+    lists the values of a choice, `choice_labels` (value, words) pairs for those shown in words. A run setting
+    also says where it appears: `panel` (among the training panel's widgets) and `per_model` (a model's spec may
+    recommend its value).
     """
 
     name: str
@@ -25,6 +27,13 @@ class Option:
     optional: bool = False
     choices: tuple = ()
     help: str = ""
+    choice_labels: tuple = ()
+    panel: bool = False
+    per_model: bool = False
+
+    def label_of(self, value: Any) -> str:
+        """A value in words: a choice's label where it has one."""
+        return dict(self.choice_labels).get(value, str(value))
 
     def check(self, value: Any, owner: str) -> Any:
         """The value cast to its kind, or ValueError naming the setting and its range."""

@@ -37,16 +37,26 @@ def setting(default: Any, label: str, low=None, high=None, kind: str = "float", 
     return field(default=default, metadata={"option": option})
 
 
+MODEL_PANEL = {"panel": True, "per_model": True}  # on the training panel, and a model's spec recommends its value
+
+
 @dataclass
 class TrainConfig:
     """What the trainer needs; each field's default and range live here and nowhere else."""
 
-    optimizer: str = setting("adam", "Optimizer", kind="choice", choices=OPTIMIZERS)
-    lr: float = setting(1e-3, "Learning rate", 1e-6, 10.0, step=1e-4)
-    epochs: int = setting(10, "Epochs", 1, 500, kind="int")
-    batch_size: int = setting(64, "Batch size", 1, 8192, kind="int")
-    weight_decay: float = setting(0.0, "Weight decay", 0.0, 1.0, step=1e-4)
-    seed: int = setting(0, "Seed", 0, 1_000_000, kind="int")
+    optimizer: str = setting(
+        "adam",
+        "Optimizer",
+        kind="choice",
+        choices=OPTIMIZERS,
+        choice_labels=tuple(OPTIMIZER_LABELS.items()),
+        **MODEL_PANEL,
+    )
+    lr: float = setting(1e-3, "Learning rate", 1e-6, 10.0, step=1e-4, **MODEL_PANEL)
+    epochs: int = setting(10, "Epochs", 1, 500, kind="int", **MODEL_PANEL)
+    batch_size: int = setting(64, "Batch size", 1, 8192, kind="int", **MODEL_PANEL)
+    weight_decay: float = setting(0.0, "Weight decay", 0.0, 1.0, step=1e-4, **MODEL_PANEL)
+    seed: int = setting(0, "Seed", 0, 1_000_000, kind="int", panel=True)
     device: str = setting("auto", "Device", kind="choice", choices=("auto", "cpu", "cuda"))
     patience: int | None = setting(
         None,
@@ -56,10 +66,11 @@ class TrainConfig:
         kind="int",
         optional=True,
         help="Epochs without validation improvement; 0 = off",
+        **MODEL_PANEL,
     )
     max_batches: int | None = setting(None, "Batches per epoch (smoke setting)", 1, 10**9, kind="int", optional=True)
     amp: bool = setting(False, "Mixed precision (CUDA only)", kind="bool")
-    schedule: str = setting("constant", "LR schedule", kind="choice", choices=SCHEDULES)
+    schedule: str = setting("constant", "LR schedule", kind="choice", choices=SCHEDULES, **MODEL_PANEL)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

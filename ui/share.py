@@ -90,7 +90,7 @@ def parser_for(option: Option) -> Parser:
         return one_of(option.choices)
     if option.kind == "bool":
         return flag
-    low = 0 if option.name == "patience" else option.low  # patience 0 = off
+    low = option.low  # a setting that 0 turns off has 0 in its range
     return int_in(int(low), int(option.high)) if option.kind == "int" else float_in(low, option.high)
 
 

@@ -7,25 +7,19 @@ from typing import Any
 import streamlit as st
 
 from core.charts import curves_figure
+from core.config import PANEL_SETTINGS as TRAINING_SETTINGS
 from core.config import RUN_OPTIONS, make_config
 from core.options import Option
 from core.status import BROKEN, TESTED
-from core.training import OPTIMIZER_LABELS
 from ui.services import client_address, get_jobs, get_store, session_id
 from ui.text import plain
 
-TRAINING_SETTINGS = ("optimizer", "lr", "epochs", "batch_size", "weight_decay", "patience", "schedule", "seed")
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
-LABELS = {  # choice settings in words
-    "optimizer": OPTIMIZER_LABELS,
-    "group_by": {"auto": "by speaker, when file names tell", "speaker": "by speaker", "none": "clip by clip"},
-    "protocol": {"random": "random 80/10/10 per user", "time": "time-ordered: last item is the test"},
-}
 
 
 def widget_value(name: str, value: Any) -> Any:
-    """A config value as its widget holds it (patience None = 0 = off)."""
-    return int(value or 0) if name == "patience" else value
+    """A config value as its widget holds it (a setting that 0 turns off: None = 0)."""
+    return int(value or 0) if RUN_OPTIONS[name].zero_is_off else value
 
 
 def apply_defaults(prefix: str, config: dict[str, Any], overwrite: bool = True) -> None:
@@ -40,17 +34,14 @@ def option_widget(option: Option, key: str, container=st, disabled: bool = False
     """One Option as its widget: a select for choices, a checkbox for flags, a number input otherwise."""
     help_text = option.help or None
     if option.kind == "choice":
-        labels = LABELS.get(option.name, {})
-        return container.selectbox(
-            option.label, option.choices, format_func=lambda v: labels.get(v, str(v)), key=key, help=help_text
-        )
+        return container.selectbox(option.label, option.choices, format_func=option.label_of, key=key, help=help_text)
     if option.kind == "bool":
         return container.checkbox(option.label, key=key, help=help_text, disabled=disabled)
     if option.name == "batch_size":
         sizes = sorted({*BATCH_SIZES, int(st.session_state.get(key, option.default))})
         return container.selectbox(option.label, sizes, key=key, help=help_text)
     cast = int if option.kind == "int" else float
-    low = cast(option.low if option.name != "patience" else 0)
+    low = cast(option.low)
     fmt = None if option.kind == "int" else "%g"
     step = cast(option.step) if option.step else None
     value = container.number_input(

@@ -9,23 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from core.config import RUN_OPTIONS
 from core.options import Option
 
 if TYPE_CHECKING:
     from core.models.pretrained import Pretrained
 
-# The training settings a spec may recommend; anything else belongs in `options` or `augment`.
-TRAINING_KEYS = (
-    "optimizer",
-    "lr",
-    "epochs",
-    "batch_size",
-    "weight_decay",
-    "schedule",
-    "patience",
-    "example_budget",
-    "min_steps",
-)
+# The training settings a spec may recommend (each RunConfig setting declared per_model); anything else belongs in
+# `options` or `augment`.
+TRAINING_KEYS = tuple(name for name, option in RUN_OPTIONS.items() if option.per_model)
 
 
 @dataclass(frozen=True)
