@@ -11,33 +11,22 @@ with an empty run store.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS  # the browser the end-to-end tests use
+from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, app_command, app_env, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def one_start(browser, tmp: Path, app: str = "app.py") -> dict[str, float]:
     """Start a server, open the home page; seconds to the health check, to first paint and to the full page."""
     port = free_port()
-    env = {**os.environ, "DLSTUDIO_RUNS": str(tmp / "runs"), "DLSTUDIO_USER_DATA": str(tmp / "user_data")}
-    cmd = [sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port)]
-    cmd += ["--server.address", "127.0.0.1", "--server.headless", "true"]
+    env, cmd = app_env(tmp), app_command(port, app)
     log = (tmp / f"server-{port}.log").open("w")
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -19,19 +19,17 @@ import asyncio
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS  # the browser the end-to-end tests use
+from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, app_command, app_env, free_port, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,24 +38,11 @@ SHOTS = Path(tempfile.gettempdir()) / "dlstudio-bench-shots"
 SWITCH = {"digits": ("faces", "2 classes ·"), "faces": ("digits", "10 classes ·")}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(runs: Path, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "DLSTUDIO_RUNS": str(runs), "DLSTUDIO_USER_DATA": str(runs.parent / "user_data")}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
-    cmd += ["--server.address", "127.0.0.1", "--server.headless", "true"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-            return proc
-        except OSError:
-            time.sleep(0.3)
+    proc = subprocess.Popen(app_command(port), cwd=ROOT, env=app_env(runs.parent), stdout=log.open("w"),
+                            stderr=subprocess.STDOUT)  # fmt: skip
+    if wait_until_up(f"http://127.0.0.1:{port}", 90):
+        return proc
     proc.kill()
     raise SystemExit(f"the app did not start:\n{log.read_text()}")
 
