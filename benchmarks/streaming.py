@@ -5,7 +5,7 @@ Run by hand: `.venv/bin/python benchmarks/streaming.py [--threads 2] [--models c
 Prints markdown tables (docs/listen.md holds them).
 
 Real-time factor: how many times faster than real time a model listens to a 60-s stream of pink noise with its
-1-s window and the default hop (100 ms) and the short one (50 ms): core.streaming.real_time_factor, windows
+1-s window and the default hop (100 ms) and the short one (50 ms): core.calibration.real_time_factor, windows
 batched, on `--threads` intra-op threads; weights as built (training changes no cost). The pretrained encoders
 are built without their LibriSpeech weights (the same cost, no download). Target: at least 10x for every model at
 the default hop on 2 cores.
@@ -22,12 +22,12 @@ import tempfile
 
 import torch
 
-from core.calibration import calibrate
+from core.calibration import calibrate, real_time_factor
 from core.config import make_config
 from core.experiment import run_experiment
 from core.models import get_model, list_models
 from core.runs import RunStore
-from core.streaming import HOP_RANGE, HOP_SECONDS, real_time_factor
+from core.streaming import HOP_RANGE, HOP_SECONDS
 from core.tasks import get_task, load_run_model
 
 TARGET = 10.0  # times faster than real time at the default hop, 2 cores

@@ -216,3 +216,14 @@ def calibrate(
         "operating_point": next(r for r in rows if r["threshold"] == float(threshold)),
         "curve": rows,
     }
+
+
+def real_time_factor(model: nn.Module, clip_samples: int, sample_rate: int, hop: float, seconds: float = 60.0) -> dict:
+    """How much faster than real time `model` listens: a `seconds`-long stream of pink noise slid over with its
+    window and `hop`; {"seconds_audio", "seconds_taken", "times_real_time"}."""
+    wave = 0.05 * pink_noise(int(seconds * sample_rate), np.random.default_rng(0))
+    stream_posteriors(model, wave[: clip_samples * 2], clip_samples, hop_samples(hop, sample_rate), sample_rate)
+    began = time.perf_counter()
+    stream_posteriors(model, wave, clip_samples, hop_samples(hop, sample_rate), sample_rate)
+    taken = time.perf_counter() - began
+    return {"seconds_audio": seconds, "seconds_taken": taken, "times_real_time": seconds / taken}

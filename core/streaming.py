@@ -8,7 +8,6 @@ quality is the false-rejection rate (keywords missed) and false alarms per hour 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,16 +169,3 @@ def poisson_rate_ci95(count: int, exposure: float) -> list[float]:
     low = chi2.ppf(0.025, 2 * count) / 2 if count > 0 else 0.0
     high = chi2.ppf(0.975, 2 * count + 2) / 2
     return [float(low / exposure), float(high / exposure)]
-
-
-def real_time_factor(model: nn.Module, clip_samples: int, sample_rate: int, hop: float, seconds: float = 60.0) -> dict:
-    """How much faster than real time `model` listens: a `seconds`-long stream of pink noise slid over with its
-    window and `hop`; {"seconds_audio", "seconds_taken", "times_real_time"}."""
-    from core.calibration import pink_noise
-
-    wave = 0.05 * pink_noise(int(seconds * sample_rate), np.random.default_rng(0))
-    stream_posteriors(model, wave[: clip_samples * 2], clip_samples, hop_samples(hop, sample_rate), sample_rate)
-    began = time.perf_counter()
-    stream_posteriors(model, wave, clip_samples, hop_samples(hop, sample_rate), sample_rate)
-    taken = time.perf_counter() - began
-    return {"seconds_audio": seconds, "seconds_taken": taken, "times_real_time": seconds / taken}

@@ -9,7 +9,7 @@ import torch
 from scipy.stats import chi2
 from torch import nn
 
-from core.calibration import GAP_SECONDS, NOISE_RMS, noise_bed, pink_noise, synthesize_stream
+from core.calibration import GAP_SECONDS, NOISE_RMS, noise_bed, pink_noise, real_time_factor, synthesize_stream
 from core.models import get_model
 from core.streaming import (
     Detection,
@@ -168,6 +168,11 @@ def test_sliding_the_model_times_each_posterior_at_its_windows_centre():
     assert len(times) == 51 and times[1] == pytest.approx(0.1)  # centres from 0 to the end, every hop
     assert times[probs[:, 0].argmax()] == pytest.approx(3.2)
     assert np.allclose(probs.sum(1), 1)
+
+
+def test_real_time_factor_is_the_streams_length_over_the_time_taken():
+    rtf = real_time_factor(Marker(), 16_000, 16_000, 0.1, seconds=5.0)
+    assert rtf["seconds_audio"] == 5.0 and rtf["times_real_time"] == pytest.approx(5.0 / rtf["seconds_taken"])
 
 
 def test_windows_cut_from_the_streams_log_mel_are_each_windows_own():
