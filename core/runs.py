@@ -269,7 +269,8 @@ class RunStore:
                 f"{self.where} is not a readable run store database ({reason}): move it aside to start a new store"
             )
         if self.db_path is not None and ("readonly" in reason or "unable to open" in reason):
-            return RunStoreError(f"cannot write the run store {self.where} ({reason}): is {self.root} writable?")
+            folder = self.db_path.parent
+            return RunStoreError(f"cannot write the run store {self.where} ({reason}): is {folder} writable?")
         return RunStoreError(f"run store {self.where}: {reason}")
 
     def _db_now(self, db) -> float:

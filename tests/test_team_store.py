@@ -53,6 +53,7 @@ def _write_runs(root, db_url, start, count):
         store.finish(run_id, "finished", {"accuracy": i / count}, {}, 0.1)
 
 
+@pytest.mark.slow
 def test_four_writers_at_once_into_one_store_lose_nothing(tmp_path, shared_url):
     """4 processes × 50 runs, starting together on a database nobody has opened yet (so they also race to create
     the schema): every run, status and epoch lands."""
@@ -198,6 +199,7 @@ def test_cli_trains_into_and_lists_a_named_database(tmp_path, shared_url, capsys
     assert json.loads(capsys.readouterr().out.splitlines()[-1]) == []
 
 
+@pytest.mark.slow
 def test_a_worker_process_writes_to_the_managers_database(tmp_path, pg_url):
     jobs = JobManager(RunStore(tmp_path, db_url=pg_url), max_workers=1)
     try:
