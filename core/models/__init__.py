@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from core.config import RUN_OPTIONS
+from core.settings import RUN_OPTIONS
 from core.options import Option
 
 if TYPE_CHECKING:
