@@ -328,3 +328,56 @@ def test_a_job_reports_the_embedding_pass(tmp_path):
         assert job.snapshot()["embedded"] == (20, 20)  # the last pass before the fit: the validation split
     finally:
         jobs.shutdown()
+
+
+def photo_folder(root: Path, per_class: int = 6, side: int = 64) -> Path:
+    """A folder of small photos: two classes of random colour noise, `side` pixels square."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("cats", "dogs"):
+        (root / label).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(root / label / f"{i}.png")
+    return root
+
+
+@pytest.mark.slow
+def test_a_folder_is_decoded_at_the_pretrained_weights_size_and_cached_per_size(tmp_path, monkeypatch):
+    """Photos for an ImageNet backbone are decoded at its weights' own 224 (not at 32 and resized up); cnn_bn on the
+    same folder keeps 32; each size is decoded once and read back from the decoded-image cache."""
+    from core.data import image_cache
+    from core.tasks import get_task
+
+    seed_cache(get_spec("image", "mobilenet_v3_small").pretrained)
+    folder = str(photo_folder(tmp_path / "pets"))
+    store = RunStore(tmp_path / "runs")
+    given = {"data": folder, "epochs": 1, "baseline": False, "max_batches": 1}
+    pretrained = make_config("image", "mobilenet_v3_small", pretrained="imagenet", **given,
+                             model_options={"freeze_backbone": True})  # fmt: skip
+    small = make_config("image", "cnn_bn", **given)
+    first = run_experiment(pretrained, store)
+    assert store.load_checkpoint(first.run_id)["meta"]["size"] == 224
+    assert run_experiment(small, store).status == "finished"
+    assert len(list(image_cache.cache_dir().glob("*.npy"))) == 2  # one decoded copy per size
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(image_cache, "decode_images", no_decoding)
+    task = get_task("image")
+    assert task.load_data(pretrained).x["train"].shape[1:] == (3, 224, 224)
+    assert task.load_data(small).x["train"].shape[1:] == (3, 32, 32)
+    assert task.data_settings(pretrained) == {"image_size": 224} and task.data_settings(small) == {"image_size": 32}
+    assert task.data_settings(make_config("image", "mobilenet_v3_small", dataset="faces")) == {}  # bundled: own size
+
+
+def test_a_photo_decoded_at_224_counts_224_squared_against_the_dataset_limit(tmp_path, monkeypatch):
+    from core.data import DataError
+    from core.tasks.image import load_folder
+
+    folder = photo_folder(tmp_path / "pets", per_class=6, side=16)
+    monkeypatch.setenv("DLSTUDIO_MAX_DATASET_PIXELS", str(12 * 224 * 224 - 1))
+    assert load_folder(folder, size=32).meta["size"] == 32  # 12 x 32^2 fits
+    with pytest.raises(DataError, match="DLSTUDIO_MAX_DATASET_PIXELS"):
+        load_folder(folder, size=224)

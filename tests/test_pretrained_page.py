@@ -100,3 +100,29 @@ def test_the_data_is_mapped_before_training_and_training_reuses_its_embeddings()
     at.button(key="image_train_btn").click().run()
     rerun_until(at, has_confusion_matrix, timeout=300)
     assert len(list(cache_dir().glob("*.npy"))) == 3  # validation and test added; the training split reused
+
+
+@pytest.mark.slow
+def test_a_folder_for_imagenet_is_read_at_224_and_training_reuses_the_maps_embeddings(tmp_path):
+    """Your own photos with ImageNet weights chosen: the page reads them at the weights' 224 (as the training job
+    does, so the map's embeddings are the ones training the head reads); cnn_bn reads the same folder at 32."""
+    from core.embeddings import cache_dir
+    from tests.test_pretrained import photo_folder
+
+    photo_folder(tmp_path / "pets")  # 64 x 64 photos
+    pretrained = get_spec("image", "mobilenet_v3_small").pretrained
+    cache_file(pretrained).parent.mkdir(parents=True)
+    torch.save(torchvision.models.mobilenet_v3_small().state_dict(), cache_file(pretrained))
+    at = open_page("app_pages/image.py")
+    at.selectbox(key="image_dataset").select("your own (.zip or folder)").run()
+    at.text_input(key="image_folder").input(str(tmp_path / "pets")).run()
+    assert "3×32×32" in _captions(at)  # the default model (from scratch): the small size
+    at.selectbox(key="image_model").select("mobilenet_v3_small").run()
+    at.selectbox(key="image_init_from").select("imagenet").run()
+    assert not at.exception and "3×224×224" in _captions(at)
+    at.toggle(key="image_datamap_on").set_value(True).run()
+    assert len(list(cache_dir().glob("*.npy"))) == 1
+    at.number_input(key="image_epochs").set_value(1).run()
+    at.button(key="image_train_btn").click().run()
+    rerun_until(at, has_confusion_matrix, timeout=300)
+    assert len(list(cache_dir().glob("*.npy"))) == 3  # validation and test added; the training split reused

@@ -94,8 +94,9 @@ def split_settings(config: dict[str, Any]) -> dict[str, Any]:
 def run_data(run: dict[str, Any]):
     """The data a run was trained on, split as it was; None (with the reason shown) when it cannot be read now."""
     config = run["config"]
+    settings = {**split_settings(config), **get_task(config["task"]).data_settings(config)}
     try:
-        return load_data(config["task"], config.get("dataset"), config.get("data"), **split_settings(config))
+        return load_data(config["task"], config.get("dataset"), config.get("data"), **settings)
     except DataError as exc:
         st.error(f"The data of run {run['id']} cannot be read any more: {plain(exc)}")
         return None
@@ -129,14 +130,22 @@ def data_step(page: TaskPage, spec: TaskSpec) -> tuple[str | None, str | None, d
     data = None
     if dataset or data_path:
         stamp = data_stamp(data_path)
+        settings = {**split, **get_task(task).data_settings(_chosen(task, data_path))}  # at the chosen model's size
         data = load_and_preview(
-            lambda: load_data(task, dataset, data_path, stamp, **split), page.preview, data_path or dataset
+            lambda: load_data(task, dataset, data_path, stamp, **settings), page.preview, data_path or dataset
         )
     elif st.session_state.get(f"{task}_dataset") == page.own_label:
         st.info("Upload a file or give a folder inside the app's data folders to use your own data.")
     if page.data_note:
         st.caption(page.data_note)
     return dataset, data_path, split, data
+
+
+def _chosen(task: str, data_path: str | None) -> dict[str, Any]:
+    """The model and weights chosen so far (the model column comes after the data, its choice is in the session)."""
+    model = st.session_state.get(f"{task}_model")
+    model = model if model in list_models(task) else get_task(task).spec.default_model
+    return {"data": data_path, "model": model, "pretrained": st.session_state.get(f"{task}_init_from")}
 
 
 def _dataset_changed(task: str, few_shot: tuple[str, ...]) -> None:

@@ -109,7 +109,8 @@ def decode_images(
     """(N, C, size, size) float32 in [0, 1] and C; one image at a time, never holding two at full size.
 
     Every header is read first: each image must fit the per-image cap and all of them, at the size they
-    decode at (JPEGs at a reduced scale), the dataset cap, before anything is decoded. `progress(done, total)`
+    decode at (JPEGs at a reduced scale) and at least `size` x `size` each (what the output holds), the dataset
+    cap, before anything is decoded. `progress(done, total)`
     hears how far it got (headers then images: total = 2N), about every 1%.
     """
     per_image, dataset_cap = pixel_limits()
@@ -119,7 +120,7 @@ def decode_images(
         with _open_header(file, name, per_image) as img:
             img.draft(None, (2 * size, 2 * size))
             modes.append(img.mode)
-            total += img.width * img.height
+            total += max(img.width * img.height, size * size)  # a small photo decoded at 224 still costs 224^2
         if progress is not None and i % every == 0:
             progress(i + 1, steps)
     if total > dataset_cap:

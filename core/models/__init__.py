@@ -54,6 +54,11 @@ class ModelSpec:
         """Whether its spec names pretrained weights from `source` ("imagenet")."""
         return self.pretrained is not None and self.pretrained.source == source
 
+    def input_size(self, source: str | None) -> int | None:
+        """The image side it takes when started from `source`'s weights (their transforms' crop); None: the task's
+        own size (a model from scratch, from a weights file, or without published weights)."""
+        return self.pretrained.input_size() if self.publishes(source) else None
+
     def option_defaults(self) -> dict[str, Any]:
         return {o.name: o.default for o in self.options}
 

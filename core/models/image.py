@@ -254,7 +254,7 @@ class TorchvisionNet(nn.Module):
             # the weights' own preprocessing: their crop size (our images are already framed: no centre crop),
             # interpolation, mean and std
             prep = pretrained.weights().transforms()
-            self.input_size.fill_(prep.crop_size[0])
+            self.input_size.fill_(pretrained.input_size())  # the size a folder is decoded at, too
             self.interpolation_code.fill_(INTERPOLATIONS.index(prep.interpolation.value))
             mean, std = tuple(prep.mean), tuple(prep.std)
         # Replace the ImageNet classifier with our head; the backbone ends in pooled features.

@@ -52,6 +52,13 @@ class Pretrained:
 
         return getattr(torchaudio.pipelines, self.name)
 
+    def input_size(self) -> int | None:
+        """The side an image is given to the network at: the crop of the weights' own `transforms()` (224 for
+        ImageNet). None for a speech encoder, which takes the waveform."""
+        if self.library != "torchvision":
+            return None
+        return int(self.weights().transforms().crop_size[0])
+
 
 def weights_url(pretrained: Pretrained) -> str:
     weights = pretrained.weights()

@@ -81,6 +81,10 @@ class Task(Protocol):
         """Load and split the data named by config['dataset'] or config['data']; has `.meta`. A long load
         (a large folder) tells `progress(done, total)` how far it got."""
 
+    def data_settings(self, config: dict[str, Any]) -> dict[str, Any]:
+        """What of a run's config, beyond its split, decides the data it loads (image: the side a folder is decoded
+        at, from the model's pretrained weights); a page loads and caches data by these."""
+
     def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module: ...
 
     def make_objective(self, config: dict[str, Any], data: Any) -> Objective: ...

@@ -34,6 +34,9 @@ class ClassificationTask:
         out = [torch.softmax(model(x[i : i + step].to(device)), 1).cpu() for i in range(0, len(x), step)]
         return torch.cat(out).numpy()
 
+    def data_settings(self, config: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
     def train_size(self, data) -> int:
         return len(data.y["train"])
 

@@ -24,7 +24,7 @@ from core.tasks.specs.image import SPEC
 from core.training import TensorClassification
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".ico"}
-USER_IMAGE_SIZE = 32
+USER_IMAGE_SIZE = 32  # the side a folder is decoded at for a model without pretrained weights' own size
 
 
 @dataclass
@@ -88,6 +88,16 @@ def load_folder(
     return ImageData(root.name, x, y, index.class_names, note)
 
 
+def decode_size(config: dict[str, Any]) -> int:
+    """The side a folder's images are decoded at: the input size of the pretrained weights the run starts from (their
+    transforms' crop, 224 for ImageNet: a fact of the model's spec), else USER_IMAGE_SIZE. Decoding a photo straight
+    to 224 keeps the detail the backbone was trained on; decoding to 32 and resizing it up would throw it away."""
+    if config.get("image_size"):  # given by a page, which worked it out from the same config (data_settings)
+        return int(config["image_size"])
+    spec = get_spec("image", config["model"]) if config.get("model") else None
+    return (spec.input_size(config.get("pretrained")) if spec else None) or USER_IMAGE_SIZE
+
+
 def load_bundled(name: str, seed: int = 0) -> ImageData:
     x, y, classes = _bundled(name)
     xs, ys = _split(x, y, seed)
@@ -148,8 +158,12 @@ class ImageTask(ClassificationTask):
 
     def load_data(self, config: dict[str, Any], progress: Callable[[int, int], None] | None = None) -> ImageData:
         if config.get("data"):
-            return load_folder(config["data"], split_seed(config), progress=progress)
+            return load_folder(config["data"], split_seed(config), decode_size(config), progress)
         return load_bundled(config.get("dataset") or SPEC.dataset_names[0], split_seed(config))
+
+    def data_settings(self, config: dict[str, Any]) -> dict[str, Any]:
+        """A folder's decode size (the bundled sets have their own sizes)."""
+        return {"image_size": decode_size(config)} if config.get("data") else {}
 
     def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
         opts = dict(config.get("model_options") or {})

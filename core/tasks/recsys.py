@@ -489,6 +489,9 @@ class RecsysTask:
             return load_interactions(config["data"], split_seed(config), protocol=protocol)
         return load_bundled(config.get("dataset") or "movies", split_seed(config), protocol)
 
+    def data_settings(self, config: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
     def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
         spec = get_spec("recsys", config["model"])
         options = spec.check_options(config.get("model_options") or {})
