@@ -1,0 +1,113 @@
+"""The layout's rules, checked: no import cycles, no sys.path edits, pages never import the CLI, every docs
+screenshot comes from a test of the running app, and the README stays a front door."""
+
+import ast
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("core", "ui", "benchmarks")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports, at the top or inside a function (a cycle either way)."""
+    modules = {_module_name(p): p for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles_in_the_project():
+    assert cycles(import_graph()) == []
+
+
+def _project_files() -> list[Path]:
+    skip = {".venv", "runs", "user_data", ".git", "node_modules"}
+    return [p for p in ROOT.rglob("*.py") if not skip & set(p.relative_to(ROOT).parts)]
+
+
+def test_no_file_edits_sys_path():
+    """The project installs as a package (scripts/setup_venv.sh: pip install -e .)."""
+    pattern = re.compile(r"sys\.path\.(insert|append)|sys\.path\s*\+?=")
+    offenders = [str(p.relative_to(ROOT)) for p in _project_files() if pattern.search(p.read_text())]
+    assert offenders == [p for p in offenders if p == "tests/test_layout.py"]
+
+
+@pytest.mark.parametrize("page", sorted((ROOT / "app_pages").glob("*.py")) + [ROOT / "app.py"], ids=lambda p: p.name)
+def test_pages_do_not_import_the_cli(page):
+    imported = {
+        getattr(node, "module", None) or ""
+        for node in ast.walk(ast.parse(page.read_text()))
+        if isinstance(node, ast.ImportFrom)
+    }
+    assert not {m for m in imported if m == "core.cli" or m.startswith("core.cli_")}
+
+
+def test_every_docs_screenshot_is_taken_by_a_test_of_the_running_app():
+    FROM_TESTS = runpy.run_path(str(ROOT / "scripts" / "screenshots.py"))["FROM_TESTS"]
+    linked = set()
+    for doc in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]:
+        linked |= {Path(m).name for m in re.findall(r"\]\(([^)\s]+\.png)\)", doc.read_text())}
+    assert linked <= set(FROM_TESTS), f"docs images no test takes: {sorted(linked - set(FROM_TESTS))}"
+    tests_text = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_e2e_*.py"))
+    calls = re.findall(r"\b(?:screenshot|shot)\(([^()]*(?:\([^()]*\)[^()]*)*)\)", tests_text)
+    names = {n for call in calls for n in re.findall(r"(?<!f)\"([a-z_]+)\"", call)}
+    prefixes = {n for call in calls for n in re.findall(r"f\"([a-z_]+)\{", call)}
+    untaken = [s for s in FROM_TESTS.values() if s not in names and not any(s.startswith(p) for p in prefixes)]
+    assert not untaken, f"screenshots the docs want that no end-to-end test takes: {untaken}"
+
+
+def test_the_readme_is_a_front_door():
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 200
