@@ -1,5 +1,6 @@
 """Shared fixtures: every test gets its own run store and user-data folder."""
 
+import json
 import os
 from pathlib import Path
 
@@ -60,7 +61,39 @@ def _kind(item: pytest.Item) -> str:
     return "unit"
 
 
+# Each test's last measured time (its setup, call and teardown), written by a run with DLSTUDIO_RECORD_DURATIONS=1
+# (bash scripts/test.sh records them): a test over SLOW_SECONDS is `slow`, so the fast part stays fast as tests are
+# added. A test not measured yet counts as fast until the next recording.
+DURATIONS = ROOT / "tests" / "durations.json"
+SLOW_SECONDS = 1.0
+_measured: dict[str, float] = {}
+
+
+def _recorded() -> dict[str, float]:
+    try:
+        return json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Every test gets one kind marker, so `-m "not e2e and not slow"` selects the fast part."""
+    """Every test gets one kind marker (unit, app, e2e), and `slow` from its recorded time, so
+    `-m "not e2e and not slow"` selects the fast part."""
+    recorded = _recorded()
     for item in items:
         item.add_marker(_kind(item))
+        if recorded.get(item.nodeid, 0.0) > SLOW_SECONDS and not item.get_closest_marker("slow"):
+            item.add_marker("slow")
+
+
+def pytest_runtest_logreport(report):
+    if os.environ.get("DLSTUDIO_RECORD_DURATIONS"):  # setup, call and teardown together
+        _measured[report.nodeid] = _measured.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With DLSTUDIO_RECORD_DURATIONS=1, merge this run's times into tests/durations.json (other tests kept)."""
+    if not os.environ.get("DLSTUDIO_RECORD_DURATIONS") or not _measured:
+        return
+    merged = {**_recorded(), **{k: round(v, 3) for k, v in _measured.items()}}
+    DURATIONS.write_text(json.dumps(dict(sorted(merged.items())), indent=0) + "\n")
