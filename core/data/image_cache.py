@@ -21,7 +21,6 @@ from core.data.roots import user_data_dir
 
 VERSION = "1"  # bump when decoding changes what it makes of a file
 CACHE_MB = 4096  # all cached folders together; DLSTUDIO_DECODED_CACHE_MB (least recently used go first)
-CHUNK = 4096  # images converted to uint8 at a time (bounds the float temporary)
 
 
 def cache_dir() -> Path:
@@ -52,11 +51,7 @@ def decoded_pixels(
             return pixels
     except (OSError, ValueError, EOFError):  # none yet, or a damaged one: decode afresh
         pass
-    decoded, _ = decode_images(files, names, size, dataset, progress)
-    pixels = np.empty(decoded.shape, np.uint8)
-    for start in range(0, len(decoded), CHUNK):
-        np.rint(decoded[start : start + CHUNK] * 255, out=pixels[start : start + CHUNK], casting="unsafe")
-    del decoded
+    pixels, _ = decode_images(files, names, size, dataset, progress, dtype=np.uint8)
     _save(path, pixels)
     return pixels
 
