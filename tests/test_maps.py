@@ -83,6 +83,44 @@ def test_the_image_page_maps_a_trained_model():
     assert any("PCA of the head's input" in c.value for c in at.caption)
     at.radio(key="image_map_method").set_value("t-SNE").run()
     assert not at.exception and any("t-SNE of the head's input" in c.value for c in at.caption)
+    # a box or lasso in the browser sends the points' customdata; AppTest sets the chart's state as that event would
+    at.session_state["image_map_chart"] = {"selection": {"points": [{"customdata": n} for n in (0, 1, 2)]}}
+    at.run()
+    assert not at.exception and any(m.value.startswith("**3 selected**") for m in at.markdown)
+    captions = at.image[-1].captions
+    assert len(captions) == 3 and all(c.startswith("#") and ("✓" in c or "→" in c) for c in captions)
+
+
+def _selection_page(clips: bool) -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from ui.maps import show_selection
+
+    x = torch.rand(6, 800) if clips else torch.rand(6, 3, 8, 8)
+    data = SimpleNamespace(class_names=["cat", "dog"], x={"test": x}, y={"test": torch.tensor([0, 0, 0, 1, 1, 1])},
+                           meta={"sample_rate": 8000})  # fmt: skip
+    show_selection(data, "test", np.array([4, 1, 2]), np.array([0, 0, 1, 1, 0, 1]))
+
+
+def test_a_selection_lists_its_images_with_true_and_predicted_class():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_selection_page, args=(False,)).run()
+    assert not at.exception
+    assert at.image[0].captions == ["#4 dog → cat", "#1 cat ✓", "#2 cat → dog"]
+    assert "true class → predicted" in at.markdown[0].value
+
+
+def test_a_selection_of_clips_gives_each_a_player_with_its_classes():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_selection_page, args=(True,)).run()
+    assert not at.exception
+    assert [c.value for c in at.caption] == ["#4 dog → cat", "#1 cat ✓", "#2 cat → dog"]
+    assert len(at.get("audio")) == 3
 
 
 def test_selected_points_list_the_mistakes_first_then_each_class_in_turn():

@@ -1,5 +1,8 @@
 """The Map tab: a run's test split as the trained network sees it (its penultimate layer in 2-D), coloured by true
-class with the mistakes ringed; selecting points shows those examples."""
+class with the mistakes ringed; selecting points lists those examples (thumbnails or players, true and predicted class).
+
+Hovering a point names it: a Plotly tooltip shows text, not an image or a player, so the examples are shown by
+selecting them (a click, the box or the lasso)."""
 
 from __future__ import annotations
 
@@ -44,10 +47,17 @@ def map_tab(run: dict) -> None:
         f"ringed: the {wrong:,} the model got wrong. {smap.note} Select points (lasso or box) to see them."
     )
     fig = embedding_map_figure(smap.xy, y_true, y_pred, names, hover)
-    event = st.plotly_chart(fig, key=f"{key}_chart", on_select="rerun", selection_mode=("points", "box", "lasso"))
-    picked = [int(p["customdata"]) for p in (event.selection.points if event else []) if "customdata" in p]
+    picked = selected_points(fig, f"{key}_chart")
     if picked:
-        _show_examples(run, data, smap.index[_mistakes_first(picked, y_true, y_pred)], names)
+        predicted = art["probs"].argmax(1) if "probs" in art else None
+        show_selection(data, "test", smap.index[_mistakes_first(picked, y_true, y_pred)], predicted)
+
+
+def selected_points(fig, key: str) -> list[int]:
+    """The map drawn with selection on: the selected points' positions in it (each point's customdata)."""
+    event = st.plotly_chart(fig, key=key, on_select="rerun", selection_mode=("points", "box", "lasso"))
+    points = (event or {}).get("selection", {}).get("points", [])  # read as a dict: AppTest can set a selection
+    return [int(p["customdata"]) for p in points if "customdata" in p]
 
 
 def _mistakes_first(picked: list[int], y_true: np.ndarray, y_pred: np.ndarray | None) -> list[int]:
@@ -73,11 +83,24 @@ def _hover(i: int, true: str, pred: str | None) -> str:
     return said if pred is None or pred == true else f"{said} → predicted {pred}"
 
 
-def _show_examples(run: dict, data, rows: np.ndarray, names: list[str]) -> None:
-    st.markdown(f"**{len(rows):,} selected** (the first {min(len(rows), SHOWN)} shown)")
-    rows = rows[:SHOWN]
-    x, y = data.x["test"][rows].numpy(), data.y["test"].numpy()[rows]
-    captions = [f"{i}: {plain(names[c])}" for i, c in zip(rows, y)]
+def example_caption(i: int, true: str, predicted: str | None) -> str:
+    """'#12 cat → dog' (a mistake), '#12 cat ✓' (right), '#12 cat' (nothing predicted yet)."""
+    said = f"#{i} {plain(true)}"
+    if predicted is None:
+        return said
+    return f"{said} ✓" if predicted == true else f"{said} → {plain(predicted)}"
+
+
+def show_selection(data, split: str, rows: np.ndarray, predicted: np.ndarray | None = None) -> None:
+    """Selected examples of a split (`rows`, in the order to show): thumbnails of images or players of clips, each
+    captioned with its true class and, after training, the predicted one (`predicted`: a class per row of the split)."""
+    names = data.class_names
+    said = "true class → predicted (✓ when right)" if predicted is not None else "true class"
+    st.markdown(f"**{len(rows):,} selected** (the first {min(len(rows), SHOWN)} shown) · {said}")
+    rows = np.asarray(rows)[:SHOWN]
+    x, y = data.x[split][rows].numpy(), data.y[split].numpy()[rows]
+    guessed = [None] * len(rows) if predicted is None else [names[predicted[i]] for i in rows]
+    captions = [example_caption(i, names[t], g) for i, t, g in zip(rows, y, guessed)]
     if x.ndim == 4:  # images (N, C, H, W) in [0, 1]
         pictures = [img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0) for img in np.clip(x, 0, 1)]
         st.image(pictures, caption=captions, width=72)
@@ -124,4 +147,6 @@ def data_map_section(task: str, data) -> None:
         hover = [f"training example {i}: {data.class_names[c]}" for i, c in enumerate(y)]
         st.caption(f"{method} of {spec.name}'s {z.shape[1]:,} pretrained features for {len(y):,} training examples.")
         fig = embedding_map_figure(xy, y, None, data.class_names, hover, height=420)
-        st.plotly_chart(fig, key=f"{task}_datamap_chart")
+        picked = selected_points(fig, f"{task}_datamap_chart")
+        if picked:
+            show_selection(data, "train", np.array(_mistakes_first(picked, y, None)))
