@@ -254,8 +254,11 @@ def load_study(name: str, url: str):
 
 
 def study_names(url: str) -> list[str]:
-    """Every stored study, newest first."""
+    """Every stored study, newest first (none, and no file made, before the first tune)."""
     import optuna
+
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return []
 
     summaries = optuna.get_all_study_summaries(_storage(url), include_best_trial=False)
     return [s.study_name for s in sorted(summaries, key=lambda s: s.datetime_start or 0, reverse=True)]
