@@ -16,6 +16,7 @@ from core.streaming import (
     Placed,
     detect,
     in_words,
+    load_stream,
     match,
     poisson_rate_ci95,
     smooth,
@@ -188,6 +189,19 @@ def test_windows_cut_from_the_streams_log_mel_are_each_windows_own():
     _, fast = stream_posteriors(model, wave.numpy(), window, hop, rate)
     _, plain = stream_posteriors(model, wave.numpy(), window, hop, rate, shared=False)
     assert np.abs(fast - plain).max() < 0.02
+
+
+def test_a_stream_is_read_at_the_models_rate_and_a_too_long_one_is_refused(tmp_path):
+    import soundfile as sf
+
+    from core.data import DataError
+
+    stereo = np.stack([np.sin(np.arange(44_100 * 3) / 10), np.zeros(44_100 * 3)], 1).astype(np.float32)
+    sf.write(tmp_path / "talk.wav", stereo, 44_100)
+    wave = load_stream(str(tmp_path / "talk.wav"), "talk.wav", 16_000)
+    assert wave.dtype == np.float32 and len(wave) == 48_000  # mixed to mono, resampled
+    with pytest.raises(DataError, match="talk.wav: 3 s long; Listen takes up to 2 s"):
+        load_stream(str(tmp_path / "talk.wav"), "talk.wav", 16_000, max_seconds=2)
 
 
 def test_cli_calibrate_prints_the_curve_as_json(tmp_path, capsys):

@@ -166,8 +166,9 @@ def show_calibration(result: dict, threshold: float) -> None:
         f"{plain(result['noise'])} at {result['snr_db']:g} dB SNR."
     )
     st.plotly_chart(det_figure(result["curve"], threshold), key=f"{P}_cal_det")
-    rows = np.array([[r["threshold"], r["frr"], r["fa_per_hour"]] for r in result["curve"]])
+    rows = np.array([[r["threshold"], 100 * r["frr"], r["fa_per_hour"]] for r in result["curve"]])
     st.dataframe(
-        {"threshold": rows[:, 0], "false rejections": rows[:, 1], "false alarms/h": rows[:, 2]},
-        key=f"{P}_cal_table", height=220,
+        {"threshold": rows[:, 0], "false rejections (%)": rows[:, 1], "false alarms/h": rows[:, 2]},
+        key=f"{P}_cal_table", height=220, hide_index=True,
+        column_config={"false rejections (%)": st.column_config.NumberColumn(format="%.1f")},
     )  # fmt: skip
