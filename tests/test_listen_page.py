@@ -59,6 +59,9 @@ def test_listen_finds_detections_on_an_upload_and_the_threshold_moves_them():
 
 def test_calibrate_shows_false_rejections_and_false_alarms_per_hour():
     at = listen_page()
+    at.multiselect(key="speech_cal_keywords").set_value([]).run()
+    assert any("at least one keyword" in i.value for i in at.info)
+    at.multiselect(key="speech_cal_keywords").set_value(["yes", "no"]).run()
     at.slider(key="speech_cal_minutes").set_value(1).run()
     at.button(key="speech_cal_btn").click().run()
     assert not at.exception, at.exception
@@ -66,3 +69,4 @@ def test_calibrate_shows_false_rejections_and_false_alarms_per_hour():
     assert {"False rejections", "False alarms per hour", "Faster than real time"} <= set(labels)
     assert any("95% interval" in c.value for c in at.caption)
     assert any("test split" in c.value and "SNR" in c.value for c in at.caption)
+    assert any("other words" in c.value for c in at.caption)  # the eight words not chosen are placed as such

@@ -131,17 +131,25 @@ def calibrate_section(run: dict, threshold, smoothing, refractory, hop) -> None:
         "settings above, and for each threshold the missed keywords and the false alarms are counted. Test data "
         "only; 95% intervals: Wilson on independent speakers (false rejections), exact Poisson (false alarms)."
     )
+    words = [c for c in run_model(run["id"])[1]["meta"]["class_names"] if is_keyword(c)]
+    chosen = st.multiselect(
+        "Keywords (the other words are placed too, as words it must not fire on)", words, words,
+        key=f"{P}_cal_keywords",
+    )  # fmt: skip
     c1, c2 = st.columns(2)
     minutes = c1.slider("Stream length (minutes)", 1, 60, 5, key=f"{P}_cal_minutes")
     snr = c2.slider("Signal-to-noise ratio (dB)", 0, 40, int(SNR_DB), 5, key=f"{P}_cal_snr")
-    settings = (run["id"], minutes, snr, smoothing, refractory, hop)
+    if not chosen:
+        st.info("Choose at least one keyword.")
+        return
+    settings = (run["id"], tuple(chosen), minutes, snr, smoothing, refractory, hop)
     if st.button("Calibrate", key=f"{P}_cal_btn"):
         data = run_data(run)
         if data is None:
             return
         model, _ = run_model(run["id"])
         with st.spinner(f"Listening to {minutes} minutes of test clips in noise…"):
-            result = calibrate(model, data, None, minutes / 60, snr, hop, smoothing, refractory, threshold)
+            result = calibrate(model, data, chosen, minutes / 60, snr, hop, smoothing, refractory, threshold)
         st.session_state[f"{P}_calibration"] = (settings, result)
     kept = st.session_state.get(f"{P}_calibration")
     if kept is None or kept[0] != settings:
@@ -162,8 +170,8 @@ def show_calibration(result: dict, threshold: float) -> None:
     c3.caption(f"threshold {op['threshold']:.2f}")
     st.caption(
         f"{result['hours'] * 60:.0f} minutes of the {plain(result['dataset'])} test split: "
-        f"{result['keywords_placed']} keywords ({result['distinct_keyword_clips']} distinct clips) in "
-        f"{plain(result['noise'])} at {result['snr_db']:g} dB SNR."
+        f"{result['keywords_placed']} keywords ({result['distinct_keyword_clips']} distinct clips) and "
+        f"{result['other_words_placed']} other words in {plain(result['noise'])} at {result['snr_db']:g} dB SNR."
     )
     st.plotly_chart(det_figure(result["curve"], threshold), key=f"{P}_cal_det")
     rows = np.array([[r["threshold"], 100 * r["frr"], r["fa_per_hour"]] for r in result["curve"]])
