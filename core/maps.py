@@ -1,8 +1,11 @@
 """A map of what a network sees: the penultimate layer (the head's input) of a split projected to 2-D with PCA or
-t-SNE (scikit-learn), to colour by class and ring the mistakes (the Map tab; Edge Impulse's data explorer)."""
+t-SNE (scikit-learn), or UMAP where `umap-learn` is installed, to colour by class and ring the mistakes (the Map tab;
+Edge Impulse's data explorer). UMAP is optional: umap-learn brings numba and llvmlite (a JIT compiler), so it is not a
+requirement (`pip install umap-learn` offers it)."""
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +16,7 @@ from torch import nn
 
 from core.embeddings import penultimate
 
-METHODS = ("PCA", "t-SNE")
+METHODS = ("PCA", "t-SNE", "UMAP")  # UMAP only where umap-learn is installed: methods()
 MAX_POINTS = 2000  # a larger split is mapped on a seeded sample of this many (t-SNE's cost grows with N^2 at worst)
 
 
@@ -37,16 +40,26 @@ def features_of(model: nn.Module, x: torch.Tensor) -> tuple[np.ndarray, str]:
     return flat, f"the inputs ({flat.shape[1]:,} values)"
 
 
+def methods() -> tuple[str, ...]:
+    """The projections this machine offers: UMAP only where umap-learn can be imported."""
+    return METHODS if importlib.util.find_spec("umap") is not None else METHODS[:2]
+
+
 def project(z: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
-    """(n, d) -> (n, 2): PCA on standardised features, or t-SNE (PCA-initialised, perplexity below n / 3)."""
-    if method not in METHODS:
-        raise ValueError(f"unknown projection {method!r}; choose one of {', '.join(METHODS)}")
+    """(n, d) -> (n, 2): PCA on standardised features, t-SNE (PCA-initialised, perplexity below n / 3), or UMAP
+    (umap-learn's defaults, fewer neighbours than points)."""
+    if method not in methods():
+        raise ValueError(f"unknown projection {method!r}; choose one of {', '.join(methods())}")
     z = np.asarray(z, np.float64)
     z = (z - z.mean(0)) / np.maximum(z.std(0), 1e-9)
     if len(z) < 3 or z.shape[1] < 2:
         return np.pad(z[:, :2], ((0, 0), (0, max(0, 2 - z.shape[1]))))
     if method == "PCA":
         return PCA(n_components=2, random_state=seed).fit_transform(z)
+    if method == "UMAP":
+        import umap
+
+        return umap.UMAP(n_components=2, n_neighbors=min(15, len(z) - 1), random_state=seed).fit_transform(z)
     perplexity = float(min(30.0, max(2.0, (len(z) - 1) / 3)))
     return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(z)
 

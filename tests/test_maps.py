@@ -128,3 +128,42 @@ def test_selected_points_list_the_mistakes_first_then_each_class_in_turn():
 
     y_true, y_pred = np.array([0, 0, 0, 1, 1, 2]), np.array([0, 0, 1, 1, 1, 2])
     assert _mistakes_first([0, 1, 2, 3, 4, 5], y_true, y_pred) == [2, 0, 3, 5, 1, 4]
+
+
+def test_umap_is_offered_only_where_umap_learn_imports(monkeypatch):
+    """umap-learn is optional (it brings numba): without it the choice is PCA and t-SNE, and UMAP is refused; with
+    it (a stand-in module here, umap-learn is not installed) UMAP is offered and runs umap.UMAP."""
+    import importlib.util
+    import sys
+    import types
+
+    import pytest
+
+    from core.maps import methods
+
+    real = importlib.util.find_spec
+
+    def umap_is(installed: bool) -> None:
+        found = object() if installed else None
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: found if name == "umap" else real(name))
+
+    umap_is(False)
+    assert methods() == ("PCA", "t-SNE")
+    with pytest.raises(ValueError, match="choose one of PCA, t-SNE"):
+        project(np.zeros((5, 3)), "UMAP")
+
+    seen = {}
+
+    class UMAP:
+        def __init__(self, **kw):
+            seen.update(kw)
+
+        def fit_transform(self, z):
+            return z[:, :2]
+
+    monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(UMAP=UMAP))
+    umap_is(True)
+    assert methods() == ("PCA", "t-SNE", "UMAP")
+    z, _ = _blobs(n=9)
+    assert project(z, "UMAP", seed=3).shape == (9, 2)
+    assert seen == {"n_components": 2, "n_neighbors": 8, "random_state": 3}

@@ -12,7 +12,7 @@ import streamlit as st
 from core.charts import embedding_map_figure
 from core.data.audio import to_wav_bytes
 from core.embeddings import embedding_key, embeddings
-from core.maps import METHODS, SplitMap, project, split_map
+from core.maps import SplitMap, methods, project, split_map
 from core.models import get_spec
 from core.models.pretrained import is_cached
 from ui.services import get_store, run_model
@@ -34,7 +34,7 @@ def map_tab(run: dict) -> None:
     data = run_data(run)
     if data is None:
         return
-    method = st.radio("Projection", METHODS, key=f"{key}_method", horizontal=True)
+    method = projection_choice(f"{key}_method")
     smap = run_map(run["id"], method, data)
     art = get_store().load_artifacts(run["id"])
     y_true = data.y["test"].numpy()[smap.index]
@@ -51,6 +51,13 @@ def map_tab(run: dict) -> None:
     if picked:
         predicted = art["probs"].argmax(1) if "probs" in art else None
         show_selection(data, "test", smap.index[_mistakes_first(picked, y_true, y_pred)], predicted)
+
+
+def projection_choice(key: str) -> str:
+    """PCA, t-SNE, and UMAP where umap-learn is installed (the help says how to add it)."""
+    offered = methods()
+    missing = "UMAP is offered once umap-learn is installed (`pip install umap-learn`; it brings numba)."
+    return st.radio("Projection", offered, key=key, horizontal=True, help=None if "UMAP" in offered else missing)
 
 
 def selected_points(fig, key: str) -> list[int]:
@@ -136,7 +143,7 @@ def data_map_section(task: str, data) -> None:
         if not st.toggle("Show the map of the training split", key=f"{task}_datamap_on"):
             st.caption("One pass of the training split through the backbone (cached: training the head reuses it).")
             return
-        method = st.radio("Projection", METHODS, key=f"{task}_datamap_method", horizontal=True)
+        method = projection_choice(f"{task}_datamap_method")
         meta_key = tuple(sorted((k, str(v)) for k, v in data.meta.items()))
         model = pretrained_model(task, spec.name, source, meta_key, data.meta)
         x, y = data.x["train"], data.y["train"].numpy()
