@@ -107,6 +107,7 @@ class PageState:
     page_name: str
     query_string: str = ""
     page_script_hash: str = ""
+    session_id: str = ""  # the server's id of this session (its first new_session says)
     widgets: dict[str, WidgetState] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)  # key -> element id of every widget drawn, buttons too
     seen: set[str] = field(default_factory=set)  # widget ids drawn by the current full run
@@ -126,6 +127,7 @@ class PageState:
         if kind == "navigation":  # st.navigation names the page that ran (new_session names the main script)
             self.page_script_hash = msg.navigation.page_script_hash
         elif kind == "new_session":
+            self.session_id = self.session_id or msg.new_session.initialize.session_id
             if not run.fragment_ids:  # a full run: the page forgets its timers and which widgets it shows
                 self.auto_reruns.clear()
                 self.seen = set()

@@ -18,6 +18,7 @@ DATASET, WIDTH, DROPOUT, BN, TRAIN = (f"$$ID-{i}abc-image_{k}" for i, k in
 def new_session(run: str, *fragments: str) -> ForwardMsg:
     msg = ForwardMsg()
     msg.new_session.main_script_hash = "main"
+    msg.new_session.initialize.session_id = "session-1"
     msg.metadata.run.script_run_id = run
     msg.metadata.run.fragment_ids.extend(fragments)
     return msg
@@ -69,7 +70,7 @@ def test_the_page_sends_the_widget_states_the_browser_sends():
     # integer input as int_value, a float one as double_value; a button only when clicked, as a trigger
     assert values == {DATASET: "string_value=digits", WIDTH: "int_value=32", DROPOUT: "double_value=0.2",
                       BN: "bool_value=True", TRAIN: "trigger_value=True"}  # fmt: skip
-    assert msg.page_script_hash == "image-page" and not msg.fragment_id
+    assert msg.page_script_hash == "image-page" and not msg.fragment_id and page.session_id == "session-1"
     assert page.auto_reruns == {"live": 1.0}
     tick = page.rerun_request("http://host:1", "live").rerun_script
     assert (tick.fragment_id, tick.is_auto_rerun) == ("live", True)

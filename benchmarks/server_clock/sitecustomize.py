@@ -1,0 +1,40 @@
+"""The server's own clock for the load benchmarks: with DLSTUDIO_SERVER_CLOCK=FILE and this folder on PYTHONPATH,
+a served app writes one line per full-page rerun request it handles and per full script run it begins and ends:
+`time session_id ask` / `time session_id start RUN` / `time session_id finish RUN STATUS` (time.perf_counter)."""
+
+import os
+import sys
+import threading
+import time
+
+LOG = os.environ.get("DLSTUDIO_SERVER_CLOCK")
+
+
+def _patch(app_session) -> None:
+    handle, enqueue = app_session.handle_backmsg, app_session._enqueue_forward_msg
+    out = open(LOG, "a", buffering=1)  # noqa: SIM115 (open for the server's life, a line at a time)
+
+    def handle_backmsg(self, msg):
+        if msg.WhichOneof("type") == "rerun_script" and not msg.rerun_script.fragment_id:
+            out.write(f"{time.perf_counter():.6f} {self.id} ask\n")
+        return handle(self, msg)
+
+    def enqueue_forward_msg(self, msg):
+        kind, run, now = msg.WhichOneof("type"), msg.metadata.run, time.perf_counter()
+        if kind == "new_session" and not run.fragment_ids:
+            out.write(f"{now:.6f} {self.id} start {run.script_run_id}\n")
+        elif kind == "script_finished" and not run.fragment_ids:
+            out.write(f"{now:.6f} {self.id} finish {run.script_run_id} {msg.script_finished}\n")
+        return enqueue(self, msg)
+
+    app_session.handle_backmsg, app_session._enqueue_forward_msg = handle_backmsg, enqueue_forward_msg
+
+
+def _when_imported() -> None:  # streamlit imports its runtime after this file runs: patch the class once it exists
+    while not hasattr(sys.modules.get("streamlit.runtime.app_session"), "AppSession"):
+        time.sleep(0.005)
+    _patch(sys.modules["streamlit.runtime.app_session"].AppSession)
+
+
+if LOG:
+    threading.Thread(target=_when_imported, daemon=True).start()
