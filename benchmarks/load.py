@@ -387,6 +387,29 @@ async def drive(url: str, plan: Plan, on_go=None) -> tuple[list[Session], list[f
     return sessions, window
 
 
+def server_clock(log: Path) -> dict[str, list]:
+    """session id -> its events on the server's clock (benchmarks/server_clock), as PageState.events."""
+    events: dict[str, list] = {}
+    for line in log.read_text().splitlines():
+        t, session, kind, *rest = line.split()
+        if kind == "ask":
+            events.setdefault(session, []).append((float(t), "ask", "change"))
+        elif kind == "start" or rest[1] == "0":  # a run that finished successfully
+            events.setdefault(session, []).append((float(t), kind, rest[0]))
+    for session in events.values():  # the first request of each session is its page load
+        first = next(i for i, e in enumerate(session) if e[1] == "ask")
+        session[first] = (session[first][0], "ask", "load")
+    return events
+
+
+def with_server_clock(home: Path) -> Path:
+    """Servers started from now on log their own times (benchmarks/server_clock) to the file returned."""
+    os.environ["DLSTUDIO_SERVER_CLOCK"] = str(home / "server_clock.log")
+    hook = str(ROOT / "benchmarks" / "server_clock")
+    os.environ["PYTHONPATH"] = os.pathsep.join([hook, *[p for p in [os.environ.get("PYTHONPATH")] if p and p != hook]])
+    return home / "server_clock.log"
+
+
 def cpu_seconds(pid: int) -> float:
     """A process's CPU seconds so far (user + system), from /proc."""
     stat = Path(f"/proc/{pid}/stat").read_text()
@@ -418,6 +441,7 @@ def measure(plan: Plan, profile: float = 0) -> dict:
     from benchmarks.concurrent_sessions import MemorySampler
 
     home = Path(tempfile.mkdtemp(prefix="dlstudio-load-"))
+    clock = with_server_clock(home)
     with serve_app(home) as url:
         pid = server_pid(int(url.rsplit(":", 1)[1]))
         sampler = MemorySampler(pid)
@@ -431,7 +455,7 @@ def measure(plan: Plan, profile: float = 0) -> dict:
                        "--output", str(home / "profile.txt")]  # fmt: skip
             spies.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
-        started, clock = time.time(), time.time() - time.perf_counter()
+        started, offset = time.time(), time.time() - time.perf_counter()
         sessions, window = asyncio.run(drive(url, plan, start_profile if profile else None))
         ended = time.time()
         sampler.running = False
@@ -441,13 +465,21 @@ def measure(plan: Plan, profile: float = 0) -> dict:
     timings = [t for s in sessions for t in rerun_timings(s.page.events)]
     inside = [t for t in timings if window[0] <= t.asked <= window[1]]
     changes = [t.seconds for t in inside if t.label == "change"]
+    ours = {s.page.session_id for s in sessions}
+    by_server = [  # the same interactions on the server's own clock: request handled -> script_finished queued
+        t.seconds
+        for sid, events in server_clock(clock).items()
+        if sid in ours
+        for t in rerun_timings(events)
+        if t.label == "change" and window[0] + 1 <= t.asked <= window[1]  # not the Train clicks at the start
+    ]
 
     def runs(kind: str) -> int:  # script runs of this kind that ended (fragments) or began (full) in the window
         return sum(1 for s in sessions for t, k, _ in s.page.events if k == kind and window[0] <= t <= window[1])
 
     full, fragments = runs("start"), runs("fragment")
     span = window[1] - window[0]
-    cpu = sampler.cpu_between(clock + window[0], clock + window[1])  # the window on the wall clock
+    cpu = sampler.cpu_between(offset + window[0], offset + window[1])  # the window on the wall clock
     summary = {
         "sessions": plan.sessions,
         "training": plan.training,
@@ -456,6 +488,8 @@ def measure(plan: Plan, profile: float = 0) -> dict:
         "p50_s": pctl(changes, 50),
         "p95_s": pctl(changes, 95),
         "max_s": max((c for c in changes if math.isfinite(c)), default=math.nan),
+        "server_clock_p50_s": pctl(by_server, 50),
+        "server_clock_p95_s": pctl(by_server, 95),
         "unanswered": sum(1 for t in timings if not math.isfinite(t.seconds)),
         "asked": len(timings),
         "train_p50_s": pctl([t.seconds for t in timings if t.label == "train"], 50),
@@ -498,14 +532,16 @@ def table(rows: list[dict], plan_text: str) -> str:
     lines = [
         plan_text,
         "",
-        "| sessions (training) | interactions | server's response p50 / p95 / max | unanswered | full / fragment runs "
-        "| server CPU: cores, ms per run | training cores | load generator cores | load avg (before, after) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| sessions (training) | interactions | server's response p50 / p95 / max | the server's own clock p50 / p95 "
+        "| unanswered | full / fragment runs | server CPU: cores, ms per run | training cores | load generator cores "
+        "| load avg (before, after) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['sessions']} ({r['training']}) | {r['interactions']} | {r['p50_s']:.2f} / **{r['p95_s']:.2f}** / "
-            f"{r['max_s']:.2f} s | {r['unanswered']} of {r['asked']} | {r['full_runs']} / {r['fragment_runs']} | "
+            f"{r['max_s']:.2f} s | {r['server_clock_p50_s']:.2f} / {r['server_clock_p95_s']:.2f} s | "
+            f"{r['unanswered']} of {r['asked']} | {r['full_runs']} / {r['fragment_runs']} | "
             f"{r['server_cores']:.2f}, {r['server_cpu_ms_per_run']:.0f} ms | {r['training_cores']:.2f} | "
             f"{r['generator_cores']:.2f} | {r['load_avg'][0]}, {r['load_avg'][1]} |"
         )

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, serve_app
 from benchmarks.concurrent_sessions import switch_dataset, watch_server
-from benchmarks.load import Session, pctl, replay, rerun_timings
+from benchmarks.load import Session, pctl, replay, rerun_timings, server_clock, with_server_clock
 
 ROOT = Path(__file__).resolve().parents[1]
 LINK = "model=cnn_bn&epochs=5&dataset=digits"
@@ -31,21 +31,6 @@ LINK = "model=cnn_bn&epochs=5&dataset=digits"
 
 def changes(events: list) -> list[float]:
     return [t.seconds for t in rerun_timings(events) if t.label == "change"]
-
-
-def server_clock(log: Path) -> dict[str, list]:
-    """session id -> its events on the server's clock (benchmarks/server_clock), as PageState.events."""
-    events: dict[str, list] = {}
-    for line in log.read_text().splitlines():
-        t, session, kind, *rest = line.split()
-        if kind == "ask":
-            events.setdefault(session, []).append((float(t), "ask", "change"))
-        elif kind == "start" or rest[1] == "0":  # a run that finished successfully
-            events.setdefault(session, []).append((float(t), kind, rest[0]))
-    for session in events.values():  # the first request of each session is its page load
-        first = next(i for i, e in enumerate(session) if e[1] == "ask")
-        session[first] = (session[first][0], "ask", "load")
-    return events
 
 
 async def chromium(url: str, rounds: int, ready: asyncio.Event, out: dict) -> None:
@@ -101,10 +86,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=25)
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="dlstudio-load-vs-browser-"))
-    clock = home / "server_clock.log"
-    os.environ["DLSTUDIO_SERVER_CLOCK"] = str(clock)
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "benchmarks" / "server_clock"),
-                                                             os.environ.get("PYTHONPATH")]))  # fmt: skip
+    clock = with_server_clock(home)
     out: dict = {}
     started = time.time()
     with serve_app(home) as url:
