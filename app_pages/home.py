@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.metric_info import format_metric, metric
+from core.eval.metric_info import format_metric, metric
 from core.tasks import run_headline, task_spec, task_specs
 from ui.text import plain
 
@@ -23,7 +23,7 @@ st.markdown(
 def best_run(task: str) -> tuple[dict | None, str, int]:
     """The best finished run of a task (what a presenter opens first), picked by its validation score so its test
     score is honest: (run, "validation" or "test" for how it was picked, how many runs it was picked from)."""
-    from core.run_views import pick_by_validation
+    from core.views.runs import pick_by_validation
     from ui.services import get_store
 
     spec, store = task_spec(task), get_store()
@@ -43,7 +43,7 @@ for col, spec in zip(st.columns(len(task_specs())), task_specs()):
 
 def best_run_card(name: str, best: dict, how: str, count: int) -> None:
     """A gallery card: the best run's headline number, model and data, its validation curve, a link to it."""
-    from core.charts import sparkline_figure
+    from core.views.charts import sparkline_figure
     from ui.services import get_store
 
     spec = task_spec(name)

@@ -6,9 +6,9 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.charts import image_heatmap_figure, probability_bar_figure
-from core.explain import explain
 from core.tasks.image import IMAGE_EXTENSIONS, prepare_drawing
+from core.views.charts import image_heatmap_figure, probability_bar_figure
+from core.views.explain import explain
 from ui.capture import CAPTURED, capture_section, captured_source, face_mode_toggle, photo_input
 from ui.inside import image_inside_tab
 from ui.maps import data_map_section, map_tab

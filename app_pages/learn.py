@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.charts import curves_figure
-from core.inside import has_attention
-from core.learn import (
+from core.lab.whatif import LR_CHOICES
+from core.run.training import OPTIMIZER_LABELS
+from core.views.charts import curves_figure
+from core.views.inside import has_attention
+from core.views.learn import (
     BACKPROP_TARGET,
     KERNELS,
     SURFACE_OPTIMIZERS,
@@ -24,7 +26,7 @@ from core.learn import (
     transfer_experiment,
     window,
 )
-from core.learn_charts import (
+from core.views.learn_charts import (
     activations_figure,
     convolution_figure,
     costs_figure,
@@ -33,8 +35,6 @@ from core.learn_charts import (
     network_figure,
     surface_figure,
 )
-from core.training import OPTIMIZER_LABELS
-from core.whatif import LR_CHOICES
 from ui.inside import speech_inside_tab
 from ui.services import get_store, keep_settings, run_model
 from ui.share import one_of, share_settings

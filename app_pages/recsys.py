@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.data.interactions import DUPLICATE_RULE
-from core.metric_info import METRICS
+from core.eval.metric_info import METRICS
 from core.tasks.recsys import ranking_protocol, rating_protocol
 from ui.recsys_views import all_runs_tab, map_tab, popularity_tab, user_tab, visitor_tab
 from ui.results_panel import metric_row

@@ -8,16 +8,16 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.baseline import baseline_cells
-from core.charts import confusion_matrix_figure, curves_figure
-from core.command import command_for
-from core.export import example_batch, export_run
-from core.metric_info import format_interval, format_metric, metric
-from core.report import run_report
-from core.run_views import SORTS, filter_runs, long_label, setting_text, short_labels
-from core.runs import ACTIVE
-from core.status import STORED, TESTED
+from core.eval.baseline import baseline_cells
+from core.eval.metric_info import format_interval, format_metric, metric
+from core.run.command import command_for
+from core.run.export import example_batch, export_run
+from core.run.status import STORED, TESTED
+from core.run.store import ACTIVE
 from core.tasks import get_task
+from core.views.charts import confusion_matrix_figure, curves_figure
+from core.views.report import run_report
+from core.views.runs import SORTS, filter_runs, long_label, setting_text, short_labels
 from ui.results_panel import results_panel
 from ui.services import get_jobs, get_store, keep_settings, runs_dir
 from ui.share import list_of, one_of, share_settings, text

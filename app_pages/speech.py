@@ -5,11 +5,11 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from core.charts import probability_bar_figure, spectrogram_figure, waveform_figure
 from core.data import DataError
 from core.data.audio import AUDIO_EXTENSIONS, to_wav_bytes
 from core.models.speech import LogMel
 from core.tasks.speech import clip_features, prepare_clip, spectrogram_saliency
+from core.views.charts import probability_bar_figure, spectrogram_figure, waveform_figure
 from ui.inside import speech_inside_tab
 from ui.listen import listen_tab
 from ui.maps import data_map_section, map_tab

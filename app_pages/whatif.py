@@ -7,15 +7,9 @@ import math
 import pandas as pd
 import streamlit as st
 
-from core.charts import band_curves_figure, pareto_figure
-from core.compare import COSTS, epoch_band, pareto_front, primary_metric, summary_text, variant_stats, verdict
-from core.config import RUN_OPTIONS, make_config
-from core.jobs import MAX_ACTIVE
-from core.lr_search import OWN_LR_NOTE, SEARCH_EXTEND, SEARCH_FRACTION, SEARCH_POINTS, search_note
-from core.models import get_spec, list_models
-from core.tasks import get_task, task_specs
-from core.training import OPTIMIZERS
-from core.whatif import (
+from core.eval.compare import COSTS, epoch_band, pareto_front, primary_metric, summary_text, variant_stats, verdict
+from core.exec.jobs import MAX_ACTIVE
+from core.lab.whatif import (
     AXES,
     LR_CHOICES,
     MAX_RUNS,
@@ -29,6 +23,12 @@ from core.whatif import (
     snapshots,
     submit_race,
 )
+from core.models import get_spec, list_models
+from core.run.config import RUN_OPTIONS, make_config
+from core.run.lr_search import OWN_LR_NOTE, SEARCH_EXTEND, SEARCH_FRACTION, SEARCH_POINTS, search_note
+from core.run.training import OPTIMIZERS
+from core.tasks import get_task, task_specs
+from core.views.charts import band_curves_figure, pareto_figure
 from ui.services import client_address, get_jobs, get_store, keep_settings, session_id
 from ui.share import flag, int_in, list_of, one_of, parser_for, share_settings, text
 from ui.text import plain

@@ -19,9 +19,9 @@ import torch
 from torch import nn
 
 from benchmarks.over_seeds import sample_std
-from core.config import make_config
-from core.experiment import run_experiment
-from core.metrics import ci95_mean
+from core.eval.metrics import ci95_mean
+from core.run.config import make_config
+from core.run.experiment import run_experiment
 from core.tasks.recsys import RecsysData, load_bundled, per_user_ranking
 
 

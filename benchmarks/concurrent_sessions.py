@@ -275,7 +275,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "concurrent_sessions.md"))
     args = parser.parse_args()
 
-    from core.runs import RunStore
+    from core.run.store import RunStore
 
     tmp = Path(tempfile.mkdtemp(prefix="dlstudio-bench-"))
     port = free_port()

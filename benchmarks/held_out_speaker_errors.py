@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix
 
-from core.config import fit_to_data, make_config, train_config
+from core.run.config import fit_to_data, make_config, train_config
+from core.run.training import Trainer, seed_everything
 from core.tasks import get_task
-from core.training import Trainer, seed_everything
 
 
 def main() -> None:

@@ -20,11 +20,11 @@ from sklearn.svm import SVC
 from torch import nn
 
 from benchmarks.over_seeds import run_over_seeds, sample_std
-from core.config import make_config
-from core.metrics import ci95_accuracy
+from core.eval.metrics import ci95_accuracy
 from core.models import get_model, list_models
+from core.run.config import make_config
+from core.run.training import TensorClassification, TrainConfig, Trainer, seed_everything
 from core.tasks.image import load_bundled
-from core.training import TensorClassification, TrainConfig, Trainer, seed_everything
 
 SVC_C = (1.0, 10.0, 100.0)  # chosen on the validation split, as the deep models' settings were
 

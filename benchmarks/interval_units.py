@@ -15,10 +15,10 @@ import tempfile
 import numpy as np
 import torch
 
-from core.config import make_config
-from core.experiment import run_experiment
-from core.metrics import ci95_accuracy, ci95_mean, rating_ci95
-from core.runs import RunStore
+from core.eval.metrics import ci95_accuracy, ci95_mean, rating_ci95
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.store import RunStore
 from core.tasks import get_task, load_run_model
 
 

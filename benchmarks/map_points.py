@@ -1,4 +1,4 @@
-"""The Map on 2,000 points (core/maps.py MAX_POINTS): seconds to project them with PCA and t-SNE (and UMAP where
+"""The Map on 2,000 points (core/views/maps.py MAX_POINTS): seconds to project them with PCA and t-SNE (and UMAP where
 umap-learn is installed), and to build the figure and its JSON (what Streamlit sends) once the projection is cached.
 
 The points are 2,000 embeddings of 576 features (mobilenet_v3_small's head input), six classes of Gaussian blobs,
@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from core.charts import embedding_map_figure
-from core.maps import methods, project
+from core.views.charts import embedding_map_figure
+from core.views.maps import methods, project
 
 
 def blobs(n: int, d: int, classes: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

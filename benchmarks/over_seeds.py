@@ -8,9 +8,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.config import make_config
-from core.experiment import RunResult, run_experiment
 from core.models import get_spec
+from core.run.config import make_config
+from core.run.experiment import RunResult, run_experiment
 
 
 def sample_std(values: list[float]) -> float:

@@ -120,8 +120,8 @@ def groups(task: str, folders: list[Path]) -> dict[str, list[Path]]:
 
 def one_cell(task: str, model: str, path: Path, store) -> dict:
     """One run with nothing but --data and --model given, and its baseline beside it."""
-    from core.config import make_config
-    from core.experiment import run_experiment
+    from core.run.config import make_config
+    from core.run.experiment import run_experiment
 
     r = run_experiment(make_config(task, model, data=str(path)), store)
     b = r.details.get("baseline") or {}
@@ -138,7 +138,7 @@ def one_cell(task: str, model: str, path: Path, store) -> dict:
 
 
 def run_table(task: str, folders: list[Path], models: list[str], runs_dir: Path, kinds: set[str] | None) -> None:
-    from core.runs import RunStore
+    from core.run.store import RunStore
 
     store = RunStore(runs_dir)
     print(f"\n### {task}\n")

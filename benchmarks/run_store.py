@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.runs import RunStore
+from core.run.store import RunStore
 
 WRITERS, RUNS_EACH, EPOCHS = 4, 50, 2
 

@@ -15,7 +15,7 @@ Then, each in its own process so that memory peaks are its own:
     .venv/bin/python benchmarks/scale.py [--images 50000] [--work /tmp/dlstudio-scale] [--batches 40]
 
 Prints a Markdown table and writes it to --out. Samples per second count the global batch: under DDP each rank
-computes half of every batch of --batch-size (core.training.Shard).
+computes half of every batch of --batch-size (core.run.training.Shard).
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def load_times(folder: Path, work: Path, env: dict[str, str]) -> list[dict]:
 
 
 def train_rates(folder: Path, work: Path, env: dict[str, str], args) -> list[dict]:
-    from core.runs import RunStore
+    from core.run.store import RunStore
 
     rows = []
     cores = str(os.cpu_count() or 1)
@@ -169,7 +169,7 @@ def same_accuracy(work: Path, env: dict[str, str], seeds: int) -> list[dict]:
 
 
 def accuracy_table(rows: list[dict]) -> str:
-    from core.significance import format_p, welch_test
+    from core.eval.significance import format_p, welch_test
 
     lines = [
         f"| digits, {rows[0]['model']}, default settings | test accuracy per seed | mean ± sd |",

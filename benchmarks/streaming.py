@@ -5,13 +5,14 @@ Run by hand: `.venv/bin/python benchmarks/streaming.py [--threads 2] [--models c
 Prints markdown tables (docs/listen.md holds them).
 
 Real-time factor: how many times faster than real time a model listens to a 60-s stream of pink noise with its
-1-s window and the default hop (100 ms) and the short one (50 ms): core.calibration.real_time_factor, windows
+1-s window and the default hop (100 ms) and the short one (50 ms):
+core.tasks.speech_calibration.real_time_factor, windows
 batched, on `--threads` intra-op threads; weights as built (training changes no cost). The pretrained encoders
 are built without their LibriSpeech weights (the same cost, no download). Target: at least 10x for every model at
 the default hop on 2 cores.
 
 Calibration: the model `--calibrate-model` trained with its spec defaults on `commands` (split seed 0), then
-`python -m core calibrate RUN --hours H --snr S` (core.calibration): the test split's clips placed in its
+`python -m core calibrate RUN --hours H --snr S` (core.tasks.speech_calibration): the test split's clips placed in its
 `_silence_` recordings, false rejections and false alarms per hour per threshold, with 95% intervals.
 """
 
@@ -22,13 +23,13 @@ import tempfile
 
 import torch
 
-from core.calibration import calibrate, real_time_factor
-from core.config import make_config
-from core.experiment import run_experiment
 from core.models import get_model, list_models
-from core.runs import RunStore
-from core.streaming import HOP_RANGE, HOP_SECONDS
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.store import RunStore
 from core.tasks import get_task, load_run_model
+from core.tasks.speech_calibration import calibrate, real_time_factor
+from core.tasks.speech_streaming import HOP_RANGE, HOP_SECONDS
 
 TARGET = 10.0  # times faster than real time at the default hop, 2 cores
 META = {"num_classes": 11, "sample_rate": 16_000, "clip_samples": 16_000}  # the bundled commands set

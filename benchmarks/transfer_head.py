@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.config import make_config
 from core.data.images import SHAPES, make_shapes
-from core.experiment import run_experiment
 from core.models import get_spec
 from core.models.pretrained import cache_file
+from core.run.config import make_config
+from core.run.experiment import run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/tune.py [--trials 20] [--workers 2] [--orl /tmp/real/orl-k5-s0 --orl-trials 12]
 
-Every part runs through core/tune.py's Tuner on one job manager (worker processes), so the overheads are the same:
+Every part runs through core/lab/tune.py's Tuner on one job manager (worker processes), so the overheads are the same:
 "5 full runs" is a study of 5 trials without pruning, the grid a study whose 10 trials are enqueued grid points. On a
 busy machine compare the ratios within one run, not seconds across runs.
 """
@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.config import make_config
-from core.jobs import JobManager
-from core.runs import RunStore
-from core.tune import Tuner, TuneSpec, base_params, parse_search, storage_url, trial_config
+from core.exec.jobs import JobManager
+from core.lab.tune import Tuner, TuneSpec, base_params, parse_search, storage_url, trial_config
+from core.run.config import make_config
+from core.run.store import RunStore
 
 SPACE = ["lr=0.0001:0.01:log", "batch_norm=on,off"]
 GRID_LR = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]

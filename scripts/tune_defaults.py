@@ -40,11 +40,11 @@ from typing import Any
 
 import torch
 
-from core.config import RUN_OPTIONS, fit_to_data, make_config, train_config
-from core.experiment import run_experiment
 from core.models import get_spec, list_models
+from core.run.config import RUN_OPTIONS, fit_to_data, make_config, train_config
+from core.run.experiment import run_experiment
+from core.run.training import Trainer, seed_everything
 from core.tasks import get_task
-from core.training import Trainer, seed_everything
 
 # Small grids: a factor of about three in the learning rate around today's values, and half or all the epochs.
 GRIDS: dict[str, dict[str, tuple]] = {

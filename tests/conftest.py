@@ -41,7 +41,7 @@ def store_url(request):
         yield None
         return
     yield request.getfixturevalue("postgres_cluster").url()
-    from core.runs import forget_engines
+    from core.run.store import forget_engines
 
     forget_engines()  # the test's database is not used again: close its pooled connections
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.calibration import pink_noise
 from core.data.audio import SAMPLE_RATE
+from core.tasks.speech_calibration import pink_noise
 
 WORDS = {"yes": 4.0, "stop": 10.0, "no": 16.0}  # word -> where its middle is, seconds
 SECONDS = 20.0

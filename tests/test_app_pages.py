@@ -78,7 +78,7 @@ def test_a_bad_folder_shows_a_clear_error(tmp_path):
 @pytest.mark.parametrize("task", ["image", "speech", "recsys"])
 def test_the_train_button_with_the_pages_defaults_trains_what_the_cli_trains_without_flags(task):
     """Pressing Train with every default = `python -m core train TASK --seed 0` (make_config with nothing given)."""
-    from core.config import make_config
+    from core.run.config import make_config
     from ui.services import get_jobs
 
     at = open_page(f"app_pages/{task}.py")

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.cli import main
 from core.models import get_spec
-from core.runs import RunStore
+from core.run.store import RunStore
 from tests.apptest import APP
 
 

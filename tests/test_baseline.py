@@ -7,16 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from core import baseline
-from core.baseline import baseline_names, comparison_line, verdict_text
 from core.cli import main
-from core.command import command_for
-from core.config import make_config
-from core.experiment import run_experiment
+from core.eval import baseline
+from core.eval.baseline import baseline_names, comparison_line, verdict_text
 from core.models import get_spec
-from core.report import run_report
-from core.runs import RunStore
+from core.run.command import command_for
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.store import RunStore
 from core.tasks import get_task, task_specs
+from core.views.report import run_report
 from tests.apptest import open_page
 from tests.test_recsys import make_ratings
 from tests.test_speech import make_folder

@@ -13,8 +13,8 @@ from PIL import Image, ImageEnhance
 from skimage import data as samples
 
 from core.data.captures import INFO_FILE, capture_counts, capture_info, save_captures, take_snapshot
-from core.faces import CROP_SIDE, crop_face, detect_faces, square_box
 from core.tasks.image import load_folder, prepare_image
+from core.tasks.image_faces import CROP_SIDE, crop_face, detect_faces, square_box
 from tests.apptest import has_confusion_matrix, open_page, open_tab, rerun_until
 
 PAGE = "app_pages/image.py"

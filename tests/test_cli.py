@@ -76,11 +76,11 @@ def test_unknown_model_names_the_choices(tmp_path):
 def test_command_for_parses_back_to_the_same_config(monkeypatch):
     import shlex
 
-    import core.experiment
+    import core.run.experiment
     from core.cli import main
-    from core.command import command_for
-    from core.config import make_config
-    from core.experiment import RunResult
+    from core.run.command import command_for
+    from core.run.config import make_config
+    from core.run.experiment import RunResult
 
     configs = [
         make_config("image", "cnn_bn", optimizer="adagrad", lr=0.01, epochs=3, batch_size=128, seed=4),
@@ -104,7 +104,7 @@ def test_command_for_parses_back_to_the_same_config(monkeypatch):
     ]
     seen = []
     monkeypatch.setattr(
-        core.experiment, "run_experiment", lambda config, *a, **k: seen.append(config) or RunResult("x", "finished")
+        core.run.experiment, "run_experiment", lambda config, *a, **k: seen.append(config) or RunResult("x", "finished")
     )
     for config in configs:
         words = shlex.split(command_for(config), comments=True)
@@ -114,8 +114,8 @@ def test_command_for_parses_back_to_the_same_config(monkeypatch):
 
 
 def test_command_for_names_settings_the_cli_cannot_take():
-    from core.command import command_for
-    from core.config import make_config
+    from core.run.command import command_for
+    from core.run.config import make_config
 
     line = command_for(make_config("image", "mlp", split_seed=3))
     assert "python -m core train image --model mlp" in line
@@ -123,8 +123,8 @@ def test_command_for_names_settings_the_cli_cannot_take():
 
 
 def test_command_for_shows_only_what_differs_from_the_spec():
-    from core.command import command_for
-    from core.config import make_config
+    from core.run.command import command_for
+    from core.run.config import make_config
 
     line = command_for(make_config("image", "cnn_bn", dataset="digits", seed=0))
     assert line == "python -m core train image --model cnn_bn --dataset digits --seed 0"
@@ -140,8 +140,8 @@ def test_cli_trains_exactly_what_the_page_trains(tmp_path):
 
     import torch
 
-    from core.config import make_config
-    from core.experiment import run_experiment
+    from core.run.config import make_config
+    from core.run.experiment import run_experiment
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(torch.get_num_threads())}
     args = ["train", "image", "--dataset", "digits", "--model", "cnn_bn", "--seed", "0", *TINY]
@@ -172,7 +172,7 @@ def store_with_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("store")
     assert main(["train", "image", "--dataset", "digits", "--model", "mlp", *TINY, "--runs", str(root)]) == 0
     assert main(["train", "recsys", "--model", "pop", "--runs", str(root)]) == 0
-    from core.runs import RunStore
+    from core.run.store import RunStore
 
     ids = {r["task"]: r["id"] for r in RunStore(root).list()}
     return root, ids
@@ -240,7 +240,7 @@ def test_report_writes_self_contained_html(store_with_runs, tmp_path, capsys):
 
 def test_race_prints_variants_and_a_verdict(tmp_path, capsys):
     from core.cli import main
-    from core.runs import RunStore
+    from core.run.store import RunStore
 
     args = ["race", "image", "--vary", "optimizer=sgd,adam", "--seeds", "1", "--model", "mlp", *TINY]
     assert main([*args, "--json", "--runs", str(tmp_path)]) == 0
@@ -278,8 +278,8 @@ def test_race_bad_axis_or_value_exits_2(tmp_path, capsys, vary, message):
 
 def test_race_caps_the_number_of_runs(tmp_path, capsys):
     from core.cli import main
-    from core.runs import RunStore
-    from core.whatif import MAX_RUNS
+    from core.lab.whatif import MAX_RUNS
+    from core.run.store import RunStore
 
     lrs = ",".join(str(0.001 * (i + 1)) for i in range(MAX_RUNS // 2 + 1))
     args = ["race", "image", "--vary", f"lr={lrs}", "--seeds", "2", "--model", "mlp", "--runs", str(tmp_path)]
@@ -362,7 +362,7 @@ def test_read_only_check_names_the_folder(tmp_path, monkeypatch):
     """The same check where permissions cannot be tested (as root): os.access says the folder is read-only."""
     import os
 
-    from core.runs import RunStore, RunStoreError
+    from core.run.store import RunStore, RunStoreError
 
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(RunStoreError, match="read-only"):
@@ -375,7 +375,7 @@ def test_full_disk_during_checkpoint_save_fails_the_run_and_cleans_up(tmp_path, 
     import torch
 
     from core.cli import main
-    from core.runs import RunStore
+    from core.run.store import RunStore
 
     real_save = torch.save
 
@@ -395,7 +395,7 @@ def test_full_disk_during_checkpoint_save_fails_the_run_and_cleans_up(tmp_path, 
 
 
 def test_stale_checkpoint_tmp_is_removed_when_the_store_opens(tmp_path):
-    from core.runs import RunStore
+    from core.run.store import RunStore
 
     store = RunStore(tmp_path)
     done = store.create("image", {"model": "mlp"})
@@ -413,7 +413,7 @@ def test_stale_checkpoint_tmp_is_removed_when_the_store_opens(tmp_path):
 def test_ctrl_c_during_training_saves_the_stopped_run_and_exits_130(tmp_path, monkeypatch, capsys):
     import core.cli
     from core.cli import main
-    from core.runs import RunStore
+    from core.run.store import RunStore
 
     def interrupt(self, trainer, logs):
         raise KeyboardInterrupt

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from core.compare import (
+from core.eval.compare import (
     VariantStats,
     epoch_band,
     pareto_front,
@@ -16,10 +16,10 @@ from core.compare import (
     variant_stats,
     verdict,
 )
-from core.config import make_config
-from core.metric_info import metric
+from core.eval.metric_info import metric
+from core.lab.whatif import available_axes, expand, switch_trait
 from core.models import get_spec
-from core.whatif import available_axes, expand, switch_trait
+from core.run.config import make_config
 
 ACC = primary_metric("image")
 
@@ -237,7 +237,7 @@ def test_expand_rejects_empty_axes_and_unknown_names():
 
 
 def test_the_model_axis_brings_each_models_recommended_settings_unless_the_user_changed_them():
-    from core.whatif import model_defaults
+    from core.lab.whatif import model_defaults
 
     base = make_config("recsys", "pop", seed=3)  # closed form: the page gives it no training settings
     plan = expand(base, {"model": ["pop", "mf"], "lr": [0.01]})
@@ -364,7 +364,7 @@ def test_ndcg_races_resample_users_together_with_seeds():
 
 def test_paired_tests_of_speech_runs_resample_speakers():
     # issue 18 item 6: with the test clips' speakers stored, the paired test resamples speakers, not clips
-    from core.significance import paired_test
+    from core.eval.significance import paired_test
 
     y, speakers = np.arange(600) % 10, np.repeat([f"speaker:{i}" for i in range(20)], 30)
     rng = np.random.default_rng(5)

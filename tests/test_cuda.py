@@ -7,11 +7,11 @@ Skipped where no CUDA device is present (CI has none); run on a GPU machine with
 import pytest
 import torch
 
-from core.config import make_config
-from core.experiment import run_experiment
-from core.runs import RunStore
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.store import RunStore
+from core.run.training import resolve_device
 from core.tasks import load_run_model
-from core.training import resolve_device
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

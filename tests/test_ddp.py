@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.config import make_config
-from core.experiment import run_experiment
-from core.runs import RunStore
-from core.training import Callback, Objective, Shard
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.store import RunStore
+from core.run.training import Callback, Objective, Shard
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "digits", "--model", "mlp", "--epochs", "2", "--max-batches", "4", "--seed", "3", "--json"]
@@ -134,7 +134,7 @@ def _recalibrated_rank(rank: int, init: str, out) -> None:
     import torch.distributed as dist
     from torch import nn
 
-    from core.training import TensorClassification, TrainConfig, Trainer
+    from core.run.training import TensorClassification, TrainConfig, Trainer
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)

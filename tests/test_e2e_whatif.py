@@ -2,7 +2,7 @@
 
 import re
 
-from core.lr_search import OWN_LR_NOTE
+from core.run.lr_search import OWN_LR_NOTE
 from tests.e2e import app_server, browser, page, screenshot  # noqa: F401  (pytest fixtures)
 
 LINK = "/whatif?model=mlp&epochs=3&seeds=2&axis1=optimizer&values_optimizer=sgd&values_optimizer=adam"

@@ -9,12 +9,12 @@ import torch
 from sklearn.metrics import classification_report
 from torch import nn
 
-from core.config import make_config
-from core.experiment import run_experiment
-from core.export import example_batch, export_onnx, export_run
-from core.report import run_report
-from core.runs import RunStore
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.export import example_batch, export_onnx, export_run
+from core.run.store import RunStore
 from core.tasks import get_task, load_run_model
+from core.views.report import run_report
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ import sqlalchemy as sa
 import torch
 
 from core.cli import main
-from core.config import make_config
-from core.jobs import JobManager
-from core.runs import HOST, STALE_AFTER, RunStore, process_start
+from core.exec.jobs import JobManager
+from core.run.config import make_config
+from core.run.store import HOST, STALE_AFTER, RunStore, process_start
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,8 +151,8 @@ def test_a_run_id_taken_in_the_same_second_is_drawn_again(tmp_path, monkeypatch)
     """Two processes may create runs in the same second; the random part is drawn again on a collision."""
     store = RunStore(tmp_path)
     draws = iter(["0000abcd", "0000abcd", "0000abcd", "1234beef"])
-    monkeypatch.setattr("core.runs.secrets.token_hex", lambda n: next(draws))
-    monkeypatch.setattr("core.runs.time.strftime", lambda fmt: "20260101-000000")
+    monkeypatch.setattr("core.run.store.secrets.token_hex", lambda n: next(draws))
+    monkeypatch.setattr("core.run.store.time.strftime", lambda fmt: "20260101-000000")
     first = store.create("image", {"model": "mlp"})
     second = store.create("image", {"model": "mlp"})
     assert first.endswith("0000abcd") and second.endswith("1234beef")

@@ -2,9 +2,9 @@
 
 import os
 
-from core.config import make_config
-from core.experiment import run_experiment
-from core.runs import RunStore
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.store import RunStore
 from tests.apptest import open_page
 
 
@@ -31,7 +31,7 @@ def test_the_best_run_of_a_demo_is_shown_with_its_curve_and_a_link_to_its_result
 
 def test_the_gallery_picks_by_validation_and_shows_the_test_score():
     # issue 18 item 11: the highest test score of 200 runs is a maximum picked on the test split (biased upward)
-    from core.run_views import pick_by_validation
+    from core.views.runs import pick_by_validation
 
     runs = [
         {"id": "lucky", "task": "image", "metrics": {"accuracy": 0.99}, "details": {}},

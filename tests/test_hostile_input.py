@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from core.data.audio import resampling_note
-from core.runs import RunStoreError
+from core.run.store import RunStoreError
 from tests.test_hostile import measured
 
 
@@ -74,7 +74,7 @@ def test_the_memory_pre_checks_read_the_address_space_limit(tmp_path):
         from core.cli import main
         from core.data import DataError
         from core.models.recsys import SASRec, check_memory
-        from core.memory import _status_bytes
+        from core.exec.memory import _status_bytes
         start()
         room = 300 << 20  # 300 MB more address space than the imports took; the machine has far more free
         resource.setrlimit(resource.RLIMIT_AS, (_status_bytes("VmSize") + room, resource.RLIM_INFINITY))
@@ -172,7 +172,7 @@ def ddp_waiting_for_a_peer(tmp_path, timeout: str):
 
 
 def test_a_rendezvous_that_never_completes_times_out_with_a_message(tmp_path):
-    from core.runs import RunStore
+    from core.run.store import RunStore
 
     proc, temp, port = ddp_waiting_for_a_peer(tmp_path, "15")
     out, err = proc.communicate(timeout=120)  # was: waiting for ever
@@ -189,7 +189,7 @@ def test_ctrl_c_or_a_kill_while_waiting_for_peers_ends_at_once_and_cleans_up(tmp
     import signal
     import time
 
-    from core.runs import RunStore
+    from core.run.store import RunStore
 
     proc, temp, _ = ddp_waiting_for_a_peer(tmp_path, "600")
     deadline = time.monotonic() + 60
@@ -210,7 +210,7 @@ def test_a_killed_launchers_temp_folder_is_removed_by_the_next(tmp_path, monkeyp
     import subprocess
     import tempfile
 
-    from core.distributed import remove_stale_temporaries
+    from core.exec.distributed import remove_stale_temporaries
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     killed = subprocess.Popen(["true"])  # a launcher that has ended without cleaning up
@@ -302,10 +302,10 @@ def small_disk(tmp_path):
 
 
 def test_a_full_disk_keeps_the_real_error_and_marks_the_run_failed(small_disk):
-    from core.config import make_config
-    from core.experiment import run_experiment
-    from core.runs import RunStore
-    from core.training import Callback
+    from core.run.config import make_config
+    from core.run.experiment import run_experiment
+    from core.run.store import RunStore
+    from core.run.training import Callback
 
     class FillTheDisk(Callback):  # someone else's download fills the disk while the model trains
         def on_fit_end(self, trainer, status):
@@ -428,7 +428,7 @@ def read_only():
 
 def test_a_read_only_run_store_can_be_listed_and_shown(tmp_path, capsys, read_only):
     from core.cli import main
-    from core.runs import RunStore
+    from core.run.store import RunStore
 
     store = RunStore(tmp_path / "runs")
     run_id = store.create("image", {"model": "mlp", "dataset": "digits"}, status="running")

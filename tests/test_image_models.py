@@ -5,13 +5,13 @@ import torch
 import torchvision
 from torch import nn
 
-from core.config import make_config
 from core.data import DataError
-from core.experiment import run_experiment
-from core.explain import explain, grad_cam
 from core.models import freeze_backbone, get_model, get_spec, list_models
-from core.runs import RunStore
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.store import RunStore
 from core.tasks import load_run_model
+from core.views.explain import explain, grad_cam
 
 MODELS = list_models("image")
 

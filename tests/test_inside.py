@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.charts import attention_figure, class_activations_figure, feature_maps_figure, filters_figure
-from core.inside import (
+from core.models import get_model
+from core.views.charts import attention_figure, class_activations_figure, feature_maps_figure, filters_figure
+from core.views.inside import (
     attention_over_time,
     class_activations,
     conv_layers,
@@ -15,7 +16,6 @@ from core.inside import (
     first_filters,
     has_attention,
 )
-from core.models import get_model
 from tests.apptest import has_confusion_matrix, open_page, open_tab, rerun_until
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from core.config import make_config
-from core.jobs import MAX_ACTIVE
+from core.exec.jobs import MAX_ACTIVE
+from core.run.config import make_config
 from tests.apptest import open_page
 from tests.waiting import wait_for
 from ui.services import get_jobs, get_store
@@ -119,7 +119,7 @@ def test_every_button_key_ends_in_btn_so_the_settings_keeper_leaves_it_alone():
 
 
 def test_reloading_starts_no_fresh_allowance_the_address_and_the_whole_queue_are_bounded(jobs, monkeypatch):
-    from core.whatif import expand, submit_race
+    from core.lab.whatif import expand, submit_race
 
     monkeypatch.setattr(jobs, "max_per_client", 5)
     monkeypatch.setattr(jobs, "max_jobs", 7)

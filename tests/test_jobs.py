@@ -7,9 +7,9 @@ from functools import partial
 
 import pytest
 
-from core.config import make_config
-from core.jobs import JobManager
-from core.runs import RunStore
+from core.exec.jobs import JobManager
+from core.run.config import make_config
+from core.run.store import RunStore
 from tests import waiting
 
 
@@ -125,7 +125,7 @@ def test_a_failing_job_says_why_on_its_run_and_the_next_job_still_runs(manager):
 
 def test_a_job_shows_the_epochs_that_train_after_the_fit_to_data_rule():
     """The progress bar counts the epochs the worker will really train (the example budget may cut them)."""
-    from core.jobs import Job, JobManager
+    from core.exec.jobs import Job, JobManager
 
     job = Job(1, make_config("speech", "crnn_attention"))
     assert job.snapshot()["epochs"] == 60  # before the fit starts: what was asked

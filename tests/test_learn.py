@@ -8,7 +8,9 @@ from scipy.signal import correlate2d
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from core.learn import (
+from core.models import get_model
+from core.tasks.image import load_bundled
+from core.views.learn import (
     KERNELS,
     SURFACE_OPTIMIZERS,
     SURFACES,
@@ -24,7 +26,7 @@ from core.learn import (
     transfer_experiment,
     window,
 )
-from core.learn_charts import (
+from core.views.learn_charts import (
     activations_figure,
     convolution_figure,
     costs_figure,
@@ -32,8 +34,6 @@ from core.learn_charts import (
     network_figure,
     surface_figure,
 )
-from core.models import get_model
-from core.tasks.image import load_bundled
 from tests.apptest import open_page
 
 

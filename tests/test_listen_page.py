@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from core.config import make_config
-from core.experiment import run_experiment
-from core.runs import RunStore
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.store import RunStore
 from tests.apptest import open_page, open_tab
 
 PAGE = "app_pages/speech.py"

@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from core.config import make_config
-from core.lr_search import OWN_LR_NOTE, SEARCH_EXTEND, best_lr, ladder, search_grid, search_lr
-from core.runs import RunStore
-from core.training import Callback, StopFlag, TensorClassification
-from core.whatif import at_best_lr, expand
+from core.lab.whatif import at_best_lr, expand
+from core.run.config import make_config
+from core.run.lr_search import OWN_LR_NOTE, SEARCH_EXTEND, best_lr, ladder, search_grid, search_lr
+from core.run.store import RunStore
+from core.run.training import Callback, StopFlag, TensorClassification
 
 TINY = ("--epochs", "1", "--max-batches", "2")
 
@@ -92,7 +92,7 @@ def test_a_race_searches_only_when_what_varies_moves_the_learning_rate():
 
 
 def test_a_run_searches_on_validation_then_trains_once_at_the_best(tmp_path, monkeypatch):
-    from core.experiment import run_experiment
+    from core.run.experiment import run_experiment
     from core.tasks import get_task
 
     task, tested = get_task("image"), []
@@ -110,7 +110,7 @@ def test_a_run_searches_on_validation_then_trains_once_at_the_best(tmp_path, mon
 
 
 def test_stop_during_the_search_stops_the_run(tmp_path):
-    from core.experiment import run_experiment
+    from core.run.experiment import run_experiment
 
     stop = threading.Event()
 
@@ -165,7 +165,7 @@ def test_cli_race_over_what_does_not_move_the_lr_searches_nothing(tmp_path, caps
 
 def test_stop_in_a_worker_process_ends_the_search_and_the_run(tmp_path):
     """The page's Stop: the job shows the search's progress, and Stop ends the search and the run after it."""
-    from core.jobs import JobManager
+    from core.exec.jobs import JobManager
     from tests.waiting import wait_for
 
     jobs = JobManager(RunStore(tmp_path), max_workers=1)

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 
-from core.charts import embedding_map_figure
-from core.embeddings import penultimate
-from core.maps import MAX_POINTS, features_of, project, split_map
 from core.models import get_model
+from core.models.embeddings import penultimate
+from core.views.charts import embedding_map_figure
+from core.views.maps import MAX_POINTS, features_of, project, split_map
 from tests.apptest import has_confusion_matrix, open_page, open_tab, rerun_until
 
 
@@ -139,7 +139,7 @@ def test_umap_is_offered_only_where_umap_learn_imports(monkeypatch):
 
     import pytest
 
-    from core.maps import methods
+    from core.views.maps import methods
 
     real = importlib.util.find_spec
 

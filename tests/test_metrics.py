@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-from core.metrics import (
+from core.eval.metrics import (
     ci95_accuracy,
     ci95_cluster_accuracy,
     ci95_macro_f1,

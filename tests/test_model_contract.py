@@ -10,11 +10,11 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from core.command import command_for
-from core.config import make_config
-from core.experiment import run_experiment
 from core.models import get_spec, list_models, spec_of
-from core.runs import RunStore
+from core.run.command import command_for
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.store import RunStore
 from core.tasks import get_task, load_run_model, task_names
 
 pytestmark = pytest.mark.slow

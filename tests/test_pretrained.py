@@ -14,13 +14,13 @@ import torchaudio
 import torchvision
 from torch import nn
 
-from core.config import make_config
-from core.embeddings import cache_dir, embedding_key, embeddings
-from core.experiment import run_experiment
 from core.models import get_spec, list_models
+from core.models.embeddings import cache_dir, embedding_key, embeddings
 from core.models.image import TorchvisionNet
 from core.models.pretrained import Pretrained, WeightsUnavailable, cache_file, facts, fetch, load_state_dict
-from core.runs import RunStore
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.store import RunStore
 
 IMAGENET = [get_spec("image", m).pretrained for m in list_models("image") if get_spec("image", m).pretrained]
 
@@ -263,7 +263,7 @@ def test_a_frozen_backbone_predicts_from_cached_embeddings_as_the_whole_network_
 
 
 def test_the_baseline_advice_names_other_pretrained_backbones():
-    from core.baseline import advice
+    from core.eval.baseline import advice
 
     said = advice("image", "pca_svm", "mobilenet_v3_small")
     assert "resnet18 from ImageNet-1K" in said and "mobilenet_v3_small" not in said
@@ -272,17 +272,19 @@ def test_the_baseline_advice_names_other_pretrained_backbones():
 def test_the_cli_line_of_a_pretrained_run_parses_back_to_its_config(monkeypatch):
     import shlex
 
-    import core.experiment
+    import core.run.experiment
     from core.cli import main
-    from core.command import command_for
-    from core.experiment import RunResult
+    from core.run.command import command_for
+    from core.run.experiment import RunResult
 
     seed_cache(get_spec("image", "efficientnet_b0").pretrained)
     config = make_config("image", "efficientnet_b0", pretrained="imagenet", model_options={"freeze_backbone": True})
     line = command_for(config)
     assert "--pretrained imagenet" in line and "--freeze-backbone" in line
     seen = []
-    monkeypatch.setattr(core.experiment, "run_experiment", lambda c, *a, **k: seen.append(c) or RunResult("x", "done"))
+    monkeypatch.setattr(
+        core.run.experiment, "run_experiment", lambda c, *a, **k: seen.append(c) or RunResult("x", "done")
+    )
     assert main(shlex.split(line)[3:]) == 0 and seen[-1] == config
 
 
@@ -316,7 +318,7 @@ def test_a_reloaded_pretrained_run_preprocesses_as_it_trained(tmp_path):
 
 def test_a_job_reports_the_embedding_pass(tmp_path):
     """A page's job hears how far the frozen backbone's pass got (the live view's bar), in a worker process."""
-    from core.jobs import JobManager
+    from core.exec.jobs import JobManager
 
     seed_cache(get_spec("image", "mobilenet_v3_small").pretrained)
     jobs = JobManager(RunStore(tmp_path / "runs"), max_workers=1)

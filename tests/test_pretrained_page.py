@@ -86,7 +86,7 @@ def test_the_speech_page_offers_librispeech_encoders_and_names_their_cache_path(
 
 
 def test_the_data_is_mapped_before_training_and_training_reuses_its_embeddings():
-    from core.embeddings import cache_dir
+    from core.models.embeddings import cache_dir
 
     pretrained = get_spec("image", "mobilenet_v3_small").pretrained
     cache_file(pretrained).parent.mkdir(parents=True)
@@ -106,7 +106,7 @@ def test_the_data_is_mapped_before_training_and_training_reuses_its_embeddings()
 def test_a_folder_for_imagenet_is_read_at_224_and_training_reuses_the_maps_embeddings(tmp_path):
     """Your own photos with ImageNet weights chosen: the page reads them at the weights' 224 (as the training job
     does, so the map's embeddings are the ones training the head reads); cnn_bn reads the same folder at 32."""
-    from core.embeddings import cache_dir
+    from core.models.embeddings import cache_dir
     from tests.test_pretrained import photo_folder
 
     photo_folder(tmp_path / "pets")  # 64 x 64 photos

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from core.cli import main
-from core.config import make_config
-from core.jobs import JobManager
-from core.runs import RunStore
+from core.exec.jobs import JobManager
+from core.run.config import make_config
+from core.run.store import RunStore
 
 TINY = ["--model", "mlp", "--epochs", "1", "--max-batches", "2"]
 
@@ -27,7 +27,7 @@ def test_without_ray_choosing_it_says_how_to_install_it(tmp_path, monkeypatch, c
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray")
-    from core.ray_jobs import connect
+    from core.exec.ray_jobs import connect
 
     connect("local")  # 2 CPUs: two tasks at once
     yield ray

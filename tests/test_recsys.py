@@ -9,12 +9,10 @@ import torch
 from sklearn.metrics import mean_absolute_error, mean_squared_error, ndcg_score
 from sklearn.metrics.pairwise import cosine_similarity
 
-from core.config import make_config
 from core.data import DataError
 from core.data import interactions as inter
 from core.data.interactions import find_files, read_interactions, read_items, split_per_user
-from core.experiment import run_experiment
-from core.metrics_ranking import (
+from core.eval.ranking import (
     catalogue_coverage,
     hits_at_k,
     popular_share,
@@ -23,7 +21,17 @@ from core.metrics_ranking import (
     top_k,
 )
 from core.models import get_model, get_spec, list_models
-from core.recsys_explore import (
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.store import RunStore
+from core.tasks import load_run_model
+from core.tasks.recsys import (
+    TASK,
+    load_interactions,
+    rank_users,
+    ranking_report,
+)
+from core.tasks.recsys_explore import (
     evaluated_users,
     item_map,
     popularity_curve,
@@ -32,14 +40,6 @@ from core.recsys_explore import (
     recommend_for_visitor,
     runs_table,
     stars_to_rating,
-)
-from core.runs import RunStore
-from core.tasks import load_run_model
-from core.tasks.recsys import (
-    TASK,
-    load_interactions,
-    rank_users,
-    ranking_report,
 )
 
 MODELS = list_models("recsys")
@@ -297,7 +297,7 @@ def test_sequential_models_default_to_the_time_protocol_and_races_keep_one_proto
     )
     assert make_config("recsys", "bpr")["protocol"] == "random"
     assert make_config("recsys", "sasrec", protocol="random")["protocol"] == "random"  # what was given stands
-    from core.whatif import expand
+    from core.lab.whatif import expand
 
     plan = expand(make_config("recsys", "sasrec"), {"model": ["sasrec", "bpr"]})
     assert {v.configs[0]["protocol"] for v in plan.variants} == {"time"}  # runs of one race: one protocol

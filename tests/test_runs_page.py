@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import make_config
 from core.data import DataError
-from core.experiment import run_experiment
-from core.runs import RunStore
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.store import RunStore
 from tests.apptest import APP, open_page
 from ui.services import runs_dir
 

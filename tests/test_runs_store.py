@@ -7,10 +7,10 @@ import pytest
 import sqlalchemy as sa
 import torch
 
-from core.config import make_config
 from core.data import DataError
-from core.experiment import run_experiment
-from core.runs import RunStore
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.store import RunStore
 
 
 def test_a_run_survives_a_restart(tmp_path, store_url):

@@ -8,12 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
-from core.config import BATCH_RULE, RUN_OPTIONS, fit_rule, fit_to_data, make_config
-from core.experiment import run_experiment
 from core.models import get_model, get_spec, list_models, register_model, spec_of
-from core.runs import RunStore
-from core.tasks import get_task, task_names, task_specs
-from core.training import (
+from core.run.config import BATCH_RULE, RUN_OPTIONS, fit_rule, fit_to_data, make_config
+from core.run.experiment import run_experiment
+from core.run.store import RunStore
+from core.run.training import (
     Callback,
     Diverged,
     EarlyStopped,
@@ -23,6 +22,7 @@ from core.training import (
     TrainConfig,
     Trainer,
 )
+from core.tasks import get_task, task_names, task_specs
 
 
 def test_every_task_is_found_and_every_model_has_a_spec():

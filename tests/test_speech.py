@@ -9,13 +9,13 @@ import soundfile as sf
 import torch
 import torchaudio.transforms as T
 
-from core.config import make_config
 from core.data import DataError
 from core.data.audio import CLIP_SAMPLES, decode, fit_window, load_clip, recording_counts, save_recording
-from core.experiment import run_experiment
 from core.models import freeze_backbone, get_model, get_spec, list_models
 from core.models.speech import MFCC, LogMel, SpecAugment, warp_frequency
-from core.runs import RunStore
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.store import RunStore
 from core.tasks import get_task, load_run_model
 from core.tasks.speech import (
     add_noise,
@@ -96,7 +96,7 @@ def test_the_models_ignore_the_recording_level(name):
 
 
 def test_chart_builders_for_clips():
-    from core.charts import spectrogram_figure, waveform_figure
+    from core.views.charts import spectrogram_figure, waveform_figure
 
     wave = np.zeros(SR, np.float32)
     wave[1234] = 0.9  # one click: the envelope must keep it
@@ -419,7 +419,7 @@ def test_speakers_read_from_names_or_folders_never_cross_splits(tmp_path, layout
 
 def test_speech_intervals_and_paired_tests_resample_test_speakers(tmp_path):
     # issue 18 item 6: clips of one speaker are not independent; the note says what was resampled
-    from core.metrics import ci95_cluster_accuracy
+    from core.eval.metrics import ci95_cluster_accuracy
 
     data = load_folder(make_speakers(tmp_path / "sc", "nohash", takes=3), seed=0, group_by="none")
     task = get_task("speech")

@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core.config import make_config
-from core.experiment import run_experiment
-from core.runs import RunStore
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.store import RunStore
 from tests.apptest import APP, open_tab, rerun_until
 from ui.services import runs_dir
 from ui.text import plain
@@ -152,7 +152,7 @@ def test_figures_show_class_names_and_titles_as_text():
 
     import pandas as pd
 
-    from core.charts import (
+    from core.views.charts import (
         class_activations_figure,
         confusion_matrix_figure,
         curves_figure,

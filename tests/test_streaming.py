@@ -9,9 +9,16 @@ import torch
 from scipy.stats import chi2
 from torch import nn
 
-from core.calibration import GAP_SECONDS, NOISE_RMS, noise_bed, pink_noise, real_time_factor, synthesize_stream
 from core.models import get_model
-from core.streaming import (
+from core.tasks.speech_calibration import (
+    GAP_SECONDS,
+    NOISE_RMS,
+    noise_bed,
+    pink_noise,
+    real_time_factor,
+    synthesize_stream,
+)
+from core.tasks.speech_streaming import (
     Detection,
     Placed,
     detect,
@@ -206,9 +213,9 @@ def test_a_stream_is_read_at_the_models_rate_and_a_too_long_one_is_refused(tmp_p
 
 def test_cli_calibrate_prints_the_curve_as_json(tmp_path, capsys):
     from core.cli import main
-    from core.config import make_config
-    from core.experiment import run_experiment
-    from core.runs import RunStore
+    from core.run.config import make_config
+    from core.run.experiment import run_experiment
+    from core.run.store import RunStore
 
     store = RunStore(tmp_path / "runs")
     config = make_config("speech", "cnn", epochs=1, max_batches=2, baseline=False)

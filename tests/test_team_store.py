@@ -16,12 +16,12 @@ import pytest
 import sqlalchemy as sa
 import torch
 
-from core.artifacts import ArtifactStore
 from core.cli import main
-from core.config import make_config
-from core.experiment import run_experiment
-from core.jobs import JobManager
-from core.runs import HOST, STALE_AFTER, RunStore
+from core.exec.jobs import JobManager
+from core.run.artifacts import ArtifactStore
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.store import HOST, STALE_AFTER, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITERS, RUNS_EACH = 4, 50
@@ -36,7 +36,7 @@ def shared_url(tmp_path, store_url):
 @pytest.fixture
 def pg_url(postgres_cluster):
     yield postgres_cluster.url()
-    from core.runs import forget_engines
+    from core.run.store import forget_engines
 
     forget_engines()
 
@@ -84,7 +84,7 @@ def test_heartbeats_and_staleness_read_the_databases_clock(tmp_path, store_url, 
     store = RunStore(tmp_path, db_url=store_url)
     run_id = store.create("image", {"model": "mlp"})
     real = time.time
-    monkeypatch.setattr("core.runs.time.time", lambda: real() + 3600)
+    monkeypatch.setattr("core.run.store.time.time", lambda: real() + 3600)
     store.beat(run_id)
     store.log_epoch(run_id, {"epoch": 1})
     assert abs(store.get(run_id)["heartbeat"] - real()) < 5
@@ -92,7 +92,7 @@ def test_heartbeats_and_staleness_read_the_databases_clock(tmp_path, store_url, 
     with store._connect() as db:  # the run now belongs to another machine, which beat a moment ago
         other = {"host": f"not-{HOST}", "id": run_id}
         db.execute(sa.text("UPDATE runs SET host=:host, pid=999999999 WHERE id=:id"), other)
-    monkeypatch.setattr("core.runs.time.time", lambda: real() + 2 * STALE_AFTER)
+    monkeypatch.setattr("core.run.store.time.time", lambda: real() + 2 * STALE_AFTER)
     RunStore(tmp_path, db_url=store_url)  # marks orphans
     assert store.get(run_id)["status"] == "running"
 

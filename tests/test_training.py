@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from core.config import make_config
-from core.experiment import run_experiment
-from core.training import (
+from core.run.config import make_config
+from core.run.experiment import run_experiment
+from core.run.training import (
     OPTIMIZERS,
     Callback,
     EarlyStopping,
@@ -72,8 +72,8 @@ def test_stop_request_ends_within_a_second_and_keeps_the_model():
     model = get_model("image", "cnn", channels=1, size=8, num_classes=10)
     event = threading.Event()
     config = make_config("image", "cnn", epochs=500, batch_size=32, device="cpu")
-    from core.config import train_config
-    from core.training import StopFlag
+    from core.run.config import train_config
+    from core.run.training import StopFlag
 
     trainer = Trainer(model, TensorClassification(x, y, x[:64], y[:64]), train_config(config), [StopFlag(event)])
     done = {}
@@ -216,7 +216,7 @@ def test_trainer_matches_a_bare_pytorch_loop():
     ours = mlp()
     Trainer(ours, objective, TrainConfig(epochs=3, batch_size=32, lr=0.01, seed=0, device="cpu")).fit()
 
-    from core.training import seed_everything
+    from core.run.training import seed_everything
 
     g = seed_everything(0)
     bare = mlp()
@@ -234,7 +234,7 @@ def test_trainer_matches_a_bare_pytorch_loop():
 
 
 def test_auto_device_is_cpu_without_cuda():
-    from core.training import resolve_device
+    from core.run.training import resolve_device
 
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto").type == expected

@@ -1,4 +1,4 @@
-"""Tune (core/tune.py): the search space's words, pruning fed by each epoch's validation score, resuming a stored
+"""Tune (core/lab/tune.py): the search space's words, pruning fed by each epoch's validation score, resuming a stored
 study, stopping every trial, a killed trial marked, and the best trial the only run that reads the test split."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from types import SimpleNamespace
 import pytest
 from optuna.trial import TrialState
 
-import core.tune as tune
+import core.lab.tune as tune
 from core.cli import main
-from core.config import make_config
-from core.jobs import DONE, JobManager
-from core.runs import RunStore
-from core.tune import Dim, Tuner, TuneSpec, parse_search, storage_url, trial_config
+from core.exec.jobs import DONE, JobManager
+from core.lab.tune import Dim, Tuner, TuneSpec, parse_search, storage_url, trial_config
+from core.run.config import make_config
+from core.run.store import RunStore
 
 DIMS = ["lr=0.0001:0.01:log", "batch_norm=on,off"]
 

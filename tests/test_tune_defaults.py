@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from core.config import fit_to_data, make_config
+from core.run.config import fit_to_data, make_config
 from core.tasks import get_task
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "tune_defaults.py"

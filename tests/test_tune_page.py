@@ -1,6 +1,6 @@
 """AppTest: the what-if lab's Tune section searches in the background, shows its trials and tests the best once."""
 
-from core.runs import RunStore
+from core.run.store import RunStore
 from tests.apptest import open_page, rerun_until
 from ui.services import runs_dir
 

@@ -2,9 +2,9 @@
 
 from streamlit.testing.v1 import AppTest
 
-from core.lr_search import OWN_LR_NOTE
-from core.runs import RunStore
-from core.whatif import at_best_lr
+from core.lab.whatif import at_best_lr
+from core.run.lr_search import OWN_LR_NOTE
+from core.run.store import RunStore
 from tests.apptest import APP, open_page, rerun_until
 from ui.services import runs_dir
 
@@ -138,8 +138,8 @@ def test_a_recsys_race_is_judged_on_ndcg():
 
 
 def test_from_scratch_races_fine_tuned_from_a_saved_run():
-    from core.config import make_config
-    from core.experiment import run_experiment
+    from core.run.config import make_config
+    from core.run.experiment import run_experiment
 
     source = run_experiment(make_config("image", "mlp", epochs=1), RunStore(runs_dir())).run_id
     at = open_with({"model": "mlp", "epochs": "1", "seeds": "1", "axis1": "init_from"})

@@ -11,8 +11,8 @@ import streamlit as st
 from core.data import DataError
 from core.data.captures import MIN_SHOTS, capture_counts, capture_info, png_bytes, save_captures, take_snapshot
 from core.data.images import open_image
-from core.faces import CROP_SIDE, crop_face
 from core.tasks.image import SPEC, prepare_image
+from core.tasks.image_faces import CROP_SIDE, crop_face
 from ui.own_sets import classes_and_name, pick_class, pick_saved_set, save_or_discard, show_message
 from ui.text import plain
 from ui.uploads import user_data_dir

@@ -7,15 +7,16 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.charts import (
+from core.data.audio import to_wav_bytes
+from core.tasks.image import IMAGE_EXTENSIONS
+from core.views.charts import (
     attention_figure,
     class_activations_figure,
     feature_maps_figure,
     filters_figure,
     image_heatmap_figure,
 )
-from core.data.audio import to_wav_bytes
-from core.inside import (
+from core.views.inside import (
     attention_over_time,
     class_activations,
     conv_layers,
@@ -24,7 +25,6 @@ from core.inside import (
     first_filters,
     has_attention,
 )
-from core.tasks.image import IMAGE_EXTENSIONS
 from ui.capture import face_mode_toggle, photo_input
 from ui.services import run_model
 from ui.task_page import run_data

@@ -9,11 +9,11 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.calibration import SNR_DB, calibrate
 from core.data import DataError
 from core.data.audio import AUDIO_EXTENSIONS, to_wav_bytes
 from core.models.speech import LogMel
-from core.streaming import (
+from core.tasks.speech_calibration import SNR_DB, calibrate
+from core.tasks.speech_streaming import (
     HOP_RANGE,
     HOP_SECONDS,
     MAX_LISTEN_SECONDS,
@@ -27,7 +27,7 @@ from core.streaming import (
     smooth,
     stream_posteriors,
 )
-from core.streaming_charts import det_figure, timeline_figure
+from core.views.streaming_charts import det_figure, timeline_figure
 from ui.services import run_model
 from ui.task_page import run_data
 from ui.text import plain

@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.charts import embedding_map_figure
 from core.data.audio import to_wav_bytes
-from core.embeddings import embedding_key, embeddings
-from core.maps import SplitMap, methods, project, split_map
 from core.models import get_spec
+from core.models.embeddings import embedding_key, embeddings
 from core.models.pretrained import is_cached
+from core.views.charts import embedding_map_figure
+from core.views.maps import SplitMap, methods, project, split_map
 from ui.services import get_store, run_model
 from ui.task_page import run_data
 from ui.text import plain

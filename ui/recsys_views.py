@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.charts import item_map_figure, popularity_bias_figure
 from core.models import get_spec
-from core.recsys_explore import (
+from core.tasks.recsys import ranking_protocol
+from core.tasks.recsys_explore import (
     evaluated_users,
     item_map,
     items_to_rate,
@@ -21,7 +21,7 @@ from core.recsys_explore import (
     stars_to_rating,
     user_history,
 )
-from core.tasks.recsys import ranking_protocol
+from core.views.charts import item_map_figure, popularity_bias_figure
 from ui.services import get_store, run_model
 from ui.task_page import run_data
 from ui.text import plain

@@ -9,12 +9,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.baseline import comparison_line, verdict_text
-from core.charts import confusion_matrix_figure, curves_figure, model_comparison_figure
-from core.metric_info import METRICS, format_interval, format_metric, metric
-from core.metrics import report_with_present_macro_avg
-from core.status import BROKEN, TESTED
+from core.eval.baseline import comparison_line, verdict_text
+from core.eval.metric_info import METRICS, format_interval, format_metric, metric
+from core.eval.metrics import report_with_present_macro_avg
+from core.run.status import BROKEN, TESTED
 from core.tasks import get_task
+from core.views.charts import confusion_matrix_figure, curves_figure, model_comparison_figure
 from ui.services import get_store
 from ui.text import plain
 

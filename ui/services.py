@@ -8,9 +8,9 @@ import uuid
 import streamlit as st
 
 from core.data import env_limit
-from core.jobs import MAX_JOBS, MAX_PER_CLIENT, JobManager
-from core.runs import RunStore
-from core.workers import threads_per_worker
+from core.exec.jobs import MAX_JOBS, MAX_PER_CLIENT, JobManager
+from core.exec.workers import threads_per_worker
+from core.run.store import RunStore
 
 
 def runs_dir() -> str:
@@ -39,7 +39,7 @@ def _jobs(root: str) -> JobManager:
 
 
 def share_cores(workers: int) -> None:
-    """This process's torch threads: a job's share of the cores (core/workers.py threads_per_worker), so what the
+    """This process's torch threads: a job's share of the cores (core/exec/workers.py threads_per_worker), so what the
     server computes itself (Try it, a prediction) does not fight the workers' threads."""
     import torch
 

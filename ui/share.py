@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.options import Option
+from core.run.options import Option
 
 Parser = Callable[[str], Any]
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import streamlit as st
 
-from core.config import RUN_OPTIONS, fit_rule, make_config
 from core.data import DataError
 from core.models import ModelSpec, get_spec, list_models
+from core.run.config import RUN_OPTIONS, fit_rule, make_config
 from core.tasks import TaskSpec, get_task, split_seed
 from ui.pretrained import cached_pretrained_model, pretrained_panel, start_label
 from ui.results_panel import results_panel

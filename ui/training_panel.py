@@ -1,4 +1,4 @@
-"""Training settings (ranges from core.config's RunConfig), the Train/Stop buttons and live curves, for every page."""
+"""Training settings (ranges from core.run.settings), the Train/Stop buttons and live curves, for every page."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from typing import Any
 
 import streamlit as st
 
-from core.charts import curves_figure
-from core.config import PANEL_SETTINGS as TRAINING_SETTINGS
-from core.config import RUN_OPTIONS, make_config
-from core.options import Option
-from core.status import BROKEN, TESTED
+from core.run.config import PANEL_SETTINGS as TRAINING_SETTINGS
+from core.run.config import RUN_OPTIONS, make_config
+from core.run.options import Option
+from core.run.status import BROKEN, TESTED
+from core.views.charts import curves_figure
 from ui.services import client_address, get_jobs, get_store, session_id
 from ui.text import plain
 

@@ -1,15 +1,12 @@
 """The what-if lab's Tune section: pick settings and their ranges, a budget and a limit; Optuna searches in the
-background (core/tune.py) and the section shows its trials and Optuna's own plots live, then the best run."""
+background (core/lab/tune.py) and the section shows its trials and Optuna's own plots live, then the best run."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from core.config import RUN_OPTIONS, make_config
-from core.models import get_spec, list_models
-from core.tasks import get_task
-from core.tune import (
+from core.lab.tune import (
     MAX_TRIALS,
     PRUNERS,
     SWITCHES,
@@ -25,7 +22,10 @@ from core.tune import (
     study_names,
     trials_table,
 )
-from core.whatif import available_axes
+from core.lab.whatif import available_axes
+from core.models import get_spec, list_models
+from core.run.config import RUN_OPTIONS, make_config
+from core.tasks import get_task
 from ui.services import client_address, get_jobs, get_store, session_id
 from ui.share import float_in, int_in, list_of, one_of, share_settings, text
 from ui.text import plain
@@ -104,7 +104,7 @@ def search_inputs(task: str, model: str, base: dict) -> list[str] | None:
 
 
 def _title(name: str) -> str:
-    from core.whatif import AXES
+    from core.lab.whatif import AXES
 
     return AXES[name].title if name in AXES else RUN_OPTIONS[name].label
 
@@ -219,7 +219,7 @@ def _minutes(spec: TuneSpec) -> str:
 
 
 def best_link(study, run_id: str, task: str) -> None:
-    from core.metric_info import format_metric
+    from core.eval.metric_info import format_metric
 
     run = get_store().get(run_id) or {}
     primary = get_task(task).spec.primary_metric

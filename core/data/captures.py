@@ -12,7 +12,7 @@ from PIL import Image
 from core.data.audio import safe_name
 from core.data.folders import files_per_class, next_number
 from core.data.images import open_image
-from core.faces import CROP_SIDE, FaceCrop, centre_square, crop_face
+from core.tasks.image_faces import CROP_SIDE, FaceCrop, centre_square, crop_face
 
 INFO_FILE = "capture.json"  # beside the class folders: how the shots were taken (the loader reads folders only)
 MIN_SHOTS = 10  # what the image loader needs to split a dataset

@@ -12,7 +12,7 @@ import pandas as pd
 
 from core.data import DataError
 from core.data.roots import check_data_path, check_inside
-from core.memory import memory_room
+from core.exec.memory import memory_room
 
 MAX_FILE_BYTES = 2 * 1024**3  # refuse bigger files before reading a byte of them
 BYTES_PER_ROW_IN_MEMORY = 200  # two id strings as Python objects, a rating, a timestamp, a row number

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from core.options import Option
-from core.settings import RUN_OPTIONS
+from core.run.options import Option
+from core.run.settings import RUN_OPTIONS
 
 if TYPE_CHECKING:
     from core.models.pretrained import Pretrained

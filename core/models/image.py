@@ -15,7 +15,7 @@ from core.data import DataError
 from core.models import register_model, transfer_weights
 from core.models.pretrained import Pretrained, load_state_dict
 from core.models.svm import RBFSVC
-from core.options import Option
+from core.run.options import Option
 
 
 class SklearnLinear(nn.Module):

@@ -14,9 +14,9 @@ from scipy import sparse
 from torch import nn
 
 from core.data import DataError, env_limit
-from core.memory import memory_room
+from core.exec.memory import memory_room
 from core.models import register_model, require_facts
-from core.options import Option
+from core.run.options import Option
 
 require_facts("recsys", "fold_in")  # the New visitor tab completes "so MODEL ..." with it
 
@@ -127,7 +127,7 @@ class Recommender(nn.Module):
 
 def check_memory(model: type[Recommender], n_users: int, n_items: int, n_train: int = 0, **options) -> int:
     """`model.memory_bytes(...)`, or a DataError naming the need and the limit when over: DLSTUDIO_RECSYS_MAX_GB,
-    or what this process may still use (the machine's memory, an rlimit, a cgroup: core.memory) if that is less."""
+    or what this process may still use (the machine's memory, an rlimit, a cgroup: core.exec.memory) if that is less."""
     need = model.memory_bytes(n_users, n_items, n_train, **options)
     limit = env_limit("DLSTUDIO_RECSYS_MAX_GB", MAX_GB) * 1e9
     what = f"the limit of {limit / 1e9:.1f} GB for one recommender (DLSTUDIO_RECSYS_MAX_GB)"

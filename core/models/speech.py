@@ -12,7 +12,7 @@ from core.models import register_model, transfer_weights
 from core.models.image import SklearnLinear, load_weights_file
 from core.models.pretrained import Pretrained, load_state_dict
 from core.models.svm import RBFSVC
-from core.options import Option
+from core.run.options import Option
 
 N_MELS = 40
 N_MFCC = 20
@@ -453,7 +453,7 @@ def dscnn(num_classes: int, sample_rate: int, clip_samples: int, **kw) -> nn.Mod
     "speech",
     "crnn_attention",
     "convolutions, a bidirectional GRU and attention pooling",
-    # On large data, about 24,000 examples in all (core.config.fit_to_data), by the worst-set rule within a time
+    # On large data, about 24,000 examples in all (core.run.config.fit_to_data), by the worst-set rule within a time
     # budget of 60 s a run. Real recordings (free-spoken digits, validation by held-out speaker: its own split, and
     # each of its four speakers left out in turn): 0.969 and 0.869 / 0.629 / 0.922 / 0.804 at 24,000; 40,000 scored
     # 0.978 and 0.909 / 0.676 / 0.929 / 0.811 but trains 76 s on the own split's 1,575 clips on 2 quiet cores (24,000:

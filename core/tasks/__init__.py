@@ -10,15 +10,15 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from core.metric_info import metric
-from core.options import Option
+from core.eval.metric_info import metric
+from core.run.options import Option
 
 if TYPE_CHECKING:  # annotations only: listing the tasks must not import PyTorch (a server's first page view)
     import torch
     from torch import nn
 
-    from core.runs import RunStore
-    from core.training import Objective
+    from core.run.store import RunStore
+    from core.run.training import Objective
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class TaskSpec:
     datasets: tuple[DatasetSpec, ...]
     default_model: str
     primary_metric: str  # the number races and galleries rank runs by
-    headline: tuple[str, ...]  # the metrics shown first, in this order (see core.metric_info)
+    headline: tuple[str, ...]  # the metrics shown first, in this order (see core.eval.metric_info)
     result_tabs: tuple[str, ...] = ()  # the task page's own tabs beside Overview
     augment_options: tuple[Option, ...] = ()  # how the augmentation a model starts from can be changed
     settings: tuple[str, ...] = ()  # RunConfig fields that only this task reads (group_by, protocol)
@@ -50,7 +50,7 @@ class TaskSpec:
     order: int = 0
     example_noun: str = "test inputs"  # what one model input is, in words ("users" for a recommender)
     metric_labels: Mapping[str, str] = field(default_factory=dict)  # task-specific wording of a metric's label
-    # closed-form models fitted beside every run of another model, on its split (core.baseline); of several, the
+    # closed-form models fitted beside every run of another model, on its split (core.eval.baseline); of several, the
     # one better on the validation split is the run's baseline
     baselines: tuple[str, ...] = ()
     more_data: str = "more training examples"  # the first thing to try when a model does not beat its baseline

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.embeddings import backbone_frozen, can_embed, embeddings
-from core.metrics import classification_ci95, classification_metrics, footprint, interval_note, worst_mistakes
+from core.eval.metrics import classification_ci95, classification_metrics, footprint, interval_note, worst_mistakes
 from core.models import spec_of
+from core.models.embeddings import backbone_frozen, can_embed, embeddings
 
 
 class ClassificationTask:
@@ -85,7 +85,7 @@ class ClassificationTask:
             "mistake_index": np.array(worst, dtype=np.int64),
             "mistake_inputs": x_test[worst].numpy() if worst else np.zeros((0, *x_test.shape[1:]), np.float32),
         }
-        if groups is not None:  # paired tests of two runs resample speakers too (core.significance)
+        if groups is not None:  # paired tests of two runs resample speakers too (core.eval.significance)
             artifacts["groups"] = groups
         return metrics, details, artifacts
 

@@ -18,10 +18,10 @@ from core.data.folders import coverage_note, index_folder, open_data_path, split
 from core.data.image_cache import decoded_pixels
 from core.data.images import SHAPES, make_shapes, to_array
 from core.models import freeze_backbone, get_model, get_spec
+from core.run.training import TensorClassification
 from core.tasks import split_seed
 from core.tasks.classification import ClassificationTask
 from core.tasks.specs.image import SPEC
-from core.training import TensorClassification
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".ico"}
 USER_IMAGE_SIZE = 32  # the side a folder is decoded at for a model without pretrained weights' own size

@@ -22,8 +22,8 @@ from core.data.interactions import (
     split_leave_last_out,
     split_per_user,
 )
-from core.metrics import ci95_mean, classification_metrics, latency_ms, model_megabytes, rating_ci95
-from core.metrics_ranking import (
+from core.eval.metrics import ci95_mean, classification_metrics, latency_ms, model_megabytes, rating_ci95
+from core.eval.ranking import (
     K,
     catalogue_coverage,
     popular_share,
@@ -33,9 +33,9 @@ from core.metrics_ranking import (
 )
 from core.models import get_model, get_spec, spec_of
 from core.models.recsys import SCORE_USERS, Recommender, learned_size
+from core.run.training import Objective
 from core.tasks import split_seed
 from core.tasks.specs.recsys import SPEC
-from core.training import Objective
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
 LIKE = 4.0  # "will this user like it?" means a rating of 4 or more (on a 1-5 scale)
@@ -541,7 +541,7 @@ class RecsysTask:
         artifacts = {
             "test_users": users.astype(np.int32),
             "top": top.astype(np.int32),
-            "user_ndcg": per_user[f"ndcg@{K}"].astype(np.float32),  # for paired comparisons of runs (core.compare)
+            "user_ndcg": per_user[f"ndcg@{K}"].astype(np.float32),  # for paired comparisons of runs (core.eval.compare)
         }
         return metrics, details, artifacts
 

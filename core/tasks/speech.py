@@ -34,10 +34,10 @@ from core.data.folders import (
 from core.data.speakers import UNREAD, read_speakers, speaker_groups
 from core.models import freeze_backbone, get_model, get_spec
 from core.models.speech import MFCC, LogMel
+from core.run.training import TensorClassification
 from core.tasks import split_seed
 from core.tasks.classification import ClassificationTask
 from core.tasks.specs.speech import SPEC
-from core.training import TensorClassification
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
 # Folders that hold audio but are no word: Speech Commands' long recordings of background noise.

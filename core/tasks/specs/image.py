@@ -1,6 +1,6 @@
 """The image recognition task's spec (the task itself: core/tasks/image.py)."""
 
-from core.options import Option
+from core.run.options import Option
 from core.tasks import DatasetSpec, TaskSpec
 
 SHAPES = ("circle", "square", "triangle", "star", "hexagon", "cross")  # the generated `shapes` set

@@ -1,6 +1,6 @@
 """The speech commands task's spec (the task itself: core/tasks/speech.py)."""
 
-from core.options import Option
+from core.run.options import Option
 from core.tasks import DatasetSpec, TaskSpec
 
 SPEC = TaskSpec(

@@ -1,0 +1,1 @@
+"""The numbers: metrics, intervals, significance tests, comparisons, the classical baseline."""

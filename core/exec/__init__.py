@@ -1,0 +1,1 @@
+"""Where runs execute: the job queue, worker processes, Ray, the torchrun launcher."""

@@ -1,0 +1,1 @@
+"""The what-if lab: races of variants and the Optuna tuner."""

@@ -1,0 +1,1 @@
+"""One run: its settings (the settings table), the trainer, the experiment and the run store."""

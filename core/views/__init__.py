@@ -1,0 +1,1 @@
+"""What pages and reports draw: charts, inside the network, explanations, maps, reports."""
