@@ -357,7 +357,8 @@ async def person(session: Session, plan: Plan, trains: bool, barrier: dict, wind
         await session.rerun("change")
 
 
-async def drive(url: str, plan: Plan, on_go=None) -> tuple[list[Session], list[float]]:
+async def drive(url: str, plan: Plan, on_go=None) -> tuple[list[Session], list[float], int]:
+    """The level's sessions, its measured window (perf_counter) and how many sessions failed on the way."""
     query = f"model={plan.model}&epochs={plan.epochs}&dataset=digits"  # the shared link of the Chromium benchmark
     warm = Session(url, "image", query)  # first imports (PyTorch, the pages) before anything is timed
 
@@ -383,8 +384,10 @@ async def drive(url: str, plan: Plan, on_go=None) -> tuple[list[Session], list[f
     if on_go is not None:
         on_go()
     barrier["go"].set()
-    await asyncio.gather(*tasks)
-    return sessions, window
+    failed = [e for e in await asyncio.gather(*tasks, return_exceptions=True) if e is not None]
+    for error in failed:  # a session that fails does not end the level
+        print(f"a session failed: {error!r}", file=sys.stderr)
+    return sessions, window, len(failed)
 
 
 def server_clock(log: Path) -> dict[str, list]:
@@ -456,7 +459,7 @@ def measure(plan: Plan, profile: float = 0) -> dict:
             spies.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
         started, offset = time.time(), time.time() - time.perf_counter()
-        sessions, window = asyncio.run(drive(url, plan, start_profile if profile else None))
+        sessions, window, failed = asyncio.run(drive(url, plan, start_profile if profile else None))
         ended = time.time()
         sampler.running = False
         mine, peak = time.process_time() - me, sampler.status("VmHWM")
@@ -492,6 +495,7 @@ def measure(plan: Plan, profile: float = 0) -> dict:
         "server_clock_p95_s": pctl(by_server, 95),
         "unanswered": sum(1 for t in timings if not math.isfinite(t.seconds)),
         "asked": len(timings),
+        "sessions_failed": failed,
         "train_p50_s": pctl([t.seconds for t in timings if t.label == "train"], 50),
         "load_p95_s": pctl([t.seconds for t in timings if t.label == "load"], 95),
         "full_runs": full,
