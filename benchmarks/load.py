@@ -442,6 +442,7 @@ def measure(plan: Plan, profile: float = 0) -> dict:
     """One level: a fresh server, `plan.sessions` simulated people, the server's times and CPU in the window."""
     from benchmarks.browser import serve_app
     from benchmarks.concurrent_sessions import MemorySampler
+    from core.run.store import RunStore
 
     home = Path(tempfile.mkdtemp(prefix="dlstudio-load-"))
     clock = with_server_clock(home)
@@ -463,6 +464,7 @@ def measure(plan: Plan, profile: float = 0) -> dict:
         ended = time.time()
         sampler.running = False
         mine, peak = time.process_time() - me, sampler.status("VmHWM")
+        statuses = [r["status"] for r in RunStore(home / "runs").list()]  # as the window closed
         for spy in spies:
             spy.wait()
     timings = [t for s in sessions for t in rerun_timings(s.page.events)]
@@ -506,6 +508,7 @@ def measure(plan: Plan, profile: float = 0) -> dict:
         "generator_cores": mine / (ended - started),
         "load_avg": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "rss_peak_mb": peak,
+        "runs_by_status": {status: statuses.count(status) for status in sorted(set(statuses))},
         "media_fetched": sum(len(s.fetched) for s in sessions),
         "media_not_found": sum(code == 404 for s in sessions for code in s.fetched),
     }
@@ -557,7 +560,7 @@ def main() -> None:
     parser.add_argument("--sessions", default="1,8,16,32,64", help="levels, comma separated")
     parser.add_argument("--training", type=int, default=8, help="sessions that click Train (at most all of them)")
     parser.add_argument("--seconds", type=float, default=60, help="the measured window of each level")
-    parser.add_argument("--epochs", type=int, default=50, help="long enough that the runs train all window")
+    parser.add_argument("--epochs", type=int, default=300, help="long enough that the runs train all window")
     parser.add_argument("--model", default="cnn_bn")
     parser.add_argument("--think", default="2,5", help="seconds between a person's answer and next change")
     parser.add_argument("--no-media", action="store_true", help="do not fetch the images a page shows")
