@@ -397,7 +397,7 @@ def server_clock(log: Path) -> dict[str, list]:
         t, session, kind, *rest = line.split()
         if kind == "ask":
             events.setdefault(session, []).append((float(t), "ask", "change"))
-        elif kind == "start" or rest[1] == "0":  # a run that finished successfully
+        elif kind == "start" or (kind == "finish" and rest[1] == "0"):  # a run begun, or finished successfully
             events.setdefault(session, []).append((float(t), kind, rest[0]))
     for session in events.values():  # the first request of each session is its page load
         first = next(i for i, e in enumerate(session) if e[1] == "ask")

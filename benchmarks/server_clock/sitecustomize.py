@@ -1,6 +1,7 @@
 """The server's own clock for the load benchmarks: with DLSTUDIO_SERVER_CLOCK=FILE and this folder on PYTHONPATH,
 a served app writes one line per full-page rerun request it handles and per full script run it begins and ends:
-`time session_id ask` / `time session_id start RUN` / `time session_id finish RUN STATUS` (time.perf_counter)."""
+`time session_id ask` / `time session_id start RUN` / `time session_id finish RUN STATUS` (time.perf_counter), and
+`fragment_new_session` / `fragment_script_finished RUN FRAGMENT_IDS` for a fragment's run."""
 
 import os
 import sys
@@ -25,6 +26,8 @@ def _patch(app_session) -> None:
             out.write(f"{now:.6f} {self.id} start {run.script_run_id}\n")
         elif kind == "script_finished" and not run.fragment_ids:
             out.write(f"{now:.6f} {self.id} finish {run.script_run_id} {msg.script_finished}\n")
+        elif kind in ("new_session", "script_finished"):  # a fragment's run: which fragment, begun or ended
+            out.write(f"{now:.6f} {self.id} fragment_{kind} {run.script_run_id} {','.join(run.fragment_ids)}\n")
         return enqueue(self, msg)
 
     app_session.handle_backmsg, app_session._enqueue_forward_msg = handle_backmsg, enqueue_forward_msg
