@@ -591,7 +591,11 @@ class _CausalBlock(nn.Module):
         Option("dropout", "Dropout", 0.2, 0.0, 0.9, 0.05),
     ),
     good_for="what comes next in a time-ordered history",
-    defaults_from=DEFAULTS_FROM,
+    # re-checked on validation only (movies, time protocol, split seeds 0 and 1): lr 2e-3 / 5e-3 / 1e-2 gave NDCG@10
+    # 0.1747 / 0.1715 / 0.1522; 2e-3 is within one standard error and takes more steps; 10 and 20 epochs the same
+    # (early stopping)
+    defaults_from="re-chosen on movies' validation splits 0 and 1 (time protocol) by scripts/tune_defaults.py (lr x "
+    "epochs, 1 seed each): the earlier defaults kept, the cheapest within one standard error of the best",
     fold_in="reads the items you rated, in the order you rated them, as your history",
 )
 class SASRec(Recommender):
