@@ -87,10 +87,15 @@ def keep_settings() -> None:
     it is an error (every button's key ends in "_btn"; tests/test_job_control.py checks).
     """
     state = st.session_state
-    for key in [k for k in state if str(k).startswith("_keep_")]:
-        if key[6:] not in state and not key.endswith(UNSETTABLE):
-            state[key[6:]] = state[key]
-    for key in [k for k in state if not str(k).startswith("_keep_")]:
-        value = state[key]
-        if isinstance(value, int | float | str | bool | list | type(None)) and not str(key).endswith(UNSETTABLE):
-            state[f"_keep_{key}"] = value
+    # Read the state once (iterating st.session_state builds its filtered copy each time, and each read and write
+    # goes through Streamlit's checks) and write only what changed: this runs on every rerun of every session.
+    now = state.to_dict()
+    for key, value in now.items():
+        if key.startswith("_keep_") and key[6:] not in now and not key.endswith(UNSETTABLE):
+            state[key[6:]] = value
+    for key, value in now.items():
+        if key.startswith("_keep_") or key.endswith(UNSETTABLE):
+            continue
+        kept = f"_keep_{key}"
+        if isinstance(value, int | float | str | bool | list | type(None)) and (kept not in now or now[kept] != value):
+            state[kept] = value
