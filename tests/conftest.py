@@ -65,7 +65,7 @@ def _kind(item: pytest.Item) -> str:
 # (bash scripts/test.sh records them): a test over SLOW_SECONDS is `slow`, so the fast part stays fast as tests are
 # added. A test not measured yet counts as fast until the next recording.
 DURATIONS = ROOT / "tests" / "durations.json"
-SLOW_SECONDS = 1.0
+SLOW_SECONDS = 0.5
 _measured: dict[str, float] = {}
 
 
