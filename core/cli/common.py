@@ -12,6 +12,20 @@ from core.run.training import Callback
 INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
+def _advance(bar, done: int, total: int, desc: str, unit: str):
+    """A side bar on stderr moved to `done` of `total`: opened on the first step, closed (None) at the end."""
+    from tqdm import tqdm
+
+    if bar is None and done < total:
+        bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True)
+    if bar is not None:
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+            return None
+    return bar
+
+
 class ProgressBar(Callback):
     """A tqdm bar on stderr: one tick per batch, the epoch's numbers in the postfix."""
 
@@ -20,26 +34,11 @@ class ProgressBar(Callback):
 
     def on_data_progress(self, done, total):
         """A second bar while a large folder decodes (headers, then images)."""
-        from tqdm import tqdm
-
-        if self.loading is None and done < total:
-            self.loading = tqdm(total=total, desc="reading data", unit="step", file=sys.stderr, dynamic_ncols=True)
-        if self.loading is not None:
-            self.loading.update(done - self.loading.n)
-            if done >= total:
-                self.loading.close()
+        self.loading = _advance(self.loading, done, total, "reading data", "step")
 
     def on_embed_progress(self, done, total):
         """A bar while a frozen backbone embeds the data (once: core.models.embeddings caches it)."""
-        from tqdm import tqdm
-
-        if self.embedding is None and done < total:
-            self.embedding = tqdm(total=total, desc="embedding", unit="input", file=sys.stderr, dynamic_ncols=True)
-        if self.embedding is not None:
-            self.embedding.update(done - self.embedding.n)
-            if done >= total:
-                self.embedding.close()
-                self.embedding = None
+        self.embedding = _advance(self.embedding, done, total, "embedding", "input")
 
     def on_fit_start(self, trainer):
         from tqdm import tqdm
