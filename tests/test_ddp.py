@@ -134,6 +134,7 @@ def _recalibrated_rank(rank: int, init: str, out) -> None:
     import torch.distributed as dist
     from torch import nn
 
+    from core.exec.ddp import DDPStrategy
     from core.run.training import TensorClassification, TrainConfig, Trainer
 
     torch.set_num_threads(1)
@@ -142,7 +143,8 @@ def _recalibrated_rank(rank: int, init: str, out) -> None:
         x = _far_from_standard()
         y = (x[:, 0] > 4).long()
         model = nn.Sequential(nn.BatchNorm1d(3), nn.Linear(3, 2))
-        Trainer(model, TensorClassification(x, y, x[:64], y[:64]), TrainConfig(epochs=1, batch_size=256)).fit()
+        objective = TensorClassification(x, y, x[:64], y[:64])
+        Trainer(model, objective, TrainConfig(epochs=1, batch_size=256), strategy=DDPStrategy()).fit()
         out.put((rank, model[0].running_mean.tolist(), model[0].running_var.tolist()))
     finally:
         dist.destroy_process_group()

@@ -17,19 +17,21 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def imported(path: Path) -> set[str]:
+    """The modules (and names in them) a file imports, at the top or inside a function."""
+    targets = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            targets |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return targets
+
+
 def import_graph() -> dict[str, set[str]]:
     """Module -> the project modules it imports, at the top or inside a function (a cycle either way)."""
     modules = {_module_name(p): p for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
-    graph: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        targets = set()
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                targets |= {a.name for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                targets |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-        graph[name] = {t for t in targets if t in modules and t != name}
-    return graph
+    return {name: {t for t in imported(path) if t in modules and t != name} for name, path in modules.items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -71,6 +73,16 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_no_import_cycles_in_the_project():
     assert cycles(import_graph()) == []
+
+
+def test_the_trainer_holds_no_torch_distributed():
+    """DDP is a strategy the trainer is handed (core/exec/ddp.py): nothing in core/run imports torch.distributed."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "core" / "run").rglob("*.py")
+        if any(name == "torch.distributed" or name.startswith("torch.distributed.") for name in imported(path))
+    ]
+    assert offenders == []
 
 
 def _project_files() -> list[Path]:

@@ -3,9 +3,10 @@
 A run with `nproc_per_node` > 1 (`python -m core train ... --nproc-per-node N`, the page's "Processes (DDP)", a job)
 is trained by N processes started by `torch.distributed.run` (torchrun): gloo on the CPU, NCCL on CUDA. Each rank
 builds the same model from the same seed and trains on its slice of every batch (core.run.training.Shard); the
-gradients are averaged across ranks (DistributedDataParallel), validation sums are added up across ranks, and rank
-0 alone writes the run: its epochs, test metrics and checkpoint. `torchrun --nproc-per-node N -m core train ...`
-works too: each rank sees torchrun's RANK / WORLD_SIZE / LOCAL_RANK and joins the group itself.
+trainer's strategy (core.exec.ddp.DDPStrategy) averages the gradients across ranks (DistributedDataParallel) and adds
+up validation sums across ranks, and rank 0 alone writes the run: its epochs, test metrics and checkpoint.
+`torchrun --nproc-per-node N -m core train ...` works too: each rank sees torchrun's RANK / WORLD_SIZE / LOCAL_RANK
+and joins the group itself.
 
 The launcher (the CLI, or a job's worker) creates the run in the store before torchrun starts, so the run is
 visible at once and is marked failed with torchrun's last words if the ranks die; it follows the run's progress
@@ -38,6 +39,7 @@ from core.run.status import TESTED, Status
 from core.run.training import Callback, Diverged, StopTraining, TrainConfig
 
 if TYPE_CHECKING:
+    from core.exec.ddp import DDPStrategy
     from core.run.store import RunStore
 
 STOP_FILE_ENV = "DLSTUDIO_STOP_FILE"  # its existence asks every rank to stop after the current batch
@@ -125,14 +127,16 @@ def _leave_group() -> None:
         dist.destroy_process_group()
 
 
-def join(config: dict[str, Any], stop_event: Any = None) -> tuple[dict[str, Any], int, int, RankStop]:
-    """This process as a rank of torchrun's group; returns (config as trained, rank, world size, stop flag).
+def join(config: dict[str, Any], stop_event: Any = None) -> tuple[dict[str, Any], DDPStrategy, RankStop]:
+    """This process as a rank of torchrun's group; returns (config as trained, the trainer's strategy, stop flag).
 
     gloo on the CPU, NCCL on CUDA (one GPU per local rank). Ctrl-C asks for a stop rather than interrupting
     mid-batch, so that every rank stops at the same batch and rank 0 still saves the run.
     """
     import torch
     import torch.distributed as dist
+
+    from core.exec.ddp import DDPStrategy
 
     refuse_closed_form(config)
     if not dist.is_initialized():
@@ -154,7 +158,7 @@ def join(config: dict[str, Any], stop_event: Any = None) -> tuple[dict[str, Any]
         signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
         signal.signal(signal.SIGTERM, _terminated)
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", dist.get_world_size()))
-    return {**config, "nproc_per_node": local_world}, dist.get_rank(), dist.get_world_size(), stop
+    return {**config, "nproc_per_node": local_world}, DDPStrategy(), stop
 
 
 class ProgressFile(Callback):

@@ -16,7 +16,7 @@ from core.run.config import fit_to_data, train_config
 from core.run.lr_search import search_lr
 from core.run.result import RunResult
 from core.run.store import RunStore, RunStoreError
-from core.run.training import Callback, Diverged, StopFlag, Trainer, seed_everything
+from core.run.training import Callback, Diverged, StopFlag, Strategy, Trainer, seed_everything
 from core.tasks import get_task
 
 
@@ -59,11 +59,12 @@ def run_experiment(
     """
     if not distributed.in_torchrun() and (int(config.get("nproc_per_node") or 1) > 1 or launch is not None):
         return distributed.run_distributed(config, store, callbacks, stop_event, run_id, launch)
-    rank, world = 0, 1
+    strategy = Strategy()  # one process alone; in one of torchrun's processes, a rank of its group (DDPStrategy)
     if distributed.in_torchrun():
-        config, rank, world, stop_event = distributed.join(config, stop_event)
-        if rank != 0:  # rank 0 alone writes the run and reports progress
+        config, strategy, stop_event = distributed.join(config, stop_event)
+        if strategy.rank != 0:  # rank 0 alone writes the run and reports progress
             store, run_id, callbacks = None, None, []
+    rank = strategy.rank
     task = get_task(config["task"])
     callbacks = list(callbacks or [])
     if store is not None and run_id is None:
@@ -85,6 +86,8 @@ def run_experiment(
             return _start(task, spec, config, data, store, rank, embed_progress)
 
         if config.get("lr_search") and not spec.closed_form:  # a few short runs on validation pick the lr first
+            if strategy.world_size > 1:
+                raise ValueError("the learning-rate search trains in one process: set the DDP processes to 1")
             config, details_extra["lr_search"] = search_lr(config, lambda c: start(c)[1:3], stop, callbacks)
         model, trained, objective, head_only = start(config)
         if head_only:
@@ -92,7 +95,7 @@ def run_experiment(
         if store is not None:
             callbacks.append(StoreCallback(store, run_id))
         callbacks.append(stop)
-        trainer = Trainer(trained, objective, train_config(config), callbacks)
+        trainer = Trainer(trained, objective, train_config(config), callbacks, strategy)
         if spec.closed_form:
             trainer.fit_closed_form(lambda: task.fit_closed_form(model, data, config))
         else:
@@ -110,7 +113,7 @@ def run_experiment(
         details.update(stop_reason=trainer.stop_reason, best_epoch=trainer.best_epoch, epochs_run=len(trainer.history))
         details["closed_form"] = spec.closed_form  # optimizer, learning rate, epochs and batch size played no part
         details["settings_note"] = fitted
-        details["world_size"] = world  # processes that trained it (DDP)
+        details["world_size"] = strategy.world_size  # processes that trained it (DDP)
         if trainer.status == "finished" and config.get("baseline", True):  # a stopped run ends now
             baseline = run_baseline(task, data, config, metrics, artifacts)
             if baseline is not None:

@@ -103,12 +103,9 @@ def search_lr(
     A best rate at the edge of those tried is followed by up to SEARCH_EXTEND more half-decade steps that way, so a
     centre guessed wrong for a model is corrected. `prepare(config)` gives a fresh (module to train, objective) as
     the real run starts it (seeded, fine-tuned from its source run, a frozen backbone's head). A stop (the Stop
-    button, Ctrl-C) ends the search and is passed on to the real run, which then stops at its first batch.
+    button, Ctrl-C) ends the search and is passed on to the real run, which then stops at its first batch. The short
+    runs train in one process (run_experiment refuses a search under DDP).
     """
-    from core.run.training import process_group
-
-    if process_group()[1] > 1:
-        raise ValueError("the learning-rate search trains in one process: set the DDP processes to 1")
     queue = list(config["lr_search"])
     key, higher = score_key(config["task"])
     epochs = search_epochs(config["epochs"])

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from core.run.options import Option
@@ -109,13 +108,6 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def process_group() -> tuple[int, int]:
-    """(rank, world size) of the DDP process group this process belongs to; (0, 1) outside one."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -158,6 +150,44 @@ class Shard:
     order: torch.Generator | None = None
 
 
+class Strategy:
+    """How the trainer's processes work together; this one is one process alone, so every hook leaves things be.
+
+    The trainer owns the loop and calls the strategy at fixed points: `setup` once before the first epoch,
+    `average_gradients` between backward and the optimizer's step, `reduce_batch` after every step, `reduce_epoch`
+    for an epoch's (and validation's) sums, `val_share` and `average_buffers` in evaluation and batch norm's
+    recalibration. core.exec.ddp.DDPStrategy is the one for a rank of a DDP process group.
+    """
+
+    rank = 0
+    world_size = 1
+
+    def setup(self, trainer: Trainer) -> nn.Module:
+        """This process ready to train `trainer`'s model (on its device): returns what the objective's `loss` gets."""
+        return trainer.model
+
+    def average_gradients(self, model: nn.Module) -> None:
+        """The gradients of every process's part of the batch averaged into `model`'s: one process has them all."""
+
+    def reduce_batch(self, loss: float, size: int, stop: bool) -> tuple[float, bool]:
+        """(the batch's mean loss over every process, whether any was asked to stop): `stop` is whether this one was.
+
+        One process: its own loss, and no stop here; its StopFlag stops it after the batch's events.
+        """
+        return loss, False
+
+    def reduce_epoch(self, total: float, n: int, extras: dict[str, float]) -> tuple[float, int, dict[str, float]]:
+        """Sums (loss, examples, extra sums) added up over every process."""
+        return total, n, extras
+
+    def val_share(self, batches: Iterable[Sequence]) -> Iterable[Sequence]:
+        """This process's part of the validation batches: all of them in one process."""
+        return batches
+
+    def average_buffers(self, tensors: Iterable[torch.Tensor]) -> None:
+        """Tensors averaged in place over every process (batch norm's recomputed statistics)."""
+
+
 class Objective:
     """What a task trains: batches of tensors and a loss. Subclasses define `loss`.
 
@@ -165,10 +195,10 @@ class Objective:
     (e.g. {"correct": 57}) are turned into epoch averages such as `accuracy`.
     """
 
-    shard = Shard()  # the trainer sets this process's shard under DDP
-    # True when `loss` calls nothing but `model(...)`: under DDP the trainer then hands it the DistributedDataParallel
+    shard = Shard()  # the strategy sets this process's shard under DDP (core.exec.ddp.DDPStrategy.setup)
+    # True when `loss` calls nothing but `model(...)`: under DDP the strategy then hands it the DistributedDataParallel
     # wrapper. Objectives that call a model's own methods (score_pairs, predict) get the bare model, and the
-    # trainer all-reduces their gradients itself (the same average, without DDP's overlap of communication).
+    # strategy all-reduces their gradients itself (the same average, without DDP's overlap of communication).
     loss_calls_forward = False
 
     def train_batches(self, batch_size: int, generator: torch.Generator) -> Iterable[Sequence]:
@@ -294,7 +324,7 @@ class StopFlag(Callback):
         self.event.set()
 
     def on_batch_end(self, trainer, batch, loss):
-        if self.event.is_set() and trainer.world_size == 1:  # under DDP the trainer stops every rank at one batch
+        if self.event.is_set() and trainer.world_size == 1:  # more processes stop together (Strategy.reduce_batch)
             raise StopRequested("stopped by the user")
 
 
@@ -306,6 +336,7 @@ class Trainer:
     objective: Objective
     config: TrainConfig = field(default_factory=TrainConfig)
     callbacks: list[Callback] = field(default_factory=list)
+    strategy: Strategy = field(default_factory=Strategy)  # one process; core.exec.ddp.DDPStrategy for a DDP rank
 
     def __post_init__(self) -> None:
         self.device = resolve_device(self.config.device)
@@ -317,8 +348,15 @@ class Trainer:
         self.steps = 0  # optimizer steps taken
         self.seconds = 0.0
         self.optimizer: torch.optim.Optimizer | None = None
-        self.rank, self.world_size = process_group()
-        self._step_model: nn.Module = self.model  # what `loss` gets while training: the DDP wrapper under DDP
+        self._step_model: nn.Module = self.model  # what `loss` gets while training (the strategy's setup says)
+
+    @property
+    def rank(self) -> int:
+        return self.strategy.rank
+
+    @property
+    def world_size(self) -> int:
+        return self.strategy.world_size
 
     def _emit(self, event: str, *args) -> None:
         for cb in self.callbacks:
@@ -345,18 +383,18 @@ class Trainer:
             optimizer.zero_grad(set_to_none=True)
             if use_amp:
                 self.scaler.scale(loss).backward()
-                self._average_gradients()
+                self.strategy.average_gradients(self.model)
                 self.scaler.step(optimizer)
                 self.scaler.update()
             else:
                 loss.backward()
-                self._average_gradients()
+                self.strategy.average_gradients(self.model)
                 optimizer.step()
             self.steps += 1
             value = loss.item()
             total += value * size
             n += size
-            value, stop = self._agree(value, size)
+            value, stop = self.strategy.reduce_batch(value, size, self._stop_asked())
             if not math.isfinite(value):
                 raise Diverged(
                     f"the training loss became {value} in epoch {self.epoch}, batch {i + 1}: lower the learning rate "
@@ -367,61 +405,23 @@ class Trainer:
             for k, v in sums.items():
                 extras[k] = extras.get(k, 0.0) + v
             self._emit("on_batch_end", i, value)
-        return _epoch_logs("train", *self._sum_over_ranks(total, n, extras))
+        return _epoch_logs("train", *self.strategy.reduce_epoch(total, n, extras))
 
-    def _agree(self, loss: float, size: int) -> tuple[float, bool]:
-        """Under DDP, the batch's mean loss over every rank and whether any rank was asked to stop: one small
-        all-reduce, so that every rank diverges or stops at the same batch. In one process: (loss, False)."""
-        if self.world_size == 1:
-            return loss, False
-        stop = any(cb.event.is_set() for cb in self.callbacks if isinstance(cb, StopFlag))
-        sums = torch.tensor([loss * size, size, float(stop)], dtype=torch.float64, device=self._comm_device)
-        dist.all_reduce(sums)
-        total, n, stops = sums.tolist()
-        return total / max(n, 1), stops > 0
-
-    def _average_gradients(self) -> None:
-        """Under DDP, for an objective that cannot go through DDP's wrapper: every rank's gradients averaged.
-
-        One all-reduce of all gradients flattened into one buffer. A parameter no rank used keeps no gradient,
-        as it would in one process.
-        """
-        if self.world_size == 1 or self._step_model is not self.model:
-            return
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
-        dist.all_reduce(flat)
-        flat /= self.world_size
-        for p, grad in zip(params, flat.split([p.numel() for p in params])):
-            if p.grad is not None or grad.any():
-                p.grad = grad.view_as(p)
-
-    def _sum_over_ranks(self, total: float, n: int, extras: dict[str, float]) -> tuple[float, int, dict[str, float]]:
-        """An epoch's sums (loss, examples, extra sums) over every rank under DDP; as they are in one process."""
-        if self.world_size == 1:
-            return total, n, extras
-        parts: list[Any] = [None] * self.world_size
-        dist.all_gather_object(parts, (total, n, extras))
-        merged: dict[str, float] = {}
-        for _, _, sums in parts:
-            for k, v in sums.items():
-                merged[k] = merged.get(k, 0.0) + v
-        return sum(p[0] for p in parts), sum(p[1] for p in parts), merged
+    def _stop_asked(self) -> bool:
+        """Whether this process was asked to stop (a StopFlag among the callbacks)."""
+        return any(cb.event.is_set() for cb in self.callbacks if isinstance(cb, StopFlag))
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         self.model.eval()
         total, n, extras = 0.0, 0, {}
-        batches = self.objective.val_batches(self.config.batch_size)
-        if self.world_size > 1:  # each rank scores every world-th batch; the sums are added up below
-            batches = itertools.islice(batches, self.rank, None, self.world_size)
-        for batch in batches:
+        for batch in self.strategy.val_share(self.objective.val_batches(self.config.batch_size)):
             loss, size, sums = self.objective.loss(self.model, self._to_device(batch))
             total += loss.item() * size
             n += size
             for k, v in sums.items():
                 extras[k] = extras.get(k, 0.0) + v
-        total, n, extras = self._sum_over_ranks(total, n, extras)
+        total, n, extras = self.strategy.reduce_epoch(total, n, extras)
         logs = _epoch_logs("val", total, n, extras) if n else {}
         logs.update(self.objective.val_metrics(self.model))
         return logs
@@ -431,8 +431,7 @@ class Trainer:
         cfg = self.config
         generator = seed_everything(cfg.seed + self.rank)  # rank 0 draws what one process draws; the others their own
         self.model.to(self.device)
-        if self.world_size > 1:
-            self._join_ranks()
+        self._step_model = self.strategy.setup(self)
         optimizer = self.optimizer = make_optimizer(cfg.optimizer, self.model.parameters(), cfg.lr, cfg.weight_decay)
         scheduler = None
         if cfg.schedule == "cosine":
@@ -456,22 +455,6 @@ class Trainer:
                 self._emit("on_epoch_end", logs)
 
         return self._run(epochs, settle=True)
-
-    def _join_ranks(self) -> None:
-        """DDP: this rank's shard of every batch, and the model wrapped so that backward averages the gradients."""
-        if self.config.batch_size < self.world_size:
-            raise ValueError(
-                f"batch size {self.config.batch_size} is split across {self.world_size} processes: it must be at "
-                f"least {self.world_size}"
-            )
-        self.objective.shard = Shard(self.rank, self.world_size, torch.Generator().manual_seed(self.config.seed))
-        self._comm_device = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
-        if self.objective.loss_calls_forward:
-            ids = [torch.cuda.current_device()] if self.device.type == "cuda" else None  # set to LOCAL_RANK's GPU
-            self._step_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)  # starts from rank 0's
-        else:
-            for tensor in self.model.state_dict().values():  # every rank starts from rank 0's weights, as under DDP
-                dist.broadcast(tensor, 0)
 
     @torch.no_grad()
     def recalibrate_batch_norm(self) -> int:
@@ -512,12 +495,7 @@ class Trainer:
             for m, momentum in zip(layers, momenta):
                 m.momentum = momentum
             self.model.eval()
-        if self.world_size > 1:
-            for m in layers:
-                for buffer in (m.running_mean, m.running_var):
-                    shared = buffer.to(self._comm_device)
-                    dist.all_reduce(shared)
-                    buffer.copy_(shared / self.world_size)
+        self.strategy.average_buffers(buffer for m in layers for buffer in (m.running_mean, m.running_var))
         return len(layers)
 
     def fit_closed_form(self, fit: Callable[[], Any]) -> Trainer:
