@@ -12,6 +12,7 @@ from core.eval.baseline import baseline_cells
 from core.eval.metric_info import format_interval, format_metric, metric
 from core.run.command import command_for
 from core.run.export import example_batch, export_run
+from core.run.settings import RunConfig
 from core.run.status import STORED, TESTED
 from core.run.store import ACTIVE
 from core.tasks import get_task
@@ -31,8 +32,8 @@ SMALL = {"latency_ms": "{:.2g} ms", "train_seconds": "{:.2g} s"}  # costs too sm
 
 @st.cache_resource(show_spinner="Loading the run's test data…", max_entries=4)
 def export_examples(config_json: str):
-    config = json.loads(config_json)
-    return example_batch(config["task"], get_task(config["task"]).load_data(config))
+    config = RunConfig.from_dict(json.loads(config_json))
+    return example_batch(config.task, get_task(config.task).load_data(config))
 
 
 def _keep_valid(key: str, options: list, most: int | None = None) -> None:
@@ -275,7 +276,7 @@ def actions(run: dict) -> None:
         st.markdown(f"Delete run `{run['id']}`, its checkpoint and its files? This cannot be undone.")
         st.button("Delete for good", type="primary", key=f"{P}_delete_btn", on_click=_delete, args=(run["id"],))
     st.markdown("**Reproduce from the command line**")
-    st.code(command_for(run["config"]), language="bash", wrap_lines=True)
+    st.code(command_for(RunConfig.from_dict(run["config"])), language="bash", wrap_lines=True)
     export_section(run)
 
 

@@ -94,7 +94,7 @@ def main() -> None:
 
         result = run_experiment(make_config("recsys", "bpr", device="cpu", seed=seed))
         config = result.config
-        name = f"ours: bpr ({config['epochs']} epochs, Adam {config['lr']:g}, batch {config['batch_size']})"
+        name = f"ours: bpr ({config.epochs} epochs, Adam {config.lr:g}, batch {config.batch_size})"
         row = rows.setdefault(name, {})
         values = (
             result.metrics["ndcg@10"],

@@ -35,7 +35,7 @@ def main() -> None:
     config = make_config("speech", args.model, device="cpu", data=args.data, split_seed=args.split_seed, seed=args.seed)
     data = task.load_data(config)
     config, _ = fit_to_data(config, task.train_size(data))
-    seed_everything(config["seed"])
+    seed_everything(config.seed)
     model = task.build_model(config, data.meta)
     Trainer(model, task.make_objective(config, data), train_config(config)).fit()
     predicted = task.predict_proba(model, data.x["val"]).argmax(1)

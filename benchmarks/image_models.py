@@ -128,10 +128,10 @@ def main() -> None:
     for name in args.models.split(","):
         runs = run_over_seeds("image", name, "accuracy", args.split_seeds, args.seeds, dataset="digits", device="cpu")
         config = runs.first.config
-        epochs = "-" if runs.first.details.get("closed_form") else config["epochs"]
+        epochs = "-" if runs.first.details.get("closed_form") else config.epochs
         print(
             f"| {name} | {runs.summary()} | {runs.interval()} | {runs.mean('train_seconds'):.2f} | {epochs} "
-            f"| {augment_text(config.get('augment'))} | {runs.first.metrics['parameters']:,} |",
+            f"| {augment_text(config.augment)} | {runs.first.metrics['parameters']:,} |",
             flush=True,
         )
     for name, accs, secs, (low, high) in sklearn_baselines(args.split_seeds):

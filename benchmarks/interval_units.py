@@ -18,6 +18,7 @@ import torch
 from core.eval.metrics import ci95_accuracy, ci95_mean, rating_ci95
 from core.run.config import make_config
 from core.run.experiment import run_experiment
+from core.run.settings import RunConfig
 from core.run.store import RunStore
 from core.tasks import get_task, load_run_model
 
@@ -29,7 +30,7 @@ def width(interval: list[float]) -> float:
 def ratings(store: RunStore) -> None:
     run_id = run_experiment(make_config("recsys", "mf", dataset="movies", seed=0), store).run_id
     model, ckpt = load_run_model(store, run_id)
-    test = get_task("recsys").load_data(ckpt["config"]).splits["test"]
+    test = get_task("recsys").load_data(RunConfig.from_dict(ckpt["config"])).splits["test"]
     with torch.no_grad():
         err = model.predict_rating(test.users, test.items).numpy().astype(np.float64) - test.ratings.numpy()
     by_users = rating_ci95(np.zeros(len(err)), err, test.users.numpy())

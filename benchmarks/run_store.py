@@ -16,13 +16,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.run.settings import RunConfig
 from core.run.store import RunStore
 
 WRITERS, RUNS_EACH, EPOCHS = 4, 50, 2
 
 
 def one_run(store: RunStore, writer: int, i: int) -> None:
-    run_id = store.create("image", {"model": "mlp", "writer": writer, "i": i}, status="queued")
+    run_id = store.create(
+        "image", RunConfig(task="image", model="mlp", data=f"writer{writer}", seed=i), status="queued"
+    )
     store.set_status(run_id, "running")
     for epoch in range(1, EPOCHS + 1):
         store.log_epoch(run_id, {"epoch": epoch, "loss": 1.0 / epoch})
@@ -41,7 +44,7 @@ def op_medians(root: Path, db_url: str | None, n: int = 100) -> dict[str, float]
         return out
 
     for i in range(n):
-        run_id = timed("create", store.create, "image", {"model": "mlp", "i": i})
+        run_id = timed("create", store.create, "image", RunConfig(task="image", model="mlp", seed=i))
         timed("log_epoch", store.log_epoch, run_id, {"epoch": 1, "loss": 0.5})
         timed("finish", store.finish, run_id, "finished", {"accuracy": 0.5}, {}, 0.1)
     for _ in range(10):
@@ -70,7 +73,7 @@ def concurrent_seconds(root: Path, db_url: str | None) -> float:
     for p in procs:
         p.join()
     seconds = time.perf_counter() - began
-    runs = [r for r in RunStore(root, db_url=db_url).list() if "writer" in r["config"]]
+    runs = [r for r in RunStore(root, db_url=db_url).list() if r["config"]["data"].startswith("writer")]
     assert len(runs) == WRITERS * RUNS_EACH and {r["status"] for r in runs} == {"finished"}, "a run was lost"
     return seconds
 

@@ -49,7 +49,7 @@ def main() -> None:
         runs = run_over_seeds("speech", name, "accuracy", args.split_seeds, args.seeds, **data)
         first = runs.first
         baseline = " (baseline)" if get_spec("speech", name).closed_form else ""
-        epochs = "-" if first.details.get("closed_form") else first.config["epochs"]
+        epochs = "-" if first.details.get("closed_form") else first.config.epochs
         print(
             f"| {name}{baseline} | {runs.summary()} | {runs.interval()} | {runs.mean('macro_f1'):.4f} "
             f"| {runs.mean('train_seconds'):.2f} | {epochs} | {first.metrics['parameters']:,} "

@@ -26,6 +26,7 @@ import torch
 from core.models import get_model, list_models
 from core.run.config import make_config
 from core.run.experiment import run_experiment
+from core.run.settings import RunConfig
 from core.run.store import RunStore
 from core.tasks import get_task, load_run_model
 from core.tasks.speech_calibration import calibrate, real_time_factor
@@ -55,7 +56,7 @@ def calibration_table(model_name: str, hours: float, snr: float) -> None:
         store = RunStore(runs)
         run = run_experiment(make_config("speech", model_name, dataset="commands", baseline=False), store)
         model, ckpt = load_run_model(store, run.run_id)
-        data = get_task("speech").load_data(ckpt["config"])
+        data = get_task("speech").load_data(RunConfig.from_dict(ckpt["config"]))
         result = calibrate(model, data, hours=hours, snr_db=snr)
     op = result["operating_point"]
     print(

@@ -43,6 +43,7 @@ import torch
 from core.models import get_spec, list_models
 from core.run.config import RUN_OPTIONS, fit_to_data, make_config, train_config
 from core.run.experiment import run_experiment
+from core.run.settings import RunConfig
 from core.run.training import Trainer, seed_everything
 from core.tasks import get_task
 
@@ -62,17 +63,17 @@ def val_score_key(task: str, model: str) -> tuple[str, int]:
     return ("val_rmse", -1) if get_spec(task, model).objective == "rating" else ("val_ndcg@10", 1)
 
 
-def fit_on_validation(config: dict[str, Any], data: Any) -> dict[str, Any]:
+def fit_on_validation(config: RunConfig, data: Any) -> dict[str, Any]:
     """Train one config on `data`'s training split; its validation scores per epoch. No test step anywhere."""
-    task = get_task(config["task"])
+    task = get_task(config.task)
     config, _ = fit_to_data(config, task.train_size(data))
-    seed_everything(config["seed"])
+    seed_everything(config.seed)
     model = task.build_model(config, data.meta)
     trainer = Trainer(model, task.make_objective(config, data), train_config(config)).fit()
     # the weights the model ends with (the best epoch's under early stopping), scored again with the batch norm
     # statistics the trainer recomputed for them at the end
     ended = {**trainer.history[(trainer.best_epoch or len(trainer.history)) - 1], **trainer.evaluate()}
-    steps = math.ceil(task.train_size(data) / config["batch_size"]) * len(trainer.history)
+    steps = math.ceil(task.train_size(data) / config.batch_size) * len(trainer.history)
     return {"final": ended, "seconds": trainer.seconds, "steps": steps}
 
 

@@ -395,12 +395,14 @@ def test_full_disk_during_checkpoint_save_fails_the_run_and_cleans_up(tmp_path, 
 
 
 def test_stale_checkpoint_tmp_is_removed_when_the_store_opens(tmp_path):
+    from core.run.settings import RunConfig
     from core.run.store import RunStore
 
     store = RunStore(tmp_path)
-    done = store.create("image", {"model": "mlp"})
+    done = store.create("image", RunConfig(task="image", model="mlp"))
     store.finish(done, "finished", {}, {}, 1.0)
-    live = store.create("image", {"model": "mlp"})  # 'running' in this (live) process: its save may be under way
+    # 'running' in this (live) process: its save may be under way
+    live = store.create("image", RunConfig(task="image", model="mlp"))
     for run_id in (done, live, "killed-before-it-was-stored"):
         (tmp_path / run_id).mkdir(exist_ok=True)
         (tmp_path / run_id / "checkpoint.tmp").write_bytes(b"half")

@@ -201,21 +201,21 @@ def test_expand_crosses_two_axes_and_seeds():
     ]
     assert plan.runs == 12 and not plan.skipped
     first = plan.variants[0]
-    assert [c["seed"] for c in first.configs] == [10, 11, 12]
-    assert first.configs[0]["model"] == "cnn" and first.configs[0]["optimizer"] == "sgd"
-    assert plan.variants[1].configs[0]["model"] == "cnn_bn"
-    assert base["optimizer"] == "adam" and base["seed"] == 10  # the base is not changed
+    assert [c.seed for c in first.configs] == [10, 11, 12]
+    assert first.configs[0].model == "cnn" and first.configs[0].optimizer == "sgd"
+    assert plan.variants[1].configs[0].model == "cnn_bn"
+    assert base.optimizer == "adam" and base.seed == 10  # the base is not changed
     # interleaved: the first runs to start are one of each variant
     assert [v.label for v, _ in plan.interleaved()[:4]] == [v.label for v in plan.variants]
 
 
 def test_architecture_switches_pick_the_model_or_option():
     base = make_config("image", "cnn")
-    assert switch_trait(base, "batch_norm", True)["model"] == "cnn_bn"
+    assert switch_trait(base, "batch_norm", True).model == "cnn_bn"
     separable = switch_trait(base, "separable", True)
-    assert separable["model"] == "dscnn" and separable["model_options"] == {"batch_norm": False}
+    assert separable.model == "dscnn" and separable.model_options == {"batch_norm": False}
     back = switch_trait(separable, "separable", False)
-    assert back["model"] == "cnn" and back["model_options"] == {}
+    assert back.model == "cnn" and back.model_options == {}
     assert "attention" not in available_axes("image", "cnn_bn")
     assert {"batch_norm", "separable"} <= set(available_axes("image", "cnn_bn"))
     assert available_axes("image", "logreg", gradient=False) == ["model"]
@@ -224,7 +224,7 @@ def test_architecture_switches_pick_the_model_or_option():
 def test_speech_attention_and_impossible_combinations_are_skipped():
     base = make_config("speech", "cnn", epochs=1)
     plan = expand(base, {"attention": [False, True], "separable": [False, True]})
-    assert [v.configs[0]["model"] for v in plan.variants] == ["cnn", "dscnn", "crnn_attention"]
+    assert [v.configs[0].model for v in plan.variants] == ["cnn", "dscnn", "crnn_attention"]
     assert len(plan.skipped) == 1 and "attention" in plan.skipped[0]
 
 
@@ -243,14 +243,14 @@ def test_the_model_axis_brings_each_models_recommended_settings_unless_the_user_
     plan = expand(base, {"model": ["pop", "mf"], "lr": [0.01]})
     mf = plan.variants[1].configs[0]
     recommended = model_defaults("recsys", "mf")
-    assert mf["model"] == "mf" and mf["epochs"] == recommended["epochs"]
-    assert mf["batch_size"] == recommended["batch_size"]
-    assert mf["lr"] == 0.01 and mf["seed"] == 3  # another axis and the seed are not undone by the model
+    assert mf.model == "mf" and mf.epochs == recommended["epochs"]
+    assert mf.batch_size == recommended["batch_size"]
+    assert mf.lr == 0.01 and mf.seed == 3  # another axis and the seed are not undone by the model
     changed = make_config("recsys", "pop", epochs=2)
-    assert expand(changed, {"model": ["mf"]}).variants[0].configs[0]["epochs"] == 2
+    assert expand(changed, {"model": ["mf"]}).variants[0].configs[0].epochs == 2
     # a setting only the base model's spec sets goes back to the run config's default for a model without it
     speech = expand(make_config("speech", "crnn_attention"), {"model": ["crnn_attention", "cnn"]})
-    budgets = [v.configs[0]["example_budget"] for v in speech.variants]
+    budgets = [v.configs[0].example_budget for v in speech.variants]
     assert budgets == [get_spec("speech", "crnn_attention").defaults["example_budget"], None]
 
 

@@ -12,6 +12,7 @@ from torch import nn
 from core.run.config import make_config
 from core.run.experiment import run_experiment
 from core.run.export import example_batch, export_onnx, export_run
+from core.run.settings import RunConfig
 from core.run.store import RunStore
 from core.tasks import get_task, load_run_model
 from core.views.report import run_report
@@ -34,7 +35,7 @@ def test_a_run_exports_to_onnx_and_torchscript_with_the_same_predictions(trained
         assert check.max_abs_diff < 1e-4
     # independently of export_run's own check: load the files and compare with the trained model
     model, ckpt = load_run_model(store, run_id)
-    config = ckpt["config"]
+    config = RunConfig.from_dict(ckpt["config"])
     x = get_task("image").load_data(config).x["test"][16:48]  # inputs the export never saw, another batch size
     with torch.no_grad():
         expected = model(x).numpy()
@@ -98,7 +99,7 @@ def test_exports_from_successive_short_lived_threads_do_not_crash(tmp_path):
 def test_a_recommender_exports_and_is_checked_on_several_users(tmp_path):
     store = RunStore(tmp_path / "runs")
     run_id = run_experiment(make_config("recsys", "bpr", epochs=1, max_batches=1), store).run_id
-    examples = example_batch("recsys", get_task("recsys").load_data(store.get(run_id)["config"]))
+    examples = example_batch("recsys", get_task("recsys").load_data(RunConfig.from_dict(store.get(run_id)["config"])))
     assert examples.dtype == torch.long and list(examples) == list(range(16))
     for check in export_run(store, run_id, examples):
         assert check.ok, check.error

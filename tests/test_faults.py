@@ -17,6 +17,7 @@ import torch
 from core.cli import main
 from core.exec.jobs import JobManager
 from core.run.config import make_config
+from core.run.settings import RunConfig
 from core.run.store import HOST, STALE_AFTER, RunStore, process_start
 from tests.waiting import wait_for
 
@@ -79,7 +80,7 @@ def _set(store, run_id, **values):
 
 def test_a_pid_now_used_by_another_process_does_not_keep_a_run_running(tmp_path, store_url):
     store = RunStore(tmp_path, db_url=store_url)
-    mine, reused = (store.create("image", {"model": "mlp"}) for _ in range(2))
+    mine, reused = (store.create("image", RunConfig(task="image", model="mlp")) for _ in range(2))
     assert store.get(mine)["pid_start"] == process_start(os.getpid()) is not None
     _set(store, reused, pid_start=process_start(os.getpid()) - 1)  # this pid, but a process started earlier
     RunStore(tmp_path, db_url=store_url)
@@ -89,7 +90,7 @@ def test_a_pid_now_used_by_another_process_does_not_keep_a_run_running(tmp_path,
 
 def test_a_run_of_another_machine_is_interrupted_only_once_its_heartbeat_is_stale(tmp_path, store_url):
     store = RunStore(tmp_path, db_url=store_url)
-    fresh, stale = (store.create("image", {"model": "mlp"}) for _ in range(2))
+    fresh, stale = (store.create("image", RunConfig(task="image", model="mlp")) for _ in range(2))
     elsewhere = f"not-{HOST}"
     _set(store, fresh, host=elsewhere, pid=999999999)
     _set(store, stale, host=elsewhere, pid=999999999, heartbeat=time.time() - STALE_AFTER - 1)
@@ -111,7 +112,7 @@ def test_an_older_store_opens_and_keeps_its_crashed_runs(tmp_path):
         db.execute("INSERT INTO runs (id, task, status, config, created) VALUES ('old', 'image', 'crashed', '{}', 1)")
     store = RunStore(tmp_path)
     assert store.get("old")["status"] == "crashed" and store.get("old")["heartbeat"] is None
-    assert store.get(store.create("image", {"model": "mlp"}))["host"] == HOST
+    assert store.get(store.create("image", RunConfig(task="image", model="mlp")))["host"] == HOST
 
 
 def _save_slowly_then_wait(root, run_id, ready):
@@ -131,7 +132,7 @@ def _save_slowly_then_wait(root, run_id, ready):
 @fork
 def test_a_kill_in_the_middle_of_saving_a_checkpoint_leaves_the_last_good_one(tmp_path):
     store = RunStore(tmp_path)
-    run_id = store.create("image", {"model": "mlp"})
+    run_id = store.create("image", RunConfig(task="image", model="mlp"))
     store.save_checkpoint(run_id, {"model": {"w": torch.ones(3)}})
     ctx = mp.get_context("fork")
     ready = ctx.Event()
@@ -153,8 +154,8 @@ def test_a_run_id_taken_in_the_same_second_is_drawn_again(tmp_path, monkeypatch)
     draws = iter(["0000abcd", "0000abcd", "0000abcd", "1234beef"])
     monkeypatch.setattr("core.run.store.secrets.token_hex", lambda n: next(draws))
     monkeypatch.setattr("core.run.store.time.strftime", lambda fmt: "20260101-000000")
-    first = store.create("image", {"model": "mlp"})
-    second = store.create("image", {"model": "mlp"})
+    first = store.create("image", RunConfig(task="image", model="mlp"))
+    second = store.create("image", RunConfig(task="image", model="mlp"))
     assert first.endswith("0000abcd") and second.endswith("1234beef")
     assert {r["id"] for r in store.list()} == {first, second}
 
@@ -163,7 +164,7 @@ def _write_runs(root, start, count):
     start.wait()
     store = RunStore(root)
     for i in range(count):
-        run_id = store.create("image", {"model": "mlp", "writer": os.getpid()})
+        run_id = store.create("image", RunConfig(task="image", model="mlp", data=f"writer{os.getpid()}"))
         for epoch in range(1, 4):
             store.log_epoch(run_id, {"epoch": epoch, "loss": 1.0 / epoch})
         store.finish(run_id, "finished", {"accuracy": i / count}, {}, 0.1)
@@ -184,5 +185,5 @@ def test_two_processes_writing_one_store_at_once_both_land(tmp_path):
     store = RunStore(tmp_path)
     runs = store.list()
     assert len(runs) == 50 and {r["status"] for r in runs} == {"finished"}
-    assert {r["config"]["writer"] for r in runs} == {w.pid for w in writers}
+    assert {r["config"]["data"] for r in runs} == {f"writer{w.pid}" for w in writers}
     assert all(len(store.history(r["id"])) == 3 for r in runs)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from core.data.audio import resampling_note
+from core.run.settings import RunConfig
 from core.run.store import RunStoreError
 from tests.test_hostile import measured
 
@@ -431,7 +432,7 @@ def test_a_read_only_run_store_can_be_listed_and_shown(tmp_path, capsys, read_on
     from core.run.store import RunStore
 
     store = RunStore(tmp_path / "runs")
-    run_id = store.create("image", {"model": "mlp", "dataset": "digits"}, status="running")
+    run_id = store.create("image", RunConfig(task="image", model="mlp", dataset="digits"), status="running")
     store.finish(run_id, "finished", {"accuracy": 0.9}, {}, 1.0)
     read_only(tmp_path / "runs" / "runs.db", tmp_path / "runs" / run_id, tmp_path / "runs")
     with pytest.raises(RunStoreError, match="is read-only"):

@@ -9,6 +9,7 @@ import pytest
 
 from core.exec.jobs import JobManager
 from core.run.config import make_config
+from core.run.settings import RunConfig
 from core.run.store import RunStore
 from tests import waiting
 
@@ -46,6 +47,15 @@ def test_a_job_runs_to_the_store(manager):
     worker = run["pid"]  # it trained in a worker process, at a lower priority than this one
     assert worker != os.getpid()
     assert os.getpriority(os.PRIO_PROCESS, worker) > os.getpriority(os.PRIO_PROCESS, os.getpid())
+
+
+def test_a_config_from_the_page_comes_back_from_the_store_as_it_went_in(manager):
+    """make_config (as the page's Train button calls it) -> a job in a worker process -> the store -> RunConfig."""
+    config = tiny(lr=0.002, augment={"rotate": 5.0}, model_options={"hidden": 32}, baseline=False)
+    job = manager.submit(config)
+    manager.wait(job.id)
+    assert job.status == "finished" and job.result.config == config  # the digits are too many to fit the batch
+    assert RunConfig.from_dict(manager.store.get(job.run_id)["config"]) == config
 
 
 def test_stop_reaches_the_worker_process_within_a_second(manager):

@@ -40,7 +40,7 @@ def search_on(val_labels_flipped: bool) -> dict:
     objective = TensorClassification(x_train, y_train, x_val, y_val)
     config = make_config("image", "mlp", optimizer="sgd", epochs=10, batch_size=32, lr_search=[1e-6, 0.5])
     config, record = search_lr(config, lambda c: (wrong_way_linear(), objective), StopFlag())
-    assert config["lr"] == record["chosen"] and config["lr_search"] == []
+    assert config.lr == record["chosen"] and config.lr_search == []
     return record
 
 
@@ -80,13 +80,13 @@ def test_the_grid_is_centred_for_the_optimizer():
 def test_a_race_searches_only_when_what_varies_moves_the_learning_rate():
     base = make_config("image", "cnn_bn")
     plan = expand(base, {"optimizer": ["sgd", "adam"]}, 2, lr_search=True)
-    grids = {v.label: [c["lr_search"] for c in v.configs] for v in plan.variants}
-    assert grids["SGD"] == [search_grid(base["lr"], "sgd", "adam")] * 2 and plan.search_runs == 20
+    grids = {v.label: [c.lr_search for c in v.configs] for v in plan.variants}
+    assert grids["SGD"] == [search_grid(base.lr, "sgd", "adam")] * 2 and plan.search_runs == 20
     assert not expand(base, {"optimizer": ["sgd", "adam"]}, 2).search_runs  # --same-lr, the toggle off
     assert not expand(base, {"lr": [1e-3, 1e-2]}, 1, lr_search=True).search_runs  # the race sets the lr itself
     assert expand(base, {"batch_norm": [False, True]}, 1, lr_search=True).search_runs == 10
     recsys = expand(make_config("recsys", "pop"), {"model": ["pop", "bpr"]}, 1, lr_search=True)
-    assert [len(v.configs[0]["lr_search"]) for v in recsys.variants] == [0, 5]  # closed form: nothing to search
+    assert [len(v.configs[0].lr_search) for v in recsys.variants] == [0, 5]  # closed form: nothing to search
     assert at_best_lr("SGD", [0.1, 0.1]) == "SGD at its best lr 0.1"
     assert at_best_lr("SGD", [0.3, 0.1]) == "SGD at its best lr 0.1 or 0.3 (by seed)" and at_best_lr("SGD", []) == "SGD"
 
@@ -103,7 +103,7 @@ def test_a_run_searches_on_validation_then_trains_once_at_the_best(tmp_path, mon
     result = run_experiment(config, RunStore(tmp_path))
     record = result.details["lr_search"]
     assert [t["lr"] for t in record["tried"]][:3] == [1e-3, 1e-2, 0.1] and record["epochs"] == 1
-    assert result.config["lr"] == record["chosen"] and result.config["lr_search"] == []
+    assert result.config.lr == record["chosen"] and result.config.lr_search == []
     assert len(result.history) == 5 and tested == [1]  # the real run's epochs only; the test split read once
     stored = RunStore(tmp_path).get(result.run_id)
     assert stored["config"]["lr"] == record["chosen"] and stored["details"]["lr_search"] == record

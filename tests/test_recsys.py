@@ -23,6 +23,7 @@ from core.eval.ranking import (
 from core.models import get_model, get_spec, list_models
 from core.run.config import make_config
 from core.run.experiment import run_experiment
+from core.run.settings import RunConfig
 from core.run.store import RunStore
 from core.tasks import load_run_model
 from core.tasks.recsys import (
@@ -292,15 +293,13 @@ def test_history_models_score_the_time_protocols_test_from_train_and_validation(
 
 
 def test_sequential_models_default_to_the_time_protocol_and_races_keep_one_protocol():
-    assert (
-        make_config("recsys", "sasrec")["protocol"] == "time" == get_spec("recsys", "sasrec").split_defaults["protocol"]
-    )
-    assert make_config("recsys", "bpr")["protocol"] == "random"
-    assert make_config("recsys", "sasrec", protocol="random")["protocol"] == "random"  # what was given stands
+    assert make_config("recsys", "sasrec").protocol == "time" == get_spec("recsys", "sasrec").split_defaults["protocol"]
+    assert make_config("recsys", "bpr").protocol == "random"
+    assert make_config("recsys", "sasrec", protocol="random").protocol == "random"  # what was given stands
     from core.lab.whatif import expand
 
     plan = expand(make_config("recsys", "sasrec"), {"model": ["sasrec", "bpr"]})
-    assert {v.configs[0]["protocol"] for v in plan.variants} == {"time"}  # runs of one race: one protocol
+    assert {v.configs[0].protocol for v in plan.variants} == {"time"}  # runs of one race: one protocol
 
 
 def test_leave_last_out_keeps_short_histories_in_training():
@@ -330,7 +329,7 @@ def test_the_rating_scale_comes_from_training_only(tmp_path):
 def test_evaluation_gives_every_headline_a_95_interval(small):
     data = load_interactions(small / "ratings.csv")
     for name in ("pop", "mf"):  # a ranking-only model, and a rating model (untrained: the intervals still hold)
-        model = TASK.build_model({"model": name, "model_options": {}}, data.meta)
+        model = TASK.build_model(RunConfig(task="recsys", model=name), data.meta)
         if name == "pop":
             TASK.fit_closed_form(model, data, {"model": name})
         metrics, details, artifacts = TASK.evaluate(model, data)
@@ -368,7 +367,7 @@ def quick_config(model: str, path: Path, **extra):
 def test_registry_and_options():
     with pytest.raises(ValueError, match="unknown option"):
         meta = {"n_users": 2, "n_items": 2, "n_train": 2, "global_mean": 3, "rating_min": 1, "rating_max": 5}
-        TASK.build_model({"model": "bpr", "model_options": {"dimm": 3}}, meta)
+        TASK.build_model(RunConfig(task="recsys", model="bpr", model_options={"dimm": 3}), meta)
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -454,7 +453,7 @@ def pop_on_movies():
 def test_every_model_beats_pop_on_the_bundled_set(pop_on_movies, model):
     settings = {**get_spec("recsys", model).defaults, **BUNDLED_SHORT.get(model, {})}
     config = make_config("recsys", model, dataset="movies", device="cpu", **settings)
-    metrics, pop = run_experiment(config).metrics, pop_on_movies(config["protocol"])
+    metrics, pop = run_experiment(config).metrics, pop_on_movies(config.protocol)
     assert metrics["ndcg@10"] > pop["ndcg@10"] and metrics["recall@10"] > pop["recall@10"]
     if model == "mf":
         assert metrics["rmse"] < 0.95

@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 from core.data import DataError
 from core.run.config import make_config
 from core.run.experiment import run_experiment
+from core.run.settings import RunConfig
 from core.run.store import RunStore
 from tests.apptest import APP, open_page
 from ui.services import runs_dir
@@ -132,7 +133,7 @@ def test_the_page_lists_every_hosts_runs_from_a_shared_postgresql_store(tmp_path
     made = []
     for host in ("laptop", "workstation"):
         store = RunStore(tmp_path / host, db_url=url)
-        made.append(store.create("image", {"model": "mlp", "dataset": "digits"}))
+        made.append(store.create("image", RunConfig(task="image", model="mlp", dataset="digits")))
         store.finish(made[-1], "finished", {"accuracy": 0.9}, {}, 1.0)
     monkeypatch.setenv("DLSTUDIO_DB_URL", url)
     at = open_runs()

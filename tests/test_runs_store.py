@@ -1,6 +1,7 @@
 """Run store: persistence across restarts, interrupted and failed runs, checkpoints, deletion; on SQLite and on
 PostgreSQL (the `store_url` fixture)."""
 
+import json
 import time
 
 import pytest
@@ -8,8 +9,10 @@ import sqlalchemy as sa
 import torch
 
 from core.data import DataError
+from core.run.command import command_for
 from core.run.config import make_config
 from core.run.experiment import run_experiment
+from core.run.settings import RunConfig
 from core.run.store import RunStore
 
 
@@ -25,9 +28,24 @@ def test_a_run_survives_a_restart(tmp_path, store_url):
     assert again.load_artifacts(result.run_id)["probs"].shape[1] == 10
 
 
+def test_a_run_stored_by_an_older_version_still_opens_as_a_run_config(tmp_path):
+    """A stored config that lacks a newer setting (`split_seed`: such runs split by their seed) and holds one that
+    no longer exists loads, with the missing setting at its default and the removed one dropped."""
+    store = RunStore(tmp_path)
+    run_id = store.create("image", make_config("image", "mlp"))
+    newer = ("split_seed", "protocol")
+    old = {k: v for k, v in make_config("image", "mlp", seed=7).to_dict().items() if k not in newer}
+    stored = json.dumps({**old, "colour": "red"})
+    with store._connect() as db:
+        db.execute(sa.text("UPDATE runs SET config=:c WHERE id=:id"), {"c": stored, "id": run_id})
+    config = RunConfig.from_dict(store.get(run_id)["config"])
+    assert config == make_config("image", "mlp", seed=7, split_seed=7)
+    assert command_for(config).startswith("python -m core train image --model mlp")
+
+
 def test_run_left_running_by_a_dead_process_is_marked_interrupted(tmp_path, store_url):
     store = RunStore(tmp_path, db_url=store_url)
-    run_id = store.create("image", {"model": "cnn"})
+    run_id = store.create("image", RunConfig(task="image", model="cnn"))
     with store._connect() as db:
         db.execute(sa.text("UPDATE runs SET pid=999999999 WHERE id=:id"), {"id": run_id})
     RunStore(tmp_path, db_url=store_url)
@@ -66,8 +84,8 @@ def test_delete_removes_row_history_and_files(tmp_path, store_url):
 
 def test_list_filters_by_task_newest_first(tmp_path, store_url):
     store = RunStore(tmp_path, db_url=store_url)
-    a = store.create("image", {"model": "a"})
+    a = store.create("image", RunConfig(task="image", model="a"))
     time.sleep(0.01)
-    b = store.create("image", {"model": "b"})
-    store.create("speech", {"model": "c"})
+    b = store.create("image", RunConfig(task="image", model="b"))
+    store.create("speech", RunConfig(task="speech", model="c"))
     assert [r["id"] for r in store.list("image")] == [b, a]

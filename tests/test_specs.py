@@ -1,6 +1,7 @@
 """Model and task specs, the one run config, and the trainer paths that every fit now goes through."""
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -66,12 +67,12 @@ def test_a_built_model_carries_its_spec_and_its_facts_come_from_the_registry():
 def test_no_setting_given_means_the_models_spec():
     config = make_config("image", "cnn_bn")
     spec = get_spec("image", "cnn_bn")
-    assert {k: config[k] for k in spec.defaults} == dict(spec.defaults)
-    assert config["augment"] == dict(spec.augment) and config["dataset"] == "digits"
-    assert make_config("image")["model"] == get_task("image").spec.default_model
-    assert make_config("image", "logreg")["augment"] == {}  # closed form: nothing to augment
+    assert {k: getattr(config, k) for k in spec.defaults} == dict(spec.defaults)
+    assert config.augment == dict(spec.augment) and config.dataset == "digits"
+    assert make_config("image").model == get_task("image").spec.default_model
+    assert make_config("image", "logreg").augment == {}  # closed form: nothing to augment
     given = make_config("image", "cnn_bn", lr=0.01, augment={"rotate": 0.0})
-    assert given["lr"] == 0.01 and given["augment"] == {**spec.augment, "rotate": 0.0}
+    assert given.lr == 0.01 and given.augment == {**spec.augment, "rotate": 0.0}
 
 
 @pytest.mark.parametrize(
@@ -100,43 +101,43 @@ def test_nonsense_settings_are_refused_with_the_setting_named(settings, message)
 
 def test_patience_zero_means_off_as_the_widget_and_cli_write_it():
     assert get_spec("recsys", "mf").defaults["patience"] == 3
-    assert make_config("recsys", "mf")["patience"] == 3
-    assert make_config("recsys", "mf", patience=0)["patience"] is None
+    assert make_config("recsys", "mf").patience == 3
+    assert make_config("recsys", "mf", patience=0).patience is None
 
 
 def test_small_data_gets_enough_steps_and_says_so():
     config = make_config("image", "cnn_bn", min_steps=0)
     fitted, note = fit_to_data(config, 115)
-    assert fitted["batch_size"] == 16 and "64 → 16" in note  # 8 steps per epoch instead of 2
+    assert fitted.batch_size == 16 and "64 → 16" in note  # 8 steps per epoch instead of 2
     assert fit_to_data(config, 1257) == (config, None)  # digits: untouched
-    assert fit_to_data({**config, "fit_batch": False}, 115) == ({**config, "fit_batch": False}, None)
+    assert fit_to_data(replace(config, fit_batch=False), 115) == (replace(config, fit_batch=False), None)
     assert "at least 4 optimizer steps" in BATCH_RULE and RUN_OPTIONS["fit_batch"].help == BATCH_RULE
 
 
 def test_a_step_floor_trains_small_data_for_more_epochs_and_says_so():
     config = make_config("image", "cnn_bn", min_steps=600, epochs=15)
     fitted, note = fit_to_data(config, 200)  # 40 people x 5 photos: batch 32, 7 steps an epoch
-    assert fitted["batch_size"] == 32 and fitted["epochs"] == 86  # 86 x 7 = 602 steps
+    assert fitted.batch_size == 32 and fitted.epochs == 86  # 86 x 7 = 602 steps
     assert "epochs 15 → 86 for 200 training examples (at least 600 optimizer steps" in note
-    assert fit_to_data(config, 20_000)[0]["epochs"] == 15  # 313 steps an epoch: the floor does not bind
-    assert fit_to_data({**config, "max_batches": 1}, 200)[0]["epochs"] == 15  # a smoke run stays short
-    assert fit_to_data({**config, "fit_batch": False}, 200)[0]["epochs"] == 15  # the switch turns it off
-    assert make_config("image", "cnn_bn", min_steps=0)["min_steps"] is None  # 0 = no floor
+    assert fit_to_data(config, 20_000)[0].epochs == 15  # 313 steps an epoch: the floor does not bind
+    assert fit_to_data(replace(config, max_batches=1), 200)[0].epochs == 15  # a smoke run stays short
+    assert fit_to_data(replace(config, fit_batch=False), 200)[0].epochs == 15  # the switch turns it off
+    assert make_config("image", "cnn_bn", min_steps=0).min_steps is None  # 0 = no floor
     assert "600 optimizer steps" in fit_rule(None, 600)
 
 
 def test_large_data_trains_fewer_epochs_within_the_models_example_budget():
     config = make_config("speech", "crnn_attention", example_budget=36_000, epochs=60)
     fitted, note = fit_to_data(config, 2_362)  # the free-spoken-digit set's train/ less its validation
-    assert fitted["epochs"] == 16 and fitted["batch_size"] == config["batch_size"]
+    assert fitted.epochs == 16 and fitted.batch_size == config.batch_size
     assert "epochs 60 → 16 for 2,362 training examples" in note and "36,000" in note
     assert fit_to_data(config, 500) == (config, None)  # 30,000 examples: within the budget, untouched
-    assert fit_to_data(config, 1_000_000)[0]["epochs"] == 5  # never fewer than MIN_FITTED_EPOCHS
-    assert fit_to_data({**config, "fit_batch": False}, 2_362)[0]["epochs"] == 60  # the switch turns it off
-    assert fit_to_data({**config, "example_budget": None}, 2_362) == ({**config, "example_budget": None}, None)
-    assert make_config("speech", "crnn_attention", example_budget=0)["example_budget"] is None  # 0 = no budget
-    small, both = fit_to_data({**make_config("image", "cnn_bn"), "example_budget": 100}, 115)
-    assert small["batch_size"] == 16 and small["epochs"] == 5 and "; epochs" in both  # both rules, one note
+    assert fit_to_data(config, 1_000_000)[0].epochs == 5  # never fewer than MIN_FITTED_EPOCHS
+    assert fit_to_data(replace(config, fit_batch=False), 2_362)[0].epochs == 60  # the switch turns it off
+    assert fit_to_data(replace(config, example_budget=None), 2_362) == (replace(config, example_budget=None), None)
+    assert make_config("speech", "crnn_attention", example_budget=0).example_budget is None  # 0 = no budget
+    small, both = fit_to_data(replace(make_config("image", "cnn_bn"), example_budget=100), 115)
+    assert small.batch_size == 16 and small.epochs == 5 and "; epochs" in both  # both rules, one note
 
 
 def test_a_tiny_folder_trains_with_the_fitted_batch_and_the_run_records_it(tmp_path):
@@ -150,7 +151,7 @@ def test_a_tiny_folder_trains_with_the_fitted_batch_and_the_run_records_it(tmp_p
     store = RunStore(tmp_path / "runs")
     config = make_config("image", "cnn_bn", data=str(tmp_path / "tiny"), epochs=1, device="cpu")
     result = run_experiment(config, store)
-    assert result.config["batch_size"] == 8 and "batch size 64 → 8" in result.details["settings_note"]
+    assert result.config.batch_size == 8 and "batch size 64 → 8" in result.details["settings_note"]
     assert store.get(result.run_id)["config"]["batch_size"] == 8  # the stored run says what trained
 
 

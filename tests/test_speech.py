@@ -15,6 +15,7 @@ from core.models import freeze_backbone, get_model, get_spec, list_models
 from core.models.speech import MFCC, LogMel, SpecAugment, warp_frequency
 from core.run.config import make_config
 from core.run.experiment import run_experiment
+from core.run.settings import RunConfig
 from core.run.store import RunStore
 from core.tasks import get_task, load_run_model
 from core.tasks.speech import (
@@ -478,11 +479,13 @@ def test_speaker_grouping_is_read_from_the_config_and_carves_val_from_given_trai
     for name in SPEAKERS[2:]:
         for p in (tmp_path / "ds" / "test").rglob(f"{name}_*"):
             p.unlink()
-    data = get_task("speech").load_data({"data": str(tmp_path / "ds"), "split_seed": 0})
+    data = get_task("speech").load_data(RunConfig(task="speech", data=str(tmp_path / "ds"), split_seed=0))
     found = speakers_per_split(data)
     assert not found["train"] & found["val"] and len(data.y["test"]) == 6
     assert "validation: 1/8 of your train/ folder" in data.split_note and "speakers" in data.split_note
-    plain = get_task("speech").load_data({"data": str(tmp_path / "ds"), "split_seed": 0, "group_by": "none"})
+    plain = get_task("speech").load_data(
+        RunConfig(task="speech", data=str(tmp_path / "ds"), split_seed=0, group_by="none")
+    )
     assert "speaker" not in plain.split_note
 
 
@@ -490,12 +493,14 @@ def test_validation_mirrors_a_test_folder_spoken_by_the_training_speakers(tmp_pa
     """Held-out takes of the same people (the free-spoken-digit split): validation by clip, every voice trains."""
     make_speakers(tmp_path / "ds" / "train", "fsdd", takes=6)
     make_speakers(tmp_path / "ds" / "test", "fsdd", takes=1)
-    data = get_task("speech").load_data({"data": str(tmp_path / "ds"), "split_seed": 0})
+    data = get_task("speech").load_data(RunConfig(task="speech", data=str(tmp_path / "ds"), split_seed=0))
     found = speakers_per_split(data)
     assert found["train"] == set(SPEAKERS) == found["test"]
     assert "by clip, not speaker: your test/ speakers all speak in train/ too" in data.split_note
     assert len(data.y["val"]) + len(data.y["train"]) == 6 * 3 * 6
-    insist = get_task("speech").load_data({"data": str(tmp_path / "ds"), "split_seed": 0, "group_by": "speaker"})
+    insist = get_task("speech").load_data(
+        RunConfig(task="speech", data=str(tmp_path / "ds"), split_seed=0, group_by="speaker")
+    )
     found = speakers_per_split(insist)
     assert not found["train"] & found["val"] and found["val"]  # "speaker" holds whole speakers out regardless
 
@@ -515,7 +520,7 @@ def make_speech_commands(root: Path) -> Path:
 
 def test_speech_commands_as_downloaded_loads_with_its_own_split(tmp_path):
     root = make_speech_commands(tmp_path / "speech_commands_v0.02")
-    data = get_task("speech").load_data({"data": str(root), "split_seed": 0})
+    data = get_task("speech").load_data(RunConfig(task="speech", data=str(root), split_seed=0))
     assert data.class_names == sorted(WORDS)  # _background_noise_ is no word
     found = speakers_per_split(data)
     assert found == {"train": set(SPEAKERS[:4]), "val": {"spk4"}, "test": {"spk5"}}
@@ -524,33 +529,37 @@ def test_speech_commands_as_downloaded_loads_with_its_own_split(tmp_path):
     assert "validation_list.txt and testing_list.txt name (Speech Commands' own split)" in note
     assert "6 speakers, none in two splits" in note and "_background_noise_/ left out" in note
     for seed in (1, 2):  # the lists decide, not the seed
-        assert get_task("speech").load_data({"data": str(root), "split_seed": seed}).files == data.files
+        assert (
+            get_task("speech").load_data(RunConfig(task="speech", data=str(root), split_seed=seed)).files == data.files
+        )
 
 
 def test_split_lists_that_name_none_of_the_files_are_not_used_and_the_note_says_why(tmp_path):
     root = make_speech_commands(tmp_path / "subset")
     (root / "testing_list.txt").write_text("left/abc_nohash_0.wav\n")  # a word this subset left out
-    data = get_task("speech").load_data({"data": str(root), "split_seed": 0})
+    data = get_task("speech").load_data(RunConfig(task="speech", data=str(root), split_seed=0))
     assert "testing_list.txt names none of these files" in data.split_note
     assert "grouped by speaker" in data.split_note and len(data.y["test"]) > 0
 
 
 def test_split_lists_written_elsewhere_read_the_same(tmp_path):
     """A byte-order mark, Windows line ends and separators, and `./` before a path name the same files."""
-    clean = get_task("speech").load_data({"data": str(make_speech_commands(tmp_path / "clean")), "split_seed": 0})
+    clean = get_task("speech").load_data(
+        RunConfig(task="speech", data=str(make_speech_commands(tmp_path / "clean")), split_seed=0)
+    )
     root = make_speech_commands(tmp_path / "windows")
     for name in ("validation_list.txt", "testing_list.txt"):
         lines = (root / name).read_text().splitlines()
         text = "\r\n".join(f"./{line}".replace("/", "\\") for line in lines) + "\r\n"
         (root / name).write_bytes(b"\xef\xbb\xbf" + text.encode())
-    data = get_task("speech").load_data({"data": str(root), "split_seed": 0})
+    data = get_task("speech").load_data(RunConfig(task="speech", data=str(root), split_seed=0))
     assert data.files == clean.files and "none in two splits" in data.split_note
 
 
 def test_one_split_list_alone_is_not_used_and_the_note_says_which_is_missing(tmp_path):
     root = make_speech_commands(tmp_path / "half")
     (root / "validation_list.txt").unlink()
-    data = get_task("speech").load_data({"data": str(root), "split_seed": 0})
+    data = get_task("speech").load_data(RunConfig(task="speech", data=str(root), split_seed=0))
     assert "testing_list.txt not used: validation_list.txt is missing" in data.split_note
     assert "grouped by speaker" in data.split_note
 
@@ -562,8 +571,8 @@ def test_speech_commands_zipped_with_its_readme_and_lists_loads_as_the_folder(tm
     (root / "README.md").write_text("Speech Commands\n")
     (root / "LICENSE").write_text("CC BY 4.0\n")
     archive = shutil.make_archive(str(tmp_path / "sc"), "zip", tmp_path, "speech_commands_v0.02")
-    zipped = get_task("speech").load_data({"data": archive, "split_seed": 0})
-    folder = get_task("speech").load_data({"data": str(root), "split_seed": 0})
+    zipped = get_task("speech").load_data(RunConfig(task="speech", data=archive, split_seed=0))
+    folder = get_task("speech").load_data(RunConfig(task="speech", data=str(root), split_seed=0))
     assert zipped.class_names == folder.class_names == sorted(WORDS)
     assert zipped.files == folder.files
 
@@ -571,7 +580,9 @@ def test_speech_commands_zipped_with_its_readme_and_lists_loads_as_the_folder(tm
 def test_folder_loading_reports_progress_and_refuses_too_many_clips_before_decoding(tmp_path, monkeypatch):
     root = make_speakers(tmp_path / "ds", "nohash")  # 36 clips
     heard = []
-    data = get_task("speech").load_data({"data": str(root), "split_seed": 0}, lambda d, t: heard.append((d, t)))
+    data = get_task("speech").load_data(
+        RunConfig(task="speech", data=str(root), split_seed=0), lambda d, t: heard.append((d, t))
+    )
     assert heard[-1] == (36, 36) and all(t == 36 for _, t in heard) and len(heard) == 36
     assert sum(len(y) for y in data.y.values()) == 36 and data.meta["source_rate"] == 8000
     monkeypatch.setenv("DLSTUDIO_MAX_CLIPS", "35")

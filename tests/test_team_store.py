@@ -21,6 +21,7 @@ from core.exec.jobs import JobManager
 from core.run.artifacts import ArtifactStore
 from core.run.config import make_config
 from core.run.experiment import run_experiment
+from core.run.settings import RunConfig
 from core.run.store import HOST, STALE_AFTER, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +47,9 @@ def _write_runs(root, db_url, start, count):
     start.wait(30)
     store = RunStore(root, db_url=db_url)
     for i in range(count):
-        run_id = store.create("image", {"model": "mlp", "writer": os.getpid(), "i": i}, status="queued")
+        run_id = store.create(
+            "image", RunConfig(task="image", model="mlp", data=f"writer{os.getpid()}", seed=i), status="queued"
+        )
         store.set_status(run_id, "running")
         for epoch in (1, 2):
             store.log_epoch(run_id, {"epoch": epoch, "loss": 1.0 / epoch})
@@ -73,7 +76,9 @@ def test_four_writers_at_once_into_one_store_lose_nothing(tmp_path, shared_url):
     runs = store.list()
     assert len(runs) == WRITERS * RUNS_EACH and len({r["id"] for r in runs}) == WRITERS * RUNS_EACH
     assert {r["status"] for r in runs} == {"finished"}
-    by_writer = {w.pid: sorted(r["config"]["i"] for r in runs if r["config"]["writer"] == w.pid) for w in writers}
+    by_writer = {
+        w.pid: sorted(r["config"]["seed"] for r in runs if r["config"]["data"] == f"writer{w.pid}") for w in writers
+    }
     assert all(done == list(range(RUNS_EACH)) for done in by_writer.values())
     assert all([h["epoch"] for h in store.history(r["id"])] == [1, 2] for r in runs)
 
@@ -82,7 +87,7 @@ def test_heartbeats_and_staleness_read_the_databases_clock(tmp_path, store_url, 
     """A machine whose clock is an hour fast writes heartbeats by the database's clock, and a run another machine
     beats for now stays running to a machine whose clock is off by more than STALE_AFTER."""
     store = RunStore(tmp_path, db_url=store_url)
-    run_id = store.create("image", {"model": "mlp"})
+    run_id = store.create("image", RunConfig(task="image", model="mlp"))
     real = time.time
     monkeypatch.setattr("core.run.store.time.time", lambda: real() + 3600)
     store.beat(run_id)
@@ -118,7 +123,7 @@ def test_a_store_made_before_alembic_is_upgraded_by_the_migrations(tmp_path):
         columns = [row[1] for row in db.execute("PRAGMA table_info(runs)")]
     assert columns[-3:] == ["pid_start", "host", "heartbeat"] and columns.count("pid_start") == 1
     assert store.get("old")["status"] == "finished" and store.history("old") == [{"epoch": 1, "loss": 0.5}]
-    assert store.get(store.create("image", {"model": "mlp"}))["host"] == HOST
+    assert store.get(store.create("image", RunConfig(task="image", model="mlp")))["host"] == HOST
     RunStore(tmp_path)  # at the newest revision: opens without migrating again
 
 

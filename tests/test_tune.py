@@ -52,7 +52,7 @@ def test_bad_search_words_say_what_is_wrong(item, says):
 def test_a_trials_settings_go_into_the_config_through_the_labs_axes():
     base = make_config("image", "cnn_bn", dataset="digits")
     config = trial_config(base, {"lr": 0.005, "batch_norm": False})
-    assert config["model"] == "cnn" and config["lr"] == 0.005  # no batch norm: the family member without it
+    assert config.model == "cnn" and config.lr == 0.005  # no batch norm: the family member without it
 
 
 class FakeJob:
@@ -76,7 +76,7 @@ class FakeJob:
             if self.dies and epoch == 2:
                 self.status, self.error = "failed", "the worker process running it died (signal 9; killed)"
             elif epoch == self.epochs:
-                metrics = {"val_accuracy": self.score, "parameters": 1000.0 if self.config["model"] == "cnn" else 1e6}
+                metrics = {"val_accuracy": self.score, "parameters": 1000.0 if self.config.model == "cnn" else 1e6}
                 self.result, self.status = SimpleNamespace(metrics=metrics), "finished"
         return {"history": list(self.history), "epochs": self.epochs}
 
@@ -91,7 +91,7 @@ class FakeJobs:
         self.dies, self.hold = dies, hold
 
     def submit(self, config, label="", owner="", limit=3, client="", test=True):
-        job = FakeJob(len(self.jobs), config, min(1.0, config["lr"] / 0.01), test, dies=len(self.jobs) in self.dies)
+        job = FakeJob(len(self.jobs), config, min(1.0, config.lr / 0.01), test, dies=len(self.jobs) in self.dies)
         if self.hold:  # never ends by itself: only a stop ends it
             job.snapshot = lambda job=job: {"history": [], "epochs": 10}
         self.jobs.append(job)
@@ -135,7 +135,7 @@ def test_pruning_reads_each_epochs_validation_score(tmp_path):
     assert second.state == TrialState.PRUNED and second.user_attrs["pruned_at"] == 1
     assert jobs.jobs[2].status == "stopped" and len(jobs.jobs[2].history) == 1  # its job stopped after one epoch
     assert [j.test for j in jobs.jobs] == [False, False, False, True]  # trials on validation; the best's re-run tested
-    assert jobs.jobs[3].config["lr"] == 0.01 and tuner.study.user_attrs["best_run"] == "run-3"
+    assert jobs.jobs[3].config.lr == 0.01 and tuner.study.user_attrs["best_run"] == "run-3"
 
 
 def test_a_killed_trial_is_marked_and_the_study_goes_on(tmp_path):

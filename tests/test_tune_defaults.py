@@ -48,8 +48,8 @@ def test_several_splits_pool_their_runs_and_each_trains_on_its_own_split(tune, m
     seen = []
 
     def fit(config, data):
-        seen.append((config["split_seed"], config["seed"], data))
-        return {"final": {"val_accuracy": 0.5 + 0.25 * config["split_seed"], "val_loss": 1.0}, "seconds": 0.0,
+        seen.append((config.split_seed, config.seed, data))
+        return {"final": {"val_accuracy": 0.5 + 0.25 * config.split_seed, "val_loss": 1.0}, "seconds": 0.0,
                 "steps": 1}  # fmt: skip
 
     monkeypatch.setattr(tune, "fit_on_validation", fit)
@@ -169,8 +169,8 @@ def test_several_sets_each_train_on_their_own_data_and_are_scored_apart(tune, mo
     seen = []
 
     def fit(config, data):
-        seen.append((config["dataset"], data.meta["dataset"], config["split_seed"]))
-        score = {"digits": 0.9, "shapes": 0.6}[config["dataset"]] + 0.01 * config["lr"] * 1000
+        seen.append((config.dataset, data.meta["dataset"], config.split_seed))
+        score = {"digits": 0.9, "shapes": 0.6}[config.dataset] + 0.01 * config.lr * 1000
         return {"final": {"val_accuracy": score, "val_loss": 1.0}, "seconds": 0.1, "steps": 1}
 
     monkeypatch.setattr(tune, "fit_on_validation", fit)
@@ -185,14 +185,14 @@ def test_several_sets_each_train_on_their_own_data_and_are_scored_apart(tune, mo
 def test_grid_points_reach_model_options(tune):
     settings = tune.as_settings("recsys", "bpr", {"lr": 1e-3, "reg": 0.0})
     assert settings == {"lr": 1e-3, "model_options": {"reg": 0.0}}
-    assert make_config("recsys", "bpr", **settings)["model_options"] == {"reg": 0.0}
+    assert make_config("recsys", "bpr", **settings).model_options == {"reg": 0.0}
 
 
 def test_a_grid_over_epochs_trains_the_epochs_it_names(tune):
     settings = tune.as_settings("speech", "crnn_attention", {"epochs": 90})
     assert settings == {"epochs": 90, "example_budget": 0, "min_steps": 0}
     config = make_config("speech", "crnn_attention", **settings)
-    assert fit_to_data(config, 1_000)[0]["epochs"] == 90  # the model's budget (24,000) would have made it 24
+    assert fit_to_data(config, 1_000)[0].epochs == 90  # the model's budget (24,000) would have made it 24
     assert tune.parse_grid(["example_budget=2e4,0"], "speech") == {"example_budget": (20_000, 0)}
     with pytest.raises(SystemExit, match="not a whole number"):
         tune.parse_grid(["epochs=2.5"], "speech")

@@ -15,7 +15,8 @@ import streamlit as st
 from core.data import DataError
 from core.models import ModelSpec, get_spec, list_models
 from core.run.config import RUN_OPTIONS, fit_rule, make_config
-from core.tasks import TaskSpec, get_task, split_seed
+from core.run.settings import RunConfig
+from core.tasks import TaskSpec, get_task
 from ui.pretrained import cached_pretrained_model, pretrained_panel, start_label
 from ui.results_panel import results_panel
 from ui.services import keep_settings
@@ -68,35 +69,45 @@ class TaskPage:
 
 
 @st.cache_resource(show_spinner="Loading data…", max_entries=8)
-def load_data(task: str, dataset: str | None, data: str | None, stamp: float = 0.0, **split: Any):
-    """A task's data, split as `split` says (split_seed, group_by, protocol); cached for every session.
+def load_data(
+    task: str,
+    dataset: str | None,
+    data: str | None,
+    stamp: float = 0.0,
+    data_settings: dict[str, Any] | None = None,
+    **split: Any,
+):
+    """A task's data, split as `split` says (split_seed, group_by, protocol), loaded as the task's `data_settings`
+    say (image: a folder's decode size); cached for every session.
 
     A folder of the user's shows how far its decoding got. The bar is made in here, not passed in: the cache
     replays what this function drew when it serves the data again, and the replay ends with the bar emptied.
     """
-    config = {"task": task, "dataset": dataset, "data": data, **split}
+    config, settings = RunConfig(task=task, dataset=dataset, data=data, **split), data_settings or {}
     if not data:
-        return get_task(task).load_data(config)
+        return get_task(task).load_data(config, **settings)
     bar = st.empty()
     try:
         text = f"Reading {data.rstrip('/').rsplit('/', 1)[-1]}…"
-        return get_task(task).load_data(config, progress=lambda done, total: bar.progress(done / total, text=text))
+        return get_task(task).load_data(
+            config, progress=lambda done, total: bar.progress(done / total, text=text), **settings
+        )
     finally:
         bar.empty()
 
 
-def split_settings(config: dict[str, Any]) -> dict[str, Any]:
+def split_settings(config: RunConfig) -> dict[str, Any]:
     """The settings that decide a run's split: its split seed and its task's own (group_by, protocol)."""
-    spec = get_task(config["task"]).spec
-    return {"split_seed": split_seed(config), **{k: config.get(k, RUN_OPTIONS[k].default) for k in spec.settings}}
+    spec = get_task(config.task).spec
+    return {"split_seed": config.split_seed, **{k: getattr(config, k) for k in spec.settings}}
 
 
 def run_data(run: dict[str, Any]):
     """The data a run was trained on, split as it was; None (with the reason shown) when it cannot be read now."""
-    config = run["config"]
-    settings = {**split_settings(config), **get_task(config["task"]).data_settings(config)}
+    config = RunConfig.from_dict(run["config"])
+    sized = get_task(config.task).data_settings(config)
     try:
-        return load_data(config["task"], config.get("dataset"), config.get("data"), **settings)
+        return load_data(config.task, config.dataset, config.data, 0.0, sized, **split_settings(config))
     except DataError as exc:
         st.error(f"The data of run {run['id']} cannot be read any more: {plain(exc)}")
         return None
@@ -130,9 +141,9 @@ def data_step(page: TaskPage, spec: TaskSpec) -> tuple[str | None, str | None, d
     data = None
     if dataset or data_path:
         stamp = data_stamp(data_path)
-        settings = {**split, **get_task(task).data_settings(_chosen(task, data_path))}  # at the chosen model's size
+        sized = get_task(task).data_settings(_chosen(task, data_path))  # at the chosen model's size
         data = load_and_preview(
-            lambda: load_data(task, dataset, data_path, stamp, **settings), page.preview, data_path or dataset
+            lambda: load_data(task, dataset, data_path, stamp, sized, **split), page.preview, data_path or dataset
         )
     elif st.session_state.get(f"{task}_dataset") == page.own_label:
         st.info("Upload a file or give a folder inside the app's data folders to use your own data.")
@@ -141,11 +152,11 @@ def data_step(page: TaskPage, spec: TaskSpec) -> tuple[str | None, str | None, d
     return dataset, data_path, split, data
 
 
-def _chosen(task: str, data_path: str | None) -> dict[str, Any]:
+def _chosen(task: str, data_path: str | None) -> RunConfig:
     """The model and weights chosen so far (the model column comes after the data, its choice is in the session)."""
     model = st.session_state.get(f"{task}_model")
     model = model if model in list_models(task) else get_task(task).spec.default_model
-    return {"data": data_path, "model": model, "pretrained": st.session_state.get(f"{task}_init_from")}
+    return RunConfig(task=task, data=data_path, model=model, pretrained=st.session_state.get(f"{task}_init_from"))
 
 
 def _dataset_changed(task: str, few_shot: tuple[str, ...]) -> None:
@@ -170,13 +181,13 @@ def _model_changed(task: str) -> None:
     models = [get_spec(task, m) for m in list_models(task)]
     for name in get_task(task).spec.settings:  # only those some model names (a speech group_by choice stays)
         if any(name in m.split_defaults for m in models):
-            st.session_state[f"{task}_{name}"] = config[name]
+            st.session_state[f"{task}_{name}"] = getattr(config, name)
     apply_augment(task, config, overwrite=True)
 
 
-def apply_augment(task: str, config: dict[str, Any], overwrite: bool = False) -> None:
+def apply_augment(task: str, config: RunConfig, overwrite: bool = False) -> None:
     for option in get_task(task).spec.augment_options:
-        value = config["augment"].get(option.name, None if option.optional else option.default)
+        value = config.augment.get(option.name, None if option.optional else option.default)
         defaults = {f"{task}_aug_{option.name}": option.default if value is None else value}
         if option.optional:
             defaults[f"{task}_aug_{option.name}_on"] = value is not None
@@ -320,7 +331,7 @@ def render(page: TaskPage) -> None:
         if not closed_form:
             st.session_state.setdefault(f"{task}_fit_batch", True)
             options["fit_batch"] = bool(option_widget(RUN_OPTIONS["fit_batch"], f"{task}_fit_batch"))
-            rule = fit_rule(defaults.get("example_budget"), defaults.get("min_steps"))
+            rule = fit_rule(defaults.example_budget, defaults.min_steps)
             st.caption(f"{rule[0].upper()}{rule[1:]}.")
             nproc = RUN_OPTIONS["nproc_per_node"]
             st.session_state.setdefault(f"{task}_nproc_per_node", nproc.default)

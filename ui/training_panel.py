@@ -9,6 +9,7 @@ import streamlit as st
 from core.run.config import PANEL_SETTINGS as TRAINING_SETTINGS
 from core.run.config import RUN_OPTIONS, make_config
 from core.run.options import Option
+from core.run.settings import RunConfig
 from core.run.status import BROKEN, TESTED
 from core.views.charts import curves_figure
 from ui.services import client_address, get_jobs, get_store, session_id
@@ -22,12 +23,12 @@ def widget_value(name: str, value: Any) -> Any:
     return int(value or 0) if RUN_OPTIONS[name].zero_is_off else value
 
 
-def apply_defaults(prefix: str, config: dict[str, Any], overwrite: bool = True) -> None:
+def apply_defaults(prefix: str, config: RunConfig, overwrite: bool = True) -> None:
     """Put a config's training settings into the widgets (on model change, or once at start)."""
     for name in TRAINING_SETTINGS:
         key = f"{prefix}_{name}"
         if overwrite or key not in st.session_state:
-            st.session_state[key] = widget_value(name, config[name])
+            st.session_state[key] = widget_value(name, getattr(config, name))
 
 
 def option_widget(option: Option, key: str, container=st, disabled: bool = False) -> Any:
@@ -50,7 +51,7 @@ def option_widget(option: Option, key: str, container=st, disabled: bool = False
     return cast(value)
 
 
-def training_controls(prefix: str, defaults: dict[str, Any], closed_form: bool = False) -> dict[str, Any]:
+def training_controls(prefix: str, defaults: RunConfig, closed_form: bool = False) -> dict[str, Any]:
     """The training settings as widgets under `{prefix}_{name}`; returns them as make_config's keywords."""
     apply_defaults(prefix, defaults, overwrite=False)
     seed = option_widget(RUN_OPTIONS["seed"], f"{prefix}_seed")

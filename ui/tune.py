@@ -25,6 +25,7 @@ from core.lab.tune import (
 from core.lab.whatif import available_axes
 from core.models import get_spec, list_models
 from core.run.config import RUN_OPTIONS, make_config
+from core.run.settings import RunConfig
 from core.tasks import get_task
 from ui.services import client_address, get_jobs, get_store, session_id
 from ui.share import float_in, int_in, list_of, one_of, share_settings, text
@@ -34,7 +35,7 @@ P = "whatif_tune"
 SHARED = "whatif"  # the lab's URL prefix: the tune's settings sit in the lab's link as tune_*
 
 
-def default_range(name: str, base: dict) -> str:
+def default_range(name: str, base: RunConfig) -> str:
     """A setting's starting range or values, in the command line's words (edited in place by the user)."""
     if name in SWITCHES:
         return "on,off"
@@ -48,8 +49,8 @@ def default_range(name: str, base: dict) -> str:
     if name in fixed:
         return fixed[name]
     if name == "epochs":
-        return f"{max(1, base['epochs'] // 2)}:{base['epochs'] * 2}"
-    task = base["task"]
+        return f"{max(1, base.epochs // 2)}:{base.epochs * 2}"
+    task = base.task
     return ",".join(m for m in list_models(task) if not get_spec(task, m).closed_form)
 
 
@@ -76,7 +77,7 @@ def share() -> None:
     )
 
 
-def search_inputs(task: str, model: str, base: dict) -> list[str] | None:
+def search_inputs(task: str, model: str, base: RunConfig) -> list[str] | None:
     """Pick settings; each gets its range (LOW:HIGH[:log]) or values (V1,V2), checked against the settings table.
     None while one of them is wrong (its warning says how)."""
     names = searchable(task, model)

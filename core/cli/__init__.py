@@ -102,17 +102,17 @@ def cmd_train(args) -> int:
     from core.run.store import RunStore
 
     config = make_config(args.task, args.model, dataset=args.dataset, data=args.data, **train_options(args))
-    if config.get("weights_path"):
-        check_file(config["weights_path"], "a weights file (.pt or .pth)")
-    if config.get("pretrained"):
-        fetch_weights(get_spec(config["task"], config["model"]).pretrained)
+    if config.weights_path:
+        check_file(config.weights_path, "a weights file (.pt or .pth)")
+    if config.pretrained:
+        fetch_weights(get_spec(config.task, config.model).pretrained)
     store = RunStore(args.runs)
     if args.backend == "ray":
         from core.exec.jobs import run_remote
 
-        result = run_remote(config, store, "ray", args.ray_address, callbacks=[ProgressBar(config["epochs"])])
+        result = run_remote(config, store, "ray", args.ray_address, callbacks=[ProgressBar(config.epochs)])
     else:
-        result = run_experiment(config, store, callbacks=[ProgressBar(config["epochs"])], launch=launch_from_args(args))
+        result = run_experiment(config, store, callbacks=[ProgressBar(config.epochs)], launch=launch_from_args(args))
     if in_torchrun() and int(os.environ["RANK"]) != 0:
         return 0  # under `torchrun -m core train`, rank 0 reports the run
     if args.json:
@@ -123,8 +123,8 @@ def cmd_train(args) -> int:
             print(f"  {result.stop_reason}: the model as it stood is saved in {store.run_dir(result.run_id)}")
         if result.details.get("settings_note"):
             print(f"  note: {result.details['settings_note']}")
-        print("\n".join(metric_lines(config["task"], result.metrics, result.details.get("ci95"))))
-        run = {"task": config["task"], "model": config["model"], "metrics": result.metrics, "details": result.details}
+        print("\n".join(metric_lines(config.task, result.metrics, result.details.get("ci95"))))
+        run = {"task": config.task, "model": config.model, "metrics": result.metrics, "details": result.details}
         for line in baseline_lines(run):
             print(line)
     return INTERRUPTED if result.status == "stopped" else 0
@@ -166,9 +166,9 @@ def result_json(result, backend: str, world_size: int = 1) -> dict[str, Any]:
     config = result.config
     return {
         "run_id": result.run_id,
-        "task": config["task"],
-        "dataset": config["dataset"] or config["data"],
-        "model": config["model"],
+        "task": config.task,
+        "dataset": config.dataset or config.data,
+        "model": config.model,
         "status": result.status,
         "seconds": result.seconds,
         "metrics": result.metrics,

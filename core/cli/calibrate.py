@@ -65,6 +65,7 @@ def check_settings(args) -> None:
 
 def cmd_calibrate(args) -> int:
     from core.cli.runs import find_run
+    from core.run.settings import RunConfig
     from core.tasks import get_task, load_run_model
     from core.tasks.speech_calibration import calibrate
 
@@ -73,7 +74,7 @@ def cmd_calibrate(args) -> int:
     if run["task"] != "speech" or run["status"] not in ("finished", "stopped"):
         raise ValueError(f"{args.run}: a {run['status']} {run['task']} run; calibrate takes a finished speech run")
     model, ckpt = load_run_model(store, args.run)
-    data = get_task("speech").load_data(ckpt["config"])
+    data = get_task("speech").load_data(RunConfig.from_dict(ckpt["config"]))
     noise = read_noise(args.noise) if args.noise else None
     keywords = [k.strip() for k in args.keywords.split(",") if k.strip()] if args.keywords else None
     result = calibrate(

@@ -138,11 +138,11 @@ def cmd_race(args) -> int:
 
         remote = run_jobs([config for _, config in plan.interleaved()], store, "ray", args.ray_address)
     for n, (variant, config) in enumerate(plan.interleaved(), 1):
-        print(f"[{n}/{plan.runs}] {variant.label} · seed {config['seed']}", file=sys.stderr, flush=True)
+        print(f"[{n}/{plan.runs}] {variant.label} · seed {config.seed}", file=sys.stderr, flush=True)
         try:
             result = run_experiment(config, store) if remote is None else result_of(next(remote))
         except Diverged as exc:
-            failed.append(f"{variant.label} (seed {config['seed']}): diverged: {exc}")
+            failed.append(f"{variant.label} (seed {config.seed}): diverged: {exc}")
             continue
         run_ids[index[id(variant)]].append(result.run_id)
         if result.details.get("lr_search"):

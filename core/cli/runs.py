@@ -12,6 +12,7 @@ from typing import Any
 
 from core.cli.common import add_runs_flag, metric_lines, text_table
 from core.run.command import command_for
+from core.run.settings import RunConfig
 from core.run.store import RunStore, RunStoreError, database_url
 from core.tasks import run_headline
 from core.views.runs import setting_text
@@ -119,7 +120,7 @@ def cmd_show(args) -> int:
     store, run = find_run(args.runs, args.run)
     config, details = run.get("config") or {}, run.get("details") or {}
     try:
-        command = command_for(config)
+        command = command_for(RunConfig.from_dict(config))
     except (KeyError, ValueError) as exc:  # a model or setting this version no longer has
         command = f"# cannot be rebuilt by this version: {exc}"
     if args.json:

@@ -9,6 +9,7 @@ import time
 from core.cli.common import INTERRUPTED, add_backend_flags, add_data_flags, add_runs_flag, text_table
 from core.lab.tune import MAX_TRIALS, PRUNERS, TUNABLE, TuneSpec, parse_search, storage_url, trials_table
 from core.run.command import add_train_settings, command_for, train_options
+from core.run.settings import RunConfig
 from core.run.store import RunStore
 
 
@@ -129,7 +130,7 @@ def _report(args, tuner, seconds: float, interrupted: bool) -> int:
         out["metrics"] = run.get("metrics", {})
         print(f"best: trial {best.number} {spec.metric} {best.value:.4f} with {best.params}")
         print(f"tested once as run {best_run}: {_test_line(out['metrics'], spec.task)}")
-        print(f"reproduce: {command_for(run.get('config', {}))}")
+        print(f"reproduce: {command_for(RunConfig.from_dict(run.get('config', {})))}")
     elif attrs.get("best_error") or tuner.error:
         print(f"no best run: {attrs.get('best_error') or tuner.error}", file=sys.stderr)
     if args.json:

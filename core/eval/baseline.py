@@ -4,6 +4,7 @@ on its test split, and a paired test of the run against it on the same test exam
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
@@ -11,7 +12,8 @@ from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
 from core.eval.metric_info import format_interval, format_metric, metric
 from core.eval.significance import GapTest, format_p, paired_test
 from core.models import get_spec, list_models
-from core.tasks import Task, TaskSpec, split_seed, task_spec
+from core.run.settings import RunConfig
+from core.tasks import Task, TaskSpec, task_spec
 
 MAX_TRAIN = 2_000  # training examples a baseline fits on at most: an SVM's fit grows with their square
 
@@ -21,15 +23,15 @@ def baseline_names(spec: TaskSpec, model: str) -> tuple[str, ...]:
     return () if model in spec.baselines else spec.baselines
 
 
-def fit_baseline(task: Task, data: Any, config: dict[str, Any], run_metrics: dict, run_artifacts: dict) -> dict | None:
+def fit_baseline(task: Task, data: Any, config: RunConfig, run_metrics: dict, run_artifacts: dict) -> dict | None:
     """Fit the task's baseline(s) on the run's training split (a seeded sample of MAX_TRAIN above that), keep the
     one better on the validation split, score it on the test split and test the run against it. None when the
     run's model is a baseline itself."""
-    names = baseline_names(task.spec, config["model"])
+    names = baseline_names(task.spec, config.model)
     if not names:
         return None
     start = time.perf_counter()
-    sample, note = task.sample_train(data, MAX_TRAIN, split_seed(config))
+    sample, note = task.sample_train(data, MAX_TRAIN, config.split_seed)
     fitted = {name: _fit(task, sample, config, name) for name in names}
     name, choice = _choose(task, data, fitted)
     metrics, details, artifacts = task.evaluate(fitted[name], data)
@@ -50,7 +52,7 @@ def fit_baseline(task: Task, data: Any, config: dict[str, Any], run_metrics: dic
     }
 
 
-def run_baseline(task: Task, data: Any, config: dict[str, Any], run_metrics: dict, run_artifacts: dict) -> dict | None:
+def run_baseline(task: Task, data: Any, config: RunConfig, run_metrics: dict, run_artifacts: dict) -> dict | None:
     """fit_baseline, for a run that must finish whatever the baseline does: a baseline that cannot be fitted on this
     data (scikit-learn's ValueError) leaves the reason; a Ctrl-C while it fits leaves none."""
     try:
@@ -64,10 +66,10 @@ def run_baseline(task: Task, data: Any, config: dict[str, Any], run_metrics: dic
         return None
 
 
-def _fit(task: Task, data: Any, config: dict[str, Any], name: str):
+def _fit(task: Task, data: Any, config: RunConfig, name: str):
     # seeded by the split alone: runs on the same split (a race over seeds) share one baseline
-    base = {**config, "model": name, "model_options": {}, "weights_path": None, "init_from": None, "pretrained": None}
-    base["seed"] = split_seed(config)
+    blank = {"model_options": {}, "weights_path": None, "init_from": None, "pretrained": None}
+    base = replace(config, model=name, seed=config.split_seed, **blank)
     model = task.build_model(base, data.meta)
     task.fit_closed_form(model, data, base)
     return model.eval()

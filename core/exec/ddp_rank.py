@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core.exec.distributed import PROGRESS_FILE_ENV, ProgressFile
 from core.run.experiment import run_experiment
+from core.run.settings import RunConfig
 from core.run.store import RunStore
 
 
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _rank_main(args) -> int:
-    config = json.loads(Path(args.config).read_text())
+    config = RunConfig.from_dict(json.loads(Path(args.config).read_text()))
     first = int(os.environ["RANK"]) == 0
     progress = os.environ.get(PROGRESS_FILE_ENV)
     run_experiment(

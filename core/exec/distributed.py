@@ -30,13 +30,15 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.run.config import train_config
 from core.run.result import RunResult
+from core.run.settings import RunConfig
 from core.run.status import TESTED, Status
-from core.run.training import Callback, Diverged, StopTraining, TrainConfig
+from core.run.training import Callback, Diverged, StopTraining
 
 if TYPE_CHECKING:
     from core.exec.ddp import DDPStrategy
@@ -86,12 +88,12 @@ def in_torchrun() -> bool:
     return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
 
 
-def refuse_closed_form(config: dict[str, Any]) -> None:
+def refuse_closed_form(config: RunConfig) -> None:
     from core.models import get_spec
 
-    if get_spec(config["task"], config["model"]).closed_form:
+    if get_spec(config.task, config.model).closed_form:
         raise ValueError(
-            f"{config['model']} is fitted in closed form, in one process: more processes (DDP) only help models "
+            f"{config.model} is fitted in closed form, in one process: more processes (DDP) only help models "
             "trained by gradient descent; leave --nproc-per-node at 1"
         )
 
@@ -127,7 +129,7 @@ def _leave_group() -> None:
         dist.destroy_process_group()
 
 
-def join(config: dict[str, Any], stop_event: Any = None) -> tuple[dict[str, Any], DDPStrategy, RankStop]:
+def join(config: RunConfig, stop_event: Any = None) -> tuple[RunConfig, DDPStrategy, RankStop]:
     """This process as a rank of torchrun's group; returns (config as trained, the trainer's strategy, stop flag).
 
     gloo on the CPU, NCCL on CUDA (one GPU per local rank). Ctrl-C asks for a stop rather than interrupting
@@ -141,7 +143,7 @@ def join(config: dict[str, Any], stop_event: Any = None) -> tuple[dict[str, Any]
     refuse_closed_form(config)
     if not dist.is_initialized():
         local_rank, local_world = int(os.environ["LOCAL_RANK"]), int(os.environ.get("LOCAL_WORLD_SIZE", 1))
-        cuda = config.get("device", "auto") != "cpu" and torch.cuda.is_available()
+        cuda = config.device != "cpu" and torch.cuda.is_available()
         if cuda and torch.cuda.device_count() < local_world:
             raise ValueError(
                 f"{local_world} processes on this machine need {local_world} GPUs (NCCL: one each), and it has "
@@ -158,7 +160,7 @@ def join(config: dict[str, Any], stop_event: Any = None) -> tuple[dict[str, Any]
         signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
         signal.signal(signal.SIGTERM, _terminated)
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", dist.get_world_size()))
-    return {**config, "nproc_per_node": local_world}, DDPStrategy(), stop
+    return replace(config, nproc_per_node=local_world), DDPStrategy(), stop
 
 
 class ProgressFile(Callback):
@@ -182,9 +184,9 @@ class ProgressFile(Callback):
 class LaunchedRun:
     """What the launcher's callbacks see as `trainer`: the run's settings and its progress so far."""
 
-    def __init__(self, config: dict[str, Any], world_size: int) -> None:
+    def __init__(self, config: RunConfig, world_size: int) -> None:
         self.run_config = config
-        self.config = TrainConfig(**{k: v for k, v in config.items() if k in TrainConfig.__dataclass_fields__})
+        self.config = train_config(config)
         self.world_size, self.rank = world_size, 0
         self.epoch, self.history, self.status = 0, [], "running"
 
@@ -228,14 +230,14 @@ def remove_stale_temporaries() -> int:
 
 
 def run_distributed(
-    config: dict[str, Any],
+    config: RunConfig,
     store: RunStore | None,
     callbacks: list[Callback] | None = None,
     stop_event: Any = None,
     run_id: str | None = None,
     launch: Launch | None = None,
 ) -> RunResult:
-    """Train `config` in `config["nproc_per_node"]` processes per machine under torchrun; the run lands in `store`.
+    """Train `config` in `config.nproc_per_node` processes per machine under torchrun; the run lands in `store`.
 
     Blocks until the ranks end; `callbacks` get fit start, every epoch (from the store), batch progress and fit
     end. `stop_event.is_set()` (or Ctrl-C here) stops every rank after its current batch, keeping the model as it
@@ -246,17 +248,17 @@ def run_distributed(
     if store is None or not hasattr(store, "root"):
         raise ValueError("a distributed run (DDP) writes to a run store folder that every process can reach")
     refuse_closed_form(config)
-    nproc = int(config.get("nproc_per_node") or 1)
+    nproc = config.nproc_per_node
     first_node = launch.node_rank == 0
     if first_node and run_id is None:
-        run_id = store.create(config["task"], config)
+        run_id = store.create(config.task, config)
     trainer = LaunchedRun(config, nproc * launch.nnodes)
     callbacks = list(callbacks or [])
     remove_stale_temporaries()
     with _sigterm_as_exit(), tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
         config_file, stop_file, progress_file = Path(tmp, "config.json"), Path(tmp, "stop"), Path(tmp, "progress")
         Path(tmp, "pid").write_text(str(os.getpid()))
-        config_file.write_text(json.dumps(config))
+        config_file.write_text(json.dumps(config.to_dict()))
         cmd = torchrun_command(nproc, launch, str(config_file), str(Path(store.root).resolve()), run_id)
         proc = subprocess.Popen(
             cmd,
@@ -429,7 +431,7 @@ def _outcome(store, run_id, returncode, tail, trainer: LaunchedRun, follow: _Fol
         run.get("seconds") or 0.0,
         None,  # the model is in the run's checkpoint
         details.get("stop_reason"),
-        run.get("config") or {},
+        RunConfig.from_dict(run["config"]),  # as it trained (the fit-to-data rule), read back from the store
     )
 
 

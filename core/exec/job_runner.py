@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
+from core.run.settings import RunConfig
 from core.run.training import Callback, Diverged
 
 BATCH_EVERY = 0.1  # seconds between batch-progress events: a tiny model trains thousands of batches a second
@@ -18,7 +19,7 @@ PASSED_TOO = ("TORCH_HOME",)  # the torch hub cache the page found pretrained we
 Emit = Callable[..., None]  # emit(kind, **payload); kinds: started, fit, batch, epoch, done (and store, from Ray)
 
 
-def job_task(config: dict[str, Any], run_id: str, store_root: str, test: bool = True) -> dict[str, Any]:
+def job_task(config: RunConfig, run_id: str, store_root: str, test: bool = True) -> dict[str, Any]:
     """What a worker needs to run a job: the config, the run, the store, and the submitting process's
     DLSTUDIO_* settings and folder (a pooled worker outlives the settings it was started with). `test=False`: a
     tuning trial, scored on validation only (run_experiment's `test`)."""

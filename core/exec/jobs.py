@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.exec.job_runner import job_task
+from core.run.settings import RunConfig
 from core.run.store import ACTIVE, RunStore
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class Job:
     """One submitted run. Read `snapshot()` from any thread; events from its worker update the rest."""
 
     id: int
-    config: dict[str, Any]
+    config: RunConfig
     label: str = ""
     owner: str = ""  # browser session that submitted it
     client: str = ""  # the address it came from (every session of one browser, reloads included)
@@ -75,7 +76,7 @@ class Job:
                 "run_id": self.run_id,
                 "history": list(self.history),
                 "epoch": self.epoch,
-                "epochs": self.epochs or self.config.get("epochs"),
+                "epochs": self.epochs or self.config.epochs,
                 "batch": self.batch,
                 "embedded": self.embedded,
                 "searched": self.searched,
@@ -151,7 +152,7 @@ class JobManager:
 
     def submit(
         self,
-        config: dict[str, Any],
+        config: RunConfig,
         label: str = "",
         owner: str = "",
         limit: int = MAX_ACTIVE,
@@ -159,13 +160,13 @@ class JobManager:
         test: bool = True,
     ) -> Job:
         """Queue a run, if check_room finds a place for it; `test=False`: a tuning trial, scored on validation only."""
-        if self.backend == "ray" and int(config.get("nproc_per_node") or 1) > 1:
+        if self.backend == "ray" and config.nproc_per_node > 1:
             raise ValueError("a Ray task trains in one process: set the DDP processes to 1, or train locally")
         with self._submitting:
             self.check_room(owner, client, limit)
-            job = Job(next(self._ids), config, label or f"{config['task']}/{config['model']}", owner, client)
+            job = Job(next(self._ids), config, label or f"{config.task}/{config.model}", owner, client)
             # The run exists in the store from the moment it is queued, so every page can see it.
-            job.run_id = self.store.create(config["task"], config, status="queued")
+            job.run_id = self.store.create(config.task, config, status="queued")
             with self._lock:
                 self._jobs[job.id] = job
         task = job_task(config, job.run_id, str(self.store.root.resolve()), test)
@@ -273,7 +274,7 @@ class JobManager:
 
 
 def run_jobs(
-    configs: list[dict[str, Any]],
+    configs: list[RunConfig],
     store: RunStore,
     backend: str = "ray",
     ray_address: str | None = None,
@@ -312,7 +313,7 @@ def _ended_in_order(manager: JobManager, jobs: list[Job], on_epoch) -> Iterator[
 
 
 def run_remote(
-    config: dict[str, Any], store: RunStore, backend: str, ray_address: str | None = None, callbacks=()
+    config: RunConfig, store: RunStore, backend: str, ray_address: str | None = None, callbacks=()
 ) -> RunResult:
     """One run as a job of `backend`, for the CLI: `callbacks` (a progress bar) get fit start, each epoch and fit
     end as they come back (with no trainer); the result is run_experiment's (without the model)."""

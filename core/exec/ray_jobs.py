@@ -190,7 +190,7 @@ class RayRunner(QueuedRunner):
         self._pumping.start()
 
     def launch(self, task: dict[str, Any], on_event: OnEvent) -> int:
-        init_from = task["config"].get("init_from")
+        init_from = task["config"].init_from
         if init_from:  # the task cannot read the store: its starting checkpoint goes with it
             from core.run.store import job_store
 

@@ -13,12 +13,13 @@ import hashlib
 import json
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from core.lab.whatif import AXES, SWITCHES
 from core.run.config import RUN_OPTIONS, check_config
+from core.run.settings import RunConfig
 
 TUNABLE = ("lr", "weight_decay", "batch_size", "epochs", "optimizer", "schedule", *SWITCHES, "model")
 PRUNERS = {"halving": "successive halving", "median": "median", "none": "no pruning"}
@@ -111,11 +112,11 @@ def _value(key: str, word: str, task: str) -> Any:
     return _number(key, word) if option.kind in ("int", "float") else option.check(word, "--search")
 
 
-def trial_config(base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def trial_config(base: RunConfig, params: dict[str, Any]) -> RunConfig:
     """The base config with a trial's values in it (a switch through the what-if lab's axis); checked."""
-    config = dict(base)
+    config = base
     for name, value in sorted(params.items(), key=lambda nv: nv[0] != "model"):  # the model first, as a race does
-        config = AXES[name].apply(config, value) if name in AXES else {**config, name: value}
+        config = AXES[name].apply(config, value) if name in AXES else replace(config, **{name: value})
     return check_config(config)
 
 
@@ -123,7 +124,7 @@ def trial_config(base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
 class TuneSpec:
     """What a tune searches and for how long: JSON-able, stored with its study, the same from page and CLI."""
 
-    base: dict[str, Any]
+    base: RunConfig
     dims: list[str]  # each Dim's text()
     trials: int = 20
     minutes: float | None = None
@@ -145,12 +146,12 @@ class TuneSpec:
             raise ValueError("pick at least one setting to search")
         from core.models import get_spec
 
-        if get_spec(self.base["task"], self.base["model"]).closed_form:
-            raise ValueError(f"{self.base['model']} is fitted in closed form: it has no training settings to tune")
+        if get_spec(self.base.task, self.base.model).closed_form:
+            raise ValueError(f"{self.base.model} is fitted in closed form: it has no training settings to tune")
 
     @property
     def task(self) -> str:
-        return self.base["task"]
+        return self.base.task
 
     def parsed(self) -> list[Dim]:
         return [parse_search(d, self.task) for d in self.dims]
@@ -172,7 +173,7 @@ class TuneSpec:
     def name(self) -> str:
         """The study's name: the same spec is the same study, so running it again resumes it."""
         text = json.dumps(asdict(self), sort_keys=True, default=str)
-        return f"{self.task}-{self.base['model']}-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
+        return f"{self.task}-{self.base.model}-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
 
 
 def storage_url(store_root: str | Path) -> str:
@@ -233,12 +234,12 @@ def open_study(spec: TuneSpec, url: str):
     return study
 
 
-def base_params(base: dict[str, Any], dims: list[Dim]) -> dict[str, Any] | None:
+def base_params(base: RunConfig, dims: list[Dim]) -> dict[str, Any] | None:
     """The base config's own values of the searched settings; None when one lies outside its range."""
     from core.lab.whatif import _traits
 
     traits = _traits(base) if any(d.name in SWITCHES for d in dims) else {}
-    params = {d.name: traits.get(d.name, base.get(d.name)) for d in dims}
+    params = {d.name: traits.get(d.name) if d.name in SWITCHES else getattr(base, d.name) for d in dims}
     for d in dims:
         value = params[d.name]
         inside = value in d.choices if d.choices else value is not None and d.low <= value <= d.high
@@ -270,7 +271,9 @@ def orphaned(study) -> bool:
 
 
 def spec_of(study) -> TuneSpec:
-    return TuneSpec(**study.user_attrs["spec"])
+    """The spec a study was started with (stored as JSON: its base config as a dict)."""
+    stored = study.user_attrs["spec"]
+    return TuneSpec(**{**stored, "base": RunConfig.from_dict(stored["base"])})
 
 
 def counted(study) -> int:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.models import get_spec, list_models
 from core.run.config import check_config, make_config
 from core.run.lr_search import search_grid
+from core.run.settings import RunConfig
 from core.run.training import OPTIMIZER_LABELS as OPTIMIZER_NAMES
 from core.tasks import get_task
 
@@ -40,17 +41,17 @@ def _settable(task: str, model: str) -> set[str]:
     return {o.name for o in spec.options if o.name in spec.traits}
 
 
-def _traits(config: Mapping[str, Any]) -> dict[str, bool]:
-    traits = _family(config["task"]).get(config["model"])
+def _traits(config: RunConfig) -> dict[str, bool]:
+    traits = _family(config.task).get(config.model)
     if traits is None:
-        raise ValueError(f"{config['model']} has no architecture switches")
-    options = config.get("model_options") or {}
-    return {**traits, **{k: bool(options[k]) for k in _settable(config["task"], config["model"]) if k in options}}
+        raise ValueError(f"{config.model} has no architecture switches")
+    options = config.model_options
+    return {**traits, **{k: bool(options[k]) for k in _settable(config.task, config.model) if k in options}}
 
 
-def switch_trait(config: dict[str, Any], trait: str, value: bool) -> dict[str, Any]:
+def switch_trait(config: RunConfig, trait: str, value: bool) -> RunConfig:
     """The same config with one architecture trait switched, as the family member that needs fewest options."""
-    task = config["task"]
+    task = config.task
     want = {**_traits(config), trait: bool(value)}
     candidates = []
     for model, traits in _family(task).items():
@@ -64,34 +65,34 @@ def switch_trait(config: dict[str, Any], trait: str, value: bool) -> dict[str, A
         raise ValueError(f"no {task} model has {shown}")
     _, model, overrides = min(candidates, key=lambda c: c[0])
     every_trait = {o for m in _family(task) for o in _settable(task, m)}
-    options = {k: v for k, v in (config.get("model_options") or {}).items() if k not in every_trait}
-    return {**config, "model": model, "model_options": {**options, **overrides}}
+    options = {k: v for k, v in config.model_options.items() if k not in every_trait}
+    return replace(config, model=model, model_options={**options, **overrides})
 
 
-def _setter(key: str) -> Callable[[dict, Any], dict]:
-    return lambda config, value: {**config, key: value}
+def _setter(key: str) -> Callable[[RunConfig, Any], RunConfig]:
+    return lambda config, value: replace(config, **{key: value})
 
 
-def _set_model(config: dict[str, Any], value: str) -> dict[str, Any]:
+def _set_model(config: RunConfig, value: str) -> RunConfig:
     """Another model; training settings left at the base model's recommendation follow the new model's.
 
     A setting the user changed stays as set. A closed-form base (no training settings of its own) thus
     races a gradient-trained model with that model's recommended epochs, learning rate and batch size.
     """
-    task = config["task"]
-    keep = {k: v for k, v in (config.get("model_options") or {}).items() if k == "freeze_backbone"}
+    task = config.task
+    keep = {k: v for k, v in config.model_options.items() if k == "freeze_backbone"}
     keep = keep if get_spec(task, value).accepts_weights else {}
-    old, new = make_config(task, config["model"]), make_config(task, value)
+    old, new = make_config(task, config.model), make_config(task, value)
     # Every setting either model's spec sets: one the new model leaves to the run config goes back to that default
     # (a race from crnn_attention to cnn does not keep crnn_attention's example budget).
-    keys = {*model_defaults(task, config["model"]), *model_defaults(task, value), "augment"}
-    follow = {k: new[k] for k in keys if config.get(k) == old.get(k)}
+    keys = {*model_defaults(task, config.model), *model_defaults(task, value), "augment"}
+    follow = {k: getattr(new, k) for k in keys if getattr(config, k) == getattr(old, k)}
     # a model that publishes no such weights starts from scratch
-    pretrained = config.get("pretrained") if get_spec(task, value).publishes(config.get("pretrained")) else None
-    return {**config, **follow, "model": value, "model_options": keep, "pretrained": pretrained}
+    pretrained = config.pretrained if get_spec(task, value).publishes(config.pretrained) else None
+    return replace(config, **follow, model=value, model_options=keep, pretrained=pretrained)
 
 
-def _switch(trait: str) -> Callable[[dict, Any], dict]:
+def _switch(trait: str) -> Callable[[RunConfig, Any], RunConfig]:
     return lambda config, value: switch_trait(config, trait, value)
 
 
@@ -101,7 +102,7 @@ class Axis:
 
     name: str
     title: str
-    apply: Callable[[dict[str, Any], Any], dict[str, Any]]
+    apply: Callable[[RunConfig, Any], RunConfig]
     describe: Callable[[Any], str]
     gradient_only: bool = False  # meaningless for models fitted in closed form
     moves_lr: bool = False  # its values want different learning rates: a race searches each variant's own
@@ -159,9 +160,8 @@ def available_axes(task: str, model: str, gradient: bool = True) -> list[str]:
             # a switch is offered when the base is in the family and the model on the other side exists
             if name not in traits:
                 continue
-            config = {"task": task, "model": model, "model_options": {}}
             try:
-                switch_trait(config, name, not traits[name])
+                switch_trait(RunConfig(task=task, model=model), name, not traits[name])
             except ValueError:
                 continue
         if name == "model" and len(models) < 2:
@@ -176,7 +176,7 @@ class Variant:
 
     label: str
     settings: dict[str, Any]  # axis name -> value
-    configs: list[dict[str, Any]] = field(default_factory=list)
+    configs: list[RunConfig] = field(default_factory=list)
 
 
 @dataclass
@@ -191,9 +191,9 @@ class Plan:
     @property
     def search_runs(self) -> int:
         """The short runs of the learning-rate searches, before the runs that are compared."""
-        return sum(len(c.get("lr_search") or []) for v in self.variants for c in v.configs)
+        return sum(len(c.lr_search) for v in self.variants for c in v.configs)
 
-    def interleaved(self) -> list[tuple[Variant, dict[str, Any]]]:
+    def interleaved(self) -> list[tuple[Variant, RunConfig]]:
         """Every (variant, config), seed by seed, so the first runs to start are one of each variant."""
         seeds = max((len(v.configs) for v in self.variants), default=0)
         return [(v, v.configs[s]) for s in range(seeds) for v in self.variants if s < len(v.configs)]
@@ -205,7 +205,7 @@ def searches_lr(axes: Mapping[str, Sequence[Any]]) -> bool:
     return "lr" not in axes and any(AXES[a].moves_lr for a in axes if a in AXES)
 
 
-def expand(base: dict[str, Any], axes: Mapping[str, Sequence[Any]], seeds: int = 1, lr_search: bool = False) -> Plan:
+def expand(base: RunConfig, axes: Mapping[str, Sequence[Any]], seeds: int = 1, lr_search: bool = False) -> Plan:
     """Base config x the product of the axes' values x seeds (base seed, +1, ...) -> labelled variants.
 
     A combination that has no model (say, attention with separable convolutions for speech) is skipped
@@ -226,35 +226,35 @@ def expand(base: dict[str, Any], axes: Mapping[str, Sequence[Any]], seeds: int =
     for combo in itertools.product(*(axes[n] for n in names)):
         settings = dict(zip(names, combo))
         label = " · ".join(AXES[n].describe(v) for n, v in settings.items()) or "base"
-        config, lr_was_for = dict(base), None
+        config, lr_was_for = base, None
         try:
             # the model first: switching it must not undo another axis's value; the optimizer last, so the lr it
             # replaces is known to have been set for the optimizer before it
             for name, value in sorted(settings.items(), key=lambda nv: (nv[0] != "model", nv[0] == "optimizer")):
                 if name == "optimizer":
-                    lr_was_for = config["optimizer"]
+                    lr_was_for = config.optimizer
                 config = AXES[name].apply(config, value)
             config = check_config(config)
         except ValueError as exc:
             skipped.append(f"{label}: {exc}")
             continue
-        if get_spec(config["task"], config["model"]).closed_form:
+        if get_spec(config.task, config.model).closed_form:
             moot = sorted(n for n in settings if AXES[n].gradient_only)
             same = {k: v for k, v in settings.items() if k not in moot}
-            twin = next((v for v in variants if v.configs[0]["model"] == config["model"] and _same(v, same)), None)
+            twin = next((v for v in variants if v.configs[0].model == config.model and _same(v, same)), None)
             if moot and twin is not None:
                 what = ", ".join(AXES[n].title.lower() for n in moot)
                 skipped.append(
-                    f"{label}: {config['model']} is fitted in closed form, so {what} changes nothing "
+                    f"{label}: {config.model} is fitted in closed form, so {what} changes nothing "
                     f"(the same run as {twin.label})"
                 )
                 continue
             if moot:  # the first of its kind stands for all: name it by what matters
-                label = (" · ".join(AXES[n].describe(v) for n, v in same.items()) or config["model"]) + " (closed form)"
-        if lr_search and searches_lr(axes) and not get_spec(config["task"], config["model"]).closed_form:
-            config["lr_search"] = search_grid(config["lr"], config["optimizer"], lr_was_for or config["optimizer"])
-        first = int(base.get("seed", 0))
-        variants.append(Variant(label, settings, [{**config, "seed": first + i} for i in range(seeds)]))
+                label = (" · ".join(AXES[n].describe(v) for n, v in same.items()) or config.model) + " (closed form)"
+        if lr_search and searches_lr(axes) and not get_spec(config.task, config.model).closed_form:
+            grid = search_grid(config.lr, config.optimizer, lr_was_for or config.optimizer)
+            config = replace(config, lr_search=grid)
+        variants.append(Variant(label, settings, [replace(config, seed=base.seed + i) for i in range(seeds)]))
     return Plan(variants, skipped)
 
 
@@ -269,9 +269,9 @@ def submit_race(plan: Plan, task: str, jobs, owner: str, limit: int, client: str
     jobs.check_room(owner, client, limit, plan.runs)
     race: dict[str, Any] = {"task": task, "variants": {v.label: [] for v in plan.variants}}
     for variant, config in plan.interleaved():
-        label = f"what-if {variant.label} · seed {config['seed']}"
+        label = f"what-if {variant.label} · seed {config.seed}"
         job = jobs.submit(config, label=label, owner=owner, limit=limit, client=client)
-        race["variants"][variant.label].append({"job": job.id, "run": job.run_id, "seed": config["seed"]})
+        race["variants"][variant.label].append({"job": job.id, "run": job.run_id, "seed": config.seed})
     return race
 
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from core.data import env_limit, save_cached_array
 from core.data.roots import user_data_dir
+from core.run.settings import RunConfig
 from core.run.training import Objective, TensorClassification
 
 VERSION = "1"  # bump when embedding changes what it makes of an input
@@ -115,11 +116,11 @@ class HeadOnly(nn.Module):
 
 
 def head_training(
-    model: nn.Module, objective: Objective, config: dict[str, Any], data: Any, progress: Progress | None = None
+    model: nn.Module, objective: Objective, config: RunConfig, data: Any, progress: Progress | None = None
 ) -> tuple[nn.Module, Objective] | None:
     """With a frozen backbone and no augmentation: (the head alone, an objective over the cached embeddings of the
     training and validation splits). None where the whole model must run per batch (fine-tuning, augmentation)."""
-    frozen = (config.get("model_options") or {}).get("freeze_backbone")
+    frozen = config.model_options.get("freeze_backbone")
     if not frozen or not can_embed(model) or getattr(objective, "augment", None) is not None:
         return None
     z = {split: embeddings(model, data.x[split], progress)[0] for split in ("train", "val")}

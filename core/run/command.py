@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.run.config import BATCH_RULE, RUN_OPTIONS, make_config
+from core.run.settings import RunConfig
 
 # settings that only make sense as make_config's inputs, never typed as a flag
 TASK_AND_MODEL = ("task", "model")
@@ -126,17 +127,18 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
-def command_for(config: dict[str, Any]) -> str:
+def command_for(config: RunConfig) -> str:
     """The `python -m core train ...` line that reproduces a run's config: only what differs from the spec.
 
     Settings the command line cannot take (and that differ from their defaults) are listed in a trailing shell
     comment rather than dropped silently.
     """
-    defaults = make_config(config["task"], config["model"], dataset=config.get("dataset"), data=config.get("data"))
-    words, left_out = ["python", "-m", "core", "train", config["task"]], []
+    defaults = make_config(config.task, config.model, dataset=config.dataset, data=config.data).to_dict()
+    settings = config.to_dict()
+    words, left_out = ["python", "-m", "core", "train", config.task], []
     data_flags = {"dataset": "--dataset", "data": "--data"}
-    for key in sorted(config, key=lambda k: FIRST.index(k) if k in FIRST else len(FIRST)):
-        value, default = config[key], defaults.get(key)
+    for key in sorted(settings, key=lambda k: FIRST.index(k) if k in FIRST else len(FIRST)):
+        value, default = settings[key], defaults[key]
         if key == "task" or (value == default and key not in ALWAYS_SHOWN) or value is None and default is None:
             continue
         f = TRAIN_FLAGS.get(key)

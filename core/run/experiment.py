@@ -15,6 +15,7 @@ from core.models.embeddings import head_training
 from core.run.config import fit_to_data, train_config
 from core.run.lr_search import search_lr
 from core.run.result import RunResult
+from core.run.settings import RunConfig
 from core.run.store import RunStore, RunStoreError
 from core.run.training import Callback, Diverged, StopFlag, Strategy, Trainer, seed_everything
 from core.tasks import get_task
@@ -41,7 +42,7 @@ def _embed_progress(callbacks: list[Callback], done: int, total: int) -> None:
 
 
 def run_experiment(
-    config: dict[str, Any],
+    config: RunConfig,
     store: RunStore | None = None,
     callbacks: list[Callback] | None = None,
     stop_event: threading.Event | None = None,
@@ -57,7 +58,7 @@ def run_experiment(
     With `nproc_per_node` > 1 (or a multi-machine `launch`) the run trains under torchrun (core.exec.distributed);
     inside one of torchrun's processes, this is that rank's part: rank 0 alone evaluates and writes the run.
     """
-    if not distributed.in_torchrun() and (int(config.get("nproc_per_node") or 1) > 1 or launch is not None):
+    if not distributed.in_torchrun() and (config.nproc_per_node > 1 or launch is not None):
         return distributed.run_distributed(config, store, callbacks, stop_event, run_id, launch)
     strategy = Strategy()  # one process alone; in one of torchrun's processes, a rank of its group (DDPStrategy)
     if distributed.in_torchrun():
@@ -65,10 +66,10 @@ def run_experiment(
         if strategy.rank != 0:  # rank 0 alone writes the run and reports progress
             store, run_id, callbacks = None, None, []
     rank = strategy.rank
-    task = get_task(config["task"])
+    task = get_task(config.task)
     callbacks = list(callbacks or [])
     if store is not None and run_id is None:
-        run_id = store.create(config["task"], config)
+        run_id = store.create(config.task, config)
     elif store is not None:
         store.set_status(run_id, "running")
     try:
@@ -79,13 +80,13 @@ def run_experiment(
             _embed_progress(callbacks, done, total)
 
         config, fitted = fit_to_data(config, task.train_size(data))
-        spec = get_spec(config["task"], config["model"])
+        spec = get_spec(config.task, config.model)
         stop = StopFlag(stop_event)
 
-        def start(config: dict[str, Any]) -> tuple[nn.Module, nn.Module, Any, bool]:
+        def start(config: RunConfig) -> tuple[nn.Module, nn.Module, Any, bool]:
             return _start(task, spec, config, data, store, rank, embed_progress)
 
-        if config.get("lr_search") and not spec.closed_form:  # a few short runs on validation pick the lr first
+        if config.lr_search and not spec.closed_form:  # a few short runs on validation pick the lr first
             if strategy.world_size > 1:
                 raise ValueError("the learning-rate search trains in one process: set the DDP processes to 1")
             config, details_extra["lr_search"] = search_lr(config, lambda c: start(c)[1:3], stop, callbacks)
@@ -114,7 +115,7 @@ def run_experiment(
         details["closed_form"] = spec.closed_form  # optimizer, learning rate, epochs and batch size played no part
         details["settings_note"] = fitted
         details["world_size"] = strategy.world_size  # processes that trained it (DDP)
-        if trainer.status == "finished" and config.get("baseline", True):  # a stopped run ends now
+        if trainer.status == "finished" and config.baseline:  # a stopped run ends now
             baseline = run_baseline(task, data, config, metrics, artifacts)
             if baseline is not None:
                 details["baseline"] = baseline
@@ -123,7 +124,7 @@ def run_experiment(
                 run_id,
                 {
                     "model": model.state_dict(),
-                    "config": config,
+                    "config": config.to_dict(),  # a plain dict: checkpoints load with weights_only=True
                     "meta": data.meta,
                     "epoch": len(trainer.history),
                     "optimizer": trainer.optimizer.state_dict() if trainer.optimizer else {},
@@ -172,16 +173,16 @@ def _validation_only(trainer: Trainer, model: nn.Module, data, config, store, ru
     )
 
 
-def _start(task, spec, config: dict[str, Any], data, store: RunStore | None, rank: int, embed_progress) -> tuple:
+def _start(task, spec, config: RunConfig, data, store: RunStore | None, rank: int, embed_progress) -> tuple:
     """A fresh model as a run starts it: (the model, the module that trains, its objective, head only?). Seeded;
     fine-tuned from its source run when it has one; with a frozen backbone, the head alone on the backbone's
     embeddings (computed once, cached on disk)."""
-    seed_everything(config.get("seed", 0))  # the model's initial weights come from the seed too
+    seed_everything(config.seed)  # the model's initial weights come from the seed too
     model = task.build_model(config, data.meta)
-    if config.get("init_from") and rank == 0:  # under DDP the other ranks start from rank 0's weights
+    if config.init_from and rank == 0:  # under DDP the other ranks start from rank 0's weights
         if store is None:
             raise ValueError("fine-tuning from a run needs the run store")
-        transfer_weights(model, store.load_checkpoint(config["init_from"])["model"])
+        transfer_weights(model, store.load_checkpoint(config.init_from)["model"])
     objective = task.make_objective(config, data)
     head_only = None if spec.closed_form else head_training(model, objective, config, data, embed_progress)
     return (model, *head_only, True) if head_only is not None else (model, model, objective, False)

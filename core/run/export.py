@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.run.settings import RunConfig
 from core.run.store import RunStore
 from core.tasks import get_task, load_run_model
 
@@ -175,9 +176,9 @@ def export_run(
     `examples` defaults to 16 inputs of the run's own test split (the data is loaded again).
     """
     model, ckpt = load_run_model(store, run_id)
-    config = ckpt["config"]
+    config = RunConfig.from_dict(ckpt["config"])
     if examples is None:
-        examples = example_batch(config["task"], get_task(config["task"]).load_data(config))
+        examples = example_batch(config.task, get_task(config.task).load_data(config))
     exporters = {"onnx": export_onnx, "torchscript": export_torchscript}
     folder = store.run_dir(run_id)
     folder.mkdir(parents=True, exist_ok=True)  # made here, then kept with the run's files (core/run/artifacts.py)

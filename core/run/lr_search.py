@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from core.eval.metric_info import metric
 from core.run.config import RUN_OPTIONS
+from core.run.settings import RunConfig
 from core.run.training import Callback, Diverged, StopFlag, Trainer
 
 # An optimizer's usual learning rate relative to Adam's, to centre the search when a race changes the optimizer:
@@ -92,12 +94,12 @@ def best_lr(tried: Sequence[dict[str, Any]], higher_is_better: bool) -> float | 
 
 
 def search_lr(
-    config: dict[str, Any],
-    prepare: Callable[[dict[str, Any]], tuple[Any, Any]],
+    config: RunConfig,
+    prepare: Callable[[RunConfig], tuple[Any, Any]],
     stop: StopFlag,
     callbacks: Sequence[Callback] = (),
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Try each of `config["lr_search"]`'s learning rates for a fraction of the epochs on the training split, score
+) -> tuple[RunConfig, dict[str, Any]]:
+    """Try each of `config.lr_search`'s learning rates for a fraction of the epochs on the training split, score
     each on the validation split; returns the config to train (at the best lr, the search done) and the record.
 
     A best rate at the edge of those tried is followed by up to SEARCH_EXTEND more half-decade steps that way, so a
@@ -106,9 +108,9 @@ def search_lr(
     button, Ctrl-C) ends the search and is passed on to the real run, which then stops at its first batch. The short
     runs train in one process (run_experiment refuses a search under DDP).
     """
-    queue = list(config["lr_search"])
-    key, higher = score_key(config["task"])
-    epochs = search_epochs(config["epochs"])
+    queue = list(config.lr_search)
+    key, higher = score_key(config.task)
+    epochs = search_epochs(config.epochs)
     tried: list[dict[str, Any]] = []
     complete = True
     while queue:
@@ -121,25 +123,25 @@ def search_lr(
             key, higher = "val_loss", False
         score = found.pop("scores").get(key)
         tried.append({**found, "score": float(score) if score is not None and math.isfinite(score) else None})
-        if not queue and len(tried) < len(config["lr_search"]) + SEARCH_EXTEND:
+        if not queue and len(tried) < len(config.lr_search) + SEARCH_EXTEND:
             queue = [lr for lr in [_beyond(tried, higher)] if lr is not None]
     chosen = best_lr(tried, higher)
     record = {
         "metric": key,
         "epochs": epochs,
         "tried": tried,
-        "asked": config["lr"],
-        "chosen": chosen if chosen is not None else config["lr"],
+        "asked": config.lr,
+        "chosen": chosen if chosen is not None else config.lr,
         "complete": complete,
     }
-    return {**config, "lr": record["chosen"], "lr_search": []}, record
+    return replace(config, lr=record["chosen"], lr_search=[]), record
 
 
 def _try(config, lr: float, epochs: int, prepare, stop: StopFlag, progress: Callback) -> dict[str, Any] | None:
     """One short run at `lr`: its validation scores as the weights ended (None: it was stopped)."""
     from core.run.config import train_config
 
-    short = {**config, "lr": lr, "epochs": epochs, "lr_search": []}
+    short = replace(config, lr=lr, epochs=epochs, lr_search=[])
     trained, objective = prepare(short)
     trainer = Trainer(trained, objective, train_config(short), [progress, stop])
     try:

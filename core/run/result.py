@@ -7,6 +7,8 @@ from typing import Any
 
 from torch import nn
 
+from core.run.settings import RunConfig
+
 
 @dataclass
 class RunResult:
@@ -18,4 +20,4 @@ class RunResult:
     seconds: float = 0.0
     model: nn.Module | None = None
     stop_reason: str | None = None
-    config: dict[str, Any] = field(default_factory=dict)  # what trained, after the small-data rule
+    config: RunConfig | None = None  # what trained, after the small-data rule

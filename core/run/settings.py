@@ -7,6 +7,7 @@ links, the keys a model's spec may recommend) derives its list from here. It imp
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -116,6 +117,16 @@ class RunConfig(TrainConfig):
         kind="int",
         help="train in this many processes at once under torchrun, each on its slice of every batch (DDP)",
     )
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any]) -> RunConfig:
+        """A stored config (the store's JSON, a checkpoint's dict) as a RunConfig. Runs stored before a setting
+        existed take its default (before `split_seed`, a run split by its `seed`); a stored key that is no longer a
+        setting is dropped, so old runs in a user's store still open."""
+        names = {f.name for f in fields(cls)}
+        known = {k: v for k, v in stored.items() if k in names}
+        known.setdefault("split_seed", known.get("seed", 0))
+        return cls(**known)
 
 
 RUN_OPTIONS: dict[str, Option] = config_options(RunConfig)

@@ -28,6 +28,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.pool import NullPool
 
 from core.run.artifacts import ArtifactStore
+from core.run.settings import RunConfig
 
 DB_URL_ENV = "DLSTUDIO_DB_URL"
 ARTIFACTS_URL_ENV = "DLSTUDIO_ARTIFACTS_URL"
@@ -323,18 +324,18 @@ class RunStore:
             self.artifacts.fs.rm(tmp)
         return len(stale)
 
-    def create(self, task: str, config: dict[str, Any], status: str = "running") -> str:
+    def create(self, task: str, config: RunConfig, status: str = "running") -> str:
         """A new run; its id is readable (time, task, model) and unique: a random part of 32 bits, drawn again in
         the rare case another process took the same id within the same second."""
         for attempt in range(5):
-            run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{task}-{config.get('model', 'model')}-{secrets.token_hex(4)}"
+            run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{task}-{config.model or 'model'}-{secrets.token_hex(4)}"
             row = {
                 "id": run_id,
                 "task": task,
-                "dataset": config.get("dataset") or config.get("data"),
-                "model": config.get("model"),
+                "dataset": config.dataset or config.data,
+                "model": config.model,
                 "status": status,
-                "config": json.dumps(config),
+                "config": json.dumps(config.to_dict()),
                 "created": self._now,
                 **self._this_process(),
             }
@@ -390,14 +391,14 @@ class RunStore:
         details: dict[str, Any],
         seconds: float,
         error: str | None = None,
-        config: dict[str, Any] | None = None,
+        config: RunConfig | None = None,
     ) -> None:
         """Record how a run ended; `config` replaces the stored one when the run trained with other settings
         than were asked for (the small-data batch rule)."""
         values = {"status": status, "metrics": json.dumps(metrics), "details": json.dumps(details)}
         values.update(seconds=seconds, finished=self._now, error=error)
         if config is not None:
-            values["config"] = json.dumps(config)
+            values["config"] = json.dumps(config.to_dict())
         with self._connect() as db:
             db.execute(runs_table.update().where(runs_table.c.id == run_id).values(**values))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # annotations only: listing the tasks must not import PyTorch
     import torch
     from torch import nn
 
+    from core.run.settings import RunConfig
     from core.run.store import RunStore
     from core.run.training import Objective
 
@@ -66,30 +67,28 @@ class TaskSpec:
         return self.metric_labels.get(metric_name) or metric(metric_name).label
 
 
-def split_seed(config: dict[str, Any]) -> int:
-    """The seed of a config's train/val/test split; runs stored before `split_seed` existed split by `seed`."""
-    return int(config.get("split_seed", config.get("seed", 0)))
-
-
 class Task(Protocol):
     """What the experiment runner needs from a task module."""
 
     name: str
     spec: TaskSpec
 
-    def load_data(self, config: dict[str, Any], progress: Callable[[int, int], None] | None = None) -> Any:
-        """Load and split the data named by config['dataset'] or config['data']; has `.meta`. A long load
-        (a large folder) tells `progress(done, total)` how far it got."""
+    def load_data(
+        self, config: RunConfig, progress: Callable[[int, int], None] | None = None, **data_settings: Any
+    ) -> Any:
+        """Load and split the data named by config.dataset or config.data; has `.meta`. A long load (a large
+        folder) tells `progress(done, total)` how far it got. `data_settings`: what `data_settings(config)` gave,
+        when the caller worked it out before (a page caches data by them)."""
 
-    def data_settings(self, config: dict[str, Any]) -> dict[str, Any]:
+    def data_settings(self, config: RunConfig) -> dict[str, Any]:
         """What of a run's config, beyond its split, decides the data it loads (image: the side a folder is decoded
         at, from the model's pretrained weights); a page loads and caches data by these."""
 
-    def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module: ...
+    def build_model(self, config: RunConfig, meta: dict[str, Any]) -> nn.Module: ...
 
-    def make_objective(self, config: dict[str, Any], data: Any) -> Objective: ...
+    def make_objective(self, config: RunConfig, data: Any) -> Objective: ...
 
-    def fit_closed_form(self, model: nn.Module, data: Any, config: dict[str, Any]) -> None:
+    def fit_closed_form(self, model: nn.Module, data: Any, config: RunConfig) -> None:
         """Fit a model that is not trained by gradient descent (scikit-learn, counting, a linear solve)."""
 
     def evaluate(self, model: nn.Module, data: Any) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]]:
@@ -151,9 +150,11 @@ def run_headline(run: dict[str, Any]) -> str:
 
 def load_run_model(store: RunStore, run_id: str) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a finished run's model from its checkpoint; returns (model in eval mode, checkpoint)."""
+    from core.run.settings import RunConfig
+
     ckpt = store.load_checkpoint(run_id)
-    config = ckpt["config"]
-    fresh = {**config, "init_from": None, "weights_path": None, "pretrained": None}  # the checkpoint holds them
-    model = get_task(config["task"]).build_model(fresh, ckpt["meta"])
+    config = RunConfig.from_dict(ckpt["config"])
+    fresh = replace(config, init_from=None, weights_path=None, pretrained=None)  # the checkpoint holds them
+    model = get_task(config.task).build_model(fresh, ckpt["meta"])
     model.load_state_dict(ckpt["model"])
     return model.eval(), ckpt

@@ -12,6 +12,7 @@ from torch import nn
 from core.eval.metrics import classification_ci95, classification_metrics, footprint, interval_note, worst_mistakes
 from core.models import spec_of
 from core.models.embeddings import backbone_frozen, can_embed, embeddings
+from core.run.settings import RunConfig
 
 
 class ClassificationTask:
@@ -19,10 +20,10 @@ class ClassificationTask:
 
     predict_batch = 512
 
-    def fit_closed_form(self, model: nn.Module, data, config: dict[str, Any]) -> None:
+    def fit_closed_form(self, model: nn.Module, data, config: RunConfig) -> None:
         # a model that picks its hyper-parameters (the SVM's C and gamma) does so on the validation split only
         val = {"val": (data.x["val"], data.y["val"])} if spec_of(model).uses_validation else {}
-        model.fit_sklearn(data.x["train"], data.y["train"], seed=config.get("seed", 0), **val)
+        model.fit_sklearn(data.x["train"], data.y["train"], seed=config.seed, **val)
 
     @torch.no_grad()
     def predict_proba(self, model: nn.Module, x: torch.Tensor) -> np.ndarray:
@@ -34,7 +35,7 @@ class ClassificationTask:
         out = [torch.softmax(model(x[i : i + step].to(device)), 1).cpu() for i in range(0, len(x), step)]
         return torch.cat(out).numpy()
 
-    def data_settings(self, config: dict[str, Any]) -> dict[str, Any]:
+    def data_settings(self, config: RunConfig) -> dict[str, Any]:
         return {}
 
     def train_size(self, data) -> int:

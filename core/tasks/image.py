@@ -18,8 +18,8 @@ from core.data.folders import coverage_note, index_folder, open_data_path, split
 from core.data.image_cache import decoded_pixels
 from core.data.images import SHAPES, make_shapes, to_array
 from core.models import freeze_backbone, get_model, get_spec
+from core.run.settings import RunConfig
 from core.run.training import TensorClassification
-from core.tasks import split_seed
 from core.tasks.classification import ClassificationTask
 from core.tasks.specs.image import SPEC
 
@@ -88,14 +88,12 @@ def load_folder(
     return ImageData(root.name, x, y, index.class_names, note)
 
 
-def decode_size(config: dict[str, Any]) -> int:
+def decode_size(config: RunConfig) -> int:
     """The side a folder's images are decoded at: the input size of the pretrained weights the run starts from (their
     transforms' crop, 224 for ImageNet: a fact of the model's spec), else USER_IMAGE_SIZE. Decoding a photo straight
     to 224 keeps the detail the backbone was trained on; decoding to 32 and resizing it up would throw it away."""
-    if config.get("image_size"):  # given by a page, which worked it out from the same config (data_settings)
-        return int(config["image_size"])
-    spec = get_spec("image", config["model"]) if config.get("model") else None
-    return (spec.input_size(config.get("pretrained")) if spec else None) or USER_IMAGE_SIZE
+    spec = get_spec("image", config.model) if config.model else None
+    return (spec.input_size(config.pretrained) if spec else None) or USER_IMAGE_SIZE
 
 
 def load_bundled(name: str, seed: int = 0) -> ImageData:
@@ -156,25 +154,28 @@ class ImageTask(ClassificationTask):
     name = "image"
     spec = SPEC
 
-    def load_data(self, config: dict[str, Any], progress: Callable[[int, int], None] | None = None) -> ImageData:
-        if config.get("data"):
-            return load_folder(config["data"], split_seed(config), decode_size(config), progress)
-        return load_bundled(config.get("dataset") or SPEC.dataset_names[0], split_seed(config))
+    def load_data(
+        self, config: RunConfig, progress: Callable[[int, int], None] | None = None, image_size: int | None = None
+    ) -> ImageData:
+        """`image_size`: a folder's decode size, given by a page that worked it out from the config (data_settings)."""
+        if config.data:
+            return load_folder(config.data, config.split_seed, image_size or decode_size(config), progress)
+        return load_bundled(config.dataset or SPEC.dataset_names[0], config.split_seed)
 
-    def data_settings(self, config: dict[str, Any]) -> dict[str, Any]:
+    def data_settings(self, config: RunConfig) -> dict[str, Any]:
         """A folder's decode size (the bundled sets have their own sizes)."""
-        return {"image_size": decode_size(config)} if config.get("data") else {}
+        return {"image_size": decode_size(config)} if config.data else {}
 
-    def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
-        opts = dict(config.get("model_options") or {})
+    def build_model(self, config: RunConfig, meta: dict[str, Any]) -> nn.Module:
+        opts = dict(config.model_options)
         freeze = opts.pop("freeze_backbone", False)
-        if config.get("weights_path"):
-            opts["weights_path"] = config["weights_path"]
-        elif config.get("pretrained"):
-            opts["pretrained"] = get_spec("image", config["model"]).pretrained
+        if config.weights_path:
+            opts["weights_path"] = config.weights_path
+        elif config.pretrained:
+            opts["pretrained"] = get_spec("image", config.model).pretrained
         model = get_model(
             "image",
-            config["model"],
+            config.model,
             channels=meta["channels"],
             size=meta["size"],
             num_classes=len(meta["class_names"]),
@@ -184,10 +185,9 @@ class ImageTask(ClassificationTask):
             freeze_backbone(model)
         return model
 
-    def make_objective(self, config: dict[str, Any], data: ImageData) -> TensorClassification:
-        aug = config.get("augment") or {}
+    def make_objective(self, config: RunConfig, data: ImageData) -> TensorClassification:
         return TensorClassification(
-            data.x["train"], data.y["train"], data.x["val"], data.y["val"], augment=make_augment(**aug)
+            data.x["train"], data.y["train"], data.x["val"], data.y["val"], augment=make_augment(**config.augment)
         )
 
 

@@ -33,8 +33,8 @@ from core.eval.ranking import (
 )
 from core.models import get_model, get_spec, spec_of
 from core.models.recsys import SCORE_USERS, Recommender, learned_size
+from core.run.settings import RunConfig
 from core.run.training import Objective
-from core.tasks import split_seed
 from core.tasks.specs.recsys import SPEC
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
@@ -307,10 +307,10 @@ def sample_negatives(
 class RecsysObjective(Objective):
     """Shared: validation ranking metrics every epoch; subclasses add a loss. Baselines use this one as it is."""
 
-    def __init__(self, data: RecsysData, config: dict[str, Any]) -> None:
+    def __init__(self, data: RecsysData, config: RunConfig) -> None:
         self.data = data
-        self.options = {**get_spec("recsys", config["model"]).option_defaults(), **(config.get("model_options") or {})}
-        self.generator = torch.Generator().manual_seed(int(config.get("seed", 0)))
+        self.options = {**get_spec("recsys", config.model).option_defaults(), **config.model_options}
+        self.generator = torch.Generator().manual_seed(config.seed)
         train = data.splits["train"]
         self.seen = SeenPairs(train.users, train.items, data.n_users, data.n_items)
 
@@ -424,7 +424,7 @@ class PointwiseObjective(RecsysObjective):
 class SequenceObjective(RecsysObjective):
     """SASRec: predict each next item of a user's time-ordered training history (cross-entropy over all items)."""
 
-    def __init__(self, data: RecsysData, config: dict[str, Any]) -> None:
+    def __init__(self, data: RecsysData, config: RunConfig) -> None:
         super().__init__(data, config)
         self.inputs, self.targets = self.windows(int(self.options.get("max_len", 50)))
 
@@ -483,25 +483,24 @@ class RecsysTask:
     name = "recsys"
     spec = SPEC
 
-    def load_data(self, config: dict[str, Any], progress: Callable[[int, int], None] | None = None) -> RecsysData:
-        protocol = config.get("protocol", "random")
-        if config.get("data"):
-            return load_interactions(config["data"], split_seed(config), protocol=protocol)
-        return load_bundled(config.get("dataset") or "movies", split_seed(config), protocol)
+    def load_data(self, config: RunConfig, progress: Callable[[int, int], None] | None = None) -> RecsysData:
+        if config.data:
+            return load_interactions(config.data, config.split_seed, protocol=config.protocol)
+        return load_bundled(config.dataset or "movies", config.split_seed, config.protocol)
 
-    def data_settings(self, config: dict[str, Any]) -> dict[str, Any]:
+    def data_settings(self, config: RunConfig) -> dict[str, Any]:
         return {}
 
-    def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
-        spec = get_spec("recsys", config["model"])
-        options = spec.check_options(config.get("model_options") or {})
+    def build_model(self, config: RunConfig, meta: dict[str, Any]) -> nn.Module:
+        spec = get_spec("recsys", config.model)
+        options = spec.check_options(config.model_options)
         common = {k: meta[k] for k in ("n_users", "n_items", "n_train", "global_mean", "rating_min", "rating_max")}
         return get_model("recsys", spec.name, **common, **options)
 
-    def make_objective(self, config: dict[str, Any], data: RecsysData) -> RecsysObjective:
-        return OBJECTIVES.get(get_spec("recsys", config["model"]).objective, RecsysObjective)(data, config)
+    def make_objective(self, config: RunConfig, data: RecsysData) -> RecsysObjective:
+        return OBJECTIVES.get(get_spec("recsys", config.model).objective, RecsysObjective)(data, config)
 
-    def fit_closed_form(self, model: nn.Module, data: RecsysData, config: dict[str, Any]) -> None:
+    def fit_closed_form(self, model: nn.Module, data: RecsysData, config: RunConfig) -> None:
         train = data.splits["train"]
         prepare(model, data)
         model.fit(train.users.numpy(), train.items.numpy(), train.ratings.numpy())

@@ -34,8 +34,8 @@ from core.data.folders import (
 from core.data.speakers import UNREAD, read_speakers, speaker_groups
 from core.models import freeze_backbone, get_model, get_spec
 from core.models.speech import MFCC, LogMel
+from core.run.settings import RunConfig
 from core.run.training import TensorClassification
-from core.tasks import split_seed
 from core.tasks.classification import ClassificationTask
 from core.tasks.specs.speech import SPEC
 
@@ -311,26 +311,25 @@ class SpeechTask(ClassificationTask):
     spec = SPEC
     predict_batch = 256
 
-    def load_data(self, config: dict[str, Any], progress: Callable[[int, int], None] | None = None) -> SpeechData:
-        group_by = config.get("group_by", "auto")
-        if config.get("data"):
-            return load_folder(config["data"], split_seed(config), group_by=group_by, progress=progress)
-        return load_bundled(config.get("dataset") or SPEC.dataset_names[0], split_seed(config), group_by)
+    def load_data(self, config: RunConfig, progress: Callable[[int, int], None] | None = None) -> SpeechData:
+        if config.data:
+            return load_folder(config.data, config.split_seed, group_by=config.group_by, progress=progress)
+        return load_bundled(config.dataset or SPEC.dataset_names[0], config.split_seed, config.group_by)
 
-    def build_model(self, config: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
-        model_spec = get_spec("speech", config["model"])
-        opts = dict(config.get("model_options") or {})
+    def build_model(self, config: RunConfig, meta: dict[str, Any]) -> nn.Module:
+        model_spec = get_spec("speech", config.model)
+        opts = dict(config.model_options)
         freeze = opts.pop("freeze_backbone", False)
-        masks = spec_augment_options(config.get("augment") or {})
+        masks = spec_augment_options(config.augment)
         if masks and not model_spec.closed_form:
             opts["spec_augment"] = masks
-        if config.get("weights_path"):
-            opts["weights_path"] = config["weights_path"]
-        elif config.get("pretrained"):
+        if config.weights_path:
+            opts["weights_path"] = config.weights_path
+        elif config.pretrained:
             opts["pretrained"] = model_spec.pretrained
         model = get_model(
             "speech",
-            config["model"],
+            config.model,
             num_classes=len(meta["class_names"]),
             sample_rate=meta["sample_rate"],
             clip_samples=meta["clip_samples"],
@@ -340,9 +339,9 @@ class SpeechTask(ClassificationTask):
             freeze_backbone(model)
         return model
 
-    def make_objective(self, config: dict[str, Any], data: SpeechData) -> TensorClassification:
+    def make_objective(self, config: RunConfig, data: SpeechData) -> TensorClassification:
         augment = make_augment(
-            **(config.get("augment") or {}),
+            **config.augment,
             sample_rate=data.meta["sample_rate"],
             source_rate=data.meta.get("source_rate", data.meta["sample_rate"]),
         )
