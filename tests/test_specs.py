@@ -247,3 +247,24 @@ def test_closed_form_fits_go_through_the_trainer_with_the_same_events(tmp_path):
     result = run_experiment(make_config("image", "logreg", device="cpu"), RunStore(tmp_path / "runs"), [Recorder()])
     assert seen == ["fit_start", "epoch 1", "fit_end:finished"]
     assert result.details["closed_form"] and result.metrics["accuracy"] > 0.9
+
+
+def test_a_bundled_set_added_to_a_spec_loads_through_the_task_with_no_other_edit(monkeypatch):
+    """A DatasetSpec says how its set loads: one entry in the task's spec, no branch anywhere else."""
+    import dataclasses
+
+    import core.tasks.image as image
+    from core.run.settings import RunConfig
+    from core.tasks import DatasetSpec
+
+    def stripes(name: str, seed: int = 0):
+        x = np.stack([np.full((1, 8, 8), i % 2, np.float32) for i in range(40)])
+        return image._split_set(name, x, np.arange(40) % 2, ["dark", "light"], seed)
+
+    tiny = DatasetSpec("stripes", "40 plain 8x8 images, dark or light", stripes)
+    monkeypatch.setattr(image, "SPEC", dataclasses.replace(image.SPEC, datasets=(*image.SPEC.datasets, tiny)))
+    data = image.TASK.load_data(RunConfig(task="image", dataset="stripes", split_seed=3))
+    assert data.class_names == ["dark", "light"] and data.meta["dataset"] == "stripes"
+    assert sum(len(y) for y in data.y.values()) == 40
+    with pytest.raises(ValueError, match="unknown image dataset 'plaid'; choose one of digits, faces, shapes, stripes"):
+        image.TASK.load_data(RunConfig(task="image", dataset="plaid"))

@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from core.data import DataError
 from core.eval.metric_info import metric
 from core.run.options import Option
 
@@ -24,12 +25,23 @@ if TYPE_CHECKING:  # annotations only: listing the tasks must not import PyTorch
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A bundled dataset: its name, what it is, and facts that settings depend on."""
+    """A bundled dataset: its name, what it is, how it loads, and facts that settings depend on."""
 
     name: str
     description: str
+    # its loader, or the loader's "module:function" path (imported when the set loads, so listing the specs imports
+    # no PyTorch); called with the set's name and its task's settings (seed, ...), it returns the task's split data
+    loader: Callable[..., Any] | str
     mirror_safe: bool = True  # False: a mirrored example means something else (a mirrored digit is not a digit)
     bright_on_dark: bool = False  # images are bright strokes on a dark ground: a photo of ink on paper is inverted
+
+    def load(self, **settings: Any) -> Any:
+        """The set, split as its task's `settings` say (seed, group_by, protocol)."""
+        loader = self.loader
+        if isinstance(loader, str):
+            module, _, name = loader.partition(":")
+            loader = getattr(importlib.import_module(module), name)
+        return loader(self.name, **settings)
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,13 @@ class TaskSpec:
 
     def dataset(self, name: str | None) -> DatasetSpec | None:
         return next((d for d in self.datasets if d.name == name), None)
+
+    def bundled(self, name: str) -> DatasetSpec:
+        """The bundled set `name`; an unknown name is an error naming the sets there are."""
+        found = self.dataset(name)
+        if found is None:
+            raise DataError(f"unknown {self.name} dataset {name!r}; choose one of {', '.join(self.dataset_names)}")
+        return found
 
     @property
     def dataset_names(self) -> list[str]:

@@ -43,27 +43,32 @@ class ImageData:
         self.meta = {"channels": int(c), "size": int(h), "class_names": self.class_names, "dataset": self.name}
 
 
-def _bundled(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    if name == "digits":
-        d = load_digits()
-        return (d.images[:, None] / 16.0).astype(np.float32), d.target, [str(i) for i in range(10)]
-    if name == "faces":
-        from skimage.data import lfw_subset  # shipped inside scikit-image: no download
-
-        x = lfw_subset().astype(np.float32)[:, None]
-        return x, np.array([0] * 100 + [1] * 100), ["face", "not a face"]
-    if name == "shapes":
-        x, y = make_shapes()
-        return x, y, list(SHAPES)
-    raise DataError(f"unknown image dataset {name!r}; choose one of {', '.join(SPEC.dataset_names)}")
+def digits_set(name: str, seed: int = 0) -> ImageData:
+    """scikit-learn's 8x8 handwritten digits, scaled to [0, 1]."""
+    d = load_digits()
+    return _split_set(name, (d.images[:, None] / 16.0).astype(np.float32), d.target, [str(i) for i in range(10)], seed)
 
 
-def _split(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[dict, dict]:
+def faces_set(name: str, seed: int = 0) -> ImageData:
+    """scikit-image's LFW subset: 100 faces, then 100 other patches."""
+    from skimage.data import lfw_subset  # shipped inside scikit-image: no download
+
+    x = lfw_subset().astype(np.float32)[:, None]
+    return _split_set(name, x, np.array([0] * 100 + [1] * 100), ["face", "not a face"], seed)
+
+
+def shapes_set(name: str, seed: int = 0) -> ImageData:
+    """The generated colour shapes (core.data.images.make_shapes)."""
+    x, y = make_shapes()
+    return _split_set(name, x, y, list(SHAPES), seed)
+
+
+def _split_set(name: str, x: np.ndarray, y: np.ndarray, classes: list[str], seed: int) -> ImageData:
+    """A bundled set's arrays, split 70/10/20 stratified by `seed`."""
     parts = stratified_split(y, seed)
-    return (
-        {k: torch.from_numpy(x[v]) for k, v in parts.items()},
-        {k: torch.from_numpy(y[v]).long() for k, v in parts.items()},
-    )
+    xs = {k: torch.from_numpy(x[v]) for k, v in parts.items()}
+    ys = {k: torch.from_numpy(y[v]).long() for k, v in parts.items()}
+    return ImageData(name, xs, ys, classes, "seeded stratified split 70/10/20 (train/validation/test)")
 
 
 def load_folder(
@@ -97,9 +102,8 @@ def decode_size(config: RunConfig) -> int:
 
 
 def load_bundled(name: str, seed: int = 0) -> ImageData:
-    x, y, classes = _bundled(name)
-    xs, ys = _split(x, y, seed)
-    return ImageData(name, xs, ys, classes, "seeded stratified split 70/10/20 (train/validation/test)")
+    """A bundled set, loaded as its spec says."""
+    return SPEC.bundled(name).load(seed=seed)
 
 
 def make_augment(shift: float = 0.0, rotate: float = 0.0, flip: bool = False):

@@ -197,11 +197,15 @@ def load_interactions(
 
 
 def load_bundled(name: str, seed: int = 0, protocol: str = "random") -> RecsysData:
-    if name not in SPEC.dataset_names:
-        raise DataError(f"unknown recommendation dataset {name!r}; choose one of {', '.join(SPEC.dataset_names)}")
+    """A bundled set, loaded as its spec says."""
+    return SPEC.bundled(name).load(seed=seed, protocol=protocol)
+
+
+def load_sample(name: str, seed: int = 0, protocol: str = "random") -> RecsysData:
+    """A bundled set's loader: ratings.csv and items.csv under sample_data/<name>/, made by scripts/make_<name>.py."""
     folder = SAMPLE_DATA / name
     if not (folder / "ratings.csv").exists():
-        raise DataError(f"{name}: the bundled set is missing; run scripts/make_movies.py to generate it")
+        raise DataError(f"{name}: the bundled set is missing; run scripts/make_{name}.py to generate it")
     return load_interactions(folder / "ratings.csv", seed, folder / "items.csv", name=name, protocol=protocol)
 
 
@@ -486,7 +490,7 @@ class RecsysTask:
     def load_data(self, config: RunConfig, progress: Callable[[int, int], None] | None = None) -> RecsysData:
         if config.data:
             return load_interactions(config.data, config.split_seed, protocol=config.protocol)
-        return load_bundled(config.dataset or "movies", config.split_seed, config.protocol)
+        return load_bundled(config.dataset or SPEC.dataset_names[0], config.split_seed, config.protocol)
 
     def data_settings(self, config: RunConfig) -> dict[str, Any]:
         return {}

@@ -194,11 +194,15 @@ def _test_shares_speakers(index: FolderIndex, groups: np.ndarray) -> bool:
 
 
 def load_bundled(name: str, seed: int = 0, group_by: str = "auto") -> SpeechData:
-    if name not in SPEC.dataset_names:
-        raise DataError(f"unknown speech dataset {name!r}; choose one of {', '.join(SPEC.dataset_names)}")
+    """A bundled set, loaded as its spec says."""
+    return SPEC.bundled(name).load(seed=seed, group_by=group_by)
+
+
+def load_sample(name: str, seed: int = 0, group_by: str = "auto") -> SpeechData:
+    """A bundled set's loader: its folder under sample_data/, made by scripts/make_<name>.py."""
     folder = SAMPLE_DATA / name
     if not folder.is_dir():
-        raise DataError(f"{name}: bundled data missing at {folder}; regenerate it with scripts/make_commands.py")
+        raise DataError(f"{name}: bundled data missing at {folder}; regenerate it with scripts/make_{name}.py")
     return load_folder(folder, seed, name, group_by)
 
 

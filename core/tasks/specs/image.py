@@ -14,11 +14,18 @@ SPEC = TaskSpec(
         DatasetSpec(
             "digits",
             "scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes)",
+            "core.tasks.image:digits_set",
             mirror_safe=False,
             bright_on_dark=True,
         ),
-        DatasetSpec("faces", "scikit-image's LFW subset, 25x25: face vs not a face (200 images)"),
-        DatasetSpec("shapes", "generated 32x32 colour shapes: " + ", ".join(SHAPES) + " (1,800 images)"),
+        DatasetSpec(
+            "faces", "scikit-image's LFW subset, 25x25: face vs not a face (200 images)", "core.tasks.image:faces_set"
+        ),
+        DatasetSpec(
+            "shapes",
+            "generated 32x32 colour shapes: " + ", ".join(SHAPES) + " (1,800 images)",
+            "core.tasks.image:shapes_set",
+        ),
     ),
     default_model="cnn_bn",
     primary_metric="accuracy",

@@ -8,7 +8,11 @@ SPEC = TaskSpec(
     icon=":material/movie:",
     blurb="From ratings to personal top-10 lists, measured the way the field measures.",
     datasets=(
-        DatasetSpec("movies", "synthetic MovieLens-100k-like ratings: 943 users, 1,682 films with titles and genres"),
+        DatasetSpec(
+            "movies",
+            "synthetic MovieLens-100k-like ratings: 943 users, 1,682 films with titles and genres",
+            "core.tasks.recsys:load_sample",
+        ),
     ),
     default_model="ease",  # the best top-10 here, fitted in a second; the others train with live curves
     primary_metric="ndcg@10",

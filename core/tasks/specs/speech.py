@@ -13,6 +13,7 @@ SPEC = TaskSpec(
             "commands",
             "spoken commands yes no up down left right on off stop go + _silence_ "
             "(synthesised with espeak-ng, 352 one-second clips at 16 kHz)",
+            "core.tasks.speech:load_sample",
             mirror_safe=False,
         ),
     ),
