@@ -69,7 +69,7 @@ def main() -> None:
         write_images(Path(tmp) / "photos", args.images // len(SHAPES))
         seed_cache()
         base = {"data": str(Path(tmp) / "photos"), "pretrained": "imagenet", "baseline": False}
-        frozen = {**base, "model_options": {"freeze_backbone": True}}
+        frozen = {**base, "freeze_backbone": True}
         print(f"| {args.images} images, {MODEL}, {args.threads} threads | run s | training s | head only |")
         print("|---|---|---|---|")
         first = timed(make_config("image", MODEL, **frozen))

@@ -92,7 +92,7 @@ def test_command_for_parses_back_to_the_same_config(monkeypatch):
             patience=3,
             max_batches=5,
             augment={"shift": 0.1, "rotate": 10.0, "flip": True},
-            model_options={"freeze_backbone": True},
+            freeze_backbone=True,
             weights_path="/w/resnet18.pth",
             init_from="20260101-000000-image-resnet18-abcd",
             device="cpu",

@@ -154,7 +154,7 @@ def test_speech_encoder_head_trains_on_cached_embeddings(tiny_wav2vec2, tmp_path
 
     state = seed_speech_cache(tiny_wav2vec2)
     make_folder(tmp_path / "words", per_class=6)
-    given = {"model_options": {"freeze_backbone": True}, "epochs": 2, "baseline": False}
+    given = {"freeze_backbone": True, "epochs": 2, "baseline": False}
     config = make_config("speech", "wav2vec2_base", data=str(tmp_path / "words"), pretrained="librispeech", **given)
     result = run_experiment(config, RunStore(tmp_path / "runs"))
     assert result.details["head_only"] and 0 <= result.metrics["accuracy"] <= 1
@@ -223,7 +223,7 @@ def test_frozen_backbone_trains_the_head_on_cached_embeddings(tmp_path):
     """A second run of another what-if variant reads the embeddings back; the saved model is the whole network
     with the trained head, and its test metrics come from the whole network."""
     store = RunStore(tmp_path / "runs")
-    given = {"model_options": {"freeze_backbone": True}, "epochs": 2, "baseline": False, "max_batches": 2}
+    given = {"freeze_backbone": True, "epochs": 2, "baseline": False, "max_batches": 2}
     first = run_experiment(make_config("image", "resnet18", **given), store)
     assert first.details["head_only"] and len(list(cache_dir().glob("*.npy"))) == 3  # train, validation, test
     ckpt = store.load_checkpoint(first.run_id)
@@ -278,7 +278,7 @@ def test_the_cli_line_of_a_pretrained_run_parses_back_to_its_config(monkeypatch)
     from core.run.experiment import RunResult
 
     seed_cache(get_spec("image", "efficientnet_b0").pretrained)
-    config = make_config("image", "efficientnet_b0", pretrained="imagenet", model_options={"freeze_backbone": True})
+    config = make_config("image", "efficientnet_b0", pretrained="imagenet", freeze_backbone=True)
     line = command_for(config)
     assert "--pretrained imagenet" in line and "--freeze-backbone" in line
     seen = []
@@ -302,7 +302,7 @@ def test_a_reloaded_pretrained_run_preprocesses_as_it_trained(tmp_path):
     seed_cache(get_spec("image", "efficientnet_b0").pretrained)
     store = RunStore(tmp_path / "runs")
     config = make_config("image", "efficientnet_b0", dataset="faces", pretrained="imagenet", epochs=1, baseline=False,
-                         model_options={"freeze_backbone": True})  # fmt: skip
+                         freeze_backbone=True)  # fmt: skip
     result = run_experiment(config, store)
     cache_file(get_spec("image", "efficientnet_b0").pretrained).unlink()  # another machine: no weights file
     model, _ = load_run_model(store, result.run_id)
@@ -323,7 +323,7 @@ def test_a_job_reports_the_embedding_pass(tmp_path):
     seed_cache(get_spec("image", "mobilenet_v3_small").pretrained)
     jobs = JobManager(RunStore(tmp_path / "runs"), max_workers=1)
     try:
-        given = {"model_options": {"freeze_backbone": True}, "epochs": 1, "baseline": False}
+        given = {"freeze_backbone": True, "epochs": 1, "baseline": False}
         job = jobs.submit(make_config("image", "mobilenet_v3_small", dataset="faces", pretrained="imagenet", **given))
         jobs.wait(job.id, timeout=240)
         assert job.status == "finished", job.error
@@ -356,7 +356,7 @@ def test_a_folder_is_decoded_at_the_pretrained_weights_size_and_cached_per_size(
     store = RunStore(tmp_path / "runs")
     given = {"data": folder, "epochs": 1, "baseline": False, "max_batches": 1}
     pretrained = make_config("image", "mobilenet_v3_small", pretrained="imagenet", **given,
-                             model_options={"freeze_backbone": True})  # fmt: skip
+                             freeze_backbone=True)  # fmt: skip
     small = make_config("image", "cnn_bn", **given)
     first = run_experiment(pretrained, store)
     assert store.load_checkpoint(first.run_id)["meta"]["size"] == 224

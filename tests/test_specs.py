@@ -89,6 +89,7 @@ def test_no_setting_given_means_the_models_spec():
         ({"augment": {"rotate": "abc"}}, "rotate must be a number"),
         ({"augment": {"zoom": 2}}, "unknown augmentation(s): zoom"),
         ({"weights_path": "w.pth"}, "cnn cannot start from a weights file (models that can: mobilenet_v3_small"),
+        ({"freeze_backbone": True}, "cnn has no backbone to freeze (models that have one: mobilenet_v3_small"),
         ({"protocol": "time"}, "protocol is a setting of another task"),
         ({"colour": "red"}, "unknown setting(s): colour"),
     ],
@@ -268,3 +269,20 @@ def test_a_bundled_set_added_to_a_spec_loads_through_the_task_with_no_other_edit
     assert sum(len(y) for y in data.y.values()) == 40
     with pytest.raises(ValueError, match="unknown image dataset 'plaid'; choose one of digits, faces, shapes, stripes"):
         image.TASK.load_data(RunConfig(task="image", dataset="plaid"))
+
+
+def test_a_config_stored_with_freeze_backbone_among_its_model_options_still_loads_and_reproduces():
+    """Before `freeze_backbone` was a run setting it sat in model_options: such a stored config (the store's, a
+    checkpoint's) reads back with it as today's setting, so its command line and rebuilt model freeze as the run did."""
+    from core.run.command import command_for
+    from core.run.config import check_config
+    from core.run.settings import RunConfig
+
+    config = make_config("image", "mobilenet_v3_small", freeze_backbone=True)
+    old = {**config.to_dict(), "model_options": {"freeze_backbone": True}}
+    del old["freeze_backbone"]
+    stored = RunConfig.from_dict(old)
+    assert stored == config and check_config(stored) == config
+    assert "--freeze-backbone" in command_for(stored) and "--option" not in command_for(stored)
+    model = get_task("image").build_model(stored, {"channels": 3, "size": 32, "class_names": ["a", "b"]})
+    assert {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad} == {"head"}

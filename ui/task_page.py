@@ -246,8 +246,7 @@ def model_section(task: str, spec: TaskSpec, dataset: str | None) -> tuple[str, 
         )
         if weights is not None:
             options["weights_path"] = str(save_upload(weights, "weights"))
-        if st.checkbox("Freeze the backbone (train only the new head)", key=f"{task}_freeze"):
-            options["model_options"]["freeze_backbone"] = True
+        options["freeze_backbone"] = option_widget(RUN_OPTIONS["freeze_backbone"], f"{task}_freeze")
     if mspec.closed_form:
         return model, options, defaults
     init = start_from(task, mspec)

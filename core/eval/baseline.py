@@ -68,7 +68,7 @@ def run_baseline(task: Task, data: Any, config: RunConfig, run_metrics: dict, ru
 
 def _fit(task: Task, data: Any, config: RunConfig, name: str):
     # seeded by the split alone: runs on the same split (a race over seeds) share one baseline
-    blank = {"model_options": {}, "weights_path": None, "init_from": None, "pretrained": None}
+    blank = {"model_options": {}, "weights_path": None, "init_from": None, "pretrained": None, "freeze_backbone": False}
     base = replace(config, model=name, seed=config.split_seed, **blank)
     model = task.build_model(base, data.meta)
     task.fit_closed_form(model, data, base)

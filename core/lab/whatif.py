@@ -80,16 +80,16 @@ def _set_model(config: RunConfig, value: str) -> RunConfig:
     races a gradient-trained model with that model's recommended epochs, learning rate and batch size.
     """
     task = config.task
-    keep = {k: v for k, v in config.model_options.items() if k == "freeze_backbone"}
-    keep = keep if get_spec(task, value).accepts_weights else {}
     old, new = make_config(task, config.model), make_config(task, value)
     # Every setting either model's spec sets: one the new model leaves to the run config goes back to that default
     # (a race from crnn_attention to cnn does not keep crnn_attention's example budget).
     keys = {*model_defaults(task, config.model), *model_defaults(task, value), "augment"}
     follow = {k: getattr(new, k) for k in keys if getattr(config, k) == getattr(old, k)}
-    # a model that publishes no such weights starts from scratch
-    pretrained = config.pretrained if get_spec(task, value).publishes(config.pretrained) else None
-    return replace(config, **follow, model=value, model_options=keep, pretrained=pretrained)
+    # a model that publishes no such weights starts from scratch; one without a backbone trains whole
+    spec = get_spec(task, value)
+    pretrained = config.pretrained if spec.publishes(config.pretrained) else None
+    frozen = config.freeze_backbone and spec.can_freeze
+    return replace(config, **follow, model=value, model_options={}, pretrained=pretrained, freeze_backbone=frozen)
 
 
 def _switch(trait: str) -> Callable[[RunConfig, Any], RunConfig]:

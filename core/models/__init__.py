@@ -59,22 +59,23 @@ class ModelSpec:
         own size (a model from scratch, from a weights file, or without published weights)."""
         return self.pretrained.input_size() if self.publishes(source) else None
 
+    @property
+    def can_freeze(self) -> bool:
+        """It has a backbone to freeze (the run setting `freeze_backbone`): the models that take weights, whose last
+        layer is their `head`."""
+        return self.accepts_weights
+
     def option_defaults(self) -> dict[str, Any]:
         return {o.name: o.default for o in self.options}
 
     def check_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """The model options cast and range-checked; unknown names are an error naming the known ones."""
         known = {o.name: o for o in self.options}
-        unknown = sorted(set(options) - set(known) - {"freeze_backbone"})
+        unknown = sorted(set(options) - set(known))
         if unknown:
             shown = ", ".join(known) or "none"
             raise ValueError(f"unknown option(s) for {self.name}: {', '.join(unknown)} (it takes: {shown})")
-        out = {k: known[k].check(v, self.name) for k, v in options.items() if k in known}
-        if "freeze_backbone" in options:
-            if not self.accepts_weights:
-                raise ValueError(f"{self.name} has no backbone to freeze (only models that take weights do)")
-            out["freeze_backbone"] = bool(options["freeze_backbone"])
-        return out
+        return {k: known[k].check(v, self.name) for k, v in options.items()}
 
 
 _SPECS: dict[str, dict[str, ModelSpec]] = {}

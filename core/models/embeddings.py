@@ -120,8 +120,7 @@ def head_training(
 ) -> tuple[nn.Module, Objective] | None:
     """With a frozen backbone and no augmentation: (the head alone, an objective over the cached embeddings of the
     training and validation splits). None where the whole model must run per batch (fine-tuning, augmentation)."""
-    frozen = config.model_options.get("freeze_backbone")
-    if not frozen or not can_embed(model) or getattr(objective, "augment", None) is not None:
+    if not config.freeze_backbone or not can_embed(model) or getattr(objective, "augment", None) is not None:
         return None
     z = {split: embeddings(model, data.x[split], progress)[0] for split in ("train", "val")}
     return HeadOnly(model.head), TensorClassification(z["train"], data.y["train"], z["val"], data.y["val"])

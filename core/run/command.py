@@ -29,8 +29,8 @@ FIRST = ("model", "dataset", "data")  # and first, in this order
 class Flag:
     """How one config key is written on the command line.
 
-    `how`: "value" (`--lr 0.01`), "on" (a switch that sets True), "off" (a switch that sets False), "pairs"
-    (`--option width=64 depth=2`, a dict) or "switch_option" (`--freeze-backbone`, a model option that is a switch).
+    `how`: "value" (`--lr 0.01`), "on" (a switch that sets True), "off" (a switch that sets False) or "pairs"
+    (`--option width=64 depth=2`, a dict).
     """
 
     key: str
@@ -67,7 +67,6 @@ TRAIN_FLAGS: dict[str, Flag] = {
     **{name: _setting_flag(name) for name in RUN_OPTIONS},
     "augment": Flag("augment", "--augment", "pairs", "e.g. shift=0.1 rotate=10 flip=true", metavar="KEY=VALUE"),
     "model_options": Flag("model_options", "--option", "pairs", "model options, e.g. width=64", metavar="KEY=VALUE"),
-    "freeze_backbone": Flag("freeze_backbone", "--freeze-backbone", "switch_option", "train only the new head"),
     "weights_path": Flag(
         "weights_path", "--weights", help="local weights file to start from (transfer learning)", metavar="FILE"
     ),
@@ -90,7 +89,7 @@ def add_train_settings(parser: argparse.ArgumentParser) -> None:
         if f.how == "value":
             parser.add_argument(f.flag, dest=f.dest, type=f.type, choices=f.choices or None, metavar=f.metavar,
                                 help=f.help)  # fmt: skip
-        elif f.how in ("on", "switch_option"):
+        elif f.how == "on":
             parser.add_argument(f.flag, dest=f.dest, action="store_true", default=None, help=f.help)
         elif f.how == "off":
             parser.add_argument(f.flag, dest=f.dest, action="store_false", default=None, help=f.help)
@@ -116,14 +115,10 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
     """The train flags as make_config's keyword arguments (None: not given)."""
     given: dict[str, Any] = {}
     for f in TRAIN_FLAGS.values():
-        if f.key in TASK_AND_MODEL or f.how == "switch_option":
+        if f.key in TASK_AND_MODEL:
             continue
         value = getattr(args, f.dest, None)
         given[f.key] = key_values(value, f.flag) or None if f.how == "pairs" else value
-    options = given.get("model_options") or {}
-    if getattr(args, "freeze_backbone", None):
-        options["freeze_backbone"] = True
-    given["model_options"] = options
     return given
 
 
@@ -148,8 +143,6 @@ def command_for(config: RunConfig) -> str:
             left_out.append(f"{key}={json.dumps(value)}")
         elif f.how == "pairs":
             items = {k: v for k, v in (value or {}).items() if v != (default or {}).get(k)}
-            if key == "model_options" and items.pop("freeze_backbone", False):
-                words.append(TRAIN_FLAGS["freeze_backbone"].flag)
             if items:
                 words += [f.flag, *(f"{k}={_json_word(v)}" for k, v in items.items())]
         elif f.how in ("on", "off"):

@@ -90,6 +90,9 @@ def check_config(config: RunConfig) -> RunConfig:
     if config.weights_path and not spec.accepts_weights:
         takers = ", ".join(n for n in _models_taking_weights(config.task)) or "no model of this task"
         raise ValueError(f"{spec.name} cannot start from a weights file (models that can: {takers})")
+    if out["freeze_backbone"] and not spec.can_freeze:
+        takers = ", ".join(_models_taking_weights(config.task)) or "no model of this task"
+        raise ValueError(f"{spec.name} has no backbone to freeze (models that have one: {takers})")
     return replace(config, **out)
 
 

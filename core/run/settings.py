@@ -56,6 +56,8 @@ class RunConfig(TrainConfig):
     init_from: str | None = None
     weights_path: str | None = None
     pretrained: str | None = None  # the spec's published weights by source ("imagenet"): core.models.pretrained
+    # only for a model with a backbone (its spec's `can_freeze`)
+    freeze_backbone: bool = setting(False, "Freeze the backbone (train only the new head)", kind="bool")
     # learning rates a short search on the validation split tries before the run trains at the best
     # (core.run.lr_search);
     # the stored config of a run that searched holds the lr it chose and an empty list, its details the search
@@ -122,10 +124,14 @@ class RunConfig(TrainConfig):
     def from_dict(cls, stored: Mapping[str, Any]) -> RunConfig:
         """A stored config (the store's JSON, a checkpoint's dict) as a RunConfig. Runs stored before a setting
         existed take its default (before `split_seed`, a run split by its `seed`); a stored key that is no longer a
-        setting is dropped, so old runs in a user's store still open."""
+        setting is dropped, so old runs in a user's store still open. Before `freeze_backbone` was a setting, it
+        sat among the model options."""
         names = {f.name for f in fields(cls)}
         known = {k: v for k, v in stored.items() if k in names}
         known.setdefault("split_seed", known.get("seed", 0))
+        options = dict(known.get("model_options") or {})
+        if "freeze_backbone" in options:
+            known.update(freeze_backbone=bool(options.pop("freeze_backbone")), model_options=options)
         return cls(**known)
 
 

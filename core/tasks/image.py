@@ -172,7 +172,6 @@ class ImageTask(ClassificationTask):
 
     def build_model(self, config: RunConfig, meta: dict[str, Any]) -> nn.Module:
         opts = dict(config.model_options)
-        freeze = opts.pop("freeze_backbone", False)
         if config.weights_path:
             opts["weights_path"] = config.weights_path
         elif config.pretrained:
@@ -185,7 +184,7 @@ class ImageTask(ClassificationTask):
             num_classes=len(meta["class_names"]),
             **opts,
         )
-        if freeze:
+        if config.freeze_backbone:
             freeze_backbone(model)
         return model
 

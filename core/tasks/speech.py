@@ -323,7 +323,6 @@ class SpeechTask(ClassificationTask):
     def build_model(self, config: RunConfig, meta: dict[str, Any]) -> nn.Module:
         model_spec = get_spec("speech", config.model)
         opts = dict(config.model_options)
-        freeze = opts.pop("freeze_backbone", False)
         masks = spec_augment_options(config.augment)
         if masks and not model_spec.closed_form:
             opts["spec_augment"] = masks
@@ -339,7 +338,7 @@ class SpeechTask(ClassificationTask):
             clip_samples=meta["clip_samples"],
             **opts,
         )
-        if freeze:
+        if config.freeze_backbone:
             freeze_backbone(model)
         return model
 
