@@ -8,7 +8,7 @@ import torch
 from core.data import DataError
 from core.data.audio import AUDIO_EXTENSIONS, to_wav_bytes
 from core.models.speech import LogMel
-from core.tasks.speech import clip_features, prepare_clip, spectrogram_saliency
+from core.tasks.speech import clip_features, prepare_clip, recording_band, spectrogram_saliency
 from core.views.charts import probability_bar_figure, spectrogram_figure, waveform_figure
 from ui.inside import speech_inside_tab
 from ui.listen import listen_tab
@@ -41,11 +41,13 @@ def features_section(data) -> None:
     i = st.selectbox("Clip (training split)", range(len(names)), format_func=names.__getitem__, key=f"{P}_clip")
     wave = data.x["train"][i].numpy()
     st.audio(to_wav_bytes(wave, data.meta["sample_rate"]), format="audio/wav")
-    feats = clip_features(wave, data.meta["sample_rate"])
+    band = recording_band(data.meta)
+    feats = clip_features(wave, data.meta["sample_rate"], band)
     c1, c2, c3 = st.columns(3)
     c1.markdown("**Waveform**")
     c1.plotly_chart(waveform_figure(wave, data.meta["sample_rate"]), key=f"{P}_feat_wave")
-    c2.markdown("**Log-mel spectrogram** (40 bins, 10 ms frames)")
+    top = f"0-{band / 1000:g} kHz, " if band else ""
+    c2.markdown(f"**Log-mel spectrogram** (40 bins, {top}10 ms frames)")
     c2.plotly_chart(spectrogram_figure(feats["logmel"], HOP_SECONDS, height=220), key=f"{P}_feat_mel")
     c3.markdown("**MFCC** (20 coefficients, each standardised)")
     m = feats["mfcc"]
@@ -56,6 +58,7 @@ def features_section(data) -> None:
 
 def mistakes_tab(run: dict) -> None:
     files = run["details"].get("mistake_files") or []
+    meta = run_model(run["id"])[1]["meta"]  # the rate and band the model heard the clips at
     cols = st.columns(3)
     for m in worst_mistakes(run, "clips (listen, and look at what it heard)"):
         n = m["n"]
@@ -63,8 +66,8 @@ def mistakes_tab(run: dict) -> None:
             st.markdown(f"true **{plain(m['true'])}** → predicted **{plain(m['pred'])}** ({m['p']:.0%})")
             if n < len(files):
                 st.caption(plain(files[n]))
-            st.audio(to_wav_bytes(m["input"]), format="audio/wav")
-            spec = clip_features(m["input"])["logmel"]
+            st.audio(to_wav_bytes(m["input"], meta["sample_rate"]), format="audio/wav")
+            spec = clip_features(m["input"], meta["sample_rate"], recording_band(meta))["logmel"]
             st.plotly_chart(spectrogram_figure(spec, HOP_SECONDS, height=170), key=f"{P}_mistake_{n}")
 
 

@@ -86,6 +86,23 @@ def test_clip_features_for_display_are_the_models_features():
     np.testing.assert_allclose(model.spectrogram(torch.from_numpy(wave)[None])[0].detach().numpy(), feats["logmel"])
 
 
+@pytest.mark.parametrize("name", ["svm", "crnn_attention"])
+def test_models_of_8_khz_recordings_spend_their_mel_bands_below_4_khz(name):
+    # 8 kHz recordings resampled to 16 kHz hold nothing above 4 kHz: every band goes below it, none to silence
+    meta = {"sample_rate": SR, "source_rate": 8_000, "clip_samples": SR, "class_names": ["a", "b"]}
+    task = get_task("speech")
+    model = task.build_model(make_config("speech", name), meta)
+    high, low = torch.from_numpy(tone(freq=6000.0))[None], torch.from_numpy(tone(freq=1000.0))[None]
+    silent = torch.log(torch.tensor(1e-6))
+    with torch.no_grad():
+        inner = slice(3, -3)  # the frames at the ends hear the tone start and stop: a click, in every band
+        assert model.spectrogram(high)[..., inner].max() < silent + 0.1  # 6 kHz is in no band (but a window's leak)
+        assert (model.spectrogram(low) > 0).any()
+        full = task.build_model(make_config("speech", name), meta | {"source_rate": SR}).spectrogram(high)
+    assert (full[..., inner] > 0).any()  # recordings made at 16 kHz keep the whole band
+    np.testing.assert_allclose(clip_features(tone(freq=1000.0), SR, 4_000.0)["logmel"], model.spectrogram(low)[0])
+
+
 @pytest.mark.parametrize("name", [m for m in SMALL if m not in SKLEARN])
 def test_the_models_ignore_the_recording_level(name):
     # a louder clip shifts the whole log-mel by a constant; every network subtracts each clip's mean first

@@ -20,13 +20,18 @@ LOG_OFFSET = 1e-6  # the same offset torchaudio's MFCC(log_mels=True) uses
 
 
 class LogMel(nn.Module):
-    """Waveform (B, L) -> log-mel spectrogram (B, 40, frames): 30 ms windows every 10 ms, the usual for KWS."""
+    """Waveform (B, L) -> log-mel spectrogram (B, 40, frames): 30 ms windows every 10 ms, the usual for KWS.
 
-    def __init__(self, sample_rate: int = 16_000, n_mels: int = N_MELS) -> None:
+    The mel bands span 0 Hz to `band`, the highest frequency the recordings hold (None: half the sample rate).
+    Recordings made at 8 kHz and resampled to 16 kHz hold nothing above 4 kHz: bands up to 8 kHz would spend a
+    quarter of the 40 on silence, and on the band a microphone at a higher rate hears but training never did.
+    """
+
+    def __init__(self, sample_rate: int = 16_000, n_mels: int = N_MELS, band: float | None = None) -> None:
         super().__init__()
         win, hop = int(0.030 * sample_rate), int(0.010 * sample_rate)
         self.hop_seconds = hop / sample_rate
-        self.mel = T.MelSpectrogram(sample_rate, n_fft=512, win_length=win, hop_length=hop, n_mels=n_mels)
+        self.mel = T.MelSpectrogram(sample_rate, n_fft=512, win_length=win, hop_length=hop, n_mels=n_mels, f_max=band)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         # In float32 even under mixed precision: a power spectrogram overflows float16.
@@ -96,9 +101,15 @@ def centre(logmel: torch.Tensor, per_band: bool = False) -> torch.Tensor:
 class SpeechModel(nn.Module):
     """Waveform in, logits out. `spectrogram` and `classify` are split so saliency can look at the log-mel."""
 
-    def __init__(self, sample_rate: int = 16_000, spec_augment: dict | None = None, band_norm: bool = False) -> None:
+    def __init__(
+        self,
+        sample_rate: int = 16_000,
+        spec_augment: dict | None = None,
+        band_norm: bool = False,
+        band: float | None = None,
+    ) -> None:
         super().__init__()
-        self.logmel = LogMel(sample_rate)
+        self.logmel = LogMel(sample_rate, band=band)
         self.spec_augment = SpecAugment(**(spec_augment or {}))
         self.band_norm = band_norm
 
@@ -139,9 +150,16 @@ class PooledMFCC:
 class PooledMFCCLogReg(PooledMFCC, SklearnLinear):
     """Logistic regression (scikit-learn) on each MFCC's mean and standard deviation over time."""
 
-    def __init__(self, num_classes: int, sample_rate: int = 16_000, spec_augment: dict | None = None, **kw) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        sample_rate: int = 16_000,
+        spec_augment: dict | None = None,
+        band: float | None = None,
+        **kw,
+    ) -> None:
         super().__init__(2 * N_MFCC, num_classes, **kw)
-        self.logmel = LogMel(sample_rate)
+        self.logmel = LogMel(sample_rate, band=band)
         self.mfcc = MFCC()
 
     def classify(self, logmel: torch.Tensor) -> torch.Tensor:
@@ -153,9 +171,11 @@ class PooledMFCCSVM(PooledMFCC, nn.Module):
     picked on the validation split. Scores are SVC's one-vs-rest votes (core.models.svm.RBFSVC): the softmax the
     task takes of them ranks the words, it is not a calibrated probability."""
 
-    def __init__(self, num_classes: int, sample_rate: int = 16_000, spec_augment: dict | None = None) -> None:
+    def __init__(
+        self, num_classes: int, sample_rate: int = 16_000, spec_augment: dict | None = None, band: float | None = None
+    ) -> None:
         super().__init__()
-        self.logmel = LogMel(sample_rate)
+        self.logmel = LogMel(sample_rate, band=band)
         self.mfcc = MFCC()
         self.svm = RBFSVC(2 * N_MFCC, num_classes)
 
@@ -512,6 +532,7 @@ class SpeechEncoderNet(nn.Module):
         weights_path: str | None = None,
         pretrained: Pretrained | None = None,
         spec_augment: dict | None = None,  # a spectrogram augmentation has no spectrogram here to work on
+        band: float | None = None,  # nor a mel band: the encoder hears the waveform as its pretraining did
     ) -> None:
         super().__init__()
         params = getattr(torchaudio.pipelines, bundle)._params

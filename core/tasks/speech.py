@@ -336,6 +336,7 @@ class SpeechTask(ClassificationTask):
             num_classes=len(meta["class_names"]),
             sample_rate=meta["sample_rate"],
             clip_samples=meta["clip_samples"],
+            band=recording_band(meta),
             **opts,
         )
         if config.freeze_backbone:
@@ -354,6 +355,13 @@ class SpeechTask(ClassificationTask):
         return {"mistake_files": [data.files["test"][i] for i in worst] if data.files.get("test") else []}
 
 
+def recording_band(meta: dict[str, Any]) -> float | None:
+    """The highest frequency the training recordings hold (Hz), where it is below the models' Nyquist frequency:
+    the top of the models' mel bands (core.models.speech.LogMel). None: the whole band."""
+    source = meta.get("source_rate", meta["sample_rate"])
+    return source / 2 if source < meta["sample_rate"] else None
+
+
 def prepare_clip(source: bytes | str | Path, name: str, meta: dict[str, Any]) -> torch.Tensor:
     """An uploaded or recorded file -> a (1, clip_samples) input exactly as the model saw in training."""
     wave = load_clip(source, name, meta["sample_rate"], meta["clip_samples"], allow_silent=False)
@@ -361,10 +369,12 @@ def prepare_clip(source: bytes | str | Path, name: str, meta: dict[str, Any]) ->
 
 
 @torch.no_grad()
-def clip_features(wave: np.ndarray | torch.Tensor, sample_rate: int = SAMPLE_RATE) -> dict[str, np.ndarray]:
-    """The features the models compute, for one clip: log-mel (40, frames) and MFCC (20, frames)."""
+def clip_features(
+    wave: np.ndarray | torch.Tensor, sample_rate: int = SAMPLE_RATE, band: float | None = None
+) -> dict[str, np.ndarray]:
+    """The features the models compute, for one clip: log-mel (40, frames) up to `band` Hz and MFCC (20, frames)."""
     wave = torch.as_tensor(wave, dtype=torch.float32).reshape(1, -1)
-    logmel = LogMel(sample_rate)(wave)
+    logmel = LogMel(sample_rate, band=band)(wave)
     return {"logmel": logmel[0].numpy(), "mfcc": MFCC()(logmel)[0].numpy()}
 
 
