@@ -2,7 +2,7 @@
 
 The end-to-end tests drive the real app in headless Chromium and save what they see in tests/screenshots/; this
 script runs them (`pytest -m e2e`, or only the files given) and copies each screenshot the docs show to its place
-under docs/. A docs image that no test takes fails tests/test_layout.py.
+under docs/. A docs image that no test takes fails tests/project/test_layout.py.
 
     .venv/bin/python scripts/screenshots.py                 # every end-to-end test, then copy
     .venv/bin/python scripts/screenshots.py --copy-only     # copy what the last test run saved

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_venv.sh requirements-test.txt
-# PostgreSQL: the run store's tests run on it too (tests/postgres.py starts a throwaway cluster; Debian keeps
+# PostgreSQL: the run store's tests run on it too (tests/support/postgres.py starts a throwaway cluster; Debian keeps
 # initdb under /usr/lib/postgresql/*/bin)
 have_postgres() { command -v initdb >/dev/null || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; }
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/espeak-ng ] || ! have_postgres; then  # espeak-ng: spoken streams

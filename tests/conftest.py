@@ -22,8 +22,8 @@ def isolated_dirs(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def postgres_cluster():
-    """A throwaway PostgreSQL cluster for the session (tests/postgres.py); skipped where none is installed."""
-    from tests.postgres import Cluster, postgres_bin
+    """A throwaway PostgreSQL cluster for the session (tests/support/postgres.py); skipped where none is installed."""
+    from tests.support.postgres import Cluster, postgres_bin
 
     bindir = postgres_bin()
     if bindir is None:
@@ -48,7 +48,7 @@ def store_url(request):
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-BROWSER_FIXTURES = {"app_server", "browser", "page"}  # tests/e2e.py: the real app served, driven by Chromium
+BROWSER_FIXTURES = {"app_server", "browser", "page"}  # tests/support/browser.py: the app served, in Chromium
 
 
 def _kind(item: pytest.Item) -> str:

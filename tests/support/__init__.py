@@ -1,0 +1,1 @@
+"""What the tests share: AppTest and Chromium drivers, waiting, a throwaway PostgreSQL, spoken streams."""
