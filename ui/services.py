@@ -84,7 +84,7 @@ def keep_settings() -> None:
     A copy of every setting lives under "_keep_<key>" and is put back when the widget's own value has
     gone, so leaving a page and coming back finds it as it was. Buttons ("_btn") and uploads ("_file")
     cannot be set, so they are never kept or put back: a button whose key was written in the run that draws
-    it is an error (every button's key ends in "_btn"; tests/test_job_control.py checks).
+    it is an error (every button's key ends in "_btn"; tests/exec/test_job_control.py checks).
     """
     state = st.session_state
     # Read the state once (iterating st.session_state builds its filtered copy each time, and each read and write
