@@ -251,14 +251,14 @@ def _transfer(shots: int, epochs: int) -> dict:
 def _saved_transfer_pair() -> tuple[dict, dict] | None:
     """The latest fine-tuned run and the latest run of the same model and data trained from scratch."""
     runs = [r for r in get_store().list() if r["status"] == "finished"]
-    for tuned in (r for r in runs if r["config"].get("init_from")):
+    for tuned in (r for r in runs if r["config"].init_from):
         for scratch in runs:
             same = (scratch["task"], scratch["dataset"], scratch["model"]) == (
                 tuned["task"],
                 tuned["dataset"],
                 tuned["model"],
             )
-            if same and not scratch["config"].get("init_from"):
+            if same and not scratch["config"].init_from:
                 return scratch, tuned
     return None
 
@@ -274,7 +274,7 @@ def transfer_section() -> None:
         scratch, tuned = pair
         st.markdown(
             f"**Your runs**: {tuned['model']} on {plain(tuned['dataset'])}, from scratch (run {scratch['id']}) and "
-            f"fine-tuned from run {tuned['config']['init_from']} (run {tuned['id']})"
+            f"fine-tuned from run {tuned['config'].init_from} (run {tuned['id']})"
         )
         histories = {"from scratch": get_store().history(scratch["id"]), "fine-tuned": get_store().history(tuned["id"])}
         st.plotly_chart(curves_figure(histories), key=f"{P}_tl_saved")

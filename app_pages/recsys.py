@@ -52,7 +52,7 @@ def data_preview(data) -> None:
 def show_metrics(run: dict) -> None:
     """The numbers with their protocol next to them: top-10 ranking, rating error, what the model costs."""
     metrics, details = run["metrics"], run["details"]
-    protocol = run["config"].get("protocol", "random")
+    protocol = run["config"].protocol
     st.markdown(
         f"**Top-10 ranking** · {details.get('ranking_protocol', ranking_protocol(protocol))}; "
         f"mean over {details.get('test_users', 0):,} test users. "

@@ -12,7 +12,7 @@ from core.eval.baseline import baseline_cells
 from core.eval.metric_info import format_interval, format_metric, metric
 from core.run.command import command_for
 from core.run.export import example_batch, export_run
-from core.run.settings import RunConfig
+from core.run.settings import FIELDS, RunConfig
 from core.run.status import STORED, TESTED
 from core.run.store import ACTIVE
 from core.tasks import get_task
@@ -51,7 +51,7 @@ def filtered_runs(runs: list[dict]) -> list[dict]:
 
 def _training(run: dict, key: str):
     """A training setting, or None for a model fitted in closed form (where it played no part)."""
-    return None if run["details"].get("closed_form") else run["config"].get(key)
+    return None if run["details"].get("closed_form") else getattr(run["config"], key)
 
 
 def runs_table(runs: list[dict]) -> None:
@@ -69,7 +69,7 @@ def runs_table(runs: list[dict]) -> None:
             "optimizer": _training(r, "optimizer"),
             "lr": _training(r, "lr"),
             "epochs": _training(r, "epochs"),
-            "seed": r["config"].get("seed"),
+            "seed": r["config"].seed,
             "training (s)": r.get("seconds"),
             "parameters": r["metrics"].get("parameters"),
             "started": pd.Timestamp(r["created"], unit="s"),
@@ -148,11 +148,11 @@ def compare_view(runs: list[dict]) -> None:
 
 
 def settings_diff(runs: list[dict], labels: list[str]) -> None:
-    keys = list(dict.fromkeys(k for r in runs for k in r["config"]))
-    values = {k: [setting_text(r["config"].get(k)) for r in runs] for k in keys}
-    differ = [k for k in keys if len(set(values[k])) > 1]
+    configs = [r["config"].to_dict() for r in runs]
+    values = {k: [setting_text(c[k]) for c in configs] for k in FIELDS}
+    differ = [k for k in FIELDS if len(set(values[k])) > 1]
     show_all = st.toggle("Show every setting", key=f"{P}_all_settings")
-    shown = keys if show_all else differ
+    shown = FIELDS if show_all else differ
     if not shown:
         st.caption("These runs share every setting.")
         return
@@ -192,10 +192,9 @@ def export_section(run: dict) -> None:
         disabled=not finished,
         help="Each file is loaded back and checked against the trained model on real test inputs.",
     ):
-        config = run["config"]
         with st.spinner("Exporting and checking…"):
             try:
-                examples = export_examples(json.dumps(config, sort_keys=True))
+                examples = export_examples(json.dumps(run["config"].to_dict(), sort_keys=True))
                 exports[run["id"]] = [c.to_dict() for c in export_run(get_store(), run["id"], examples)]
             except Exception as exc:  # the run's data may be gone (a deleted folder): say so
                 st.error(f"Could not export run {run['id']}: {type(exc).__name__}: {plain(exc)}")
@@ -276,7 +275,7 @@ def actions(run: dict) -> None:
         st.markdown(f"Delete run `{run['id']}`, its checkpoint and its files? This cannot be undone.")
         st.button("Delete for good", type="primary", key=f"{P}_delete_btn", on_click=_delete, args=(run["id"],))
     st.markdown("**Reproduce from the command line**")
-    st.code(command_for(RunConfig.from_dict(run["config"])), language="bash", wrap_lines=True)
+    st.code(command_for(run["config"]), language="bash", wrap_lines=True)
     export_section(run)
 
 

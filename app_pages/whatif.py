@@ -273,11 +273,11 @@ def race_results(race: dict, snaps: dict[str, list[dict]]) -> None:
             for label, runs in searched.items():
                 for r in runs:
                     note = search_note(r["details"]["lr_search"])
-                    st.markdown(f"- **{label}** · seed {r['config'].get('seed')}: {note}")
+                    st.markdown(f"- **{label}** · seed {r['config'].seed}: {note}")
     for label, recs in records.items():
         for r in recs:
             if r and r["status"] in ("failed", "diverged", "interrupted", "crashed"):
-                st.error(f"{label} · seed {r['config'].get('seed')}: {plain(r['error'])}")
+                st.error(f"{label} · seed {r['config'].seed}: {plain(r['error'])}")
     st.session_state.setdefault(f"{P}_cost", "train_seconds")
     cost = st.segmented_control("Cost", list(COSTS), format_func=lambda c: COSTS[c], key=f"{P}_cost")
     cost = cost or "train_seconds"

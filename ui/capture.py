@@ -164,7 +164,7 @@ def photo_input(raw: bytes, name: str, meta: dict, face_mode: bool):
 
 def face_mode_toggle(run: dict, key: str) -> bool:
     """Face mode for predictions: on by default when the run trained on face-cropped captures."""
-    default = bool(capture_info(run["config"].get("data")).get("face_mode", False))
+    default = bool(capture_info(run["config"].data).get("face_mode", False))
     return st.toggle(
         "Face mode: crop the face first",
         value=default,

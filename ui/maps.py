@@ -13,6 +13,7 @@ from core.data.audio import to_wav_bytes
 from core.models import get_spec
 from core.models.embeddings import embedding_key, embeddings
 from core.models.pretrained import is_cached
+from core.run.settings import RunConfig
 from core.views.charts import embedding_map_figure
 from core.views.maps import SplitMap, methods, project, split_map
 from ui.services import get_store, run_model
@@ -123,7 +124,7 @@ def pretrained_model(task: str, model: str, source: str, meta_key: tuple, _meta:
     """The chosen model started from its published weights (from the cache), for mapping data before training."""
     from core.tasks import get_task
 
-    return get_task(task).build_model({"task": task, "model": model, "pretrained": source}, _meta).eval()
+    return get_task(task).build_model(RunConfig(task=task, model=model, pretrained=source), _meta).eval()
 
 
 @st.cache_data(show_spinner="Projecting…", max_entries=16)

@@ -98,7 +98,7 @@ def same_data_runs(run: dict[str, Any], name: str) -> list[dict[str, Any]]:
         for r in get_store().list(run["task"])
         if r["status"] in TESTED
         and r["dataset"] == run["dataset"]
-        and r["config"].get("protocol") == run["config"].get("protocol")
+        and r["config"].protocol == run["config"].protocol
         and name in r["metrics"]
     ]
     rows = []

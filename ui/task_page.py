@@ -104,7 +104,7 @@ def split_settings(config: RunConfig) -> dict[str, Any]:
 
 def run_data(run: dict[str, Any]):
     """The data a run was trained on, split as it was; None (with the reason shown) when it cannot be read now."""
-    config = RunConfig.from_dict(run["config"])
+    config = run["config"]
     sized = get_task(config.task).data_settings(config)
     try:
         return load_data(config.task, config.dataset, config.data, 0.0, sized, **split_settings(config))

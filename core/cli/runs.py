@@ -12,7 +12,6 @@ from typing import Any
 
 from core.cli.common import add_runs_flag, metric_lines, text_table
 from core.run.command import command_for
-from core.run.settings import RunConfig
 from core.run.store import RunStore, RunStoreError, database_url
 from core.tasks import run_headline
 from core.views.runs import setting_text
@@ -118,13 +117,13 @@ def cmd_show(args) -> int:
     from core.eval.baseline import baseline_lines  # scipy's statistics: only for the command that prints them
 
     store, run = find_run(args.runs, args.run)
-    config, details = run.get("config") or {}, run.get("details") or {}
+    config, details = run["config"], run.get("details") or {}
     try:
-        command = command_for(RunConfig.from_dict(config))
+        command = command_for(config)
     except (KeyError, ValueError) as exc:  # a model or setting this version no longer has
         command = f"# cannot be rebuilt by this version: {exc}"
     if args.json:
-        print(json.dumps({**run, "command": command}))
+        print(json.dumps({**run, "config": config.to_dict(), "command": command}))
         return 0
     print(f"run {run['id']}")
     seconds = f" · trained {run['seconds']:.1f} s" if run.get("seconds") else ""
@@ -143,7 +142,7 @@ def cmd_show(args) -> int:
         print("details:")
         print("\n".join(f"  {n}" for n in notes))
     print("settings:")
-    print("\n".join(f"  {k:16s} {setting_text(v)}" for k, v in config.items()))
+    print("\n".join(f"  {k:16s} {setting_text(v)}" for k, v in config.to_dict().items()))
     print("reproduce:")
     print(f"  {command}")
     return 0

@@ -9,7 +9,6 @@ import time
 from core.cli.common import INTERRUPTED, add_backend_flags, add_data_flags, add_runs_flag, text_table
 from core.lab.tune import MAX_TRIALS, PRUNERS, TUNABLE, TuneSpec, parse_search, storage_url, trials_table
 from core.run.command import add_train_settings, command_for, train_options
-from core.run.settings import RunConfig
 from core.run.store import RunStore
 
 
@@ -125,12 +124,12 @@ def _report(args, tuner, seconds: float, interrupted: bool) -> int:
     best_run = attrs.get("best_run")
     if best_run:
         best = study.trials[attrs["best_trial"]]
-        run = RunStore(args.runs).get(best_run) or {}
+        run = RunStore(args.runs).get(best_run)
         out.update(best={"trial": best.number, "params": best.params, "value": best.value}, best_run=best_run)
-        out["metrics"] = run.get("metrics", {})
+        out["metrics"] = run["metrics"] if run else {}
         print(f"best: trial {best.number} {spec.metric} {best.value:.4f} with {best.params}")
         print(f"tested once as run {best_run}: {_test_line(out['metrics'], spec.task)}")
-        print(f"reproduce: {command_for(RunConfig.from_dict(run.get('config', {})))}")
+        print(f"reproduce: {command_for(run['config']) if run else 'the run was deleted'}")
     elif attrs.get("best_error") or tuner.error:
         print(f"no best run: {attrs.get('best_error') or tuner.error}", file=sys.stderr)
     if args.json:

@@ -431,7 +431,7 @@ def _outcome(store, run_id, returncode, tail, trainer: LaunchedRun, follow: _Fol
         run.get("seconds") or 0.0,
         None,  # the model is in the run's checkpoint
         details.get("stop_reason"),
-        RunConfig.from_dict(run["config"]),  # as it trained (the fit-to-data rule), read back from the store
+        run["config"],  # as it trained (the fit-to-data rule), read back from the store
     )
 
 

@@ -290,7 +290,7 @@ def snapshots(race: dict[str, Any], jobs, store) -> dict[str, list[dict[str, Any
                     "status": record["status"] if record else "deleted",
                     "history": store.history(entry["run"]) if record else [],
                     "epoch": 0,
-                    "epochs": (record or {}).get("config", {}).get("epochs"),
+                    "epochs": record["config"].epochs if record else None,
                     "error": (record or {}).get("error"),
                 }
             snaps.append({**snap, "run_id": entry["run"], "seed": entry["seed"]})

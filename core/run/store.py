@@ -443,6 +443,7 @@ class RunStore:
         return self.artifacts.read(run_id, name) if self.artifacts.exists(run_id, name) else None
 
     def get(self, run_id: str) -> dict[str, Any] | None:
+        """The run's row: its config a RunConfig, its metrics and details dicts; None for an unknown id."""
         with self._connect() as db:
             row = db.execute(sa.select(runs_table).where(runs_table.c.id == run_id)).first()
         return _row_to_dict(row) if row else None
@@ -477,7 +478,10 @@ def job_store(task: dict[str, Any]) -> RunStore:
 
 
 def _row_to_dict(row: sa.Row) -> dict[str, Any]:
+    """A stored row as the store hands it out: the config read back (and an old one brought up to date) by
+    RunConfig.from_dict, the metrics and details as dicts."""
     out = dict(row._mapping)
-    for key in ("config", "metrics", "details"):
+    for key in ("metrics", "details"):
         out[key] = json.loads(out[key]) if out.get(key) else {}
+    out["config"] = RunConfig.from_dict(json.loads(out["config"]))  # never empty: the column is NOT NULL
     return out

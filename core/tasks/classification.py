@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from core.eval.metrics import classification_ci95, classification_metrics, footprint, interval_note, worst_mistakes
-from core.models import spec_of
+from core.models import freeze_backbone, spec_of
 from core.models.embeddings import backbone_frozen, can_embed, embeddings
 from core.run.settings import RunConfig
 
@@ -19,6 +19,18 @@ class ClassificationTask:
     """Base for tasks whose data has `x`/`y` split dicts, `class_names`, `split_note` and `meta`."""
 
     predict_batch = 512
+
+    def new_model(self, config: RunConfig, meta: dict[str, Any]) -> nn.Module:
+        """The task's model for `config`, with its published or given weights, as the task builds it."""
+        raise NotImplementedError
+
+    def build_model(self, config: RunConfig, meta: dict[str, Any]) -> nn.Module:
+        """The run's model (`new_model`), its backbone frozen when the run trains only the head: one place for
+        every classification task."""
+        model = self.new_model(config, meta)
+        if config.freeze_backbone:
+            freeze_backbone(model)
+        return model
 
     def fit_closed_form(self, model: nn.Module, data, config: RunConfig) -> None:
         # a model that picks its hyper-parameters (the SVM's C and gamma) does so on the validation split only

@@ -17,7 +17,7 @@ from core.data import DataError
 from core.data.folders import coverage_note, index_folder, open_data_path, split_index, stratified_split
 from core.data.image_cache import decoded_pixels
 from core.data.images import SHAPES, make_shapes, to_array
-from core.models import freeze_backbone, get_model, get_spec
+from core.models import get_model, get_spec
 from core.run.settings import RunConfig
 from core.run.training import TensorClassification
 from core.tasks.classification import ClassificationTask
@@ -170,13 +170,13 @@ class ImageTask(ClassificationTask):
         """A folder's decode size (the bundled sets have their own sizes)."""
         return {"image_size": decode_size(config)} if config.data else {}
 
-    def build_model(self, config: RunConfig, meta: dict[str, Any]) -> nn.Module:
+    def new_model(self, config: RunConfig, meta: dict[str, Any]) -> nn.Module:
         opts = dict(config.model_options)
         if config.weights_path:
             opts["weights_path"] = config.weights_path
         elif config.pretrained:
             opts["pretrained"] = get_spec("image", config.model).pretrained
-        model = get_model(
+        return get_model(
             "image",
             config.model,
             channels=meta["channels"],
@@ -184,9 +184,6 @@ class ImageTask(ClassificationTask):
             num_classes=len(meta["class_names"]),
             **opts,
         )
-        if config.freeze_backbone:
-            freeze_backbone(model)
-        return model
 
     def make_objective(self, config: RunConfig, data: ImageData) -> TensorClassification:
         return TensorClassification(

@@ -186,7 +186,7 @@ def popularity_summary(top: np.ndarray, item_counts: np.ndarray, head: float = 0
 
 def run_protocol(run: dict[str, Any]) -> str:
     """The split protocol a recommendation run was scored under ("random" for runs from before there was a choice)."""
-    return (run.get("details") or {}).get("protocol") or (run.get("config") or {}).get("protocol") or "random"
+    return (run.get("details") or {}).get("protocol") or run["config"].protocol
 
 
 def runs_table(runs: list[dict[str, Any]], protocol: str | None = None) -> pd.DataFrame:

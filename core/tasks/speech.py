@@ -32,7 +32,7 @@ from core.data.folders import (
     split_index,
 )
 from core.data.speakers import UNREAD, read_speakers, speaker_groups
-from core.models import freeze_backbone, get_model, get_spec
+from core.models import get_model, get_spec
 from core.models.speech import MFCC, LogMel
 from core.run.settings import RunConfig
 from core.run.training import TensorClassification
@@ -320,7 +320,7 @@ class SpeechTask(ClassificationTask):
             return load_folder(config.data, config.split_seed, group_by=config.group_by, progress=progress)
         return load_bundled(config.dataset or SPEC.dataset_names[0], config.split_seed, config.group_by)
 
-    def build_model(self, config: RunConfig, meta: dict[str, Any]) -> nn.Module:
+    def new_model(self, config: RunConfig, meta: dict[str, Any]) -> nn.Module:
         model_spec = get_spec("speech", config.model)
         opts = dict(config.model_options)
         masks = spec_augment_options(config.augment)
@@ -330,7 +330,7 @@ class SpeechTask(ClassificationTask):
             opts["weights_path"] = config.weights_path
         elif config.pretrained:
             opts["pretrained"] = model_spec.pretrained
-        model = get_model(
+        return get_model(
             "speech",
             config.model,
             num_classes=len(meta["class_names"]),
@@ -339,9 +339,6 @@ class SpeechTask(ClassificationTask):
             band=recording_band(meta),
             **opts,
         )
-        if config.freeze_backbone:
-            freeze_backbone(model)
-        return model
 
     def make_objective(self, config: RunConfig, data: SpeechData) -> TensorClassification:
         augment = make_augment(

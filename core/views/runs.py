@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.eval.metric_info import metric
+from core.run.settings import FIELDS
 from core.tasks import get_task, run_headline
 
 SORTS = {
@@ -94,11 +95,13 @@ def setting_text(value: Any) -> str:
 def short_labels(runs: list[dict[str, Any]]) -> list[str]:
     """Name compared runs by what tells them apart (the fewest differing settings, up to three, model first),
     else by model and id."""
-    keys = list(dict.fromkeys(["model", "dataset", "data", *(k for r in runs for k in r["config"])]))
-    differ = [k for k in keys if len({json.dumps(r["config"].get(k), sort_keys=True) for r in runs}) > 1]
+    configs = [r["config"].to_dict() for r in runs]
+    keys = list(dict.fromkeys(["model", "dataset", "data", *FIELDS]))
+    differ = [k for k in keys if len({json.dumps(c[k], sort_keys=True) for c in configs}) > 1]
     labels = [r["model"] for r in runs]
     for n in range(1, 4):
-        labels = [" · ".join(f"{k} {setting_text(r['config'].get(k))}" for k in differ[:n]) or r["model"] for r in runs]
+        said = [" · ".join(f"{k} {setting_text(c[k])}" for k in differ[:n]) for c in configs]
+        labels = [text or r["model"] for text, r in zip(said, runs)]
         if len(set(labels)) == len(labels):
             break
     if len(set(labels)) < len(labels):

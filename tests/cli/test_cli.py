@@ -252,7 +252,7 @@ def test_race_prints_variants_and_a_verdict(tmp_path, capsys):
     assert "SGD" in out.splitlines()[1] and "Test accuracy" in out.splitlines()[0]  # the table above the JSON
     stored = {r["id"]: r for r in RunStore(tmp_path).list()}
     assert {v["runs"][0] for v in race["variants"]} == set(stored)
-    assert {r["config"]["optimizer"] for r in stored.values()} == {"sgd", "adam"}
+    assert {r["config"].optimizer for r in stored.values()} == {"sgd", "adam"}
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,6 @@ from core.models import get_spec
 from core.run.command import command_for
 from core.run.config import make_config
 from core.run.experiment import run_experiment
-from core.run.settings import RunConfig
 from core.run.store import RunStore
 from core.tasks import get_task, task_specs
 from core.views.report import run_report
@@ -121,7 +120,7 @@ def test_the_cli_json_show_and_report_carry_the_baseline(tmp_path, capsys):
         main(["train", "image", "--model", "mlp", "--max-batches", "1", "--no-baseline", "--runs", runs, "--json"]) == 0
     )
     off = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    stored = RunConfig.from_dict(store.get(off["run_id"])["config"])
+    stored = store.get(off["run_id"])["config"]
     assert off["baseline"] is None and "--no-baseline" in command_for(stored)
 
 

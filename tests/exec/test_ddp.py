@@ -67,7 +67,7 @@ def test_two_gloo_processes_train_one_run_like_one_process(tmp_path):
     runs = RunStore(tmp_path / "two").list()
     assert [r["id"] for r in runs] == [two["run_id"]]  # one run, written by rank 0 alone
     run = runs[0]
-    assert run["config"]["nproc_per_node"] == 2 and run["details"]["world_size"] == 2
+    assert run["config"].nproc_per_node == 2 and run["details"]["world_size"] == 2
     assert (tmp_path / "two" / two["run_id"] / "checkpoint.pt").exists()
     assert len(RunStore(tmp_path / "two").history(two["run_id"])) == 2
     # The same global batches and learning rate: the same model within seed noise (per-rank dropout, and the

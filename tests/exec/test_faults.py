@@ -185,5 +185,5 @@ def test_two_processes_writing_one_store_at_once_both_land(tmp_path):
     store = RunStore(tmp_path)
     runs = store.list()
     assert len(runs) == 50 and {r["status"] for r in runs} == {"finished"}
-    assert {r["config"]["data"] for r in runs} == {f"writer{w.pid}" for w in writers}
+    assert {r["config"].data for r in runs} == {f"writer{w.pid}" for w in writers}
     assert all(len(store.history(r["id"])) == 3 for r in runs)

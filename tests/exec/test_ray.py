@@ -51,7 +51,7 @@ def test_a_race_runs_as_ray_tasks_and_lands_in_the_store(local_ray, tmp_path, ca
         assert [h["epoch"] for h in store.history(run_id)] == [1]
         assert store.load_checkpoint(run_id)["model"] and store.load_artifacts(run_id)["probs"].shape[1] == 10
         (search,) = variant["lr_search"]  # each variant at its own best lr: the search came back with the task
-        assert run["details"]["lr_search"] == search and run["config"]["lr"] == search["chosen"]
+        assert run["details"]["lr_search"] == search and run["config"].lr == search["chosen"]
 
 
 def test_a_run_on_ray_prints_the_json_line_and_stops_when_asked(local_ray, tmp_path, capsys):

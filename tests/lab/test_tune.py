@@ -209,7 +209,7 @@ def test_the_best_trial_is_the_only_run_that_reads_the_test_split(tmp_path, monk
     assert "accuracy" in runs[best]["metrics"]  # tested
     trials = [r for r in runs.values() if r["id"] != best]
     assert all("accuracy" not in r["metrics"] and "val_accuracy" in r["metrics"] for r in trials)
-    assert runs[best]["config"]["lr"] == pytest.approx(tuner.study.best_trial.params["lr"])
+    assert runs[best]["config"].lr == pytest.approx(tuner.study.best_trial.params["lr"])
 
 
 def test_the_cli_tunes_with_a_tiny_budget(tmp_path, capsys):

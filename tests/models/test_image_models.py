@@ -151,7 +151,7 @@ def test_checkpoint_round_trip_and_fine_tune_from_a_run(tmp_path):
     copied, skipped = transfer_weights(fresh, ckpt["model"])
     assert skipped == 2  # only the new head (weight, bias) starts fresh
     assert torch.equal(fresh.features[0][0].weight, model.features[0][0].weight)
-    assert store.get(tuned.run_id)["config"]["init_from"] == result.run_id
+    assert store.get(tuned.run_id)["config"].init_from == result.run_id
 
 
 @pytest.mark.parametrize("name", ["cnn", "mlp"])

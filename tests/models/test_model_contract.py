@@ -14,7 +14,6 @@ from core.models import get_spec, list_models, spec_of
 from core.run.command import command_for
 from core.run.config import make_config
 from core.run.experiment import run_experiment
-from core.run.settings import RunConfig
 from core.run.store import RunStore
 from core.tasks import get_task, load_run_model, task_names
 
@@ -95,5 +94,5 @@ def test_every_model_builds_fits_stores_reloads_and_describes_itself(data_of, tm
     metrics = out[0] if isinstance(out, tuple) else out
     assert metrics[primary] == pytest.approx(result.metrics[primary], abs=1e-6)
 
-    line = command_for(RunConfig.from_dict(store.get(result.run_id)["config"]))
+    line = command_for(store.get(result.run_id)["config"])
     assert line.startswith(f"python -m core train {task}") and f"--model {model}" in line

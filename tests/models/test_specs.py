@@ -153,7 +153,7 @@ def test_a_tiny_folder_trains_with_the_fitted_batch_and_the_run_records_it(tmp_p
     config = make_config("image", "cnn_bn", data=str(tmp_path / "tiny"), epochs=1, device="cpu")
     result = run_experiment(config, store)
     assert result.config.batch_size == 8 and "batch size 64 → 8" in result.details["settings_note"]
-    assert store.get(result.run_id)["config"]["batch_size"] == 8  # the stored run says what trained
+    assert store.get(result.run_id)["config"].batch_size == 8  # the stored run says what trained
 
 
 def tiny_objective(n=600, val=600):

@@ -58,14 +58,14 @@ def test_racing_two_optimizers_ends_with_a_verdict_and_a_table():
     assert any(c.value == OWN_LR_NOTE for c in at.caption)  # the one sentence beside the verdict
     table = at.dataframe[-1].value
     runs = RunStore(runs_dir()).list()
-    chosen = {o: sorted({r["details"]["lr_search"]["chosen"] for r in runs if r["config"]["optimizer"] == o})
+    chosen = {o: sorted({r["details"]["lr_search"]["chosen"] for r in runs if r["config"].optimizer == o})
               for o in ("sgd", "adam")}  # fmt: skip
     assert set(table["variant"]) == {at_best_lr("SGD", chosen["sgd"]), at_best_lr("Adam", chosen["adam"])}
     assert all(" at its best lr " in v for v in table["variant"]) and list(table["seeds"]) == ["2/2", "2/2"]
     assert table["accuracy"].between(0, 100).all()  # in percent
     assert len(runs) == 4 and {r["status"] for r in runs} == {"finished"}  # the search's short runs are no runs
-    assert {r["config"]["seed"] for r in runs} == {0, 1}
-    assert all(r["config"]["lr"] == r["details"]["lr_search"]["chosen"] for r in runs)
+    assert {r["config"].seed for r in runs} == {0, 1}
+    assert all(r["config"].lr == r["details"]["lr_search"]["chosen"] for r in runs)
     assert at.query_params["values_optimizer"] == ["sgd", "adam"]
 
 
@@ -146,5 +146,5 @@ def test_from_scratch_races_fine_tuned_from_a_saved_run():
     assert at.multiselect(key="whatif_values_init_from").value == ["", source]
     summary = race_to_verdict(at)
     assert "from scratch" in summary and f"fine-tuned from run {source[-4:]}" in summary
-    tuned = [r for r in RunStore(runs_dir()).list() if r["config"]["init_from"] == source]
+    tuned = [r for r in RunStore(runs_dir()).list() if r["config"].init_from == source]
     assert len(tuned) == 1 and tuned[0]["status"] == "finished"

@@ -106,7 +106,7 @@ def test_a_run_searches_on_validation_then_trains_once_at_the_best(tmp_path, mon
     assert result.config.lr == record["chosen"] and result.config.lr_search == []
     assert len(result.history) == 5 and tested == [1]  # the real run's epochs only; the test split read once
     stored = RunStore(tmp_path).get(result.run_id)
-    assert stored["config"]["lr"] == record["chosen"] and stored["details"]["lr_search"] == record
+    assert stored["config"].lr == record["chosen"] and stored["details"]["lr_search"] == record
 
 
 def test_stop_during_the_search_stops_the_run(tmp_path):
@@ -137,7 +137,7 @@ def test_cli_race_trains_each_variant_at_its_best_lr(tmp_path, capsys):
         assert v["shown"] == f"{v['label']} at its best lr {record['chosen']:g}"
         assert 5 <= len(record["tried"]) <= 5 + SEARCH_EXTEND and record["metric"] == "val_accuracy"
         stored = RunStore(tmp_path).get(v["runs"][0])
-        assert stored["config"]["lr"] == record["chosen"]
+        assert stored["config"].lr == record["chosen"]
     assert "at its best lr" in race["verdict"] and OWN_LR_NOTE in out and "at its best lr" in out.splitlines()[1]
     assert "10 short runs on the validation split" in err and "tried on the validation split for 1 epoch each" in err
 
@@ -150,7 +150,7 @@ def test_cli_race_same_lr_trains_every_variant_at_the_base_lr(tmp_path, capsys):
     race = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [v["shown"] for v in race["variants"]] == ["SGD", "Adam"]
     assert all(v["lr_search"] == [] for v in race["variants"]) and "at its best lr" not in race["verdict"]
-    assert {r["config"]["lr"] for r in RunStore(tmp_path).list()} == {0.01}
+    assert {r["config"].lr for r in RunStore(tmp_path).list()} == {0.01}
 
 
 @pytest.mark.parametrize("vary", ["lr=0.001,0.01", "init_from=scratch"])

@@ -24,23 +24,35 @@ def test_a_run_survives_a_restart(tmp_path, store_url):
     assert run["status"] == "finished"
     assert run["metrics"]["accuracy"] == result.metrics["accuracy"]
     assert [h["epoch"] for h in again.history(result.run_id)] == [1, 2]
-    assert run["config"]["model"] == "mlp"
+    assert run["config"].model == "mlp"
     assert again.load_artifacts(result.run_id)["probs"].shape[1] == 10
 
 
+def test_the_store_hands_back_the_run_config_it_stored(tmp_path, store_url):
+    """The config travels typed: saved as a RunConfig, read back (get and list) as an equal RunConfig."""
+    store = RunStore(tmp_path, db_url=store_url)
+    config = make_config("image", "mlp", seed=3, augment={"shift": 0.1})
+    run_id = store.create("image", config)
+    assert isinstance(store.get(run_id)["config"], RunConfig)
+    assert store.get(run_id)["config"] == config
+    assert [r["config"] for r in store.list()] == [config]
+
+
 def test_a_run_stored_by_an_older_version_still_opens_as_a_run_config(tmp_path):
-    """A stored config that lacks a newer setting (`split_seed`: such runs split by their seed) and holds one that
-    no longer exists loads, with the missing setting at its default and the removed one dropped."""
+    """A stored config that lacks a newer setting (`split_seed`: such runs split by their seed), holds one that
+    no longer exists and keeps `freeze_backbone` among its model options reads back as a RunConfig: the missing
+    setting at its default, the removed one dropped, the model option the setting."""
     store = RunStore(tmp_path)
-    run_id = store.create("image", make_config("image", "mlp"))
-    newer = ("split_seed", "protocol")
-    old = {k: v for k, v in make_config("image", "mlp", seed=7).to_dict().items() if k not in newer}
-    stored = json.dumps({**old, "colour": "red"})
+    run_id = store.create("image", make_config("image", "resnet18"))
+    newer = ("split_seed", "protocol", "freeze_backbone")
+    old = {k: v for k, v in make_config("image", "resnet18", seed=7).to_dict().items() if k not in newer}
+    stored = json.dumps({**old, "colour": "red", "model_options": {"freeze_backbone": True}})
     with store._connect() as db:
         db.execute(sa.text("UPDATE runs SET config=:c WHERE id=:id"), {"c": stored, "id": run_id})
-    config = RunConfig.from_dict(store.get(run_id)["config"])
-    assert config == make_config("image", "mlp", seed=7, split_seed=7)
-    assert command_for(config).startswith("python -m core train image --model mlp")
+    config = store.get(run_id)["config"]
+    assert config == make_config("image", "resnet18", seed=7, split_seed=7, freeze_backbone=True)
+    assert store.list()[0]["config"] == config
+    assert command_for(config).startswith("python -m core train image --model resnet18")
 
 
 def test_run_left_running_by_a_dead_process_is_marked_interrupted(tmp_path, store_url):

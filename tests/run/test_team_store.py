@@ -76,9 +76,7 @@ def test_four_writers_at_once_into_one_store_lose_nothing(tmp_path, shared_url):
     runs = store.list()
     assert len(runs) == WRITERS * RUNS_EACH and len({r["id"] for r in runs}) == WRITERS * RUNS_EACH
     assert {r["status"] for r in runs} == {"finished"}
-    by_writer = {
-        w.pid: sorted(r["config"]["seed"] for r in runs if r["config"]["data"] == f"writer{w.pid}") for w in writers
-    }
+    by_writer = {w.pid: sorted(r["config"].seed for r in runs if r["config"].data == f"writer{w.pid}") for w in writers}
     assert all(done == list(range(RUNS_EACH)) for done in by_writer.values())
     assert all([h["epoch"] for h in store.history(r["id"])] == [1, 2] for r in runs)
 

@@ -346,7 +346,7 @@ def test_runs_table_compares_only_runs_of_one_protocol():
     def run(run_id, protocol, ndcg):
         details = {"protocol": protocol} if protocol else {}  # older runs have none: they were random
         return {"id": run_id, "model": "pop", "dataset": "movies", "status": "finished",
-                "metrics": {"ndcg@10": ndcg}, "details": details, "config": {}}  # fmt: skip
+                "metrics": {"ndcg@10": ndcg}, "details": details, "config": RunConfig(task="recsys")}  # fmt: skip
 
     runs = [run("a", "random", 0.1), run("b", "time", 0.3), run("c", None, 0.2)]
     assert runs_table(runs)["protocol"].tolist() == ["random", "random", "time"]
@@ -492,6 +492,8 @@ def test_popularity_summary_runs_table_and_star_scale():
          "details": {}},
         {"id": "c", "model": "bpr", "dataset": "movies", "status": "failed", "metrics": {}, "details": {}},
     ]  # fmt: skip
+    for r in runs:
+        r["config"] = RunConfig(task="recsys", model=r["model"])  # as the store hands a run out
     table = runs_table(runs)
     assert table["run"].tolist() == ["b", "a"]  # best NDCG first, failed runs left out
     assert table.loc[1, "Top-10% share"] == 0.9 and np.isnan(table.loc[1, "RMSE"])
