@@ -73,7 +73,7 @@ def concurrent_seconds(root: Path, db_url: str | None) -> float:
     for p in procs:
         p.join()
     seconds = time.perf_counter() - began
-    runs = [r for r in RunStore(root, db_url=db_url).list() if r["config"].data.startswith("writer")]
+    runs = [r for r in RunStore(root, db_url=db_url).list() if (r["config"].data or "").startswith("writer")]
     assert len(runs) == WRITERS * RUNS_EACH and {r["status"] for r in runs} == {"finished"}, "a run was lost"
     return seconds
 
