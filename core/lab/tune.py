@@ -131,6 +131,9 @@ class TuneSpec:
     pruner: str = "halving"
     limits: dict[str, float] = field(default_factory=dict)  # LIMITS key -> the most a trial may have
     seed: int = 0
+    # the study it was read from (spec_of): its stored name, which a spec stored before a run setting existed would
+    # not hash to again, so Resume goes on with that study rather than starting another
+    study_name: str = ""
 
     def __post_init__(self) -> None:
         if not 1 <= self.trials <= MAX_TRIALS:
@@ -172,7 +175,10 @@ class TuneSpec:
     @property
     def name(self) -> str:
         """The study's name: the same spec is the same study, so running it again resumes it."""
-        text = json.dumps(asdict(self), sort_keys=True, default=str)
+        if self.study_name:
+            return self.study_name
+        spec = {k: v for k, v in asdict(self).items() if k != "study_name"}
+        text = json.dumps(spec, sort_keys=True, default=str)
         return f"{self.task}-{self.base.model}-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
 
 
@@ -227,7 +233,7 @@ def open_study(spec: TuneSpec, url: str):
         load_if_exists=True,
     )
     if "spec" not in study.user_attrs:
-        study.set_user_attr("spec", asdict(spec))
+        study.set_user_attr("spec", {k: v for k, v in asdict(spec).items() if k != "study_name"})
         start = base_params(spec.base, spec.parsed())
         if start is not None:  # the base setup first: the tuned best is at least as good on validation
             study.enqueue_trial(start, user_attrs={"base": True})
@@ -273,7 +279,7 @@ def orphaned(study) -> bool:
 def spec_of(study) -> TuneSpec:
     """The spec a study was started with (stored as JSON: its base config as a dict)."""
     stored = study.user_attrs["spec"]
-    return TuneSpec(**{**stored, "base": RunConfig.from_dict(stored["base"])})
+    return TuneSpec(**{**stored, "base": RunConfig.from_dict(stored["base"]), "study_name": study.study_name})
 
 
 def counted(study) -> int:

@@ -3,6 +3,7 @@ study, stopping every trial, a killed trial marked, and the best trial the only 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from types import SimpleNamespace
@@ -164,6 +165,23 @@ def test_a_restart_resumes_the_stored_study(tmp_path):
     # the interrupted trial gives its place in the budget back: 3 counted trials besides it
     assert len(tuner.study.trials) == 4 and tune.counted(tuner.study) == 3
     assert tuner.study.user_attrs["state"] == "done" and "best_run" in tuner.study.user_attrs
+
+
+def test_a_study_stored_before_a_setting_existed_resumes_as_itself(tmp_path):
+    import hashlib
+
+    import optuna
+
+    url = storage_url(tmp_path)
+    stored = dataclasses.asdict(spec(3))
+    stored["base"].pop("freeze_backbone")  # a study started before that setting: its spec and its name without it
+    text = json.dumps(stored, sort_keys=True, default=str)
+    name = f"image-cnn_bn-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
+    study = optuna.create_study(storage=tune._storage(url), study_name=name, direction="maximize")
+    study.set_user_attr("spec", stored)
+    resumed = tune.spec_of(tune.load_study(name, url))  # the page's Resume starts the stored spec again
+    assert resumed.name == name
+    assert Tuner(resumed, url, FakeJobs(), parallel=1).study._study_id == study._study_id
 
 
 def test_stop_stops_every_trial_and_the_study_can_resume(tmp_path):
