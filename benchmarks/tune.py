@@ -17,18 +17,20 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from core.exec.jobs import JobManager
 from core.lab.tune import Tuner, TuneSpec, base_params, parse_search, storage_url, trial_config
 from core.run.config import make_config
+from core.run.settings import RunConfig
 from core.run.store import RunStore
 
 SPACE = ["lr=0.0001:0.01:log", "batch_norm=on,off"]
 GRID_LR = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 
 
-def study(jobs, root: Path, base: dict, trials: int, pruner: str, grid: list[dict] | None = None) -> dict:
+def study(jobs, root: Path, base: RunConfig, trials: int, pruner: str, grid: list[dict] | None = None) -> dict:
     """One study end to end: its search time, its best validation score and settings, and the trial states."""
     spec = TuneSpec(base, SPACE, trials, pruner=pruner)
     tuner = Tuner(spec, storage_url(root), jobs)
@@ -48,9 +50,10 @@ def study(jobs, root: Path, base: dict, trials: int, pruner: str, grid: list[dic
     }
 
 
-def seed_noise(jobs, base: dict, params: dict, seeds: int) -> list[float]:
+def seed_noise(jobs, base: RunConfig, params: dict, seeds: int) -> list[float]:
     """The grid best's validation accuracy over initial seeds (trained as trials: validation only)."""
-    submitted = [jobs.submit({**trial_config(base, params), "seed": s}, limit=99, test=False) for s in range(seeds)]
+    config = trial_config(base, params)
+    submitted = [jobs.submit(replace(config, seed=s), limit=99, test=False) for s in range(seeds)]
     return [jobs.wait(j.id, 900).result.metrics["val_accuracy"] for j in submitted]
 
 
