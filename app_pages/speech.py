@@ -56,9 +56,26 @@ def features_section(data) -> None:
     c3.plotly_chart(mfcc, key=f"{P}_feat_mfcc")
 
 
+def heard_by(run: dict):
+    """A clip -> the log-mel this run's model computes from it (its own filterbank, so the band it was trained on);
+    the whole band for a model with no spectrogram of its own (a waveform encoder) or a run without its checkpoint."""
+    try:
+        model, _ = run_model(run["id"])
+    except FileNotFoundError:
+        model = None
+    if not hasattr(model, "spectrogram"):
+        return lambda wave: clip_features(wave)["logmel"]
+
+    @torch.no_grad()
+    def heard(wave):
+        return model.spectrogram(torch.as_tensor(wave, dtype=torch.float32).reshape(1, -1))[0].numpy()
+
+    return heard
+
+
 def mistakes_tab(run: dict) -> None:
     files = run["details"].get("mistake_files") or []
-    meta = run_model(run["id"])[1]["meta"]  # the rate and band the model heard the clips at
+    heard = heard_by(run)
     cols = st.columns(3)
     for m in worst_mistakes(run, "clips (listen, and look at what it heard)"):
         n = m["n"]
@@ -66,9 +83,8 @@ def mistakes_tab(run: dict) -> None:
             st.markdown(f"true **{plain(m['true'])}** → predicted **{plain(m['pred'])}** ({m['p']:.0%})")
             if n < len(files):
                 st.caption(plain(files[n]))
-            st.audio(to_wav_bytes(m["input"], meta["sample_rate"]), format="audio/wav")
-            spec = clip_features(m["input"], meta["sample_rate"], recording_band(meta))["logmel"]
-            st.plotly_chart(spectrogram_figure(spec, HOP_SECONDS, height=170), key=f"{P}_mistake_{n}")
+            st.audio(to_wav_bytes(m["input"]), format="audio/wav")
+            st.plotly_chart(spectrogram_figure(heard(m["input"]), HOP_SECONDS, height=170), key=f"{P}_mistake_{n}")
 
 
 def try_tab(run: dict) -> None:
