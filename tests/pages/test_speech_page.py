@@ -62,6 +62,7 @@ def test_a_bad_folder_shows_an_error_naming_the_file(tmp_path):
         sf.write(tmp_path / "mine" / word / f"{word}_8k.wav", np.zeros(800, np.float32) + 0.1, 8_000)
     at.text_input(key="speech_folder").input(str(tmp_path / "mine")).run()
     assert any("recorded at 8 kHz: nothing above 4 kHz" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert any("(40 bins, 0-4 kHz, 10 ms frames)" in m.value for m in at.markdown)  # the bands the models will use
 
 
 def test_the_split_and_its_warnings_show_before_training(tmp_path):
