@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytest_plugins = ["tests.support.offline_hub"]  # fixtures some test modules take by name
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -22,19 +21,9 @@ from core.run.config import make_config
 from core.run.experiment import run_experiment
 from core.run.store import RunStore
 
+pytestmark = pytest.mark.usefixtures("torch_home")  # an empty hub cache behind a firewall
+
 IMAGENET = [get_spec("image", m).pretrained for m in list_models("image") if get_spec("image", m).pretrained]
-
-
-def _firewall(*args, **kwargs):
-    raise urllib.error.URLError(OSError(101, "Network is unreachable"))
-
-
-@pytest.fixture(autouse=True)
-def torch_home(tmp_path, monkeypatch):
-    """An empty torch hub cache of the test's own; a download anywhere in it fails as behind a firewall."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr(torch.hub, "download_url_to_file", _firewall)
-    return tmp_path / "torch"
 
 
 def seed_cache(pretrained: Pretrained) -> dict[str, torch.Tensor]:

@@ -3,8 +3,6 @@ trained on a frozen backbone from weights put in the cache beforehand (this mach
 
 from __future__ import annotations
 
-import urllib.error
-
 import pytest
 import torch
 import torchvision
@@ -13,16 +11,7 @@ from core.models import get_spec
 from core.models.pretrained import cache_file
 from tests.support.apptest import has_confusion_matrix, open_page, rerun_until
 
-
-def _firewall(*args, **kwargs):
-    raise urllib.error.URLError(OSError(101, "Network is unreachable"))
-
-
-@pytest.fixture(autouse=True)
-def torch_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr(torch.hub, "download_url_to_file", _firewall)
-    return tmp_path / "torch"
+pytestmark = pytest.mark.usefixtures("torch_home")  # an empty hub cache behind a firewall
 
 
 def _start_from_imagenet(model: str):
