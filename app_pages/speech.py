@@ -8,7 +8,7 @@ import torch
 from core.data import DataError
 from core.data.audio import AUDIO_EXTENSIONS, to_wav_bytes
 from core.models.speech import LogMel
-from core.tasks.speech import clip_features, prepare_clip, recording_band, spectrogram_saliency
+from core.tasks.speech import clip_features, heard_logmel, prepare_clip, recording_band, spectrogram_saliency
 from core.views.charts import probability_bar_figure, spectrogram_figure, waveform_figure
 from ui.inside import speech_inside_tab
 from ui.listen import listen_tab
@@ -56,26 +56,12 @@ def features_section(data) -> None:
     c3.plotly_chart(mfcc, key=f"{P}_feat_mfcc")
 
 
-def heard_by(run: dict):
-    """A clip -> the log-mel this run's model computes from it (its own filterbank, so the band it was trained on);
-    the whole band for a model with no spectrogram of its own (a waveform encoder) or a run without its checkpoint."""
-    try:
-        model, _ = run_model(run["id"])
-    except FileNotFoundError:
-        model = None
-    if not hasattr(model, "spectrogram"):
-        return lambda wave: clip_features(wave)["logmel"]
-
-    @torch.no_grad()
-    def heard(wave):
-        return model.spectrogram(torch.as_tensor(wave, dtype=torch.float32).reshape(1, -1))[0].numpy()
-
-    return heard
-
-
 def mistakes_tab(run: dict) -> None:
     files = run["details"].get("mistake_files") or []
-    heard = heard_by(run)
+    try:
+        model, _ = run_model(run["id"])  # to draw each clip as it heard it
+    except FileNotFoundError:
+        model = None
     cols = st.columns(3)
     for m in worst_mistakes(run, "clips (listen, and look at what it heard)"):
         n = m["n"]
@@ -84,7 +70,8 @@ def mistakes_tab(run: dict) -> None:
             if n < len(files):
                 st.caption(plain(files[n]))
             st.audio(to_wav_bytes(m["input"]), format="audio/wav")
-            st.plotly_chart(spectrogram_figure(heard(m["input"]), HOP_SECONDS, height=170), key=f"{P}_mistake_{n}")
+            spec = heard_logmel(model, m["input"])
+            st.plotly_chart(spectrogram_figure(spec, HOP_SECONDS, height=170), key=f"{P}_mistake_{n}")
 
 
 def try_tab(run: dict) -> None:

@@ -12,7 +12,7 @@ import torch
 from core.data import DataError
 from core.data.audio import AUDIO_EXTENSIONS, to_wav_bytes
 from core.models.speech import LogMel
-from core.tasks.speech import recording_band
+from core.tasks.speech import heard_logmel
 from core.tasks.speech_calibration import SNR_DB, calibrate
 from core.tasks.speech_streaming import (
     HOP_RANGE,
@@ -47,8 +47,7 @@ def listen(run_id: str, raw: bytes, name: str, hop: float) -> dict:
     times, probs = stream_posteriors(model, wave, meta["clip_samples"], hop_samples(hop, meta["sample_rate"]),
                                      meta["sample_rate"])  # fmt: skip
     taken = time.perf_counter() - began
-    with torch.no_grad():
-        logmel = LogMel(meta["sample_rate"], band=recording_band(meta))(torch.from_numpy(wave)[None])[0].numpy()
+    logmel = heard_logmel(model, wave)
     return {"wave": wave, "times": times, "probs": probs, "taken": taken, "logmel": logmel}
 
 

@@ -375,6 +375,17 @@ def clip_features(
     return {"logmel": logmel[0].numpy(), "mfcc": MFCC()(logmel)[0].numpy()}
 
 
+@torch.no_grad()
+def heard_logmel(model: nn.Module | None, wave: np.ndarray | torch.Tensor) -> np.ndarray:
+    """The log-mel (40, frames) `model` computes from a clip or a stream: its own filterbank, so the band it was
+    trained on (old runs included); the whole band for a model with no spectrogram of its own (a waveform encoder)
+    or no model at all (a run whose checkpoint is gone)."""
+    wave = torch.as_tensor(wave, dtype=torch.float32).reshape(1, -1)
+    if hasattr(model, "spectrogram"):
+        return model.spectrogram(wave)[0].numpy()
+    return LogMel(getattr(model, "sample_rate", SAMPLE_RATE))(wave)[0].numpy()
+
+
 def spectrogram_saliency(model: nn.Module, wave: torch.Tensor, target: int) -> tuple[np.ndarray, np.ndarray]:
     """|d logit_target / d log-mel| for one clip (1, L), scaled to [0, 1]; returns (log-mel, saliency), (40, T).
     A waveform encoder (no spectrogram of its own) gets |d logit / d sample|, its largest per frame, over every bin."""
@@ -390,13 +401,12 @@ def spectrogram_saliency(model: nn.Module, wave: torch.Tensor, target: int) -> t
 
 
 def _waveform_saliency(model: nn.Module, wave: torch.Tensor, target: int) -> tuple[np.ndarray, np.ndarray]:
-    with torch.no_grad():
-        spec = LogMel(model.sample_rate)(wave)  # (1, 40, frames): shown under the saliency
+    spec = heard_logmel(model, wave)  # (40, frames): shown under the saliency
     wave = wave.clone().requires_grad_(True)
     model(wave)[0, target].backward()
     per_frame = nn.functional.adaptive_max_pool1d(wave.grad.abs()[None], spec.shape[-1])[0, 0]  # (frames,)
-    grad = per_frame[None].expand(spec.shape[1], -1)
-    return spec[0].numpy(), (grad / grad.max().clamp_min(1e-12)).numpy()
+    grad = per_frame[None].expand(spec.shape[0], -1)
+    return spec, (grad / grad.max().clamp_min(1e-12)).numpy()
 
 
 TASK = SpeechTask()

@@ -21,6 +21,7 @@ from core.tasks import get_task, load_run_model
 from core.tasks.speech import (
     add_noise,
     clip_features,
+    heard_logmel,
     load_bundled,
     load_folder,
     make_augment,
@@ -101,6 +102,9 @@ def test_models_of_8_khz_recordings_spend_their_mel_bands_below_4_khz(name):
         full = task.build_model(make_config("speech", name), meta | {"source_rate": SR}).spectrogram(high)
     assert (full[..., inner] > 0).any()  # recordings made at 16 kHz keep the whole band
     np.testing.assert_allclose(clip_features(tone(freq=1000.0), SR, 4_000.0)["logmel"], model.spectrogram(low)[0])
+    # what the pages draw: the model's own filterbank; the whole band when there is no model
+    np.testing.assert_allclose(heard_logmel(model, tone(freq=1000.0)), model.spectrogram(low)[0])
+    np.testing.assert_allclose(heard_logmel(None, tone(freq=1000.0)), clip_features(tone(freq=1000.0))["logmel"])
 
 
 @pytest.mark.parametrize("name", [m for m in SMALL if m not in SKLEARN])
